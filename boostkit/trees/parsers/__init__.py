@@ -1,0 +1,115 @@
+"""Readers that turn a fitted model of each library into a :class:`TreeEnsemble`.
+
+Each reader module has ``parse(model) -> TreeEnsemble`` and ``library_outputs(model, X)`` ->
+``(raw, leaves)``: the library's own raw prediction (n, C) and leaf output (n, T, C) or None,
+which :func:`from_model` compares against.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from ...exceptions import ModelParseError, UnsupportedModelError
+
+__all__ = ["from_model", "reader_for", "check_parity"]
+
+_READERS = {"lightgbm": "lightgbm", "xgboost": "xgboost", "catboost": "catboost",
+            "sklearn": "sklearn"}
+
+
+def reader_for(model):
+    """The reader module for a model, by the package its class comes from."""
+    package = type(model).__module__.split(".")[0]
+    if package not in _READERS:
+        raise UnsupportedModelError(
+            f"{type(model).__module__}.{type(model).__name__} is not a supported model; "
+            f"supported: LightGBM (LGBMRegressor, LGBMClassifier, Booster), XGBoost "
+            f"(XGBRegressor, XGBClassifier, Booster), CatBoost (CatBoostRegressor, "
+            f"CatBoostClassifier), scikit-learn (GradientBoosting*, HistGradientBoosting*, "
+            f"RandomForest*, ExtraTrees*, DecisionTree*)"
+        )
+    return importlib.import_module(f"{__name__}.{_READERS[package]}")
+
+
+def check_parity(ensemble, model, X, reader=None):
+    """Raise :class:`ModelParseError` unless ``ensemble`` reproduces ``model`` on ``X``.
+
+    Raw outputs must agree to 1e-6 relative (relative to the largest raw output magnitude for
+    values near zero) and every tree must partition the rows of ``X`` into the same leaves as the
+    library's own leaf output, where the library has one.
+    """
+    reader = reader or reader_for(model)
+    theirs_raw, theirs_leaves = reader.library_outputs(model, X)
+    ours_raw = ensemble.predict_raw(X)
+    theirs_raw = np.asarray(theirs_raw, dtype=np.float64).reshape(ours_raw.shape)
+    scale = max(1.0, float(np.abs(theirs_raw).max(initial=0.0)))
+    err = np.abs(ours_raw - theirs_raw)
+    bad = err > 1e-6 * np.maximum(np.abs(theirs_raw), scale)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ModelParseError(
+            f"parsed {ensemble.source} disagrees with the library on {int(bad.any(axis=1).sum())}"
+            f" of {len(ours_raw)} rows; first at row {row}, output {col}: ours "
+            f"{ours_raw[row, col]!r}, library {theirs_raw[row, col]!r}"
+        )
+    if theirs_leaves is not None:
+        ours = ensemble.apply(X).reshape(len(ours_raw), -1)
+        theirs = np.asarray(theirs_leaves).reshape(len(ours_raw), -1)
+        for j in range(ours.shape[1]):
+            pairs = np.unique(np.stack([ours[:, j], theirs[:, j]]), axis=1)
+            if not (pairs.shape[1] == np.unique(ours[:, j]).size
+                    == np.unique(theirs[:, j]).size):
+                raise ModelParseError(
+                    f"parsed {ensemble.source}: tree {j} (round {j // ensemble.n_outputs}, "
+                    f"output {j % ensemble.n_outputs}) puts rows in other leaves than the "
+                    f"library does"
+                )
+
+
+def from_model(model, X_check=None):
+    """Read a fitted tree-ensemble model of any supported library.
+
+    Parameters
+    ----------
+    model : fitted model
+        LightGBM (``LGBMRegressor``, ``LGBMClassifier``, ``lightgbm.Booster``), XGBoost
+        (``XGBRegressor``, ``XGBClassifier``, ``xgboost.Booster``), CatBoost
+        (``CatBoostRegressor``, ``CatBoostClassifier``) or scikit-learn (``GradientBoosting*``,
+        ``HistGradientBoosting*``, ``RandomForest*``, ``ExtraTrees*``, ``DecisionTree*``), trained
+        with squared error, logistic (binary) or softmax (multiclass) loss.
+    X_check : array-like or DataFrame, optional
+        Rows on which to verify that the parsed ensemble reproduces the library's raw output
+        (to 1e-6 relative) and leaf partition; a mismatch raises :class:`ModelParseError`.
+
+    Returns
+    -------
+    TreeEnsemble
+
+    Raises
+    ------
+    UnsupportedModelError
+        The model type, objective or a setting (DART, linear trees, ranking objectives, ...) is
+        not supported; the message says what is.
+    ModelParseError
+        With ``X_check``: the parsed ensemble does not reproduce the model.
+
+    Examples
+    --------
+    >>> import lightgbm as lgb
+    >>> from sklearn.datasets import load_diabetes
+    >>> from boostkit.trees import from_model
+    >>> X, y = load_diabetes(return_X_y=True, as_frame=True)
+    >>> model = lgb.LGBMRegressor(n_estimators=20, num_leaves=7, verbose=-1).fit(X, y)
+    >>> ens = from_model(model, X_check=X)
+    >>> ens.n_rounds, ens.n_outputs, ens.objective
+    (20, 1, 'squared_error')
+    >>> ens.feature_names[:3]
+    ['age', 'sex', 'bmi']
+    """
+    reader = reader_for(model)
+    ensemble = reader.parse(model)
+    if X_check is not None:
+        check_parity(ensemble, model, X_check, reader)
+    return ensemble
