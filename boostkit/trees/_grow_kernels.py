@@ -99,7 +99,7 @@ def _count_le(edges, n_edges, x):
     return lo
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def bin_batch(X, is_cat, n_bins, uniform, cuts, n_cuts, binned):
     """Candidate thresholds of every feature from the batch and the bin of every row.
 
@@ -108,7 +108,7 @@ def bin_batch(X, is_cat, n_bins, uniform, cuts, n_cuts, binned):
     cuts[b]``; bin ``n_cuts[f]`` holds any other category). ``binned`` is feature-major (d, n).
     """
     n, d = X.shape
-    for f in prange(d):
+    for f in range(d):
         col = X[:, f].copy()
         sorted_col = np.sort(col)
         if is_cat[f]:
@@ -130,12 +130,12 @@ def bin_batch(X, is_cat, n_bins, uniform, cuts, n_cuts, binned):
                 binned[f, i] = _count_le(cuts[f], m, col[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _node_histogram(binned, Gs, rows, start, end, n_bins_used, hist):
     """hist[f, b, 0] = count, hist[f, b, 1 + k] = sum of scoring gradient k, over the node's rows."""
     d = binned.shape[0]
     n_out = Gs.shape[1]
-    for f in prange(d):
+    for f in range(d):
         for b in range(n_bins_used):
             for c in range(n_out + 1):
                 hist[f, b, c] = 0.0
@@ -145,17 +145,6 @@ def _node_histogram(binned, Gs, rows, start, end, n_bins_used, hist):
             hist[f, b, 0] += 1.0
             for k in range(n_out):
                 hist[f, b, 1 + k] += Gs[i, k]
-
-
-@njit(cache=True)
-def _fit_value(sums, count, n_out, score_kind):
-    """Score contribution |S|^2 / n of one child (0 for an empty child)."""
-    if count <= 0.0:
-        return 0.0
-    s = 0.0
-    for k in range(n_out):
-        s += sums[k] * sums[k]
-    return s / count
 
 
 @njit(cache=True)
@@ -431,53 +420,115 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
             leaf_of_row)
 
 
-@njit(cache=True, parallel=True)
-def predict_greedy(X, feature, threshold, is_cat, left, right, node_start, leaf_start,
-                   n_nodes, leaf_values, t0, t1, out):
-    """out[i] += sum over trees t0..t1-1 of the leaf value row i reaches (greedy encoding)."""
-    n = X.shape[0]
+@njit(cache=True)
+def _predict_greedy_rows(XT, feature, threshold, is_cat, left, right, node_start, leaf_start,
+                         n_nodes, leaf_values, t0, t1, r0, r1, out):
+    # Tree-major: one tree's nodes stay in cache while its rows stream past.
     n_out = leaf_values.shape[1]
-    for i in prange(n):
-        for t in range(t0, t1):
-            base = node_start[t]
-            leaf = 0
-            if n_nodes[t] > 0:
-                node = 0
-                while True:
-                    g = base + node
-                    x = X[i, feature[g]]
+    node = np.empty(r1 - r0, dtype=np.int64)
+    for t in range(t0, t1):
+        base = node_start[t]
+        lbase = leaf_start[t]
+        if n_nodes[t] == 0:
+            for i in range(r0, r1):
+                for k in range(n_out):
+                    out[i, k] += leaf_values[lbase, k]
+            continue
+        # Level-synchronous: every row advances one level per pass (leaves are < 0 and stay).
+        for i in range(r0, r1):
+            node[i - r0] = 0
+        active = r1 - r0
+        while active > 0:
+            active = 0
+            for j in range(r1 - r0):
+                c = node[j]
+                if c >= 0:
+                    g = base + c
+                    x = XT[feature[g], r0 + j]
                     if is_cat[g]:
-                        go_left = x == threshold[g]
+                        c = left[g] if x == threshold[g] else right[g]
                     else:
-                        go_left = x <= threshold[g]
-                    child = left[g] if go_left else right[g]
-                    if child < 0:
-                        leaf = -child - 1
-                        break
-                    node = child
-            row = leaf_start[t] + leaf
+                        c = left[g] if x <= threshold[g] else right[g]
+                    node[j] = c
+                    active += c >= 0
+        for j in range(r1 - r0):
+            row = lbase - node[j] - 1
             for k in range(n_out):
-                out[i, k] += leaf_values[row, k]
+                out[r0 + j, k] += leaf_values[row, k]
+
+
+@njit(cache=True)
+def _predict_oblivious_rows(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
+                            leaf_values, t0, t1, r0, r1, out):
+    # Tree-major and level-major: each level is one branch-free, vectorisable pass over rows.
+    n_out = leaf_values.shape[1]
+    m = r1 - r0
+    idx = np.empty(m, dtype=np.int64)
+    for t in range(t0, t1):
+        base = node_start[t]
+        for j in range(m):
+            idx[j] = leaf_start[t]
+        for lv in range(depth[t]):
+            g = base + lv
+            f = feature[g]
+            thr = threshold[g]
+            if is_cat[g]:
+                for j in range(m):
+                    idx[j] = 2 * idx[j] - leaf_start[t] + (XT[f, r0 + j] != thr)
+            else:
+                for j in range(m):
+                    idx[j] = 2 * idx[j] - leaf_start[t] + (XT[f, r0 + j] > thr)
+        for j in range(m):
+            row = idx[j]
+            for k in range(n_out):
+                out[r0 + j, k] += leaf_values[row, k]
+
+
+_ROW_CHUNK = 256
 
 
 @njit(cache=True, parallel=True)
-def predict_oblivious(X, feature, threshold, is_cat, node_start, leaf_start, depth,
+def predict_greedy(XT, feature, threshold, is_cat, left, right, node_start, leaf_start,
+                   n_nodes, leaf_values, t0, t1, out):
+    """out[i] += sum over trees t0..t1-1 of the leaf value row i reaches (greedy encoding).
+
+    ``XT`` is the batch transposed, (n_features, n_rows), C-contiguous.
+
+    Rows are processed in parallel chunks; ``n_nodes[t] == 0`` marks a single-leaf tree.
+    """
+    n = XT.shape[1]
+    n_chunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
+    for c in prange(n_chunks):
+        r0 = c * _ROW_CHUNK
+        r1 = min(n, r0 + _ROW_CHUNK)
+        _predict_greedy_rows(XT, feature, threshold, is_cat, left, right, node_start,
+                             leaf_start, n_nodes, leaf_values, t0, t1, r0, r1, out)
+
+
+@njit(cache=True, parallel=True)
+def predict_oblivious(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
                       leaf_values, t0, t1, out):
     """out[i] += sum over trees t0..t1-1 of the leaf value row i reaches (oblivious encoding)."""
-    n = X.shape[0]
-    n_out = leaf_values.shape[1]
-    for i in prange(n):
-        for t in range(t0, t1):
-            base = node_start[t]
-            idx = 0
-            for lv in range(depth[t]):
-                g = base + lv
-                x = X[i, feature[g]]
-                if is_cat[g]:
-                    go_right = x != threshold[g]
-                else:
-                    go_right = not (x <= threshold[g])
-                idx = 2 * idx + (1 if go_right else 0)
-            row = leaf_start[t] + idx
-            for k in range(n_out):
-                out[i, k] += leaf_values[row, k]
+    n = XT.shape[1]
+    n_chunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
+    for c in prange(n_chunks):
+        r0 = c * _ROW_CHUNK
+        r1 = min(n, r0 + _ROW_CHUNK)
+        _predict_oblivious_rows(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
+                                leaf_values, t0, t1, r0, r1, out)
+
+
+@njit(cache=True)
+def predict_greedy_serial(XT, feature, threshold, is_cat, left, right, node_start, leaf_start,
+                          n_nodes, leaf_values, t0, t1, out):
+    """Single-threaded :func:`predict_greedy` (small batches: no thread start-up cost)."""
+    _predict_greedy_rows(XT, feature, threshold, is_cat, left, right, node_start, leaf_start,
+                         n_nodes, leaf_values, t0, t1, 0, XT.shape[1], out)
+
+
+@njit(cache=True)
+def predict_oblivious_serial(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
+                             leaf_values, t0, t1, out):
+    """Single-threaded :func:`predict_oblivious`."""
+    _predict_oblivious_rows(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
+                            leaf_values, t0, t1, 0, XT.shape[1], out)

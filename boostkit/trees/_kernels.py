@@ -11,9 +11,10 @@ Routing rule at an internal node (``feature >= 0``), for the value ``x = X[row, 
   ``missing_mode == 1``: NaN is read as 0.0, then compared;
   ``missing_mode == 2``: NaN and zero (``|x| <= 1e-35``) go to the default side;
   otherwise ``x <= threshold`` goes left.
-- categorical node (``cat_index >= 0``): NaN, negative codes and codes beyond the bitset go to the
-  default side; otherwise code ``int(x)`` goes left when its bit is set in
-  ``cat_bitsets[cat_index]``, right when not.
+- categorical node (``cat_index >= 0``): NaN goes to the default side; code ``int(x)`` goes left
+  when its bit is set in ``cat_bitsets[cat_index]``, right when not; negative codes and codes
+  beyond the bitset go to the default side, or (``missing_mode == 3``, XGBoost) right like any
+  code not in the set.
 """
 
 import numpy as np
@@ -35,7 +36,7 @@ def _leaf_node(X, row, node, feature, threshold, left, right, missing_left, miss
             else:
                 code = int(x)  # truncates toward zero, as the libraries do
                 if code < 0 or code >= n_bits:
-                    go_left = missing_left[node]
+                    go_left = missing_left[node] if missing_mode[node] != 3 else False
                 else:
                     go_left = (cat_bitsets[c, code >> 5] >> (code & 31)) & 1 == 1
         else:

@@ -51,6 +51,9 @@ class TreeEnsemble:
     categories : list of (ndarray or None)
         Per input column, the categories whose position is their code (as the library encoded
         them), or None for numerical columns.
+    unknown_category : {"missing", "error"}
+        What a category unseen in training becomes: a missing value (LightGBM, scikit-learn), or
+        an error (XGBoost refuses most unseen categories and miscodes the others).
     value : ndarray of shape (n_nodes,)
         Leaf value of each node: its contribution to the raw score, as the library stores it
         (already multiplied by ``learning_rate`` for boosting; class probability for forests).
@@ -78,7 +81,8 @@ class TreeEnsemble:
                  missing_mode, cat_index, cat_bitsets, value, leaf_index, n_leaves, n_rounds,
                  n_outputs, objective, bias, learning_rate, l2, hessian_factor=1.0,
                  averaged=False, n_features, feature_names=None, categories=None,
-                 float32_inputs=False, encode_categories_always=False, source=""):
+                 float32_inputs=False, encode_categories_always=False,
+                 unknown_category="missing", source=""):
         self.tree_roots = np.ascontiguousarray(tree_roots, dtype=np.int64)
         self.feature = np.ascontiguousarray(feature, dtype=_INT)
         self.threshold = np.ascontiguousarray(threshold, dtype=np.float64)
@@ -104,6 +108,10 @@ class TreeEnsemble:
         self.categories = list(categories) if categories is not None else [None] * n_features
         self.float32_inputs = bool(float32_inputs)
         self.encode_categories_always = bool(encode_categories_always)
+        if unknown_category not in ("missing", "error"):
+            raise ValueError(f"unknown_category must be 'missing' or 'error'; got "
+                             f"{unknown_category!r}")
+        self.unknown_category = unknown_category
         self.source = source
         self.tree_output = np.tile(np.arange(self.n_outputs, dtype=np.int64), self.n_rounds)
         if self.tree_roots.shape[0] != self.n_rounds * self.n_outputs:
@@ -165,11 +173,19 @@ class TreeEnsemble:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ inputs
-    @staticmethod
-    def _encode_column(column, categories):
-        """Codes of a categorical column: position in ``categories``; unknown / missing -> NaN."""
+    def _encode_column(self, column, categories, name):
+        """Codes of a categorical column: position in ``categories``; missing -> NaN; unseen
+        categories -> NaN or an error, as ``unknown_category`` says.
+        """
         values = pd.Index(np.asarray(column, dtype=object))
         codes = pd.Index(categories).get_indexer(values).astype(np.float64)
+        unseen = (codes < 0) & ~values.isna()
+        if unseen.any() and self.unknown_category == "error":
+            raise ValueError(
+                f"column {name!r} has categories the model never saw in training: "
+                f"{sorted(map(str, set(values[unseen])))[:5]}; known: "
+                f"{[str(c) for c in categories[:10]]}"
+            )
         codes[codes < 0] = np.nan
         return codes
 
@@ -206,7 +222,7 @@ class TreeEnsemble:
                 numeric = pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
                     col.dtype, pd.CategoricalDtype)
                 if cats is not None and (self.encode_categories_always or not numeric):
-                    out[:, i] = self._encode_column(col, cats)
+                    out[:, i] = self._encode_column(col, cats, names[i])
                 elif numeric or pd.api.types.is_bool_dtype(col.dtype):
                     out[:, i] = col.to_numpy(dtype=np.float64, na_value=np.nan)
                 else:
@@ -228,7 +244,7 @@ class TreeEnsemble:
             if self.encode_categories_always:
                 for i, cats in enumerate(self.categories):
                     if cats is not None:
-                        out[:, i] = self._encode_column(out[:, i], cats)
+                        out[:, i] = self._encode_column(out[:, i], cats, str(i))
         if self.float32_inputs:
             out = out.astype(np.float32).astype(np.float64)
         return np.ascontiguousarray(out)
