@@ -2,4 +2,6 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .neural import GBNNClassifier, GBNNRegressor  # noqa: E402
+
+__all__ = ["__version__", "GBNNRegressor", "GBNNClassifier"]

@@ -1,0 +1,68 @@
+"""Orchestration of one boosting step's block: initialise, fit (numba kernel), evaluate.
+
+Plain Python between the estimators and :mod:`boostkit.neural._kernels`.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+from ._kernels import ACTIVATION_CODES, fit_block_lbfgs, n_parameters
+
+LBFGS_HISTORY = 10
+
+
+def activate(Z, activation):
+    """Apply the hidden activation in place (the same functions scikit-learn's MLP uses)."""
+    if activation == "logistic":
+        expit(Z, out=Z)
+    elif activation == "tanh":
+        np.tanh(Z, out=Z)
+    else:
+        np.maximum(Z, 0.0, out=Z)
+    return Z
+
+
+def hidden_activations(X, weights, biases, activation):
+    """act(X @ weights + biases), shape (n_samples, n_units)."""
+    Z = X @ weights
+    Z += biases
+    return activate(Z, activation)
+
+
+def initial_block(rng, n_features, n_units, n_outputs, activation):
+    """Glorot-uniform start of a block (scikit-learn MLP's rule), as a flat parameter vector."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    bound_in = np.sqrt(factor / (n_features + n_units))
+    bound_out = np.sqrt(factor / (n_units + n_outputs))
+    A = rng.uniform(-bound_in, bound_in, size=(n_features, n_units))
+    c = rng.uniform(-bound_in, bound_in, size=n_units)
+    V = rng.uniform(-bound_out, bound_out, size=(n_units, n_outputs))
+    b = rng.uniform(-bound_out, bound_out, size=n_outputs)
+    return np.concatenate([A.T.ravel(), c, V.ravel(), b])
+
+
+def unpack_block(theta, n_features, n_units, n_outputs):
+    """Split a flat block vector into (A, c, V, b)."""
+    d, J, K = n_features, n_units, n_outputs
+    A = theta[: d * J].reshape(J, d).T
+    c = theta[d * J: d * J + J]
+    V = theta[d * J + J: d * J + J + J * K].reshape(J, K)
+    b = theta[d * J + J + J * K:]
+    return A, c, V, b
+
+
+def fit_block(X, R, sample_weight, rows, theta0, n_units, activation, alpha, max_iter):
+    """Fit one block to the targets ``R`` on ``rows``; returns (A, c, V, b, n_lbfgs_iter).
+
+    ``X`` (n, d) and ``R`` (n, K) are float64 C-contiguous; ``rows`` is an int64 array of the
+    rows used (the subsample).
+    """
+    n_features = X.shape[1]
+    n_outputs = R.shape[1]
+    theta = np.empty(n_parameters(n_features, n_units, n_outputs))
+    n_iter, _ = fit_block_lbfgs(
+        theta0, X, R, sample_weight, rows, n_units, n_outputs,
+        ACTIVATION_CODES[activation], float(alpha), int(max_iter), LBFGS_HISTORY, theta,
+    )
+    A, c, V, b = unpack_block(theta, n_features, n_units, n_outputs)
+    return np.ascontiguousarray(A), c.copy(), V.copy(), b.copy(), n_iter
