@@ -1,0 +1,401 @@
+"""MLHAT: multi-label Hoeffding adaptive tree for river."""
+
+import copy
+
+import numpy as np
+from river import base
+from scipy.special import ndtr
+
+from . import _tree
+from ._spaces import FeatureSpace, LabelSpace
+
+__all__ = ["MLHAT"]
+
+
+def _check_positive(name, value, integer=False, upper=None):
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    if upper is not None and value >= upper:
+        raise ValueError(f"{name} must be < {upper}, got {value!r}")
+
+
+class MLHAT(base.MultiLabelClassifier):
+    """Multi-label Hoeffding adaptive tree.
+
+    A Hoeffding tree over the features whose leaves model the label vector: per-label
+    Bernoulli counts and, per feature, a Gaussian estimator of all instances and of the
+    instances carrying each label give the multi-label information gain of candidate binary
+    splits (node entropy :math:`H = \\sum_l h(p_l)`, Hoeffding range
+    :math:`R = \\log_2(\\#\\text{label sets})`). Each leaf predicts with the majority label set
+    while it has seen a single one, else with an online-bagged ensemble of logistic classifier
+    chains over standardized features (binary relevance beyond ``max_chain_labels`` labels);
+    children inherit their parent's leaf model when a leaf splits. Each node runs ADWIN on the
+    Hamming loss of its predictions; on an error increase it grows an alternate subtree, swapped
+    in or pruned after ``drift_window`` instances by a ``switch_significance`` bound. Leaves of
+    the main and alternate subtrees are combined with weights 1 / HammingLoss^2.
+
+    Parameters
+    ----------
+    grace_period
+        Weight a leaf must see between split attempts.
+    delta
+        Split confidence of the Hoeffding bound.
+    tau
+        Tie threshold: split on the best candidate once the bound falls below it.
+    n_split_points
+        Candidate thresholds per numeric feature (evenly spaced between the observed extremes).
+    max_depth
+        Maximum depth of the tree.
+    max_leaves
+        Leaves (alternates included) above which no leaf splits: bounds memory on long streams.
+    learning_rate
+        SGD step size of the leaf logistic units.
+    l2
+        L2 penalty of the leaf logistic units.
+    n_models
+        Members of each leaf's ensemble of chains; with more than one, each member sees each
+        instance with an online-bagging weight drawn from Poisson(1).
+    n_candidates
+        Frequent label sets of a leaf considered, beside the greedy chain decision, when
+        ``predict_one`` picks the label set of highest joint probability under the chain
+        (0: greedy chain decoding only).
+    max_chain_labels
+        Above this many labels the leaves use binary relevance instead of a chain
+        (a chain costs labels^2 weights).
+    drift_delta
+        Confidence of each node's ADWIN detector.
+    drift_window
+        Instances an alternate subtree learns before it may replace or be pruned.
+    switch_significance
+        Significance of the test that swaps or prunes an alternate subtree.
+    seed
+        Seed of the online-bagging weights.
+
+    Examples
+    --------
+    >>> from river import datasets, metrics
+    >>> from streamml.multilabel import MLHAT
+    >>> model = MLHAT(seed=1)
+    >>> metric = metrics.multioutput.MicroAverage(metrics.F1())
+    >>> for x, y in datasets.Yeast().take(300):
+    ...     y_pred = model.predict_one(x)  # empty before the first learn_one
+    ...     metric.update(y, {label: y_pred.get(label, False) for label in y})
+    ...     model.learn_one(x, y)
+    >>> metric.get() > 0.5
+    True
+    >>> model.n_leaves
+    1
+    """
+
+    def __init__(
+        self,
+        grace_period: int = 200,
+        delta: float = 1e-7,
+        tau: float = 0.05,
+        n_split_points: int = 10,
+        max_depth: int = 16,
+        max_leaves: int = 256,
+        learning_rate: float = 0.005,
+        l2: float = 0.0,
+        n_models: int = 1,
+        max_chain_labels: int = 64,
+        n_candidates: int = 16,
+        drift_delta: float = 0.002,
+        drift_window: int = 200,
+        switch_significance: float = 0.05,
+        seed: int | None = None,
+    ):
+        self.grace_period = grace_period
+        self.delta = delta
+        self.tau = tau
+        self.n_split_points = n_split_points
+        self.max_depth = max_depth
+        self.max_leaves = max_leaves
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.n_models = n_models
+        self.max_chain_labels = max_chain_labels
+        self.n_candidates = n_candidates
+        self.drift_delta = drift_delta
+        self.drift_window = drift_window
+        self.switch_significance = switch_significance
+        self.seed = seed
+        self._validate_params()
+
+        self._features = FeatureSpace()
+        self._labels = LabelSpace()
+        self._rng = np.random.default_rng(seed)
+        self._root = None
+        self._n_seen = 0
+        self._n_swaps = 0
+
+    def _validate_params(self):
+        for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
+                     "drift_window"):
+            _check_positive(name, getattr(self, name), integer=True)
+        for name in ("learning_rate",):
+            _check_positive(name, getattr(self, name))
+        for name in ("delta", "drift_delta", "switch_significance"):
+            _check_positive(name, getattr(self, name), upper=1)
+        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or self.tau < 0:
+            raise ValueError(f"tau must be a number >= 0, got {self.tau!r}")
+        if isinstance(self.l2, bool) or not isinstance(self.l2, (int, float)) or self.l2 < 0:
+            raise ValueError(f"l2 must be a number >= 0, got {self.l2!r}")
+        if not isinstance(self.n_candidates, int) or self.n_candidates < 0:
+            raise ValueError(f"n_candidates must be an integer >= 0, got {self.n_candidates!r}")
+        if not isinstance(self.max_chain_labels, int) or self.max_chain_labels < 0:
+            raise ValueError(
+                f"max_chain_labels must be an integer >= 0, got {self.max_chain_labels!r}"
+            )
+        if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+
+    @classmethod
+    def _unit_test_params(cls):
+        yield {"seed": 42}
+        yield {"grace_period": 20, "tau": 0.5, "n_models": 3, "seed": 1}
+
+    # ------------------------------------------------------------------ public river API
+    @property
+    def labels(self):
+        """Labels seen so far, in order of first appearance."""
+        return list(self._labels.names)
+
+    def learn_one(self, x, y):
+        positives, new = self._labels.encode(y)
+        xv = self._features.vectorize(x, grow=True)
+        xs = self._features.standardize(xv)
+        self._features.learn(xv)
+        if new:
+            self._add_labels(len(new))
+        yv = np.zeros(len(self._labels))
+        yv[positives] = 1.0
+        self._learn_arrays(xv, xs, yv, positives)
+
+    def predict_proba_one(self, x, **kwargs):
+        proba = self._proba_from_dict(x)
+        return {label: {False: 1.0 - p, True: p} for label, p in zip(self._labels.names, proba)}
+
+    def predict_one(self, x, **kwargs):
+        xv = self._features.vectorize(x, grow=False)
+        labels = self._decide_arrays(xv, self._features.standardize(xv))
+        return {label: bool(v > 0.5) for label, v in zip(self._labels.names, labels)}
+
+    def _proba_from_dict(self, x):
+        xv = self._features.vectorize(x, grow=False)
+        return self._proba_arrays(xv, self._features.standardize(xv))
+
+    # ------------------------------------------------------------------ array API (used by IHOMER)
+    def _new_leaf(self, depth, n_labels, n_features, model=None):
+        if model is None:
+            use_chain = n_labels <= self.max_chain_labels
+            model = _tree.ChainModel(self.n_models, n_labels, n_features, use_chain)
+        return _tree.Leaf(depth, n_labels, n_features, model, self.drift_delta)
+
+    def _add_labels(self, n_new):
+        """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
+        if self._root is None:
+            return
+        for node in _tree.iter_nodes(self._root):
+            if node.is_leaf:
+                node.add_labels(n_new)
+                if node.model.use_chain and node.n_labels > self.max_chain_labels:
+                    node.model.drop_chain()
+
+    def _learn_arrays(self, xv, xs, yv, positives, n_labels=None):
+        """Learn from raw ``xv`` (NaN = missing), standardized ``xs`` and 0/1 labels ``yv``."""
+        self._n_seen += 1
+        if self._root is None:
+            self._root = self._new_leaf(0, len(yv), len(xv))
+        if self.n_models > 1:
+            member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
+        else:
+            member_weights = np.ones(1)
+        loss = self._hamming(self._main_leaf(self._root, xv).proba(xs), yv)
+        self._root = self._learn_node(self._root, xv, xs, yv, positives, member_weights, loss)
+
+    @staticmethod
+    def _hamming(proba, yv):
+        if len(yv) == 0:
+            return 0.0
+        return float(np.mean((proba > 0.5) != (yv > 0.5)))
+
+    @staticmethod
+    def _main_leaf(node, xv):
+        while not node.is_leaf:
+            node = node.children[node.branch(xv)]
+        return node
+
+    def _learn_node(self, node, xv, xs, yv, positives, member_weights, loss):
+        """Learn in the subtree at ``node``; returns the node that replaces it."""
+        old_error = node.adwin.estimation
+        node.adwin.update(loss)
+        if (
+            node.alt is None
+            and node.adwin.drift_detected
+            and node.adwin.estimation > old_error
+            and node.n >= self.grace_period
+        ):
+            node.alt = self._new_leaf(node.depth, len(yv), len(xv))
+
+        if node.alt is not None:
+            alt_loss = self._hamming(self._subtree_proba(node.alt, xv, xs), yv)
+            node.alt = self._learn_node(
+                node.alt, xv, xs, yv, positives, member_weights, alt_loss
+            )
+            node.alt_n += 1
+            node.alt_loss_main += loss
+            node.alt_loss_alt += alt_loss
+
+        if node.is_leaf:
+            node.observe(xv, xs, yv, positives, 1.0, member_weights, self.learning_rate, self.l2)
+            replacement = node
+            if node.n % 25 == 0 or len(node.candidates) == 0:
+                node.refresh_candidates(self.n_candidates)
+            if node.n - node.n_last_attempt >= self.grace_period:
+                node.n_last_attempt = node.n
+                replacement = self._attempt_split(node)
+        else:
+            node.n += 1.0
+            c = node.branch(xv)
+            node.child_weights[c] += 1.0
+            node.children[c] = self._learn_node(
+                node.children[c], xv, xs, yv, positives, member_weights, loss
+            )
+            replacement = node
+
+        if replacement.alt is not None and replacement.alt_n >= self.drift_window:
+            replacement = self._settle_alternate(node, replacement)
+        return replacement
+
+    def _settle_alternate(self, node, replacement):
+        """Swap in or prune the alternate subtree (``replacement`` carries it after a split)."""
+        n = replacement.alt_n
+        main = replacement.alt_loss_main / n
+        alt = replacement.alt_loss_alt / n
+        spread = max(main * (1.0 - main), alt * (1.0 - alt), 1e-6)
+        bound = np.sqrt(2.0 * spread * np.log(2.0 / self.switch_significance) * (2.0 / n))
+        if main - alt > bound:
+            self._n_swaps += 1
+            return replacement.alt
+        if alt - main > bound:
+            replacement.reset_alt()
+        return replacement
+
+    def _attempt_split(self, leaf):
+        if len(leaf.labelsets) < 2 or leaf.depth >= self.max_depth:
+            return leaf
+        if self.n_leaves >= self.max_leaves:
+            return leaf
+        gains, feats, thresholds = leaf.best_splits(self.n_split_points)
+        if len(gains) == 0:
+            return leaf
+        order = np.argsort(gains)[::-1]
+        best = gains[order[0]]
+        second = gains[order[1]] if len(order) > 1 else 0.0
+        eps = _tree.hoeffding_bound(
+            _tree.labelset_range(len(leaf.labelsets)), self.delta, leaf.n
+        )
+        if best <= 0.0 or not (best - second > eps or eps < self.tau):
+            return leaf
+        f = int(feats[order[0]])
+        threshold = float(thresholds[order[0]])
+        n_labels, n_features = leaf.n_labels, leaf.count.shape[1]
+        children = [
+            self._new_leaf(leaf.depth + 1, n_labels, n_features, leaf.model.copy())
+            for _ in range(2)
+        ]
+        for child in children:
+            child.candidates = leaf.candidates.copy()
+        # Seed the missing-value routing with the Gaussian estimate of the branch weights.
+        sd = np.sqrt(leaf.m2[0, f] / max(leaf.count[0, f] - 1.0, 1.0))
+        frac = float(ndtr((threshold - leaf.mean[0, f]) / sd)) if sd > 0 else 0.5
+        weights = [frac * leaf.count[0, f], (1.0 - frac) * leaf.count[0, f]]
+        split = _tree.Split(leaf.depth, f, threshold, children, weights, self.drift_delta)
+        split.n = leaf.n
+        split.adwin = leaf.adwin
+        split.alt, split.alt_n = leaf.alt, leaf.alt_n
+        split.alt_loss_main, split.alt_loss_alt = leaf.alt_loss_main, leaf.alt_loss_alt
+        return split
+
+    def _collect_leaves(self, node, xv, out):
+        if node.alt is not None:
+            self._collect_leaves(node.alt, xv, out)
+        while not node.is_leaf:
+            node = node.children[node.branch(xv)]
+            if node.alt is not None:
+                self._collect_leaves(node.alt, xv, out)
+        out.append(node)
+
+    def _subtree_proba(self, node, xv, xs):
+        leaves = []
+        self._collect_leaves(node, xv, leaves)
+        main = leaves[-1]
+        if len(leaves) == 1:
+            return main.proba(xs)
+        weights = np.array([leaf.hamming_weight() for leaf in leaves])
+        if weights.sum() <= 0:
+            return main.proba(xs)
+        total = np.zeros(main.n_labels)
+        for leaf, w in zip(leaves, weights):
+            if w > 0:
+                total += w * leaf.proba(xs)
+        return total / weights.sum()
+
+    def _decide_arrays(self, xv, xs):
+        """0/1 label vector: joint-mode decoding at the most reliable leaf reached."""
+        if self._root is None:
+            return np.zeros(len(self._labels))
+        leaves = []
+        self._collect_leaves(self._root, xv, leaves)
+        best = leaves[-1]
+        if len(leaves) > 1:
+            weights = [leaf.hamming_weight() for leaf in leaves]
+            if max(weights) > 0:
+                best = leaves[int(np.argmax(weights))]
+        return best.decide(xs)
+
+    def _proba_arrays(self, xv, xs):
+        if self._root is None:
+            return np.zeros(len(self._labels))
+        return self._subtree_proba(self._root, xv, xs)
+
+    def _restricted_copy(self, positions):
+        """Deep copy that keeps only the labels at ``positions`` (in that order)."""
+        twin = copy.deepcopy(self)
+        if twin._root is not None:
+            for node in _tree.iter_nodes(twin._root):
+                if node.is_leaf:
+                    node.select_labels(positions)
+        names = [twin._labels.names[p] for p in positions if p < len(twin._labels.names)]
+        if len(names) == len(positions):
+            twin._labels.names = names
+            twin._labels.index = {name: i for i, name in enumerate(names)}
+        return twin
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def n_nodes(self):
+        """Nodes of the main tree and of its alternate subtrees."""
+        return 0 if self._root is None else sum(1 for _ in _tree.iter_nodes(self._root))
+
+    @property
+    def n_leaves(self):
+        """Leaves of the main tree and of its alternate subtrees."""
+        if self._root is None:
+            return 0
+        return sum(1 for n in _tree.iter_nodes(self._root) if n.is_leaf)
+
+    @property
+    def height(self):
+        """Depth of the deepest leaf (0 for a single leaf)."""
+        if self._root is None:
+            return 0
+        return max(n.depth for n in _tree.iter_nodes(self._root) if n.is_leaf)
+
+    @property
+    def n_alternate_swaps(self):
+        """Alternate subtrees that replaced the subtree they were grown for."""
+        return self._n_swaps
