@@ -1,4 +1,5 @@
-"""CatBoost: CatBoostRegressor and CatBoostClassifier, read from the model's JSON export.
+"""CatBoost: CatBoostRegressor, CatBoostClassifier (and plain ``CatBoost`` models with the same
+losses), read from the model's JSON export.
 
 CatBoost's default trees are oblivious (symmetric): every node of one depth level applies the
 same split. A row's leaf is the binary number whose bit ``j`` is the outcome of split ``j``
@@ -25,10 +26,11 @@ _OBJECTIVES = {"RMSE": "squared_error", "Logloss": "logistic", "MultiClass": "so
 def _check_model(model):
     import catboost
 
-    if not isinstance(model, (catboost.CatBoostRegressor, catboost.CatBoostClassifier)):
+    if not isinstance(model, catboost.CatBoost):
         raise UnsupportedModelError(
             f"catboost.{type(model).__name__} is not supported; supported: CatBoostRegressor "
-            f"(loss RMSE) and CatBoostClassifier (Logloss, MultiClass)"
+            f"(loss RMSE) and CatBoostClassifier (Logloss, MultiClass), or a CatBoost model "
+            f"with one of those losses"
         )
     if not model.is_fitted():
         raise ValueError(f"{type(model).__name__} is not fitted; call fit first")
@@ -52,7 +54,8 @@ def parse(model):
     Parameters
     ----------
     model : fitted CatBoostRegressor (loss ``RMSE``) or CatBoostClassifier (``Logloss``,
-        ``MultiClass``) on numerical features only
+        ``MultiClass``), or a plain ``CatBoost`` model with one of those losses, on numerical
+        features only
 
     Returns
     -------
@@ -112,13 +115,8 @@ def parse(model):
     nan_right = {f["feature_index"]: f.get("nan_value_treatment", "AsIs") == "AsTrue"
                  for f in float_features}
 
-    n_outputs = len(np.atleast_1d(bias))
-    if loss == "MultiClass":
-        n_classes = len(model.classes_)
-        if n_outputs != n_classes:
-            bias = np.broadcast_to(np.asarray(bias, dtype=np.float64).ravel(), (n_classes,))
-            n_outputs = n_classes
-    elif n_outputs != 1:
+    n_outputs = len(np.atleast_1d(bias))  # one bias per class for MultiClass
+    if loss != "MultiClass" and n_outputs != 1:
         raise UnsupportedModelError(
             f"CatBoost {loss} model with {n_outputs} outputs is not supported"
         )

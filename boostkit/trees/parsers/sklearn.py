@@ -1,4 +1,5 @@
-"""scikit-learn: GradientBoosting*, HistGradientBoosting*, RandomForest*, ExtraTrees*, DecisionTree*.
+"""scikit-learn: GradientBoosting*, HistGradientBoosting*, RandomForest*, ExtraTrees* and
+DecisionTree* models.
 
 Read from the fitted attributes: ``estimators_`` / ``tree_`` arrays of the classic trees and the
 private ``_predictors`` node records of HistGradientBoosting (which has no public tree access).

@@ -192,6 +192,16 @@ def test_non_newton_leaves_are_flagged(data, params):
     assert ens.newton_leaves is False
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_plain_catboost_class(data, task):
+    model = catboost.CatBoost({"iterations": 5, "depth": 3, "verbose": 0, "thread_count": 1,
+                               "loss_function": TASKS[task], "allow_writing_files": False})
+    model.fit(data["X_nan"], data["y"][task])
+    ens = assert_parity(model, data["X_nan_test"])
+    assert ens.source == "catboost.CatBoost"
+    assert ens.n_outputs == (3 if task == "multiclass" else 1)
+
+
 def test_l2_leaf_reg_is_read(data):
     model = _fit("binary", data["X"], data["y"]["binary"], iterations=3, l2_leaf_reg=7.5)
     assert from_model(model).l2 == pytest.approx(7.5)
