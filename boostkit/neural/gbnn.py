@@ -234,13 +234,13 @@ class _BaseGBNN(BaseEstimator):
                 denominator = (w_train[:, None] * hessian * h * h).sum(axis=0)
                 safe = denominator > 1e-300
                 rho = np.where(safe, numerator / np.where(safe, denominator, 1.0), 0.0)
-                raw_train += self.learning_rate * rho * h
+                raw_train += float(self.learning_rate) * rho * h
                 blocks.append((A, c, V, b, rho, float(self.learning_rate)))
                 train_scores.append(self._score_raw(t_train, raw_train, w_train))
                 progress.update(1)
                 if early_stopping:
                     h_val = hidden_activations(X_val, A, c, self.activation) @ V + b
-                    raw_val += self.learning_rate * rho * h_val
+                    raw_val += float(self.learning_rate) * rho * h_val
                     val_scores.append(self._score_raw(t_val, raw_val, w_val))
                     if self._should_stop(val_scores):
                         break
@@ -282,7 +282,8 @@ class _BaseGBNN(BaseEstimator):
     def _blocks_as_list(self):
         J = self._units_per_block()
         return [
-            (self.hidden_weights_[:, t * J:(t + 1) * J], self.hidden_biases_[t * J:(t + 1) * J],
+            (np.ascontiguousarray(self.hidden_weights_[:, t * J:(t + 1) * J]),
+             self.hidden_biases_[t * J:(t + 1) * J],
              self.block_output_weights_[t * J:(t + 1) * J], self.block_output_biases_[t],
              self.step_sizes_[t], self._shrinkage[t])
             for t in range(self.n_iter_)
@@ -308,11 +309,12 @@ class _BaseGBNN(BaseEstimator):
         return W, c, self._output_scale * coef, self._output_scale * bias + self._output_shift
 
     def _raw_from_blocks(self, X, n_blocks):
-        """Raw scores of the first n_blocks (used by warm start)."""
-        W, c, coef, bias = self._raw_network(n_blocks)
-        out = hidden_activations(X, W, c, self.activation) @ coef
-        out += bias
-        return out
+        """Raw scores of the first n_blocks, accumulated step by step exactly as ``fit`` does
+        (so a warm start continues from bit-identical scores)."""
+        raw = np.tile(self.baseline_prediction_, (X.shape[0], 1))
+        for A, c, V, b, rho, shrinkage in self._blocks_as_list()[:n_blocks]:
+            raw += shrinkage * rho * (hidden_activations(X, A, c, self.activation) @ V + b)
+        return raw
 
     def _validated_X(self, X):
         check_is_fitted(self)
