@@ -1,0 +1,15 @@
+"""Gradient-boosted trees as actor-critic function approximators (GBRL): PPO, A2C, AWR.
+
+Examples
+--------
+>>> from boostkit.rl import BoostedTrees
+>>> BoostedTrees(3).n_trees_
+0
+"""
+
+from boostkit.rl.algorithms import A2C, AWR, PPO, evaluate_policy
+from boostkit.rl.boosted_trees import BoostedTrees, LinearSchedule
+from boostkit.rl.policy import ActorCriticTrees
+
+__all__ = ["BoostedTrees", "LinearSchedule", "ActorCriticTrees", "PPO", "A2C", "AWR",
+           "evaluate_policy"]

@@ -1,0 +1,265 @@
+"""Actor-critic heads on boosted trees: softmax or Gaussian policy plus a value output.
+
+Policy and value either SHARE one tree per update (same splits, fitted on the policy and value
+gradients side by side, separate learning rates per head: GBRL's key trick) or grow separate
+trees. A Gaussian policy's log standard deviation is a free parameter (trained by plain gradient
+descent) or another head of the trees.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from boostkit.rl.boosted_trees import BoostedTrees
+from boostkit.rl.distributions import Categorical, DiagGaussian
+
+__all__ = ["ActorCriticTrees", "HeadRates", "space_layout"]
+
+
+def space_layout(observation_space, action_space):
+    """Check the spaces and describe them: (n_features, categorical mask, action kind, n_act).
+
+    Box observations are flattened; a Discrete observation is one categorical feature;
+    MultiDiscrete observations are one categorical feature each. Actions: Discrete (softmax)
+    or a 1-D Box (Gaussian).
+
+    Examples
+    --------
+    >>> import gymnasium as gym
+    >>> space_layout(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2))[::2]
+    (4, 'discrete')
+    >>> space_layout(gym.spaces.Text(5), gym.spaces.Discrete(2))
+    Traceback (most recent call last):
+    ...
+    ValueError: observation space Text(1, 5, charset=...) is not supported; use Box, Discrete or MultiDiscrete
+    """
+    from gymnasium import spaces
+
+    if isinstance(observation_space, spaces.Box):
+        d = int(np.prod(observation_space.shape))
+        cat = np.zeros(d, dtype=bool)
+    elif isinstance(observation_space, spaces.Discrete):
+        d, cat = 1, np.ones(1, dtype=bool)
+    elif isinstance(observation_space, spaces.MultiDiscrete):
+        d = int(np.prod(observation_space.nvec.shape))
+        cat = np.ones(d, dtype=bool)
+    else:
+        text = repr(observation_space)
+        if isinstance(observation_space, spaces.Text):
+            text = text.split(", charset=")[0] + ", charset=...)"
+        raise ValueError(f"observation space {text} is not supported; use Box, Discrete or "
+                         "MultiDiscrete")
+    if isinstance(action_space, spaces.Discrete):
+        return d, cat, "discrete", int(action_space.n)
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        return d, cat, "continuous", int(action_space.shape[0])
+    raise ValueError(f"action space {action_space!r} is not supported; use Discrete or a 1-D Box")
+
+
+class HeadRates:
+    """Per-output learning rates of a shared tree: policy outputs, then the value output.
+
+    Each rate is a float or a callable of the tree index (e.g. a schedule).
+
+    Examples
+    --------
+    >>> HeadRates(0.1, 0.01, 2)(0)
+    array([0.1 , 0.1 , 0.01])
+    """
+
+    def __init__(self, policy_lr, value_lr, n_policy, n_value=1):
+        self.policy_lr = policy_lr
+        self.value_lr = value_lr
+        self.n_policy = n_policy
+        self.n_value = n_value
+
+    def __call__(self, tree_index):
+        p = self.policy_lr(tree_index) if callable(self.policy_lr) else self.policy_lr
+        v = self.value_lr(tree_index) if callable(self.value_lr) else self.value_lr
+        return np.concatenate([np.broadcast_to(np.asarray(p, float), (self.n_policy,)),
+                               np.broadcast_to(np.asarray(v, float), (self.n_value,))])
+
+
+def _check_lr(name, lr):
+    if callable(lr):
+        return
+    if not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"{name} must be a non-negative float or a callable; got {lr!r}")
+
+
+class ActorCriticTrees:
+    """Policy and value function as boosted trees.
+
+    Parameters
+    ----------
+    observation_space, action_space : gymnasium spaces
+        See :func:`space_layout` for what is supported.
+    shared_tree : bool, default=True
+        One tree per update for policy and value (separate learning rates) or separate trees.
+    policy_lr, value_lr : float or callable, default=0.029, 0.015
+        Learning rates of the policy and value heads (callables: schedules of the tree index).
+    log_std : {"free", "head"}, default="free"
+        Gaussian policies only: log-std as a free parameter or predicted by the trees.
+    log_std_init : float, default=0.0
+    log_std_lr : float, optional
+        Step size of the free log-std (default: ``policy_lr`` if a float, else 0.01).
+    one_hot : bool, default=False
+        Encode categorical observations one-hot (numerical splits) instead of "equals" splits.
+    **tree_params
+        Passed to :class:`BoostedTrees` (max_depth, n_bins, grow_policy, split_score,
+        candidates, grad_clip, max_trees, min_samples_leaf, seed).
+
+    Examples
+    --------
+    >>> import gymnasium as gym, numpy as np
+    >>> ac = ActorCriticTrees(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2))
+    >>> pi, v = ac.forward(np.zeros((5, 3)))
+    >>> pi.shape, v.shape
+    ((5, 2), (5,))
+    """
+
+    def __init__(self, observation_space, action_space, *, shared_tree=True, policy_lr=0.029,
+                 value_lr=0.015, log_std="free", log_std_init=0.0, log_std_lr=None,
+                 one_hot=False, **tree_params):
+        d, cat, kind, n_act = space_layout(observation_space, action_space)
+        _check_lr("policy_lr", policy_lr)
+        _check_lr("value_lr", value_lr)
+        if log_std not in ("free", "head"):
+            raise ValueError(f"log_std must be 'free' or 'head'; got {log_std!r}")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.kind = kind
+        self.n_actions = n_act
+        self.shared_tree = bool(shared_tree)
+        self.log_std_mode = log_std
+        self.one_hot = bool(one_hot)
+        self._encoder = None
+        from gymnasium import spaces
+
+        if self.one_hot and cat.any():
+            if isinstance(observation_space, spaces.Discrete):
+                sizes = np.array([observation_space.n])
+                starts = np.array([observation_space.start])
+            else:
+                sizes = np.asarray(observation_space.nvec).ravel()
+                starts = np.asarray(getattr(observation_space, "start", np.zeros_like(sizes))
+                                    ).ravel()
+            self._encoder = (sizes.astype(np.int64), starts.astype(np.int64))
+            d = int(sizes.sum())
+            cat = np.zeros(d, dtype=bool)
+        self.n_features = d
+        n_pi = n_act if kind == "discrete" or log_std == "free" else 2 * n_act
+        self.n_policy_outputs = n_pi
+        tree_params.setdefault("categorical_features", cat if cat.any() else None)
+        if self.shared_tree:
+            self.trees = BoostedTrees(n_pi + 1, learning_rate=HeadRates(policy_lr, value_lr, n_pi),
+                                      **tree_params)
+            self.value_trees = None
+        else:
+            self.trees = BoostedTrees(n_pi, learning_rate=policy_lr, **tree_params)
+            self.value_trees = BoostedTrees(1, learning_rate=value_lr, **tree_params)
+        if kind == "continuous" and log_std == "head":
+            bias = self.trees.bias_.copy()
+            bias[n_act:2 * n_act] = log_std_init
+            self.trees.set_bias(bias)
+        self.log_std = np.full(n_act, float(log_std_init)) if kind == "continuous" else None
+        if log_std_lr is None:
+            log_std_lr = policy_lr if isinstance(policy_lr, numbers.Real) else 0.01
+        self.log_std_lr = float(log_std_lr)
+
+    # ------------------------------------------------------------------ features
+    def features(self, obs):
+        """Observation batch (n, ...) as the (n, n_features) float matrix the trees see."""
+        obs = np.asarray(obs, dtype=np.float64)
+        n = obs.shape[0]
+        X = obs.reshape(n, -1)
+        if self._encoder is not None:
+            sizes, starts = self._encoder
+            codes = (X - starts).astype(np.int64)
+            out = np.zeros((n, int(sizes.sum())))
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            out[np.arange(n)[:, None], offsets + codes] = 1.0
+            return out
+        return np.ascontiguousarray(X)
+
+    @property
+    def n_trees(self):
+        """Trees in the policy ensemble (the shared one if shared)."""
+        return self.trees.n_trees_
+
+    # ------------------------------------------------------------------ forward / update
+    def forward(self, X, *, use_cache=True):
+        """(policy outputs (n, n_policy_outputs), values (n,)) for features ``X``."""
+        out = self.trees.predict(X, use_cache=use_cache)
+        if self.shared_tree:
+            return out[:, :-1], out[:, -1]
+        return out, self.value_trees.predict(X, use_cache=use_cache)[:, 0]
+
+    def split_policy(self, pi_out):
+        """Distribution parameters: logits, or (mean, log_std)."""
+        if self.kind == "discrete":
+            return pi_out
+        m = self.n_actions
+        if self.log_std_mode == "head":
+            return pi_out[:, :m], pi_out[:, m:2 * m]
+        return pi_out, self.log_std
+
+    def log_prob(self, pi_out, actions):
+        """log pi(a | x) of each row."""
+        if self.kind == "discrete":
+            return Categorical.log_prob(pi_out, actions)
+        mean, log_std = self.split_policy(pi_out)
+        return DiagGaussian.log_prob(mean, log_std, actions)
+
+    def entropy(self, pi_out):
+        """Policy entropy of each row."""
+        if self.kind == "discrete":
+            return Categorical.entropy(pi_out)
+        mean, log_std = self.split_policy(pi_out)
+        return DiagGaussian.entropy(mean, log_std)
+
+    def grad_log_prob(self, pi_out, actions):
+        """d log pi(a) / d policy outputs (n, n_policy_outputs), and d / d free log-std."""
+        if self.kind == "discrete":
+            return Categorical.grad_log_prob(pi_out, actions), None
+        mean, log_std = self.split_policy(pi_out)
+        g_mean, g_log_std = DiagGaussian.grad_log_prob(mean, log_std, actions)
+        if self.log_std_mode == "head":
+            return np.hstack([g_mean, g_log_std]), None
+        return g_mean, g_log_std
+
+    def grad_entropy(self, pi_out):
+        """d entropy / d policy outputs, and d / d free log-std."""
+        if self.kind == "discrete":
+            return Categorical.grad_entropy(pi_out), None
+        n, m = pi_out.shape[0], self.n_actions
+        if self.log_std_mode == "head":
+            return np.hstack([np.zeros((n, m)), np.ones((n, m))]), None
+        return np.zeros((n, m)), np.ones((n, m))
+
+    def act(self, pi_out, rng, deterministic=False):
+        """Actions for a batch of policy outputs (sampled, or the mode)."""
+        if self.kind == "discrete":
+            return Categorical.mode(pi_out) if deterministic else Categorical.sample(pi_out, rng)
+        mean, log_std = self.split_policy(pi_out)
+        return mean.copy() if deterministic else DiagGaussian.sample(mean, log_std, rng)
+
+    def update(self, X, policy_grad, value_grad, log_std_grad=None):
+        """One boosting step: policy_grad (n, n_policy_outputs), value_grad (n,) of the loss."""
+        value_grad = np.asarray(value_grad, dtype=np.float64).reshape(-1, 1)
+        if self.shared_tree:
+            self.trees.step(X, np.hstack([policy_grad, value_grad]))
+        else:
+            self.trees.step(X, policy_grad)
+            self.value_trees.step(X, value_grad)
+        if log_std_grad is not None and self.log_std is not None:
+            self.log_std = self.log_std - self.log_std_lr * log_std_grad.mean(axis=0)
+
+    def predict_actions(self, obs, rng=None, deterministic=True):
+        """Actions for raw observations (batch)."""
+        X = self.features(obs)
+        pi_out, _ = self.forward(X, use_cache=False)
+        return self.act(pi_out, rng if rng is not None else np.random.default_rng(),
+                        deterministic)
