@@ -1,0 +1,13 @@
+"""Which training rows made this prediction, and which look wrong: influence for tree ensembles.
+
+:class:`BoostIn` traces every training row through the boosting rounds of a fitted
+gradient-boosted model; :class:`TREX` explains any tree ensemble (forests included) through a
+kernel surrogate on its leaves. Both share one API: ``fit(model, X, y)``,
+``local_influence(X_test, y_test, top_k=None)`` and ``self_influence()``.
+"""
+
+from ._base import TopInfluence
+from .boostin import BoostIn
+from .trex import TREX
+
+__all__ = ["BoostIn", "TREX", "TopInfluence"]

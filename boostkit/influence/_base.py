@@ -1,0 +1,494 @@
+"""Shared orchestration of the influence explainers: input checks, labels, round-by-round
+derivatives, chunking, progress bars and Dask distribution.
+
+Layering: the explainers (``boostin.py``, ``trex.py``) own their parameters and formulas; this
+module turns user input into contiguous arrays and loops over chunks; ``_kernels.py`` does the
+per-row work.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ..exceptions import UnsupportedModelError
+from ..trees import from_model
+
+__all__ = ["TopInfluence"]
+
+# Rows x trees per chunk for the round-by-round derivative arrays (a few 16 MB float64 arrays).
+_CHUNK_ENTRIES = 1 << 21
+# Training rows checked against the library's own predictions when the model is parsed.
+_PARITY_ROWS = 1000
+
+
+class TopInfluence(NamedTuple):
+    """The ``k`` most helpful and most harmful training rows for every test point.
+
+    Column ``e`` belongs to test point ``e``; row 0 is the most helpful (largest influence) or
+    most harmful (most negative influence) training row. Ties go to the smaller row index.
+
+    Attributes
+    ----------
+    helpful_indices : ndarray of int64, shape (k, n_test)
+    helpful_values : ndarray of float64, shape (k, n_test)
+        Influence values of ``helpful_indices``, in decreasing order.
+    harmful_indices : ndarray of int64, shape (k, n_test)
+    harmful_values : ndarray of float64, shape (k, n_test)
+        Influence values of ``harmful_indices``, in increasing order.
+    """
+
+    helpful_indices: np.ndarray
+    helpful_values: np.ndarray
+    harmful_indices: np.ndarray
+    harmful_values: np.ndarray
+
+
+# ---------------------------------------------------------------------------- small helpers
+def _chunks(n, size):
+    size = max(1, int(size))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _rows(X, start, stop):
+    return X.iloc[start:stop] if isinstance(X, pd.DataFrame) else X[start:stop]
+
+
+def _is_dask_collection(obj):
+    return type(obj).__module__.split(".")[0] == "dask"
+
+
+@contextmanager
+def _numba_threads(n_jobs):
+    """Run numba kernels with ``n_jobs`` threads (None: numba's default), restored after."""
+    if n_jobs is None:
+        yield
+        return
+    available = numba.config.NUMBA_NUM_THREADS
+    wanted = available if n_jobs < 0 else min(int(n_jobs), available)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _check_model_fitted(model):
+    """Refuse an unfitted model with a message that says so, for every supported library."""
+    if isinstance(model, type):
+        raise TypeError(f"model must be a fitted model instance; got the class {model.__name__}")
+    is_fitted = getattr(model, "is_fitted", None)
+    if callable(is_fitted):  # CatBoost
+        if not is_fitted():
+            raise NotFittedError(
+                f"model: this {type(model).__name__} is not fitted; fit it on (X, y) first and "
+                f"pass the fitted model"
+            )
+        return
+    if hasattr(model, "fit") and hasattr(model, "get_params"):
+        check_is_fitted(
+            model,
+            msg=(f"model: this {type(model).__name__} is not fitted; fit it on (X, y) first "
+                 f"and pass the fitted model"),
+        )
+
+
+def _leaf_id_dtype(max_leaves):
+    if max_leaves <= np.iinfo(np.uint8).max + 1:
+        return np.uint8
+    if max_leaves <= np.iinfo(np.uint16).max + 1:
+        return np.uint16
+    return np.int32
+
+
+# ---------------------------------------------------------------------------- base class
+class _InfluenceExplainer(BaseEstimator):
+    """Input handling shared by every influence explainer (not public)."""
+
+    # -------------------------------------------------------------- parameters
+    def _check_common_params(self):
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer))
+                                        or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
+        if not isinstance(self.verbose, (int, np.integer, bool)) or self.verbose < 0:
+            raise ValueError(f"verbose must be a non-negative integer; got {self.verbose!r}")
+
+    def _progress(self, iterable, desc, total=None):
+        return tqdm(iterable, desc=desc, total=total, disable=not self.verbose, leave=False)
+
+    # -------------------------------------------------------------- model and data
+    def _parse_model(self, model, X):
+        _check_model_fitted(model)
+        n = len(X)
+        picks = np.unique(np.linspace(0, n - 1, num=min(n, _PARITY_ROWS)).astype(np.int64))
+        X_check = X.iloc[picks] if isinstance(X, pd.DataFrame) else np.asarray(X)[picks]
+        return from_model(model, X_check=X_check)
+
+    def _class_labels(self, model, ensemble):
+        if ensemble.objective == "squared_error":
+            return None
+        classes = getattr(model, "classes_", None)
+        if classes is None:
+            n_classes = 2 if ensemble.objective == "logistic" else ensemble.n_outputs
+            classes = np.arange(n_classes)
+        return np.asarray(classes)
+
+    def _check_X(self, X, name):
+        """Check X against the fitted columns; return it as given (pandas stays pandas)."""
+        if _is_dask_collection(X):
+            raise TypeError(f"{name} is a dask collection; pass client=... to "
+                            f"local_influence, or call .compute() first")
+        if isinstance(X, pd.DataFrame):
+            names = [str(c) for c in X.columns]
+            if self.feature_names_in_ is not None and names != self.feature_names_in_:
+                missing = [c for c in self.feature_names_in_ if c not in names]
+                extra = [c for c in names if c not in self.feature_names_in_]
+                raise ValueError(
+                    f"{name} has other columns than the training data X: missing {missing[:5]},"
+                    f" unexpected {extra[:5]}"
+                    + ("" if missing or extra else " (same names, other order)")
+                    + f"; expected {self.feature_names_in_[:10]}"
+                )
+        elif not hasattr(X, "shape"):
+            X = np.asarray(X)
+        if len(X.shape) != 2:
+            raise ValueError(f"{name} must be 2-dimensional (rows x features); got shape "
+                             f"{tuple(X.shape)}")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"{name} has {X.shape[1]} features, but the model was fitted with "
+                             f"{self.n_features_in_}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} has no rows")
+        return X
+
+    def _apply(self, X, name, rows_per_chunk=None, progress=None):
+        """Leaf ids (n, T * C) in the smallest integer type, computed chunk by chunk."""
+        ensemble = self.ensemble_
+        n_trees = ensemble.n_trees
+        n = X.shape[0]
+        rows_per_chunk = rows_per_chunk or max(1, (1 << 23) // max(n_trees, 1))
+        out = np.empty((n, n_trees), dtype=_leaf_id_dtype(ensemble.max_leaves))
+        chunks = _chunks(n, rows_per_chunk)
+        if progress is not None:
+            chunks = self._progress(chunks, progress)
+        for start, stop in chunks:
+            try:
+                leaves = ensemble.apply(_rows(X, start, stop))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{name}: {err}") from None
+            out[start:stop] = leaves.reshape(stop - start, n_trees)
+        return out
+
+    def _targets(self, y, name, n_rows):
+        """Loss targets (n, C) as floats: values, 0/1, or one-hot over ``classes_``."""
+        if y is None:
+            raise ValueError(f"{name} is required")
+        if _is_dask_collection(y):
+            y = y.compute()
+        y = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional; got shape {y.shape}")
+        if y.shape[0] != n_rows:
+            raise ValueError(f"{name} has {y.shape[0]} rows but X has {n_rows}; they must "
+                             f"match")
+        missing = pd.isna(y) if y.dtype == object else np.zeros(y.shape, bool)
+        if y.dtype.kind in "fc":
+            missing = ~np.isfinite(y)
+        if missing.any():
+            raise ValueError(f"{name} contains NaN or inf (first at row "
+                             f"{int(np.flatnonzero(missing)[0])}); labels must be finite")
+        if self.classes_ is None:
+            try:
+                values = y.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be numeric for a regression model; got dtype "
+                                 f"{y.dtype}") from None
+            if not np.isfinite(values).all():
+                raise ValueError(f"{name} contains NaN or inf; labels must be finite")
+            return values[:, None]
+        codes = pd.Index(self.classes_).get_indexer(y) if y.size else np.zeros(0, np.intp)
+        if (codes < 0).any():
+            unseen = pd.unique(y[codes < 0])
+            raise ValueError(
+                f"{name} has labels the model never saw: {list(unseen[:5])}; the model's classes "
+                f"are {list(self.classes_[:20])}"
+            )
+        n_outputs = self._n_loss_outputs
+        if n_outputs == 1:
+            return codes.astype(np.float64)[:, None]
+        onehot = np.zeros((codes.shape[0], n_outputs))
+        onehot[np.arange(codes.shape[0]), codes] = 1.0
+        return onehot
+
+    def _sample_weight(self, sample_weight, n_rows):
+        if sample_weight is None:
+            return np.ones(n_rows)
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim != 1 or w.shape[0] != n_rows:
+            raise ValueError(f"sample_weight must have shape ({n_rows},) like X; got "
+                             f"{w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative")
+        if not (w > 0).any():
+            raise ValueError("sample_weight is zero for every row")
+        return w
+
+    def _fit_inputs(self, model, X, y, sample_weight):
+        """Parse the model and check the training data; sets the attributes shared by all."""
+        self._check_common_params()
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = [str(c) for c in X.columns]
+        else:
+            self.feature_names_in_ = None
+            if _is_dask_collection(X):
+                raise TypeError("X is a dask collection; the training data must be in memory "
+                                "(numpy or pandas)")
+            X = X if hasattr(X, "shape") else np.asarray(X)
+        if len(X.shape) != 2 or X.shape[0] == 0:
+            raise ValueError(f"X must be a non-empty 2-dimensional array; got shape "
+                             f"{tuple(X.shape)}")
+        n = X.shape[0]
+        if y is not None and len(y) != n:
+            raise ValueError(f"y has {len(y)} rows but X has {n}; they must match")
+        self.ensemble_ = ensemble = self._parse_model(model, X)
+        self.n_features_in_ = ensemble.n_features
+        if X.shape[1] != ensemble.n_features:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with "
+                             f"{ensemble.n_features}")
+        self.classes_ = self._class_labels(model, ensemble)
+        self.n_train_ = n
+        return X
+
+    # -------------------------------------------------------------- raw scores per round
+    def _round_scores(self, leaf_ids):
+        """Raw score before each round and each tree's own leaf value, both (n, T * C).
+
+        ``before[:, t * C + k] = bias_k + sum_{s < t} leaf_value[s, k, leaf(s, k)]`` summed in
+        round order, ``own[:, t * C + k] = leaf_value[t, k, leaf(t, k)]``.
+        """
+        ensemble = self.ensemble_
+        T, C = ensemble.n_rounds, ensemble.n_outputs
+        n = leaf_ids.shape[0]
+        own = self._leaf_table[np.arange(T * C), leaf_ids]
+        parts = np.empty((n, T, C))
+        parts[:, 0] = ensemble.bias
+        parts[:, 1:] = own.reshape(n, T, C)[:, :-1]
+        before = np.cumsum(parts, axis=1).reshape(n, T * C)
+        return before, own
+
+    def _round_gradients(self, loss, targets, before, hessian=True):
+        """Gradient (and hessian) of the loss at every round's raw score, (n, T * C)."""
+        ensemble = self.ensemble_
+        T, C = ensemble.n_rounds, ensemble.n_outputs
+        n = before.shape[0]
+        raw = before.reshape(n * T, C)
+        y = np.repeat(targets, T, axis=0)
+        g = loss.gradient(y, raw).reshape(n, T * C)
+        if not hessian:
+            return g
+        return g, loss.hessian(y, raw).reshape(n, T * C)
+
+    # -------------------------------------------------------------- public surface
+    def local_influence(self, X_test, y_test, *, top_k=None, per_output=False, client=None,
+                        chunk_size=None):
+        """Influence of every training row on the loss of every test point.
+
+        Parameters
+        ----------
+        X_test : array-like, DataFrame or dask array of shape (n_test, n_features)
+            Same columns as the training data.
+        y_test : array-like of shape (n_test,)
+            Test labels (regression targets, or labels among the model's classes).
+        top_k : int, optional
+            Instead of the full matrix, return the ``top_k`` most helpful and most harmful
+            training rows per test point (:class:`TopInfluence`); memory stays
+            O(n_train x threads), never n_train x n_test.
+        per_output : bool, default=False
+            Multiclass: one influence per output (last axis) instead of their sum.
+        client : dask.distributed.Client, optional
+            Run chunks of test points on the cluster's workers; the fitted explainer is sent
+            to each worker once. Results are identical to the single-process ones.
+        chunk_size : int, optional
+            Test points per chunk (per task with ``client``).
+
+        Returns
+        -------
+        influence : ndarray of shape (n_train, n_test) (``(n_train, n_test, C)`` with
+            ``per_output``), or :class:`TopInfluence` with ``top_k``.
+            Positive = helpful: up-weighting the training row lowers the test loss.
+        """
+        check_is_fitted(self, "ensemble_")
+        top_k = self._check_top_k(top_k, per_output)
+        if client is not None:
+            return self._distributed_local(client, X_test, y_test, top_k, per_output,
+                                           chunk_size)
+        if _is_dask_collection(X_test):
+            X_test = X_test.compute()
+        X_test = self._check_X(X_test, "X_test")
+        targets = self._targets(y_test, "y_test", X_test.shape[0])
+        return self._local_all(X_test, targets, top_k, per_output, chunk_size)
+
+    def self_influence(self, *, per_output=False, client=None, chunk_size=None):
+        """Influence of every training row on its own training loss (the diagonal).
+
+        Large negative values flag rows the model finds hard to fit (often mislabeled).
+
+        Parameters
+        ----------
+        per_output : bool, default=False
+            Multiclass: one column per output instead of their sum.
+        client : dask.distributed.Client, optional
+            Compute chunks of training rows on the cluster's workers.
+        chunk_size : int, optional
+            Training rows per chunk.
+
+        Returns
+        -------
+        influence : ndarray of shape (n_train,) (``(n_train, C)`` with ``per_output``)
+        """
+        check_is_fitted(self, "ensemble_")
+        self._check_per_output(per_output)
+        n = self.n_train_
+        size = chunk_size or max(1, _CHUNK_ENTRIES // max(1, self.ensemble_.n_trees))
+        if client is not None:
+            size = chunk_size or max(1, -(-n // (2 * max(1, len(client.scheduler_info()
+                                                           .get("workers", {})) or 1))))
+            chunks = _chunks(n, size)
+            explainer = client.scatter(self, broadcast=True)
+            futures = [client.submit(_self_task, explainer, start, stop, per_output, pure=False)
+                       for start, stop in chunks]
+            parts = client.gather(futures)
+        else:
+            with _numba_threads(self.n_jobs):
+                parts = [self._self_rows(start, stop, per_output) for start, stop in
+                         self._progress(_chunks(n, size), "self influence")]
+        out = np.concatenate(parts, axis=0)
+        return out if per_output else out[:, 0]
+
+    # -------------------------------------------------------------- chunk plumbing
+    def _check_per_output(self, per_output):
+        if not isinstance(per_output, (bool, np.bool_)):
+            raise ValueError(f"per_output must be True or False; got {per_output!r}")
+
+    def _check_top_k(self, top_k, per_output):
+        self._check_per_output(per_output)
+        if top_k is None:
+            return None
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer or None; got {top_k!r}")
+        if top_k > self.n_train_:
+            raise ValueError(f"top_k={top_k} exceeds the {self.n_train_} training rows")
+        if per_output:
+            raise ValueError("top_k ranks the influence summed over outputs; per_output=True "
+                             "is only available for the full matrix (top_k=None)")
+        return int(top_k)
+
+    def _default_test_chunk(self, n_test, top_k):
+        return 256
+
+    def _local_all(self, X_test, targets, top_k, per_output, chunk_size, progress=True):
+        n_test = X_test.shape[0]
+        size = chunk_size or self._default_test_chunk(n_test, top_k)
+        chunks = _chunks(n_test, size)
+        if progress:
+            chunks = self._progress(chunks, "local influence")
+        parts = []
+        with _numba_threads(self.n_jobs):
+            for start, stop in chunks:
+                parts.append(self._local_block(_rows(X_test, start, stop), targets[start:stop],
+                                               top_k, per_output))
+        return _assemble(parts, top_k, per_output)
+
+    def _distributed_local(self, client, X_test, y_test, top_k, per_output, chunk_size):
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        if _is_dask_collection(X_test):
+            import dask.array as da
+
+            if not isinstance(X_test, da.Array):
+                raise TypeError("X_test: with client=..., pass a dask array, numpy array or "
+                                "pandas DataFrame")
+            if X_test.ndim != 2 or X_test.shape[1] != self.n_features_in_:
+                raise ValueError(f"X_test has shape {X_test.shape}, but the model was fitted "
+                                 f"with {self.n_features_in_} features")
+            if chunk_size is not None:
+                X_test = X_test.rechunk((chunk_size, -1))
+            else:
+                X_test = X_test.rechunk({1: -1})
+            bounds = np.concatenate([[0], np.cumsum(X_test.chunks[0])]).astype(int)
+            blocks = client.compute(list(X_test.to_delayed().ravel()))
+        else:
+            X_test = self._check_X(X_test, "X_test")
+            n = X_test.shape[0]
+            size = chunk_size or max(1, -(-n // (2 * n_workers)))
+            edges = [start for start, _ in _chunks(n, size)] + [n]
+            bounds = np.asarray(edges)
+            blocks = [_rows(X_test, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        n_test = int(bounds[-1])
+        targets = self._targets(y_test, "y_test", n_test)
+        explainer = client.scatter(self, broadcast=True)
+        futures = [client.submit(_local_task, explainer, block, targets[a:b], top_k, per_output,
+                                 pure=False)
+                   for block, a, b in zip(blocks, bounds[:-1], bounds[1:])]
+        parts = client.gather(futures)
+        return _assemble(parts, top_k, per_output)
+
+    # -------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in [k for k in state if k.startswith("_cache")]:
+            del state[key]
+        return state
+
+
+def _test_table(leaf_ids, values, n_leaves):
+    """(n_trees, n_leaves, n_test) table: each test point's value in its own leaf, else 0."""
+    n_test, n_trees = leaf_ids.shape
+    table = np.zeros((n_trees, n_leaves, n_test))
+    table[np.arange(n_trees)[None, :], leaf_ids, np.arange(n_test)[:, None]] = values
+    return table
+
+
+def _assemble(parts, top_k, per_output):
+    if top_k is not None:
+        return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1) for f in range(4)))
+    n_train = parts[0].shape[0]
+    n_test = sum(p.shape[1] for p in parts)
+    n_out = parts[0].shape[2]
+    out = np.empty((n_train, n_test, n_out))
+    start = 0
+    for p in parts:
+        out[:, start:start + p.shape[1]] = p
+        start += p.shape[1]
+    return out if per_output else out[:, :, 0]
+
+
+def _local_task(explainer, X_block, targets, top_k, per_output):
+    """Dask task: one chunk of test points (the explainer arrives once per worker)."""
+    X_block = explainer._check_X(X_block, "X_test")
+    return explainer._local_all(X_block, targets, top_k, per_output, None, progress=False)
+
+
+def _self_task(explainer, start, stop, per_output):
+    """Dask task: self influence of training rows ``start:stop``."""
+    with _numba_threads(explainer.n_jobs):
+        return explainer._self_rows(start, stop, per_output)
+
+
+def refuse_averaged(ensemble, method):
+    if ensemble.averaged:
+        raise UnsupportedModelError(
+            f"{method} needs a boosted ensemble, but {ensemble.source} averages independently "
+            f"grown trees: its leaf values are not Newton steps on a loss computed round by "
+            f"round, so there is no leaf derivative to trace; use TREX for forests"
+        )

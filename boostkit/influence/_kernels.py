@@ -1,0 +1,204 @@
+"""numba kernels for influence: leaf-matched products between training rows and test points.
+
+Both BoostIn and TREX sum, over trees ``j``, a training-row quantity times a test-point quantity
+when the two share a leaf:
+
+    out[i, e] = sum_j row_value[i, j] * test_table[j, leaf(i, j), e]
+
+where ``test_table[j, l, e]`` holds test point ``e``'s quantity in its own leaf ``l`` and zero in
+every other leaf of tree ``j``. Per training row, the inner loop runs over a contiguous block of
+test points, so it vectorises and never scatters into memory; trees are summed in ascending
+order, the same order as the formulas. Work is ``n_train * n_trees * n_test`` multiply-adds on
+cache-resident tiles (callers pass test points in chunks).
+
+Every kernel takes plain arrays, writes only into the outputs it is given, never raises for user
+errors (inputs are validated in Python first) and runs in parallel over training rows.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def leaf_products(train_leaf_ids, row_values, test_table, n_outputs, out):
+    """``out[i, k, e] = sum_j row_values[i, j] * test_table[j, train_leaf_ids[i, j], e]``.
+
+    ``k = j % n_outputs`` when ``out`` has more than one output slot (per-output influence),
+    else 0 (summed over outputs).
+    """
+    n_rows, n_trees = train_leaf_ids.shape
+    n_test = test_table.shape[2]
+    per_output = out.shape[1] > 1
+    for i in prange(n_rows):
+        for j in range(n_trees):
+            k = j % n_outputs if per_output else 0
+            value = row_values[i, j]
+            column = test_table[j, train_leaf_ids[i, j]]
+            target = out[i, k]
+            for e in range(n_test):
+                target[e] += value * column[e]
+
+
+@njit(cache=True, parallel=True)
+def leaf_weight_products(train_leaf_ids, leaf_weights, test_table, out):
+    """``out[i, e] = sum_j leaf_weights[j, leaf(i, j)] * test_table[j, leaf(i, j), e]``.
+
+    With ``test_table`` holding the test points' own leaf weights, this is the tree kernel
+    ``k(x_i, x_e)`` of TREX.
+    """
+    n_rows, n_trees = train_leaf_ids.shape
+    n_test = test_table.shape[2]
+    for i in prange(n_rows):
+        target = out[i]
+        for j in range(n_trees):
+            leaf = train_leaf_ids[i, j]
+            value = leaf_weights[j, leaf]
+            column = test_table[j, leaf]
+            for e in range(n_test):
+                target[e] += value * column[e]
+
+
+@njit(cache=True, inline="always")
+def _worse(a_value, a_index, b_value, b_index):
+    # "a ranks below b": smaller value, or the same value at a larger row index (the order of a
+    # stable sort on -value).
+    return a_value < b_value or (a_value == b_value and a_index > b_index)
+
+
+@njit(cache=True)
+def _heap_push(heap_values, heap_index, size, k, value, index):
+    """Offer (value, index) to a min-heap (worst at the root) of at most k best entries.
+
+    Returns the new size. O(log k), and O(1) for the common case of a value that does not
+    enter.
+    """
+    if size < k:
+        pos = size
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            if _worse(value, index, heap_values[parent], heap_index[parent]):
+                heap_values[pos] = heap_values[parent]
+                heap_index[pos] = heap_index[parent]
+                pos = parent
+            else:
+                break
+        heap_values[pos] = value
+        heap_index[pos] = index
+        return size + 1
+    if not _worse(heap_values[0], heap_index[0], value, index):
+        return size
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= k:
+            break
+        if child + 1 < k and _worse(heap_values[child + 1], heap_index[child + 1],
+                                    heap_values[child], heap_index[child]):
+            child += 1
+        if _worse(heap_values[child], heap_index[child], value, index):
+            heap_values[pos] = heap_values[child]
+            heap_index[pos] = heap_index[child]
+            pos = child
+        else:
+            break
+    heap_values[pos] = value
+    heap_index[pos] = index
+    return size
+
+
+@njit(cache=True)
+def _sort_best_first(values, index, size):
+    """Insertion sort of a heap's entries, best first (k is small)."""
+    for a in range(1, size):
+        v = values[a]
+        idx = index[a]
+        b = a - 1
+        while b >= 0 and _worse(values[b], index[b], v, idx):
+            values[b + 1] = values[b]
+            index[b + 1] = index[b]
+            b -= 1
+        values[b + 1] = v
+        index[b + 1] = idx
+
+
+@njit(cache=True, parallel=True)
+def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, helpful_index,
+                        helpful_values, harmful_index, harmful_values):
+    """Top-k of :func:`leaf_products` (summed over outputs) per test point.
+
+    ``n_blocks`` parallel blocks of training rows each keep k-heaps per test point; the blocks'
+    heaps are merged at the end. Memory is ``n_blocks * n_test * k``, never n_train x n_test.
+    Writes ``(k, n_test)`` outputs; ties go to the smaller row index.
+    """
+    n_rows, n_trees = train_leaf_ids.shape
+    n_test = test_table.shape[2]
+    per_block = (n_rows + n_blocks - 1) // n_blocks
+    best_values = np.empty((n_blocks, n_test, k))
+    best_index = np.empty((n_blocks, n_test, k), dtype=np.int64)
+    worst_values = np.empty((n_blocks, n_test, k))
+    worst_index = np.empty((n_blocks, n_test, k), dtype=np.int64)
+    sizes = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        row_sums = np.empty(n_test)
+        n_best = 0
+        n_worst = 0
+        for i in range(b * per_block, min(n_rows, (b + 1) * per_block)):
+            row_sums[:] = 0.0
+            for j in range(n_trees):
+                value = row_values[i, j]
+                column = test_table[j, train_leaf_ids[i, j]]
+                for e in range(n_test):
+                    row_sums[e] += value * column[e]
+            for e in range(n_test):
+                _heap_push(best_values[b, e], best_index[b, e], n_best, k, row_sums[e], i)
+                _heap_push(worst_values[b, e], worst_index[b, e], n_worst, k, -row_sums[e], i)
+            # every test point's heaps saw the same rows, so they all have one size
+            n_best = min(n_best + 1, k)
+            n_worst = n_best
+        sizes[b, 0] = n_best
+        sizes[b, 1] = n_worst
+    for e in prange(n_test):
+        heap_values = np.empty(k)
+        heap_index = np.empty(k, dtype=np.int64)
+        size = 0
+        for b in range(n_blocks):
+            for a in range(sizes[b, 0]):
+                size = _heap_push(heap_values, heap_index, size, k, best_values[b, e, a],
+                                  best_index[b, e, a])
+        _sort_best_first(heap_values, heap_index, size)
+        for a in range(k):
+            helpful_index[a, e] = heap_index[a]
+            helpful_values[a, e] = heap_values[a]
+        size = 0
+        for b in range(n_blocks):
+            for a in range(sizes[b, 1]):
+                size = _heap_push(heap_values, heap_index, size, k, worst_values[b, e, a],
+                                  worst_index[b, e, a])
+        _sort_best_first(heap_values, heap_index, size)
+        for a in range(k):
+            harmful_index[a, e] = heap_index[a]
+            harmful_values[a, e] = -heap_values[a]
+
+
+@njit(cache=True, parallel=True)
+def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_values):
+    """Top-k largest and smallest entries of each row of ``values`` (n_test, n_train), written
+    to the columns of the (k, n_test) outputs; ties go to the smaller column index."""
+    n_rows, n_cols = values.shape
+    for e in prange(n_rows):
+        heap_values = np.empty(k)
+        heap_index = np.empty(k, dtype=np.int64)
+        size = 0
+        for i in range(n_cols):
+            size = _heap_push(heap_values, heap_index, size, k, values[e, i], i)
+        _sort_best_first(heap_values, heap_index, size)
+        for a in range(k):
+            helpful_index[a, e] = heap_index[a]
+            helpful_values[a, e] = heap_values[a]
+        size = 0
+        for i in range(n_cols):
+            size = _heap_push(heap_values, heap_index, size, k, -values[e, i], i)
+        _sort_best_first(heap_values, heap_index, size)
+        for a in range(k):
+            harmful_index[a, e] = heap_index[a]
+            harmful_values[a, e] = -heap_values[a]

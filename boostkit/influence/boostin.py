@@ -1,0 +1,213 @@
+"""BoostIn: TracIn for gradient-boosted trees, with the leaf values as the parameters."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..exceptions import UnsupportedModelError
+from ..losses import get_loss
+from . import _kernels
+from ._base import (_CHUNK_ENTRIES, TopInfluence, _chunks, _InfluenceExplainer,
+                    _test_table, refuse_averaged)
+
+__all__ = ["BoostIn"]
+
+_MODES = ("reference", "exact")
+
+
+class BoostIn(_InfluenceExplainer):
+    """Training-row influence for a fitted gradient-boosted tree ensemble (Brophy et al., 2023).
+
+    Every boosting round ``t`` and output ``k`` fit one tree whose leaves are a Newton step on
+    the loss at the raw score ``F_{t-1}`` before that round. BoostIn traces how up-weighting a
+    training row ``i`` moves the leaf it falls in, and how that move changes a test point's
+    loss. With ``g, h`` the (sample-weighted) gradient and hessian at ``F_{t-1}``, ``H`` the
+    sum of ``h`` over the training rows in the leaf, ``lambda`` the L2 leaf regularisation and
+    ``eta`` the learning rate:
+
+    - leaf derivative ``D_i = eta * (g_i + v * h_i) / (H + lambda)``
+    - influence ``Inf(i, e) = sum_{t,k} D_i * G_e * [leaf(x_i) == leaf(x_e)]`` with ``G_e``
+      the test point's loss gradient at its own ``F_{t-1}``.
+
+    Positive influence = helpful (up-weighting the row lowers the test loss), negative =
+    harmful. Self influence (the diagonal) ranks rows that look mislabeled.
+
+    Works for every boosted model :func:`boostkit.trees.from_model` reads (LightGBM, XGBoost,
+    CatBoost, scikit-learn GradientBoosting and HistGradientBoosting) with squared error,
+    logistic or softmax loss. Forests are refused (their trees are not Newton steps); use
+    :class:`TREX` for them.
+
+    Parameters
+    ----------
+    mode : {"reference", "exact"}, default="reference"
+        Which leaf value ``v`` enters the leaf derivative. ``"reference"``: the stored,
+        learning-rate-scaled leaf value, as in the published method and the authors' code, so
+        results can be compared with theirs. ``"exact"``: the unscaled Newton value
+        ``theta = v / eta``, which makes ``-D_i`` the exact derivative of the leaf value with
+        respect to row ``i``'s weight (for libraries whose leaves are pure Newton steps).
+    n_jobs : int, optional
+        Threads for the numba kernels (None: numba's default, -1: all cores).
+    verbose : int, default=0
+        1 shows progress bars on the long computations.
+
+    Attributes
+    ----------
+    ensemble_ : TreeEnsemble
+        The parsed model.
+    classes_ : ndarray or None
+        Class labels of a classifier (None for regression).
+    n_train_ : int
+        Number of training rows.
+    train_leaf_ids_ : ndarray of shape (n_train, T * C)
+        Leaf of every training row in every tree (round-major: tree ``t * C + k``).
+    leaf_hessian_sums_ : ndarray of shape (T, C, max_leaves)
+        ``H``: sample-weighted hessian summed over the training rows of each leaf.
+    sample_weight_ : ndarray of shape (n_train,)
+
+    Examples
+    --------
+    >>> import lightgbm as lgb
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from boostkit.influence import BoostIn
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> model = lgb.LGBMClassifier(n_estimators=20, num_leaves=7, verbose=-1).fit(X, y)
+    >>> explainer = BoostIn().fit(model, X, y)
+    >>> explainer.local_influence(X[:3], y[:3]).shape
+    (569, 3)
+    >>> top = explainer.local_influence(X[:3], y[:3], top_k=5)
+    >>> top.helpful_indices.shape, bool((top.helpful_values[0] >= top.helpful_values[1]).all())
+    ((5, 3), True)
+    >>> explainer.self_influence().shape
+    (569,)
+    """
+
+    def __init__(self, mode="reference", n_jobs=None, verbose=0):
+        self.mode = mode
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -------------------------------------------------------------- fit
+    def fit(self, model, X, y, sample_weight=None):
+        """Read the fitted model and trace its training rows through every round.
+
+        Parameters
+        ----------
+        model : fitted boosted tree model
+            Any boosted model :func:`boostkit.trees.from_model` reads.
+        X : array-like or DataFrame of shape (n_train, n_features)
+            The model's training data (as it was passed to the model's ``fit``).
+        y : array-like of shape (n_train,)
+            The training labels.
+        sample_weight : array-like of shape (n_train,), optional
+            The weights the model was trained with; they scale ``g`` and ``h``.
+
+        Returns
+        -------
+        self
+        """
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}; got {self.mode!r}")
+        X = self._fit_inputs(model, X, y, sample_weight)
+        ensemble = self.ensemble_
+        refuse_averaged(ensemble, "BoostIn")
+        if getattr(ensemble, "newton_leaves", True) is False:
+            raise UnsupportedModelError(
+                f"BoostIn needs leaves that are a single Newton step on the loss, but "
+                f"{ensemble.source} was trained with leaf_estimation_iterations != 1 (several "
+                f"gradient steps per leaf); refit it with leaf_estimation_iterations=1"
+            )
+        T, C = ensemble.n_rounds, ensemble.n_outputs
+        n_trees, n_leaves, n = T * C, max(ensemble.max_leaves, 1), self.n_train_
+        self._n_loss_outputs = C
+        self._loss = get_loss(ensemble.objective, ensemble.hessian_factor)
+        self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
+        self._train_targets = self._targets(y, "y", n)
+        self.sample_weight_ = self._sample_weight(sample_weight, n)
+        self.train_leaf_ids_ = leaf_ids = self._apply(X, "X", progress="leaf ids")
+        self._offsets = np.arange(n_trees, dtype=np.int64) * n_leaves
+
+        chunks = _chunks(n, max(1, _CHUNK_ENTRIES // n_trees))
+        hessian_sums = np.zeros(n_trees * n_leaves)
+        cached = None
+        for start, stop in self._progress(chunks, "leaf sums"):
+            flat = (leaf_ids[start:stop] + self._offsets).ravel()
+            own, g, h = self._derivatives_at_rounds(start, stop)
+            weighted_h = h * self.sample_weight_[start:stop, None]
+            hessian_sums += np.bincount(flat, weights=weighted_h.ravel(),
+                                        minlength=n_trees * n_leaves)
+            if len(chunks) == 1:
+                cached = (own, g, h)
+        self._hessian_sums = hessian_sums
+        self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, n_leaves)
+
+        derivatives = np.empty((n, n_trees))
+        for start, stop in self._progress(chunks, "leaf derivatives"):
+            own, g, h = cached if cached is not None else self._derivatives_at_rounds(
+                start, stop)
+            derivatives[start:stop] = self._leaf_derivatives(start, stop, own, g, h)
+        self._train_derivatives = derivatives
+        return self
+
+    def _derivatives_at_rounds(self, start, stop):
+        """Own leaf values, gradients and hessians (unweighted) of training rows start:stop."""
+        before, own = self._round_scores(self.train_leaf_ids_[start:stop])
+        g, h = self._round_gradients(self._loss, self._train_targets[start:stop], before)
+        return own, g, h
+
+    def _leaf_derivatives(self, start, stop, own, g, h):
+        """``D`` (n_chunk, T * C) for training rows start:stop."""
+        ensemble = self.ensemble_
+        eta = ensemble.learning_rate
+        w = self.sample_weight_[start:stop, None]
+        flat = self.train_leaf_ids_[start:stop] + self._offsets
+        denominator = self._hessian_sums[flat] + ensemble.l2
+        value = own if self.mode == "reference" else own / eta
+        numerator = eta * (w * g + value * (w * h))
+        # A leaf without hessian mass and without L2 has no Newton step to move.
+        return np.divide(numerator, denominator, out=np.zeros_like(numerator),
+                         where=denominator != 0)
+
+    def leaf_derivatives(self):
+        """Leaf derivative ``D`` of every training row in every tree.
+
+        Returns
+        -------
+        ndarray of shape (n_train, T, C)
+        """
+        ensemble = self.ensemble_
+        return self._train_derivatives.reshape(self.n_train_, ensemble.n_rounds,
+                                               ensemble.n_outputs).copy()
+
+    # -------------------------------------------------------------- influence
+    def _default_test_chunk(self, n_test, top_k):
+        # the (trees, leaves, chunk) table of test gradients stays cache-sized (~4 MB)
+        return int(np.clip((1 << 19) // self._leaf_table.size, 8, 256))
+
+    def _local_block(self, X, targets, top_k, per_output):
+        ensemble = self.ensemble_
+        leaf_ids = self._apply(X, "X_test")
+        before, _ = self._round_scores(leaf_ids)
+        gradients = self._round_gradients(self._loss, targets, before, hessian=False)
+        table = _test_table(leaf_ids, gradients, self._leaf_table.shape[1])
+        n_test = leaf_ids.shape[0]
+        if top_k is None:
+            n_out = ensemble.n_outputs if per_output else 1
+            out = np.zeros((self.n_train_, n_out, n_test))
+            _kernels.leaf_products(self.train_leaf_ids_, self._train_derivatives, table,
+                                   ensemble.n_outputs, out)
+            return out.transpose(0, 2, 1)
+        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
+                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
+        n_blocks = max(1, min(self.n_train_, 4 * numba.get_num_threads()))
+        _kernels.leaf_products_top_k(self.train_leaf_ids_, self._train_derivatives, table,
+                                     top_k, n_blocks, *result)
+        return result
+
+    def _self_rows(self, start, stop, per_output):
+        ensemble = self.ensemble_
+        own, g, h = self._derivatives_at_rounds(start, stop)
+        derivatives = self._leaf_derivatives(start, stop, own, g, h)
+        out = (derivatives * g).reshape(stop - start, ensemble.n_rounds, ensemble.n_outputs)
+        out = out.sum(axis=1)
+        return out if per_output else out.sum(axis=1, keepdims=True)

@@ -1,0 +1,90 @@
+"""BoostIn against the naive NumPy version of the spec, fed by each library's own leaves."""
+
+import numpy as np
+import pytest
+
+from boostkit.influence import BoostIn
+
+from . import naive
+from .models import LIBRARIES, OBJECTIVES, make_data, make_model, n_outputs, reader_available
+
+
+def assert_close(ours, reference):
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-9 * scale)
+
+
+def _setup(library, objective, weighted=True, mode="reference"):
+    if not reader_available(library):
+        pytest.skip(f"no boostkit reader for {library} yet")
+    model, X, y, w = make_model(library, objective, weighted)
+    _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
+    C = n_outputs(objective)
+    train, meta = naive.library_view(model, X, C)
+    test, _ = naive.library_view(model, X_test, C)
+    Y = naive.targets(objective, y, C)
+    Y_test = naive.targets(objective, y_test, C)
+    reference = naive.boostin(train, test, Y, Y_test, objective, meta, w, mode)
+    explainer = BoostIn(mode=mode).fit(model, X, y, sample_weight=w)
+    return explainer, X_test, y_test, reference
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_boostin_matches_naive(library, objective):
+    explainer, X_test, y_test, (local, self_inf, D) = _setup(library, objective)
+    assert_close(explainer.leaf_derivatives(), D)
+    assert_close(explainer.local_influence(X_test, y_test), local.sum(axis=2))
+    assert_close(explainer.self_influence(), self_inf.sum(axis=1))
+    if objective == "softmax":
+        assert_close(explainer.local_influence(X_test, y_test, per_output=True), local)
+        assert_close(explainer.self_influence(per_output=True), self_inf)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_boostin_exact_mode_and_unweighted(objective):
+    explainer, X_test, y_test, (local, self_inf, _) = _setup("lightgbm", objective,
+                                                            weighted=False, mode="exact")
+    assert_close(explainer.local_influence(X_test, y_test), local.sum(axis=2))
+    assert_close(explainer.self_influence(), self_inf.sum(axis=1))
+
+
+def test_modes_differ_by_leaf_value_scaling():
+    ref, X_test, y_test, _ = _setup("lightgbm", "squared_error", mode="reference")
+    exact, *_ = _setup("lightgbm", "squared_error", mode="exact")
+    assert not np.allclose(ref.local_influence(X_test, y_test),
+                           exact.local_influence(X_test, y_test))
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_top_k_matches_full_matrix(objective):
+    explainer, X_test, y_test, (local, _, _) = _setup("lightgbm", objective)
+    full = local.sum(axis=2)
+    k = 7
+    top = explainer.local_influence(X_test, y_test, top_k=k)
+    helpful = np.argsort(-full, axis=0, kind="stable")[:k]
+    harmful = np.argsort(full, axis=0, kind="stable")[:k]
+    assert top.helpful_indices.shape == (k, len(X_test))
+    assert_close(top.helpful_values, np.take_along_axis(full, helpful, axis=0))
+    assert_close(top.harmful_values, np.take_along_axis(full, harmful, axis=0))
+    # the indices agree wherever the values are not tied within rounding
+    ours = explainer.local_influence(X_test, y_test)
+    np.testing.assert_array_equal(top.helpful_indices,
+                                  np.argsort(-ours, axis=0, kind="stable")[:k])
+    np.testing.assert_array_equal(top.harmful_indices,
+                                  np.argsort(ours, axis=0, kind="stable")[:k])
+
+
+def test_self_influence_is_the_diagonal():
+    model, X, y, w = make_model("lightgbm", "logistic")
+    explainer = BoostIn().fit(model, X, y, sample_weight=w)
+    assert_close(explainer.self_influence(), np.diag(explainer.local_influence(X, y)))
+
+
+def test_chunking_does_not_change_results():
+    explainer, X_test, y_test, _ = _setup("lightgbm", "softmax")
+    whole = explainer.local_influence(X_test, y_test)
+    np.testing.assert_array_equal(whole, explainer.local_influence(X_test, y_test,
+                                                                   chunk_size=7))
+    np.testing.assert_array_equal(explainer.self_influence(),
+                                  explainer.self_influence(chunk_size=13))
