@@ -76,10 +76,13 @@ def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, 
     for pos in range(start, stop):
         i = rows[pos]
         wi = w[i]
+        xi = X[i]
         for j in range(J):
-            z = theta[off_c + j]
+            aj = theta[j * d:(j + 1) * d]
+            z = 0.0
             for f in range(d):
-                z += X[i, f] * theta[j * d + f]
+                z += xi[f] * aj[f]
+            z += theta[off_c + j]
             hj = _activate(z, act)
             h[j] = hj
             dh[j] = _activation_derivative(hj, z, act)
@@ -98,8 +101,9 @@ def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, 
                 back += e[k] * theta[off_v + j * K + k]
             dz = back * dh[j]
             grad[off_c + j] += dz
+            gj = grad[j * d:(j + 1) * d]
             for f in range(d):
-                grad[j * d + f] += X[i, f] * dz
+                gj[f] += xi[f] * dz
     return total
 
 

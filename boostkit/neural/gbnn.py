@@ -399,7 +399,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
         Hidden units ``J`` added per step.
     learning_rate : float, default=0.5
         Shrinkage of every step.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu"}, default="relu"
         Hidden activation (scikit-learn MLP's names).
     alpha : float, default=1.0
         L2 penalty on each block's weights (biases unpenalised; scikit-learn MLP's scaling
@@ -408,7 +408,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     subsample : float, default=0.5
         Fraction of training rows (drawn without replacement, seeded) each block is fitted on;
         the step is always chosen on all training rows.
-    step_max_iter : int, default=100
+    step_max_iter : int, default=50
         L-BFGS iterations per block.
     early_stopping : "auto" or bool, default="auto"
         Stop when the validation loss has not improved by ``tol`` for ``n_iter_no_change``
@@ -473,7 +473,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     _multi_output = True
 
     def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
-                 activation="logistic", alpha=1.0, subsample=0.5, step_max_iter=100,
+                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=50,
                  early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0, normalize_y=True):
         super().__init__(
@@ -619,14 +619,14 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
         Hidden units ``J`` added per step.
     learning_rate : float, default=0.5
         Shrinkage of every step.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu"}, default="relu"
         Hidden activation (scikit-learn MLP's names).
     alpha : float, default=1.0
         L2 penalty on each block's weights (scikit-learn MLP's scaling, on residuals rescaled
         to unit RMS).
     subsample : float, default=0.5
         Fraction of training rows each block is fitted on (seeded).
-    step_max_iter : int, default=100
+    step_max_iter : int, default=50
         L-BFGS iterations per block.
     early_stopping : "auto" or bool, default="auto"
         Validation-based early stopping; "auto" turns it on above 10 000 samples.
@@ -679,7 +679,7 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     _multi_output = False
 
     def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
-                 activation="logistic", alpha=1.0, subsample=0.5, step_max_iter=100,
+                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=50,
                  early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0):
         super().__init__(
