@@ -217,12 +217,14 @@ class _InfluenceExplainer(BaseEstimator):
             if not np.isfinite(values).all():
                 raise ValueError(f"{name} contains NaN or inf; labels must be finite")
             return values[:, None]
+        if y.dtype == bool and self.classes_.dtype.kind in "iuf":
+            y = y.astype(np.int64)  # True / False for classes 1 / 0
         codes = pd.Index(self.classes_).get_indexer(y) if y.size else np.zeros(0, np.intp)
         if (codes < 0).any():
             unseen = pd.unique(y[codes < 0])
             raise ValueError(
-                f"{name} has labels the model never saw: {list(unseen[:5])}; the model's classes "
-                f"are {list(self.classes_[:20])}"
+                f"{name} has labels the model never saw: {pd.Index(unseen[:5]).tolist()}; the "
+                f"model's classes are {pd.Index(self.classes_[:20]).tolist()}"
             )
         n_outputs = self._n_loss_outputs
         if n_outputs == 1:
@@ -365,7 +367,7 @@ class _InfluenceExplainer(BaseEstimator):
             size = chunk_size or max(1, -(-n // (2 * max(1, len(client.scheduler_info()
                                                            .get("workers", {})) or 1))))
             chunks = _chunks(n, size)
-            explainer = client.scatter(self, broadcast=True)
+            explainer = client.scatter(self, broadcast=True, hash=False)
             futures = [client.submit(_self_task, explainer, start, stop, per_output, pure=False)
                        for start, stop in chunks]
             parts = client.gather(futures)
@@ -436,12 +438,15 @@ class _InfluenceExplainer(BaseEstimator):
             blocks = [_rows(X_test, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         n_test = int(bounds[-1])
         targets = self._targets(y_test, "y_test", n_test)
-        explainer = client.scatter(self, broadcast=True)
+        explainer = client.scatter(self, broadcast=True, hash=False)
         futures = [client.submit(_local_task, explainer, block, targets[a:b], top_k, per_output,
                                  pure=False)
                    for block, a, b in zip(blocks, bounds[:-1], bounds[1:])]
         parts = client.gather(futures)
-        return _assemble(parts, top_k, per_output)
+        if top_k is not None:
+            return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1)
+                                  for f in range(4)))
+        return np.concatenate(parts, axis=1)
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self):

@@ -1,0 +1,87 @@
+"""Each numba kernel against its naive NumPy twin."""
+
+import numpy as np
+import pytest
+
+from boostkit.influence import _kernels
+
+
+def _random_problem(seed, n=60, n_trees=7, n_leaves=5, n_test=9):
+    rng = np.random.default_rng(seed)
+    train_ids = rng.integers(0, n_leaves, size=(n, n_trees)).astype(np.uint8)
+    test_ids = rng.integers(0, n_leaves, size=(n_test, n_trees))
+    row_values = rng.normal(size=(n, n_trees))
+    test_values = rng.normal(size=(n_test, n_trees))
+    table = np.zeros((n_trees, n_leaves, n_test))
+    for e in range(n_test):
+        for j in range(n_trees):
+            table[j, test_ids[e, j], e] = test_values[e, j]
+    return train_ids, test_ids, row_values, test_values, table
+
+
+def _naive_products(train_ids, test_ids, row_values, test_values, n_outputs, per_output):
+    n, n_trees = train_ids.shape
+    out = np.zeros((n, n_outputs if per_output else 1, test_ids.shape[0]))
+    for i in range(n):
+        for e in range(test_ids.shape[0]):
+            for j in range(n_trees):
+                if train_ids[i, j] == test_ids[e, j]:
+                    out[i, j % n_outputs if per_output else 0, e] += (row_values[i, j]
+                                                                      * test_values[e, j])
+    return out
+
+
+@pytest.mark.parametrize("per_output", [False, True])
+def test_leaf_products_twin(per_output):
+    train_ids, test_ids, row_values, test_values, table = _random_problem(0)
+    C = 7 if per_output else 1
+    out = np.zeros((train_ids.shape[0], C if per_output else 1, test_ids.shape[0]))
+    _kernels.leaf_products(train_ids, row_values, table, C, out)
+    expected = _naive_products(train_ids, test_ids, row_values, test_values, C, per_output)
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_leaf_weight_products_twin():
+    train_ids, test_ids, _, _, _ = _random_problem(1)
+    rng = np.random.default_rng(1)
+    weights = rng.uniform(size=(7, 5))
+    table = np.zeros((7, 5, test_ids.shape[0]))
+    for e in range(test_ids.shape[0]):
+        table[np.arange(7), test_ids[e], e] = weights[np.arange(7), test_ids[e]]
+    out = np.zeros((train_ids.shape[0], test_ids.shape[0]))
+    _kernels.leaf_weight_products(train_ids, weights, table, out)
+    expected = np.zeros_like(out)
+    for i in range(train_ids.shape[0]):
+        for e in range(test_ids.shape[0]):
+            same = train_ids[i] == test_ids[e]
+            expected[i, e] = (weights[np.arange(7), test_ids[e]] ** 2 * same).sum()
+    np.testing.assert_allclose(out, expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 3, 8])
+@pytest.mark.parametrize("k", [1, 4, 60])
+def test_top_k_of_products_twin_with_ties(n_blocks, k):
+    train_ids, test_ids, row_values, test_values, table = _random_problem(2)
+    row_values = np.round(row_values, 0)  # many exact ties, and zeros
+    full = _naive_products(train_ids, test_ids, row_values, test_values, 1, False)[:, 0]
+    outs = [np.empty((k, test_ids.shape[0]), np.int64), np.empty((k, test_ids.shape[0])),
+            np.empty((k, test_ids.shape[0]), np.int64), np.empty((k, test_ids.shape[0]))]
+    _kernels.leaf_products_top_k(train_ids, row_values, table, k, n_blocks, *outs)
+    helpful = np.argsort(-full, axis=0, kind="stable")[:k]
+    harmful = np.argsort(full, axis=0, kind="stable")[:k]
+    np.testing.assert_array_equal(outs[0], helpful)
+    np.testing.assert_array_equal(outs[1], np.take_along_axis(full, helpful, 0))
+    np.testing.assert_array_equal(outs[2], harmful)
+    np.testing.assert_array_equal(outs[3], np.take_along_axis(full, harmful, 0))
+
+
+def test_top_k_rows_twin_with_ties():
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(size=(6, 50)), 1)
+    k = 9
+    outs = [np.empty((k, 6), np.int64), np.empty((k, 6)), np.empty((k, 6), np.int64),
+            np.empty((k, 6))]
+    _kernels.top_k_rows(values, k, *outs)
+    np.testing.assert_array_equal(outs[0], np.argsort(-values, 1, kind="stable")[:, :k].T)
+    np.testing.assert_array_equal(outs[2], np.argsort(values, 1, kind="stable")[:, :k].T)
+    np.testing.assert_array_equal(outs[3], np.sort(values, 1)[:, :k].T)

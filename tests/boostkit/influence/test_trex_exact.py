@@ -1,0 +1,113 @@
+"""TREX against the naive NumPy version of the spec, fed by each library's own leaves.
+
+The surrogate's optimum is checked against an independent Newton solve on a dense feature map
+(to solver tolerance); the influence formulas are then checked to 1e-9 given the representer
+weights.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
+
+from boostkit.influence import TREX
+
+from . import naive
+from .models import LIBRARIES, OBJECTIVES, make_data, make_model, n_outputs, reader_available
+
+
+def assert_close(ours, reference, rtol=1e-9):
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(ours, reference, rtol=rtol, atol=rtol * scale)
+
+
+def _kernel_leaves(view, library, kernel):
+    leaves = view.leaves
+    n, T, C = leaves.shape
+    if library == "catboost" and kernel != "leaf_value":
+        return leaves[:, :, 0]  # one oblivious tree per round, whatever the outputs
+    return leaves.reshape(n, T * C)
+
+
+def _check(explainer, model, library, objective, X, y, X_test, y_test, w, kernel):
+    C = n_outputs(objective)
+    train, _ = naive.library_view(model, X, C)
+    test, _ = naive.library_view(model, X_test, C)
+    phi, phi_test = naive.feature_map(
+        _kernel_leaves(train, library, kernel), _kernel_leaves(test, library, kernel), kernel,
+        train.values.reshape(len(X), -1), test.values.reshape(len(X_test), -1))
+    Y = naive.targets(objective, y, C)
+    Y_test = naive.targets(objective, y_test, C)
+    alpha = naive.trex_alpha(phi, Y, objective, explainer.l2, w)
+    assert_close(explainer.representer_weights_, alpha, rtol=1e-6)
+    ours_alpha = explainer.representer_weights_
+    assert_close(explainer.local_influence(X_test, y_test),
+                 naive.trex_influence(phi, phi_test, ours_alpha, Y_test, objective))
+    assert_close(explainer.self_influence(), naive.trex_self(phi, ours_alpha, Y, objective))
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_trex_matches_naive(library, objective):
+    if not reader_available(library):
+        pytest.skip(f"no boostkit reader for {library} yet")
+    model, X, y, w = make_model(library, objective)
+    _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
+    explainer = TREX(tol=1e-13).fit(model, X, y, sample_weight=w)
+    _check(explainer, model, library, objective, X, y, X_test, y_test, w, "leaf_weighted")
+
+
+@pytest.mark.parametrize("kernel", ["leaf", "leaf_value"])
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_trex_kernels_match_naive(kernel, objective):
+    model, X, y, w = make_model("lightgbm", objective)
+    _, _, X_test, y_test, _ = make_data(objective)
+    explainer = TREX(kernel=kernel, tol=1e-13).fit(model, X, y, sample_weight=w)
+    _check(explainer, model, "lightgbm", objective, X, y, X_test, y_test, w, kernel)
+
+
+@functools.lru_cache(maxsize=None)
+def _forest(kind):
+    objective = "logistic" if kind == "classifier" else "squared_error"
+    X, y, X_test, y_test, _ = make_data(objective, missing=False)
+    cls = RandomForestClassifier if kind == "classifier" else ExtraTreesRegressor
+    model = cls(n_estimators=6, max_depth=4, random_state=0).fit(X, y)
+    return model, objective, X, y, X_test, y_test
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_trex_on_forests_matches_naive(kind):
+    if not reader_available("gradient_boosting"):
+        pytest.skip("no boostkit reader for scikit-learn yet")
+    model, objective, X, y, X_test, y_test = _forest(kind)
+    explainer = TREX(tol=1e-13).fit(model, X, y)
+    _check(explainer, model, "forest", objective, X, y, X_test, y_test, None, "leaf_weighted")
+    assert explainer.train_leaf_ids_.shape == (len(X), 6)  # one column per tree
+
+
+def test_predicted_target_fits_the_models_labels():
+    model, X, y, _ = make_model("lightgbm", "logistic", weighted=False)
+    actual = TREX(target="actual", kernel="leaf").fit(model, X, y)
+    predicted = TREX(target="predicted", kernel="leaf").fit(model, X, y)
+    for explainer in (actual, predicted):
+        assert set(explainer.fidelity_) == {"pearson", "spearman"}
+        assert 0.5 < explainer.fidelity_["pearson"] <= 1.0
+    assert predicted.fidelity_ != actual.fidelity_
+    labels = model.predict(X)
+    C = 1
+    train, _ = naive.library_view(model, X, C)
+    phi, _ = naive.feature_map(train.leaves[:, :, 0], train.leaves[:, :, 0], "leaf")
+    alpha = naive.trex_alpha(phi, naive.targets("logistic", labels, C), "logistic", 0.003)
+    assert_close(predicted.representer_weights_, alpha, rtol=1e-6)
+
+
+def test_trex_self_influence_is_the_diagonal_and_top_k_matches():
+    model, X, y, w = make_model("xgboost", "softmax")
+    explainer = TREX().fit(model, X, y, sample_weight=w)
+    full = explainer.local_influence(X, y)
+    assert_close(explainer.self_influence(), np.diag(full))
+    top = explainer.local_influence(X, y, top_k=5)
+    np.testing.assert_array_equal(top.helpful_indices, np.argsort(-full, 0, kind="stable")[:5])
+    np.testing.assert_array_equal(top.harmful_indices, np.argsort(full, 0, kind="stable")[:5])
+    assert_close(top.harmful_values, np.sort(full, axis=0)[:5])
