@@ -7,9 +7,11 @@ Examples
 0
 """
 
+from boostkit.rl import envs  # noqa: F401  (registers boostkit/ObjectGrid-v0)
 from boostkit.rl.algorithms import A2C, AWR, PPO, evaluate_policy
 from boostkit.rl.boosted_trees import BoostedTrees, LinearSchedule
+from boostkit.rl.export import export_policy
 from boostkit.rl.policy import ActorCriticTrees
 
 __all__ = ["BoostedTrees", "LinearSchedule", "ActorCriticTrees", "PPO", "A2C", "AWR",
-           "evaluate_policy"]
+           "evaluate_policy", "export_policy"]

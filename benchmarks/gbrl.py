@@ -1,0 +1,287 @@
+"""GBRL benchmark: boostkit.rl against the authors' `gbrl` package, side by side.
+
+Parts (each run for 1 and for 2 threads, in a child process per thread count so OpenMP and
+numba start with that many threads; ours and theirs run in the same child on the same data):
+
+1. time to add ONE tree fitted to per-row gradients, depth 4, 3 outputs, oblivious and greedy,
+   at 64 / 512 / 2048 rows x 4 / 32 features;
+2. time to predict 1,024 rows through 1,000 and 4,000 trees;
+3. (``--e2e``) PPO on CartPole-v1 with the authors' settings for 200,000 steps, single thread:
+   wall time, trees, deterministic return over 20 episodes, learning curve plot.
+
+Usage::
+
+    python benchmarks/gbrl.py                 # parts 1 and 2
+    python benchmarks/gbrl.py --e2e           # also part 3 (a few minutes)
+    python benchmarks/gbrl.py --quick         # fewer repeats
+
+Requires ``gbrl`` (``pip install torch==2.13.0 gbrl``); without it only our numbers print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _timeit(fn, repeats, min_time=0.0):
+    fn()  # warm-up (numba compile, allocations)
+    times = []
+    t_total = time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if min_time and time.perf_counter() - t_total > min_time and len(times) >= 3:
+            break
+    return float(np.median(times))
+
+
+def _gbrl_model(d, k, policy, n_bins=256):
+    from gbrl.models.gbt import GBTModel
+
+    return GBTModel(tree_struct=dict(max_depth=4, grow_policy=policy, n_bins=n_bins,
+                                     min_data_in_leaf=0, par_th=2),
+                    input_dim=d, output_dim=k,
+                    optimizers=dict(algo="SGD", lr=0.1, start_idx=0, stop_idx=k),
+                    params=dict(split_score_func="cosine", generator_type="Quantile"),
+                    device="cpu")
+
+
+def child_micro(threads, quick):
+    """Runs in a child process with the thread count fixed from the environment."""
+    import numba
+
+    from boostkit.rl import BoostedTrees
+
+    try:
+        import gbrl  # noqa: F401
+        have_gbrl = True
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        have_gbrl = False
+        print(f"# gbrl unavailable: {exc!r}", file=sys.stderr)
+    numba.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    k = 3
+    for policy in ("oblivious", "greedy"):
+        for d in (4, 32):
+            for n in (64, 512, 2048):
+                X = rng.normal(size=(n, d))
+                G = rng.normal(size=(n, k))
+                ours = BoostedTrees(k, max_depth=4, grow_policy=policy, n_bins=256)
+                reps = 5 if quick else 20
+                t_ours = _timeit(lambda: ours.step(X, G), reps, min_time=2.0)
+                t_peer = float("nan")
+                if have_gbrl:
+                    peer = _gbrl_model(d, k, policy)
+                    X32, G32 = X.astype(np.float32), G.astype(np.float32)
+                    t_peer = _timeit(lambda: peer.step(X32, G32), 3 if quick else 5,
+                                     min_time=5.0)
+                rows.append(dict(part="add_tree", policy=policy, rows=n, features=d,
+                                 threads=threads, ours_ms=1e3 * t_ours, peer_ms=1e3 * t_peer))
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    d = 4
+    Xtrain = rng.normal(size=(512, d))
+    Xp = rng.normal(size=(1024, d))
+    for policy in ("oblivious", "greedy"):
+        ours = BoostedTrees(k, max_depth=4, grow_policy=policy)
+        peer = _gbrl_model(d, k, policy) if have_gbrl else None
+        n_done = 0
+        for n_trees in (1000, 4000):
+            for _ in range(n_trees - n_done):
+                G = rng.normal(size=(512, k))
+                ours.step(Xtrain, G)
+                if peer is not None:
+                    peer.step(Xtrain.astype(np.float32), G.astype(np.float32))
+            n_done = n_trees
+            t_ours = _timeit(lambda: ours.predict(Xp, use_cache=False), 5 if quick else 10)
+            t_peer = float("nan")
+            if peer is not None:
+                Xp32 = Xp.astype(np.float32)
+                t_peer = _timeit(lambda: peer(Xp32, requires_grad=False, tensor=False),
+                                 3 if quick else 5)
+                # same gradients, same trees? not expected (different candidate rules), but
+                # both must produce finite outputs of the same shape
+                assert peer(Xp32, requires_grad=False, tensor=False).shape == (1024, k)
+            rows.append(dict(part="predict", policy=policy, rows=1024, trees=n_trees,
+                             threads=threads, ours_ms=1e3 * t_ours, peer_ms=1e3 * t_peer))
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+# ------------------------------------------------------------------------------ end to end
+AUTHORS = dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98, gae_lambda=0.8,
+               policy_lr=0.029, value_lr=0.015, max_depth=4, clip_range=0.2, ent_coef=0.0)
+
+
+def _gbrl_ppo(total, seed):
+    """PPO with the authors' library: our rollout/GAE loop, their trees and tree updates."""
+    import torch as th
+    from gbrl.models.actor_critic import ActorCritic
+
+    from boostkit.rl.algorithms import PPO
+
+    agent = PPO("CartPole-v1", seed=seed, **AUTHORS)
+    ac = ActorCritic(tree_struct=dict(max_depth=4, grow_policy="oblivious", n_bins=250,
+                                      min_data_in_leaf=0, par_th=2),
+                     input_dim=4, output_dim=3,
+                     policy_optimizer=dict(algo="SGD", lr=AUTHORS["policy_lr"], start_idx=0,
+                                           stop_idx=2),
+                     value_optimizer=dict(algo="SGD", lr=AUTHORS["value_lr"], start_idx=2,
+                                          stop_idx=3),
+                     shared_tree_struct=True,
+                     params=dict(split_score_func="cosine", generator_type="Quantile"),
+                     device="cpu")
+    pol = agent.policy
+    timers = {"predict": 0.0, "fit": 0.0}
+
+    def forward(X, use_cache=True):
+        t = time.perf_counter()
+        out = ac(X.astype(np.float32), requires_grad=False, tensor=False)
+        timers["predict"] += time.perf_counter() - t
+        if isinstance(out, tuple):
+            return np.asarray(out[0], float), np.asarray(out[1], float).reshape(-1)
+        out = np.asarray(out, float)
+        return out[:, :-1], out[:, -1]
+
+    def update(X, policy_grad, value_grad, log_std_grad=None):
+        t = time.perf_counter()
+        ac.step(X.astype(np.float32), policy_grad.astype(np.float32),
+                np.asarray(value_grad, np.float32).reshape(-1, 1))
+        timers["fit"] += time.perf_counter() - t
+
+    pol.forward = forward
+    pol.update = update
+    th.set_num_threads(1)
+    t = time.perf_counter()
+    agent.learn(total)
+    wall = time.perf_counter() - t
+    timers["trees"] = int(np.max(ac.get_num_trees()))
+    return agent, wall, timers
+
+
+def child_e2e(total, seed, peer):
+    from boostkit.rl import PPO, evaluate_policy
+
+    out = {}
+    if peer:
+        try:
+            agent, wall, timers = _gbrl_ppo(total, seed)
+            out["peer"] = dict(wall_s=wall, timers=timers, trees=timers["trees"],
+                               eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
+                               curve=[(h["timesteps"], h["ep_return_mean"])
+                                      for h in agent.history_])
+        except Exception as exc:  # pragma: no cover
+            out["peer"] = dict(error=repr(exc))
+        print(json.dumps(out["peer"])[:300], file=sys.stderr)
+    t = time.perf_counter()
+    agent = PPO("CartPole-v1", seed=seed, **AUTHORS).learn(total)
+    wall = time.perf_counter() - t
+    out["ours"] = dict(wall_s=wall, trees=agent.policy.n_trees,
+                       eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
+                       curve=[(h["timesteps"], h["ep_return_mean"]) for h in agent.history_])
+    return out
+
+
+def _spawn(args, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, __file__] + args, env=env, capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        sys.stderr.write(res.stderr)
+        raise SystemExit(f"child {args} failed")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _ratio(a, b):
+    return a / b if b == b and b > 0 else float("nan")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--e2e", action="store_true", help="also PPO CartPole end to end")
+    p.add_argument("--steps", type=int, default=200_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-peer-e2e", action="store_true")
+    p.add_argument("--child", choices=["micro", "e2e"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--plot", default=os.path.join(HERE, "gbrl_cartpole.png"))
+    a = p.parse_args()
+    if a.child == "micro":
+        print(json.dumps(child_micro(a.threads, a.quick)))
+        return
+    if a.child == "e2e":
+        print(json.dumps(child_e2e(a.steps, a.seed, not a.no_peer_e2e)))
+        return
+
+    rows = []
+    for threads in (1, 2):
+        rows += _spawn(["--child", "micro", "--threads", str(threads)]
+                       + (["--quick"] if a.quick else []), threads)
+    print("\n## Add one tree (depth 4, 3 outputs): ms per tree\n")
+    print("| policy | rows x features | threads | ours | gbrl | gbrl / ours |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["part"] == "add_tree":
+            print(f"| {r['policy']} | {r['rows']} x {r['features']} | {r['threads']} | "
+                  f"{r['ours_ms']:.2f} | {r['peer_ms']:.1f} | "
+                  f"{_ratio(r['peer_ms'], r['ours_ms']):.1f}x |")
+    print("\n## Predict 1,024 rows (4 features, 3 outputs): ms\n")
+    print("| policy | trees | threads | ours | gbrl | gbrl / ours |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["part"] == "predict":
+            print(f"| {r['policy']} | {r['trees']} | {r['threads']} | {r['ours_ms']:.2f} | "
+                  f"{r['peer_ms']:.1f} | {_ratio(r['peer_ms'], r['ours_ms']):.1f}x |")
+    if a.e2e:
+        res = _spawn(["--child", "e2e", "--steps", str(a.steps), "--seed", str(a.seed)]
+                     + (["--no-peer-e2e"] if a.no_peer_e2e else []), 1)
+        print(f"\n## PPO CartPole-v1, authors' settings, {a.steps} steps, 1 thread\n")
+        print("| library | wall s | trees | deterministic return (20 ep.) |")
+        print("|---|---|---|---|")
+        for name in ("ours", "peer"):
+            r = res.get(name)
+            if r is None:
+                continue
+            if "error" in r:
+                print(f"| gbrl | failed: {r['error']} | | |")
+                continue
+            trees = r.get("trees", "")
+            print(f"| {'boostkit' if name == 'ours' else 'gbrl'} | {r['wall_s']:.1f} | {trees} | "
+                  f"{r['eval'][0]:.1f} +- {r['eval'][1]:.1f} |")
+        if "peer" in res and "wall_s" in res["peer"]:
+            print(f"\nwall-time ratio ours / gbrl: "
+                  f"{res['ours']['wall_s'] / res['peer']['wall_s']:.2f}")
+        try:
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            for name, label in (("ours", "boostkit"), ("peer", "gbrl")):
+                r = res.get(name)
+                if r and "curve" in r:
+                    c = np.array(r["curve"], float)
+                    ax.plot(c[:, 0], c[:, 1], label=label)
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel("mean return (last 100 episodes)")
+            ax.set_title("PPO CartPole-v1, authors' settings")
+            ax.legend()
+            fig.tight_layout()
+            fig.savefig(a.plot, dpi=100)
+            print(f"\nlearning curves: {os.path.relpath(a.plot, os.path.dirname(HERE))}")
+        except ImportError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Export a trained tree policy as a standalone Python module that needs only NumPy.
+
+The module embeds the tree arrays (base64 ``.npz``) and evaluates every tree at once with
+vectorised NumPy indexing, so deployment needs neither boostkit nor numba.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["export_policy", "load_exported"]
+
+_TEMPLATE = '''"""Tree policy exported by boostkit.rl.export_policy: needs only NumPy.
+
+    import exported_module
+    action = exported_module.predict(observation)          # one observation
+    actions = exported_module.predict(observations)        # a batch
+"""
+import base64
+import io
+
+import numpy as np
+
+KIND = {kind!r}
+OBS_SHAPE = {obs_shape!r}
+_A = dict(np.load(io.BytesIO(base64.b64decode({data!r}))))
+
+
+def _features(obs):
+    obs = np.asarray(obs, dtype=np.float64)
+    single = obs.shape == OBS_SHAPE
+    X = obs.reshape(1 if single else obs.shape[0], -1)
+    if "enc_sizes" in _A:
+        sizes, starts = _A["enc_sizes"], _A["enc_starts"]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        out = np.zeros((X.shape[0], int(sizes.sum())))
+        out[np.arange(X.shape[0])[:, None], offsets + (X - starts).astype(np.int64)] = 1.0
+        X = out
+    return X, single
+
+
+def policy_outputs(obs):
+    """Policy outputs (logits or Gaussian means) of a batch of observations."""
+    X, _ = _features(obs)
+    n, T = X.shape[0], _A["feature"].shape[0]
+    out = np.tile(_A["bias"], (n, 1))
+    if T == 0:
+        return out
+    if _A["oblivious"]:
+        idx = np.zeros((n, T), dtype=np.int64)
+        for lv in range(_A["feature"].shape[1]):
+            x = X[:, _A["feature"][:, lv]]
+            thr = _A["threshold"][:, lv]
+            right = np.where(_A["is_cat"][:, lv], x != thr, x > thr)
+            idx = 2 * idx + right
+    else:
+        node = np.where(_A["n_nodes"] > 0, 0, -1)[None, :].repeat(n, axis=0)
+        cols = np.arange(T)[None, :]
+        while np.any(node >= 0):
+            g = np.maximum(node, 0)
+            x = np.take_along_axis(X, _A["feature"][cols, g], axis=1)
+            thr = _A["threshold"][cols, g]
+            go_left = np.where(_A["is_cat"][cols, g], x == thr, x <= thr)
+            nxt = np.where(go_left, _A["left"][cols, g], _A["right"][cols, g])
+            node = np.where(node >= 0, nxt, node)
+        idx = -node - 1
+    out += _A["leaf_values"][np.arange(T)[None, :], idx].sum(axis=1)
+    return out
+
+
+def predict(obs):
+    """Deterministic action(s): argmax of the logits, or the Gaussian mean clipped to bounds."""
+    _, single = _features(obs)
+    pi = policy_outputs(obs)
+    if KIND == "discrete":
+        act = np.argmax(pi, axis=1)
+    else:
+        act = np.clip(pi[:, :_A["n_actions"]], _A["low"], _A["high"])
+    return act[0] if single else act
+'''
+
+
+def _padded_arrays(trees, n_policy):
+    """Per-tree padded arrays (T, max nodes) for vectorised evaluation."""
+    a = trees.to_arrays()
+    oblivious = str(a["grow_policy"]) == "oblivious"
+    T = a["n_nodes"].shape[0]
+    n_nodes = a["n_nodes"].astype(np.int64)
+    M = max(int(n_nodes.max(initial=0)), 1)
+    n_leaves = np.diff(np.append(a["leaf_start"], a["leaf_values"].shape[0]))
+    Lmax = max(int(n_leaves.max(initial=1)), 1)
+    feature = np.zeros((T, M), np.int64)
+    threshold = np.full((T, M), np.inf)
+    is_cat = np.zeros((T, M), bool)
+    left = np.full((T, M), -1, np.int64)
+    right = np.full((T, M), -1, np.int64)
+    leaves = np.zeros((T, Lmax, n_policy))
+    for t in range(T):
+        s, k = a["node_start"][t], n_nodes[t]
+        # oblivious: pad missing levels FIRST (always-left levels keep the leaf index)
+        off = M - k if oblivious else 0
+        feature[t, off:off + k] = a["feature"][s:s + k]
+        threshold[t, off:off + k] = a["threshold"][s:s + k]
+        is_cat[t, off:off + k] = a["is_cat"][s:s + k]
+        if not oblivious:
+            left[t, :k] = a["left"][s:s + k]
+            right[t, :k] = a["right"][s:s + k]
+        ls = a["leaf_start"][t]
+        leaves[t, :n_leaves[t]] = a["leaf_values"][ls:ls + n_leaves[t], :n_policy]
+    if oblivious:
+        # a padded level has threshold +inf: numerical x > inf is False (left) for finite x
+        is_cat[np.isinf(threshold)] = False
+    return dict(feature=feature, threshold=threshold, is_cat=is_cat, left=left, right=right,
+                leaf_values=leaves, n_nodes=n_nodes, oblivious=np.array(oblivious),
+                bias=a["bias"][:n_policy])
+
+
+def export_policy(agent, path=None):
+    """Source of a standalone NumPy module computing the agent's deterministic policy.
+
+    Parameters
+    ----------
+    agent : PPO, A2C, AWR or ActorCriticTrees
+    path : str or Path, optional
+        Where to write the module (``.py``).
+
+    Returns
+    -------
+    str
+        The module source.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from boostkit.rl import PPO
+    >>> from boostkit.rl.export import export_policy, load_exported
+    >>> agent = PPO("CartPole-v1", n_envs=2, n_steps=32, batch_size=32, seed=0).learn(128)
+    >>> mod = load_exported(export_policy(agent))
+    >>> obs = np.random.default_rng(0).normal(size=(5, 4))
+    >>> bool(np.all(mod.predict(obs) == agent.predict(obs)))
+    True
+    """
+    pol = getattr(agent, "policy", agent)
+    n_act = pol.n_actions
+    n_pi = n_act if pol.kind == "discrete" else n_act
+    arrays = _padded_arrays(pol.trees, n_pi)
+    arrays["n_actions"] = np.array(n_act)
+    if pol.kind == "continuous":
+        arrays["low"] = np.asarray(pol.action_space.low, float)
+        arrays["high"] = np.asarray(pol.action_space.high, float)
+    if pol._encoder is not None:
+        arrays["enc_sizes"], arrays["enc_starts"] = pol._encoder
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    obs_shape = tuple(int(s) for s in (pol.observation_space.shape or ()))
+    source = _TEMPLATE.format(kind=pol.kind, obs_shape=obs_shape, data=data)
+    if path is not None:
+        Path(path).write_text(source)
+    return source
+
+
+def load_exported(source):
+    """Execute an exported module's source and return it as a module object (for testing)."""
+    import types
+
+    mod = types.ModuleType("exported_policy")
+    exec(compile(source, "<exported_policy>", "exec"), mod.__dict__)
+    return mod
