@@ -84,10 +84,13 @@ def chain_logits(features, coef, intercept, chain, use_chain, proba, decisions):
 
 
 @njit(cache=True)
-def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chain, lr, l2):
-    """One weighted SGD step on the log-loss of every logistic unit of an ensemble of chains.
+def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chain, lr, lr_coef,
+              l2, acc_coef, acc_intercept, acc_chain, decay):
+    """One weighted adaptive-gradient step on the log-loss of every unit of an ensemble of chains.
 
-    Training is teacher-forced: label j sees the TRUE labels i < j.
+    Per weight, ``acc = decay * acc + g**2`` and ``w -= lr * g / sqrt(acc)`` (decay = 1 is
+    AdaGrad; below 1 the step size stays alive, which tracks drift). Training is
+    teacher-forced: label j sees the TRUE labels i < j.
 
     Parameters
     ----------
@@ -97,8 +100,12 @@ def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chai
         Online-bagging weight of each member (Poisson(1) draws, or ones).
     coef, intercept, chain : float64 arrays, updated in place
     use_chain : bool
-    lr, l2 : float
-        Step size and L2 penalty on the weights (not on the intercept).
+    lr, lr_coef, l2 : float
+        Step size of the intercepts and chain weights, of the feature weights, and L2 penalty
+        on the weights (not on the intercept).
+    acc_coef, acc_intercept, acc_chain : float64 arrays shaped like the weights, updated in place
+        Decayed sums of squared gradients.
+    decay : float in (0, 1]
     """
     n_members = coef.shape[0]
     n_labels = coef.shape[1]
@@ -119,14 +126,20 @@ def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chai
             else:
                 ez = math.exp(z)
                 p = ez / (1.0 + ez)
-            step = lr * w * (p - labels[j])
-            intercept[e, j] -= step
-            shrink = 1.0 - lr * w * l2
+            err = w * (p - labels[j])
+            acc_intercept[e, j] = decay * acc_intercept[e, j] + err * err
+            intercept[e, j] -= lr * err / (math.sqrt(acc_intercept[e, j]) + 1e-8)
             for f in range(n_features):
-                coef[e, j, f] = coef[e, j, f] * shrink - step * features[f]
+                g = err * features[f] + l2 * coef[e, j, f]
+                if g != 0.0:
+                    acc_coef[e, j, f] = decay * acc_coef[e, j, f] + g * g
+                    coef[e, j, f] -= lr_coef * g / (math.sqrt(acc_coef[e, j, f]) + 1e-8)
             if use_chain:
                 for i in range(j):
-                    chain[e, j, i] = chain[e, j, i] * shrink - step * labels[i]
+                    g = err * labels[i] + l2 * chain[e, j, i]
+                    if g != 0.0:
+                        acc_chain[e, j, i] = decay * acc_chain[e, j, i] + g * g
+                        chain[e, j, i] -= lr * g / (math.sqrt(acc_chain[e, j, i]) + 1e-8)
 
 
 def warm_up():
@@ -138,4 +151,5 @@ def warm_up():
     chain = np.zeros((1, 2, 2))
     proba = np.zeros(2)
     chain_logits(np.zeros(3), coef, inter, chain, True, proba, np.zeros((1, 2)))
-    chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.0)
+    chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.1, 0.0,
+              coef.copy(), inter.copy(), chain.copy(), 0.999)

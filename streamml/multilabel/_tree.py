@@ -38,6 +38,12 @@ class ChainModel:
         self.use_chain = use_chain
         self.n_updates = 0.0
         self._scratch = np.zeros((n_members, n_labels))
+        self._init_accumulators()
+
+    def _init_accumulators(self):
+        self.acc_coef = np.zeros_like(self.coef)
+        self.acc_intercept = np.zeros_like(self.intercept)
+        self.acc_chain = np.zeros_like(self.chain)
 
     @property
     def n_labels(self):
@@ -51,11 +57,15 @@ class ChainModel:
         twin.use_chain = self.use_chain
         twin.n_updates = self.n_updates
         twin._scratch = self._scratch.copy()
+        twin.acc_coef = self.acc_coef.copy()
+        twin.acc_intercept = self.acc_intercept.copy()
+        twin.acc_chain = self.acc_chain.copy()
         return twin
 
     def _fit_features(self, n_features):
         if self.coef.shape[2] < n_features:
             self.coef = _pad_cols(self.coef, n_features)
+            self.acc_coef = _pad_cols(self.acc_coef, n_features)
 
     def proba(self, xs):
         self._fit_features(len(xs))
@@ -76,10 +86,12 @@ class ChainModel:
         signed = np.where(candidates[None] > 0.5, logits, -logits)
         return -np.logaddexp(0.0, -signed).sum(axis=2).mean(axis=0)
 
-    def learn(self, xs, y, member_weights, lr, l2):
+    def learn(self, xs, y, member_weights, lr, l2, decay):
         self._fit_features(len(xs))
         _kernels.chain_sgd(
-            xs, y, member_weights, self.coef, self.intercept, self.chain, self.use_chain, lr, l2
+            xs, y, member_weights, self.coef, self.intercept, self.chain, self.use_chain, lr,
+            lr / math.sqrt(max(len(xs), 1)), l2,
+            self.acc_coef, self.acc_intercept, self.acc_chain, decay,
         )
         self.n_updates += 1.0
 
@@ -95,11 +107,18 @@ class ChainModel:
         else:
             self.chain = np.zeros((e, n_labels + n_new, 0))
         self._scratch = np.zeros((e, n_labels + n_new))
+        acc_coef, acc_int, acc_chain = self.acc_coef, self.acc_intercept, self.acc_chain
+        self._init_accumulators()
+        self.acc_coef[:, :n_labels] = acc_coef
+        self.acc_intercept[:, :n_labels] = acc_int
+        if self.use_chain:
+            self.acc_chain[:, :n_labels, :n_labels] = acc_chain
 
     def drop_chain(self):
         """Switch to binary relevance (keeps the per-label weights)."""
         self.use_chain = False
         self.chain = np.zeros((self.coef.shape[0], self.coef.shape[1], 0))
+        self.acc_chain = np.zeros_like(self.chain)
 
     def select_labels(self, idx):
         idx = np.asarray(idx, dtype=np.int64)
@@ -112,6 +131,12 @@ class ChainModel:
         else:
             self.chain = np.zeros((self.coef.shape[0], len(idx), 0))
         self._scratch = np.zeros((self.coef.shape[0], len(idx)))
+        self.acc_coef = np.ascontiguousarray(self.acc_coef[:, idx])
+        self.acc_intercept = np.ascontiguousarray(self.acc_intercept[:, idx])
+        if self.use_chain:
+            self.acc_chain = np.ascontiguousarray(self.acc_chain[:, idx][:, :, idx])
+        else:
+            self.acc_chain = np.zeros_like(self.chain)
 
 
 class Node:
@@ -195,7 +220,7 @@ class Leaf(Node):
         self.labelsets = labelsets
         self.n_empty = labelsets.get((), 0.0)
 
-    def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2):
+    def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay):
         self.fit_features(len(xv))
         rows = np.empty(len(positives) + 1, dtype=np.int64)
         rows[0] = 0
@@ -212,7 +237,7 @@ class Leaf(Node):
             self.labelsets[key] += weight
         elif len(self.labelsets) < MAX_LABELSETS:
             self.labelsets[key] = weight
-        self.model.learn(xs, y, member_weights, lr, l2)
+        self.model.learn(xs, y, member_weights, lr, l2, decay)
 
     def refresh_candidates(self, n_candidates):
         """The ``n_candidates`` most frequent label sets of this leaf as 0/1 rows."""

@@ -51,7 +51,11 @@ class MLHAT(base.MultiLabelClassifier):
     max_leaves
         Leaves (alternates included) above which no leaf splits: bounds memory on long streams.
     learning_rate
-        SGD step size of the leaf logistic units.
+        Step size of the leaf logistic units (adaptive: divided by the root of the decayed sum
+        of squared gradients of each weight).
+    gradient_decay
+        Decay of those sums (1 gives AdaGrad; below 1 the step size never vanishes, which keeps
+        the leaves tracking drift).
     l2
         L2 penalty of the leaf logistic units.
     n_models
@@ -97,7 +101,8 @@ class MLHAT(base.MultiLabelClassifier):
         n_split_points: int = 10,
         max_depth: int = 16,
         max_leaves: int = 256,
-        learning_rate: float = 0.005,
+        learning_rate: float = 0.4,
+        gradient_decay: float = 0.999,
         l2: float = 0.0,
         n_models: int = 1,
         max_chain_labels: int = 64,
@@ -114,6 +119,7 @@ class MLHAT(base.MultiLabelClassifier):
         self.max_depth = max_depth
         self.max_leaves = max_leaves
         self.learning_rate = learning_rate
+        self.gradient_decay = gradient_decay
         self.l2 = l2
         self.n_models = n_models
         self.max_chain_labels = max_chain_labels
@@ -137,6 +143,9 @@ class MLHAT(base.MultiLabelClassifier):
             _check_positive(name, getattr(self, name), integer=True)
         for name in ("learning_rate",):
             _check_positive(name, getattr(self, name))
+        g = self.gradient_decay
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
+            raise ValueError(f"gradient_decay must be in (0, 1], got {g!r}")
         for name in ("delta", "drift_delta", "switch_significance"):
             _check_positive(name, getattr(self, name), upper=1)
         if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or self.tau < 0:
@@ -250,7 +259,10 @@ class MLHAT(base.MultiLabelClassifier):
             node.alt_loss_alt += alt_loss
 
         if node.is_leaf:
-            node.observe(xv, xs, yv, positives, 1.0, member_weights, self.learning_rate, self.l2)
+            node.observe(
+                xv, xs, yv, positives, 1.0, member_weights, self.learning_rate, self.l2,
+                self.gradient_decay,
+            )
             replacement = node
             if node.n % 25 == 0 or len(node.candidates) == 0:
                 node.refresh_candidates(self.n_candidates)
