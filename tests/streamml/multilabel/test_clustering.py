@@ -1,0 +1,110 @@
+"""LabelClusterer (ODAC over labels): distances, split / aggregate rules, sparse counts."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from streamml.multilabel import LabelClusterer
+from streamml.multilabel.clustering import _jaccard_distances
+
+
+def _grouped(groups, n, seed, p=0.3, leak=0.02):
+    """Label sets where the labels of a group appear together."""
+    rng = np.random.default_rng(seed)
+    labels = [l for g in groups for l in g]
+    for _ in range(n):
+        y = {l: bool(rng.random() < leak) for l in labels}
+        for g in groups:
+            if rng.random() < p:
+                for l in g:
+                    y[l] = bool(rng.random() < 0.95)
+        yield y
+
+
+def test_jaccard_distance_matches_naive():
+    rng = np.random.default_rng(0)
+    Y = rng.random((300, 5)) < [0.5, 0.4, 0.1, 0.0, 0.3]
+    Y[:, 1] |= Y[:, 0]
+    clusterer = LabelClusterer(n_min=1000)  # no split: the root keeps every count
+    for row in Y:
+        clusterer.learn_one({f"l{j}": bool(v) for j, v in enumerate(row)})
+    for a in range(5):
+        for b in range(5):
+            both = (Y[:, a] & Y[:, b]).sum()
+            union = (Y[:, a] | Y[:, b]).sum()
+            want = 0.0 if a == b else (1.0 - both / union if union else 1.0)
+            assert math.isclose(clusterer.distance(f"l{a}", f"l{b}"), want)
+    leaf = clusterer._root
+    dist = _jaccard_distances(leaf.labels, leaf.counts, leaf.pairs)
+    assert math.isclose(dist[0, 1], clusterer.distance("l0", "l1"))
+
+
+def test_pair_counts_are_sparse():
+    clusterer = LabelClusterer()
+    labels = [f"l{i}" for i in range(200)]
+    for i in range(100):
+        clusterer.learn_one({l: (j in (i % 200, (i + 1) % 200)) for j, l in enumerate(labels)})
+    # Only pairs seen together are stored: 100 consecutive pairs, not 200 * 199 / 2.
+    assert len(clusterer._pairs) == 100
+
+
+def test_recovers_groups_of_co_occurring_labels():
+    groups = [["a", "b", "c"], ["d", "e"], ["f", "g", "h"]]
+    clusterer = LabelClusterer(n_min=100)
+    for y in _grouped(groups, 3000, 0):
+        clusterer.learn_one(y)
+    found = sorted(sorted(c) for c in clusterer.clusters)
+    assert found == sorted(sorted(g) for g in groups)
+    assert clusterer.n_splits == 2
+
+
+@pytest.mark.parametrize(("tau", "splits"), [(0.1, 0), (0.2, 1)])
+def test_split_rule_against_the_hoeffding_bound(tau, splits):
+    # Two anti-correlated halves: d1 = d2 = 1, d0 = 0, dbar = 2/3. No clear farthest pair, so
+    # the split needs eps = sqrt(ln(20) / 100) = 0.173 < tau; then (1 - 0) * |1 - 4/3| > eps.
+    clusterer = LabelClusterer(n_min=50, delta=0.05, tau=tau)
+    for i in range(50):
+        on = i % 2 == 0
+        clusterer.learn_one({"a": on, "b": on, "c": not on, "d": not on})
+    assert clusterer.n_splits == splits
+    if not splits:
+        return
+    eps = math.sqrt(math.log(1 / 0.05) / (2 * 50))
+    root = clusterer._root
+    assert root.split_diameter == 1.0 and math.isclose(root.split_bound, eps)
+
+
+def test_aggregates_when_dependencies_change():
+    clusterer = LabelClusterer(n_min=100)
+    # Groups {a, b} and {c, d} that also co-occur by chance: the root splits with d1 < 1.
+    for y in _grouped([["a", "b"], ["c", "d"]], 600, 1, p=0.5, leak=0.0):
+        clusterer.learn_one(y)
+    assert sorted(map(sorted, clusterer.clusters)) == [["a", "b"], ["c", "d"]]
+    assert clusterer._root.split_diameter < 0.9
+    # Now a and b exclude each other: the diameter of {a, b} grows past the root's.
+    rng = np.random.default_rng(2)
+    for _ in range(3000):
+        first = bool(rng.random() < 0.5)
+        clusterer.learn_one({"a": first, "b": not first, "c": first, "d": first})
+    assert clusterer.n_aggregations >= 1
+
+
+def test_text_drawing_pickle_and_clone():
+    clusterer = LabelClusterer(n_min=50)
+    for y in _grouped([["a", "b"], ["c", "d"]], 500, 3):
+        clusterer.learn_one(y)
+    text = clusterer.to_text()
+    assert text.startswith("* split") and "- [a b]" in text
+    ax = clusterer.draw()
+    assert len(ax.texts) == 3
+    twin = pickle.loads(pickle.dumps(clusterer))
+    assert twin.clusters == clusterer.clusters
+    assert clusterer.clone().clusters == []
+
+
+@pytest.mark.parametrize(("param", "value"), [("n_min", 0), ("delta", 1.5), ("tau", -1)])
+def test_bad_parameters(param, value):
+    with pytest.raises(ValueError, match=param):
+        LabelClusterer(**{param: value})

@@ -1,0 +1,107 @@
+"""IHOMER: partition of the labels, one learner per cluster, union prediction, bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+from river import datasets
+
+from streamml.datasets import DriftingMultiLabel
+from streamml.multilabel import IHOMER, MLHAT
+
+
+def test_learns_yeast_better_than_the_most_frequent_label_set():
+    data = list(datasets.Yeast().take(800))
+    model = IHOMER(seed=0)
+    hits = 0
+    for x, y in data:
+        pred = model.predict_one(x)
+        hits += all(pred.get(k, False) == v for k, v in y.items())
+        model.learn_one(x, y)
+    counts = {}
+    for _, y in data:
+        key = tuple(sorted(k for k, v in y.items() if v))
+        counts[key] = counts.get(key, 0) + 1
+    assert hits / len(data) > 1.5 * max(counts.values()) / len(data)
+    # Every label lives in exactly one cluster.
+    flat = [label for c in model.clusters for label in c]
+    assert sorted(flat) == sorted(data[0][1])
+
+
+def test_partition_recovers_the_generator_groups_and_reuses_learners():
+    stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3, drift_at=(10**9,),
+                                n_samples=2500, seed=7)
+    model = IHOMER(seed=0)
+    for x, y in stream:
+        model.learn_one(x, y)
+    assert sorted(map(sorted, model.clusters)) == sorted(map(sorted, stream.groups_at(0)))
+    # A restructure that finds the same partition keeps every learner (same objects).
+    before = list(model._learners)
+    model._restructure(fresh=False)
+    assert all(a is b for a, b in zip(before, model._learners))
+    # Each learner only knows its cluster's labels.
+    for labels, learner in zip(model._clusters, model._learners):
+        assert learner._root.n_labels == len(labels)
+
+
+def test_warm_start_copies_the_predecessor_restricted_to_the_new_cluster():
+    model = IHOMER(seed=0, warmup=10**9)  # no automatic restructure
+    for x, y in datasets.Yeast().take(300):
+        model.learn_one(x, y)
+    assert len(model.clusters) == 1
+    x = next(iter(datasets.Yeast()))[0]
+    full = model.predict_proba_one(x)
+    model._clusterer._root.children = []  # force a two-cluster partition by hand
+    from streamml.multilabel.clustering import _Cluster
+
+    root = model._clusterer._root
+    left = _Cluster(root.labels[:7], root, 0)
+    right = _Cluster(root.labels[7:], root, 0)
+    root.children = [left, right]
+    root.split_diameter, root.split_bound = 1.0, 0.1
+    model._restructure(fresh=False)
+    assert len(model.clusters) == 2
+    split = model.predict_proba_one(x)
+    # The copies start exactly where the single learner was, label by label (chain inputs of
+    # the first cluster are unchanged; the second loses its cross-cluster chain weights).
+    for label in model.clusters[0]:
+        assert split[label][True] == pytest.approx(full[label][True])
+
+
+def test_labels_mid_stream_empty_sets_and_unknown_labels():
+    model = IHOMER(seed=0)
+    model.learn_one({"a": 1.0}, {})
+    model.learn_one({"a": 2.0}, {"p": True})
+    model.learn_one({"a": 3.0}, {"p": False, "q": True})
+    assert set(model.predict_one({"a": 1.0})) == {"p", "q"}
+    with pytest.raises(ValueError, match="label 'q'"):
+        model.learn_one({"a": 1.0}, {"q": 0.5})
+    with pytest.raises(TypeError, match="model must be an MLHAT"):
+        IHOMER(model="tree")
+    with pytest.raises(ValueError, match="max_cluster_size"):
+        IHOMER(max_cluster_size=0)
+
+
+def test_pickle_clone_and_inspection():
+    model = IHOMER(seed=2, model=MLHAT(n_models=2))
+    data = list(datasets.Yeast().take(400))
+    for x, y in data:
+        model.learn_one(x, y)
+    twin = pickle.loads(pickle.dumps(model))
+    assert twin.predict_proba_one(data[0][0]) == model.predict_proba_one(data[0][0])
+    fresh = model.clone()
+    assert fresh.model.n_models == 2 and fresh.clusters == []
+    text = model.to_text()
+    assert "partition" in text and "Class1" in text
+    assert model.draw() is not None
+
+
+def test_thousand_label_stream_runs():
+    stream = DriftingMultiLabel(n_features=10, n_labels=1000, n_groups=50, n_samples=150,
+                                density=0.01, seed=1)
+    model = IHOMER(seed=0, n_min=50, warmup=50)
+    for x, y in stream:
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert len(model.labels) == 1000
+    assert sum(len(c) for c in model.clusters) == 1000
