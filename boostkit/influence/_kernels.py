@@ -19,6 +19,11 @@ import numpy as np
 from numba import njit, prange
 
 
+# Training rows per tile: one tree's test table and the tile's rows stay in cache while the
+# tree is applied to them.
+_ROW_TILE = 64
+
+
 @njit(cache=True, parallel=True)
 def leaf_products(train_leaf_ids, row_values, test_table, n_outputs, out):
     """``out[i, k, e] = sum_j row_values[i, j] * test_table[j, train_leaf_ids[i, j], e]``.
@@ -29,14 +34,19 @@ def leaf_products(train_leaf_ids, row_values, test_table, n_outputs, out):
     n_rows, n_trees = train_leaf_ids.shape
     n_test = test_table.shape[2]
     per_output = out.shape[1] > 1
-    for i in prange(n_rows):
+    n_tiles = (n_rows + _ROW_TILE - 1) // _ROW_TILE
+    for tile in prange(n_tiles):
+        start = tile * _ROW_TILE
+        stop = min(n_rows, start + _ROW_TILE)
         for j in range(n_trees):
             k = j % n_outputs if per_output else 0
-            value = row_values[i, j]
-            column = test_table[j, train_leaf_ids[i, j]]
-            target = out[i, k]
-            for e in range(n_test):
-                target[e] += value * column[e]
+            tree_table = test_table[j]
+            for i in range(start, stop):
+                value = row_values[i, j]
+                column = tree_table[train_leaf_ids[i, j]]
+                target = out[i, k]
+                for e in range(n_test):
+                    target[e] += value * column[e]
 
 
 @njit(cache=True, parallel=True)
@@ -139,24 +149,30 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
     worst_index = np.empty((n_blocks, n_test, k), dtype=np.int64)
     sizes = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
-        row_sums = np.empty(n_test)
+        sums = np.empty((_ROW_TILE, n_test))
         n_best = 0
-        n_worst = 0
-        for i in range(b * per_block, min(n_rows, (b + 1) * per_block)):
-            row_sums[:] = 0.0
+        block_stop = min(n_rows, (b + 1) * per_block)
+        for start in range(b * per_block, block_stop, _ROW_TILE):
+            stop = min(block_stop, start + _ROW_TILE)
+            sums[:] = 0.0
             for j in range(n_trees):
-                value = row_values[i, j]
-                column = test_table[j, train_leaf_ids[i, j]]
+                tree_table = test_table[j]
+                for i in range(start, stop):
+                    value = row_values[i, j]
+                    column = tree_table[train_leaf_ids[i, j]]
+                    target = sums[i - start]
+                    for e in range(n_test):
+                        target[e] += value * column[e]
+            for i in range(start, stop):
                 for e in range(n_test):
-                    row_sums[e] += value * column[e]
-            for e in range(n_test):
-                _heap_push(best_values[b, e], best_index[b, e], n_best, k, row_sums[e], i)
-                _heap_push(worst_values[b, e], worst_index[b, e], n_worst, k, -row_sums[e], i)
-            # every test point's heaps saw the same rows, so they all have one size
-            n_best = min(n_best + 1, k)
-            n_worst = n_best
+                    _heap_push(best_values[b, e], best_index[b, e], n_best, k,
+                               sums[i - start, e], i)
+                    _heap_push(worst_values[b, e], worst_index[b, e], n_best, k,
+                               -sums[i - start, e], i)
+                # every test point's heaps saw the same rows, so they all have one size
+                n_best = min(n_best + 1, k)
         sizes[b, 0] = n_best
-        sizes[b, 1] = n_worst
+        sizes[b, 1] = n_best
     for e in prange(n_test):
         heap_values = np.empty(k)
         heap_index = np.empty(k, dtype=np.int64)

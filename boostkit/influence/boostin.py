@@ -181,8 +181,8 @@ class BoostIn(_InfluenceExplainer):
 
     # -------------------------------------------------------------- influence
     def _default_test_chunk(self, n_test, top_k):
-        # the (trees, leaves, chunk) table of test gradients stays cache-sized (~4 MB)
-        return int(np.clip((1 << 19) // self._leaf_table.size, 8, 256))
+        # one tree's (leaves, chunk) slice of the test table stays in cache
+        return 128
 
     def _local_block(self, X, targets, top_k, per_output):
         ensemble = self.ensemble_

@@ -83,10 +83,10 @@ class TREX(_InfluenceExplainer):
     >>> from boostkit.influence import TREX
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> model = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
-    >>> explainer = TREX().fit(model, X, y)
+    >>> explainer = TREX(kernel="leaf").fit(model, X, y)
     >>> explainer.local_influence(X[:2], y[:2]).shape
     (569, 2)
-    >>> explainer.fidelity_["pearson"] > 0.8
+    >>> explainer.fidelity_["pearson"] > 0.9
     True
     """
 
