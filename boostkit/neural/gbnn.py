@@ -408,7 +408,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     subsample : float, default=0.5
         Fraction of training rows (drawn without replacement, seeded) each block is fitted on;
         the step is always chosen on all training rows.
-    step_max_iter : int, default=50
+    step_max_iter : int, default=20
         L-BFGS iterations per block.
     early_stopping : "auto" or bool, default="auto"
         Stop when the validation loss has not improved by ``tol`` for ``n_iter_no_change``
@@ -461,7 +461,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     >>> from boostkit import GBNNRegressor
     >>> X, y = make_friedman1(n_samples=500, random_state=0)
     >>> X = StandardScaler().fit_transform(X)
-    >>> model = GBNNRegressor(max_iter=50, random_state=0).fit(X[:400], y[:400])
+    >>> model = GBNNRegressor(random_state=0).fit(X[:400], y[:400])
     >>> model.score(X[400:], y[400:]) > 0.95
     True
     >>> mlp = model.to_mlp()
@@ -473,7 +473,7 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     _multi_output = True
 
     def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
-                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=50,
+                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=20,
                  early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0, normalize_y=True):
         super().__init__(
@@ -626,7 +626,7 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
         to unit RMS).
     subsample : float, default=0.5
         Fraction of training rows each block is fitted on (seeded).
-    step_max_iter : int, default=50
+    step_max_iter : int, default=20
         L-BFGS iterations per block.
     early_stopping : "auto" or bool, default="auto"
         Validation-based early stopping; "auto" turns it on above 10 000 samples.
@@ -679,7 +679,7 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     _multi_output = False
 
     def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
-                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=50,
+                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=20,
                  early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0):
         super().__init__(
