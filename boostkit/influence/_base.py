@@ -27,7 +27,7 @@ __all__ = ["TopInfluence"]
 # Rows x trees per chunk for the round-by-round derivative arrays (a few 16 MB float64 arrays).
 _CHUNK_ENTRIES = 1 << 21
 # Training rows checked against the library's own predictions when the model is parsed.
-_PARITY_ROWS = 1000
+_PARITY_ROWS = 256
 
 
 class TopInfluence(NamedTuple):
@@ -271,35 +271,6 @@ class _InfluenceExplainer(BaseEstimator):
         self.classes_ = self._class_labels(model, ensemble)
         self.n_train_ = n
         return X
-
-    # -------------------------------------------------------------- raw scores per round
-    def _round_scores(self, leaf_ids):
-        """Raw score before each round and each tree's own leaf value, both (n, T * C).
-
-        ``before[:, t * C + k] = bias_k + sum_{s < t} leaf_value[s, k, leaf(s, k)]`` summed in
-        round order, ``own[:, t * C + k] = leaf_value[t, k, leaf(t, k)]``.
-        """
-        ensemble = self.ensemble_
-        T, C = ensemble.n_rounds, ensemble.n_outputs
-        n = leaf_ids.shape[0]
-        own = self._leaf_table[np.arange(T * C), leaf_ids]
-        parts = np.empty((n, T, C))
-        parts[:, 0] = ensemble.bias
-        parts[:, 1:] = own.reshape(n, T, C)[:, :-1]
-        before = np.cumsum(parts, axis=1).reshape(n, T * C)
-        return before, own
-
-    def _round_gradients(self, loss, targets, before, hessian=True):
-        """Gradient (and hessian) of the loss at every round's raw score, (n, T * C)."""
-        ensemble = self.ensemble_
-        T, C = ensemble.n_rounds, ensemble.n_outputs
-        n = before.shape[0]
-        raw = before.reshape(n * T, C)
-        y = np.repeat(targets, T, axis=0)
-        g = loss.gradient(y, raw).reshape(n, T * C)
-        if not hessian:
-            return g
-        return g, loss.hessian(y, raw).reshape(n, T * C)
 
     # -------------------------------------------------------------- public surface
     def local_influence(self, X_test, y_test, *, top_k=None, per_output=False, client=None,

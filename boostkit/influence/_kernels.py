@@ -218,3 +218,78 @@ def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_
         for a in range(k):
             harmful_index[a, e] = heap_index[a]
             harmful_values[a, e] = -heap_values[a]
+
+
+# Objective codes of :func:`round_derivatives` (the losses of :mod:`boostkit.losses`).
+SQUARED_ERROR, LOGISTIC, SOFTMAX = 0, 1, 2
+
+
+@njit(cache=True, parallel=True)
+def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_factor,
+                      own_value, gradient, hessian):
+    """Walk every row through the rounds: loss derivatives at the raw score before each tree.
+
+    For row ``i`` and tree ``j = t * C + k``: ``own_value[i, j]`` is the tree's leaf value for
+    the row, and ``gradient`` / ``hessian`` hold dL/dF_k and d2L/dF_k^2 at
+    ``F_{t-1} = bias + sum_{s < t} leaf values`` (summed in round order). The formulas are
+    those of :mod:`boostkit.losses` (squared error, logistic, softmax with the library's
+    hessian factor); ``hessian`` may be a (0, 0) array to skip it.
+    """
+    n_rows, n_trees = leaf_ids.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    with_hessian = hessian.shape[0] > 0
+    for i in prange(n_rows):
+        raw = bias.copy()
+        prob = np.empty(n_outputs)
+        for t in range(n_rounds):
+            if objective == SOFTMAX:
+                top = raw.max()
+                total = 0.0
+                for k in range(n_outputs):
+                    prob[k] = np.exp(raw[k] - top)
+                    total += prob[k]
+                for k in range(n_outputs):
+                    prob[k] /= total
+            for k in range(n_outputs):
+                j = t * n_outputs + k
+                if objective == SQUARED_ERROR:
+                    gradient[i, j] = raw[k] - targets[i, k]
+                    if with_hessian:
+                        hessian[i, j] = 1.0
+                else:
+                    if objective == LOGISTIC:
+                        p = 1.0 / (1.0 + np.exp(-raw[k]))
+                        factor = 1.0
+                    else:
+                        p = prob[k]
+                        factor = hessian_factor
+                    gradient[i, j] = p - targets[i, k]
+                    if with_hessian:
+                        hessian[i, j] = factor * p * (1.0 - p)
+            for k in range(n_outputs):
+                j = t * n_outputs + k
+                value = leaf_table[j, leaf_ids[i, j]]
+                own_value[i, j] = value
+                raw[k] += value
+
+
+@njit(cache=True, parallel=True)
+def leaf_derivatives(leaf_ids, own_value, gradient, hessian, sample_weight, hessian_sums,
+                     learning_rate, l2, exact, out):
+    """BoostIn's ``D = eta * (w g + v w h) / (H + l2)`` per row and tree (0 where H + l2 = 0).
+
+    ``v`` is the stored leaf value, or ``v / eta`` with ``exact``; ``hessian_sums[j, l]`` is
+    ``H`` of leaf ``l`` of tree ``j``.
+    """
+    n_rows, n_trees = leaf_ids.shape
+    for i in prange(n_rows):
+        w = sample_weight[i]
+        for j in range(n_trees):
+            denominator = hessian_sums[j, leaf_ids[i, j]] + l2
+            value = own_value[i, j] / learning_rate if exact else own_value[i, j]
+            if denominator == 0.0:
+                out[i, j] = 0.0
+            else:
+                out[i, j] = learning_rate * (w * gradient[i, j]
+                                             + value * (w * hessian[i, j])) / denominator

@@ -6,14 +6,15 @@ import numba
 import numpy as np
 
 from ..exceptions import UnsupportedModelError
-from ..losses import get_loss
 from . import _kernels
 from ._base import (_CHUNK_ENTRIES, TopInfluence, _chunks, _InfluenceExplainer,
-                    _test_table, refuse_averaged)
+                    _numba_threads, _test_table, refuse_averaged)
 
 __all__ = ["BoostIn"]
 
 _MODES = ("reference", "exact")
+_OBJECTIVE_CODES = {"squared_error": _kernels.SQUARED_ERROR, "logistic": _kernels.LOGISTIC,
+                    "softmax": _kernels.SOFTMAX}
 
 
 class BoostIn(_InfluenceExplainer):
@@ -109,6 +110,11 @@ class BoostIn(_InfluenceExplainer):
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {self.mode!r}")
         X = self._fit_inputs(model, X, y, sample_weight)
+        with _numba_threads(self.n_jobs):
+            self._fit_rounds(X, y, sample_weight)
+        return self
+
+    def _fit_rounds(self, X, y, sample_weight):
         ensemble = self.ensemble_
         refuse_averaged(ensemble, "BoostIn")
         if getattr(ensemble, "newton_leaves", True) is False:
@@ -120,7 +126,6 @@ class BoostIn(_InfluenceExplainer):
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n_trees, n_leaves, n = T * C, max(ensemble.max_leaves, 1), self.n_train_
         self._n_loss_outputs = C
-        self._loss = get_loss(ensemble.objective, ensemble.hessian_factor)
         self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
         self._train_targets = self._targets(y, "y", n)
         self.sample_weight_ = self._sample_weight(sample_weight, n)
@@ -145,28 +150,34 @@ class BoostIn(_InfluenceExplainer):
         for start, stop in self._progress(chunks, "leaf derivatives"):
             own, g, h = cached if cached is not None else self._derivatives_at_rounds(
                 start, stop)
-            derivatives[start:stop] = self._leaf_derivatives(start, stop, own, g, h)
+            self._leaf_derivatives(start, stop, own, g, h, out=derivatives[start:stop])
         self._train_derivatives = derivatives
-        return self
 
     def _derivatives_at_rounds(self, start, stop):
         """Own leaf values, gradients and hessians (unweighted) of training rows start:stop."""
-        before, own = self._round_scores(self.train_leaf_ids_[start:stop])
-        g, h = self._round_gradients(self._loss, self._train_targets[start:stop], before)
+        return self._walk_rounds(self.train_leaf_ids_[start:stop],
+                                 self._train_targets[start:stop])
+
+    def _walk_rounds(self, leaf_ids, targets, hessian=True):
+        ensemble = self.ensemble_
+        shape = leaf_ids.shape
+        own, g = np.empty(shape), np.empty(shape)
+        h = np.empty(shape) if hessian else np.empty((0, 0))
+        _kernels.round_derivatives(leaf_ids, self._leaf_table, ensemble.bias,
+                                   np.ascontiguousarray(targets, dtype=np.float64),
+                                   _OBJECTIVE_CODES[ensemble.objective],
+                                   ensemble.hessian_factor, own, g, h)
         return own, g, h
 
-    def _leaf_derivatives(self, start, stop, own, g, h):
+    def _leaf_derivatives(self, start, stop, own, g, h, out=None):
         """``D`` (n_chunk, T * C) for training rows start:stop."""
         ensemble = self.ensemble_
-        eta = ensemble.learning_rate
-        w = self.sample_weight_[start:stop, None]
-        flat = self.train_leaf_ids_[start:stop] + self._offsets
-        denominator = self._hessian_sums[flat] + ensemble.l2
-        value = own if self.mode == "reference" else own / eta
-        numerator = eta * (w * g + value * (w * h))
-        # A leaf without hessian mass and without L2 has no Newton step to move.
-        return np.divide(numerator, denominator, out=np.zeros_like(numerator),
-                         where=denominator != 0)
+        out = np.empty(own.shape) if out is None else out
+        _kernels.leaf_derivatives(self.train_leaf_ids_[start:stop], own, g, h,
+                                  self.sample_weight_[start:stop],
+                                  self._hessian_sums.reshape(ensemble.n_trees, -1),
+                                  ensemble.learning_rate, ensemble.l2, self.mode == "exact", out)
+        return out
 
     def leaf_derivatives(self):
         """Leaf derivative ``D`` of every training row in every tree.
@@ -187,8 +198,7 @@ class BoostIn(_InfluenceExplainer):
     def _local_block(self, X, targets, top_k, per_output):
         ensemble = self.ensemble_
         leaf_ids = self._apply(X, "X_test")
-        before, _ = self._round_scores(leaf_ids)
-        gradients = self._round_gradients(self._loss, targets, before, hessian=False)
+        _, gradients, _ = self._walk_rounds(leaf_ids, targets, hessian=False)
         table = _test_table(leaf_ids, gradients, self._leaf_table.shape[1])
         n_test = leaf_ids.shape[0]
         if top_k is None:

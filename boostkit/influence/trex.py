@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..losses import get_loss
 from . import _kernels
-from ._base import TopInfluence, _InfluenceExplainer, _test_table
+from ._base import TopInfluence, _InfluenceExplainer, _numba_threads, _test_table
 
 __all__ = ["TREX"]
 
@@ -142,7 +142,8 @@ class TREX(_InfluenceExplainer):
         self.sample_weight_ = w = self._sample_weight(sample_weight, n)
         labels = self._targets(y, "y", n)
 
-        leaf_ids = self._apply(X, "X", progress="leaf ids")
+        with _numba_threads(self.n_jobs):
+            leaf_ids = self._apply(X, "X", progress="leaf ids")
         self._kernel_trees = self._distinct_trees(leaf_ids)
         self.train_leaf_ids_ = leaf_ids = np.ascontiguousarray(leaf_ids[:, self._kernel_trees])
         n_trees = leaf_ids.shape[1]

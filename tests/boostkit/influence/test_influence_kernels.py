@@ -85,3 +85,57 @@ def test_top_k_rows_twin_with_ties():
     np.testing.assert_array_equal(outs[0], np.argsort(-values, 1, kind="stable")[:, :k].T)
     np.testing.assert_array_equal(outs[2], np.argsort(values, 1, kind="stable")[:, :k].T)
     np.testing.assert_array_equal(outs[3], np.sort(values, 1)[:, :k].T)
+
+
+@pytest.mark.parametrize("objective,factor", [("squared_error", 1.0), ("logistic", 1.0),
+                                              ("softmax", 1.5)])
+def test_round_derivatives_twin_uses_boostkit_losses(objective, factor):
+    from boostkit.losses import get_loss
+
+    rng = np.random.default_rng(4)
+    n, T = 40, 6
+    C = 3 if objective == "softmax" else 1
+    n_leaves = 4
+    leaf_ids = rng.integers(0, n_leaves, size=(n, T * C)).astype(np.uint8)
+    table = rng.normal(scale=0.5, size=(T * C, n_leaves))
+    bias = rng.normal(size=C)
+    if objective == "softmax":
+        targets = np.eye(C)[rng.integers(0, C, n)]
+    elif objective == "logistic":
+        targets = rng.integers(0, 2, (n, 1)).astype(float)
+    else:
+        targets = rng.normal(size=(n, 1))
+    code = {"squared_error": 0, "logistic": 1, "softmax": 2}[objective]
+    own, g, h = (np.empty((n, T * C)) for _ in range(3))
+    _kernels.round_derivatives(leaf_ids, table, bias, targets, code, factor, own, g, h)
+    # twin: raw scores accumulated round by round, derivatives from boostkit.losses
+    loss = get_loss(objective, factor)
+    raw = np.tile(bias, (n, 1))
+    for t in range(T):
+        cols = slice(t * C, (t + 1) * C)
+        np.testing.assert_allclose(g[:, cols], loss.gradient(targets, raw), rtol=1e-12,
+                                   atol=1e-15)
+        np.testing.assert_allclose(h[:, cols], loss.hessian(targets, raw), rtol=1e-12,
+                                   atol=1e-15)
+        values = table[np.arange(t * C, (t + 1) * C), leaf_ids[:, cols]]
+        np.testing.assert_array_equal(own[:, cols], values)
+        raw = raw + values
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_leaf_derivatives_twin(exact):
+    rng = np.random.default_rng(5)
+    n, n_trees, n_leaves = 30, 4, 3
+    leaf_ids = rng.integers(0, n_leaves, size=(n, n_trees)).astype(np.uint8)
+    own, g = rng.normal(size=(n, n_trees)), rng.normal(size=(n, n_trees))
+    h, w = rng.uniform(size=(n, n_trees)), rng.uniform(0.5, 2, size=n)
+    sums = rng.uniform(1, 3, size=(n_trees, n_leaves))
+    sums[0, 1] = 0.0
+    out = np.empty((n, n_trees))
+    _kernels.leaf_derivatives(leaf_ids, own, g, h, w, sums, 0.3, 0.0, exact, out)
+    value = own / 0.3 if exact else own
+    denominator = sums[np.arange(n_trees), leaf_ids]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = 0.3 * (w[:, None] * g + value * w[:, None] * h) / denominator
+    expected[denominator == 0] = 0.0
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
