@@ -258,6 +258,26 @@ def summary_lines(report):
     return lines
 
 
+SETUP = """Setup. 5x2 cross-validation (5 repetitions of a shuffled 2-fold split, stratified for breast
+cancer), a `StandardScaler` fitted on each training half; regression targets standardised on the
+training half for every model (our regressor does it anyway; R^2 is scale-free). Models, all with
+100 hidden units in the end:
+ours = `GBNNClassifier` / `GBNNRegressor` with default parameters (100 steps x 1 relu unit);
+`MLPClassifier` / `MLPRegressor(hidden_layer_sizes=(100,))` with adam and with lbfgs, defaults
+otherwise; the authors' `gbnn` 0.0.2 (`GNEGNEClassifier` / `GNEGNERegressor`, `total_nn=100,
+num_nn_step=1`, its defaults otherwise: eta=1, subsample=0.5, 200 lbfgs iterations per block,
+logistic units). Ours and the MLPs run in the benchmark's process. `gbnn` needs
+scikit-learn <= 1.5 (its classifier crashes on >= 1.6) and declares the deprecated `sklearn`
+package, so the script creates `benchmarks/.venv-gbnn` (git-ignored) with `python -m venv`,
+`pip install 'scikit-learn<=1.5' pandas` and `pip install --no-deps gbnn==0.0.2`, saves the same
+folds to a temporary `.npz` and runs `benchmarks/gbnn_peer/peer.py` there in a subprocess, which
+times fit and predict inside that process. Every process runs with one BLAS / numba thread
+(shared 2-core machine); numba compile time is excluded by a warm-up fit. Times are medians over
+the 10 folds; predict times are the median of 30 calls on the test half. "F-test p" is
+Alpaydin's combined 5x2cv F-test of ours against the model in that row (against the better MLP
+in the summary); p < 0.05 is a significant difference."""
+
+
 def update_results(text):
     begin, end = "<!-- BEGIN gbnn -->", "<!-- END gbnn -->"
     content = RESULTS.read_text()
@@ -282,10 +302,12 @@ def main():
     lines = summary_lines(report)
     print("\n".join(lines))
     if args.update_results:
+        # The goals analysis in RESULTS.md is written by hand after a run.
         body = ["## gbnn: gradient-boosted neural networks against scikit-learn MLPs and the "
                 "authors' `gbnn`", "",
                 f"Command: `.venv/bin/python benchmarks/gbnn.py --reps {args.reps} "
-                "--update-results`", "", *lines, ""]
+                "--update-results`", "", SETUP, "", "Summary (ratios ours / peer: below 1 is "
+                "faster):", "", *lines, ""]
         for name, task, scores, fits, predicts, curves in report:
             body += dataset_lines(name, task, scores, fits, predicts, curves)
         update_results("\n".join(body))
