@@ -9,6 +9,10 @@ import numbers
 
 import numpy as np
 
+from . import _kernels
+
+_ROW0 = np.zeros(1, dtype=np.int64)
+
 
 class FeatureSpace:
     """Maps feature names to columns; strings become one-hot columns ``(name, value)``.
@@ -22,9 +26,9 @@ class FeatureSpace:
         self.index = {}
         self.names = []
         self.n = 0
-        self._count = np.zeros(0)
-        self._mean = np.zeros(0)
-        self._m2 = np.zeros(0)
+        self._count = np.zeros((1, 0))
+        self._mean = np.zeros((1, 0))
+        self._m2 = np.zeros((1, 0))
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
@@ -82,7 +86,7 @@ class FeatureSpace:
                 continue
             cols.append(col)
             values.append(v)
-        if grow and len(self._count) < self.n:
+        if grow and self._count.shape[1] < self.n:
             self._grow()
         out = np.full(self.n, np.nan)
         cols_arr = np.asarray(cols, dtype=np.int64)
@@ -99,28 +103,21 @@ class FeatureSpace:
         return out
 
     def _grow(self):
-        extra = self.n - len(self._count)
-        self._count = np.concatenate([self._count, np.zeros(extra)])
-        self._mean = np.concatenate([self._mean, np.zeros(extra)])
-        self._m2 = np.concatenate([self._m2, np.zeros(extra)])
+        extra = self.n - self._count.shape[1]
+        pad = np.zeros((1, extra))
+        self._count = np.concatenate([self._count, pad], axis=1)
+        self._mean = np.concatenate([self._mean, pad], axis=1)
+        self._m2 = np.concatenate([self._m2, pad], axis=1)
 
     def learn(self, raw):
-        """Update the running mean / variance with a raw vector."""
-        present = ~np.isnan(raw)
-        v = np.where(present, raw, 0.0)
-        self._count += present
-        delta = np.where(present, v - self._mean, 0.0)
-        self._mean += delta / np.maximum(self._count, 1.0)
-        self._m2 += delta * np.where(present, v - self._mean, 0.0)
+        """Update the running mean / variance with a raw vector (NaN = missing)."""
+        _kernels.gaussian_update(self._count, self._mean, self._m2, _ROW0, raw, 1.0)
 
     def standardize(self, raw):
         """Standardized copy of ``raw`` (missing and constant features give 0)."""
-        n = len(raw)
-        count = self._count[:n]
-        sd = np.sqrt(self._m2[:n] / np.maximum(count - 1.0, 1.0))
-        z = (raw - self._mean[:n]) / np.where(sd > 0.0, sd, 1.0)
-        z = np.where(np.isnan(z) | (sd <= 0.0), 0.0, z)
-        return np.clip(z, -self.clip, self.clip)
+        out = np.empty(len(raw))
+        _kernels.standardize(raw, self._count, self._mean, self._m2, self.clip, out)
+        return out
 
 
 def _as_bool(label, value):

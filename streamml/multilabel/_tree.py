@@ -38,12 +38,15 @@ class ChainModel:
         self.use_chain = use_chain
         self.n_updates = 0.0
         self._scratch = np.zeros((n_members, n_labels))
+        # Context: weights on outside 0/1 inputs (IHOMER: labels of the clusters before this one).
+        self.context = np.zeros((n_members, n_labels, 0))
         self._init_accumulators()
 
     def _init_accumulators(self):
         self.acc_coef = np.zeros_like(self.coef)
         self.acc_intercept = np.zeros_like(self.intercept)
         self.acc_chain = np.zeros_like(self.chain)
+        self.acc_context = np.zeros_like(self.context)
 
     @property
     def n_labels(self):
@@ -60,6 +63,8 @@ class ChainModel:
         twin.acc_coef = self.acc_coef.copy()
         twin.acc_intercept = self.acc_intercept.copy()
         twin.acc_chain = self.acc_chain.copy()
+        twin.context = self.context.copy()
+        twin.acc_context = self.acc_context.copy()
         return twin
 
     def _fit_features(self, n_features):
@@ -67,32 +72,54 @@ class ChainModel:
             self.coef = _pad_cols(self.coef, n_features)
             self.acc_coef = _pad_cols(self.acc_coef, n_features)
 
-    def proba(self, xs):
+    def _intercept(self, ctx):
+        """Intercepts shifted by the context inputs (a fresh array when there is a context)."""
+        if ctx is None or len(ctx) == 0:
+            return self.intercept
+        if self.context.shape[2] < len(ctx):
+            self.context = _pad_cols(self.context, len(ctx))
+            self.acc_context = _pad_cols(self.acc_context, len(ctx))
+        return self.intercept + self.context[:, :, : len(ctx)] @ ctx
+
+    def proba(self, xs, ctx=None):
         self._fit_features(len(xs))
         out = np.empty(self.n_labels)
         _kernels.chain_logits(
-            xs, self.coef, self.intercept, self.chain, self.use_chain, out, self._scratch
+            xs, self.coef, self._intercept(ctx), self.chain, self.use_chain, out, self._scratch
         )
         return out
 
-    def joint_log_proba(self, xs, candidates):
+    def joint_log_proba(self, xs, candidates, ctx=None):
         """Mean over members of log P(label set | x) under the chain, per candidate row."""
         self._fit_features(len(xs))
-        base = self.coef @ xs + self.intercept  # (E, L)
-        logits = np.broadcast_to(base[:, None, :], (base.shape[0],) + candidates.shape)
-        if self.use_chain:
-            logits = logits + np.einsum("eji,ki->ekj", self.chain, candidates)
-        # log sigmoid(+-z) = -logaddexp(0, -+z)
-        signed = np.where(candidates[None] > 0.5, logits, -logits)
-        return -np.logaddexp(0.0, -signed).sum(axis=2).mean(axis=0)
-
-    def learn(self, xs, y, member_weights, lr, l2, decay):
-        self._fit_features(len(xs))
-        _kernels.chain_sgd(
-            xs, y, member_weights, self.coef, self.intercept, self.chain, self.use_chain, lr,
-            lr / math.sqrt(max(len(xs), 1)), l2,
-            self.acc_coef, self.acc_intercept, self.acc_chain, decay,
+        out = np.empty(len(candidates))
+        _kernels.chain_joint_log_proba(
+            xs, self.coef, self._intercept(ctx), self.chain, self.use_chain, candidates, out
         )
+        return out
+
+    def learn(self, xs, y, member_weights, lr, l2, decay, ctx=None):
+        self._fit_features(len(xs))
+        intercept = self._intercept(ctx)
+        shifted = intercept is not self.intercept
+        before = intercept.copy() if shifted else None
+        errors = self._scratch
+        _kernels.chain_sgd(
+            xs, y, member_weights, self.coef, intercept, self.chain, self.use_chain, lr,
+            lr / math.sqrt(max(len(xs), 1)), l2,
+            self.acc_coef, self.acc_intercept, self.acc_chain, decay, errors,
+        )
+        if shifted:
+            self.intercept += intercept - before
+            # Same adaptive rule as the chain weights, on the context inputs.
+            n_ctx = len(ctx)
+            lr_ctx = lr / math.sqrt(max(n_ctx, 1))
+            w = self.context[:, :, :n_ctx]
+            g = errors[:, :, None] * ctx[None, None, :] + l2 * w
+            active = g != 0.0
+            acc = self.acc_context[:, :, :n_ctx]
+            acc[active] = decay * acc[active] + g[active] ** 2
+            w[active] -= lr_ctx * g[active] / (np.sqrt(acc[active]) + 1e-8)
         self.n_updates += 1.0
 
     def add_labels(self, n_new):
@@ -108,7 +135,12 @@ class ChainModel:
             self.chain = np.zeros((e, n_labels + n_new, 0))
         self._scratch = np.zeros((e, n_labels + n_new))
         acc_coef, acc_int, acc_chain = self.acc_coef, self.acc_intercept, self.acc_chain
+        acc_ctx = self.acc_context
+        self.context = np.concatenate(
+            [self.context, np.zeros((e, n_new, self.context.shape[2]))], axis=1
+        )
         self._init_accumulators()
+        self.acc_context[:, :n_labels] = acc_ctx
         self.acc_coef[:, :n_labels] = acc_coef
         self.acc_intercept[:, :n_labels] = acc_int
         if self.use_chain:
@@ -131,6 +163,8 @@ class ChainModel:
         else:
             self.chain = np.zeros((self.coef.shape[0], len(idx), 0))
         self._scratch = np.zeros((self.coef.shape[0], len(idx)))
+        self.context = np.ascontiguousarray(self.context[:, idx])
+        self.acc_context = np.ascontiguousarray(self.acc_context[:, idx])
         self.acc_coef = np.ascontiguousarray(self.acc_coef[:, idx])
         self.acc_intercept = np.ascontiguousarray(self.acc_intercept[:, idx])
         if self.use_chain:
@@ -220,7 +254,7 @@ class Leaf(Node):
         self.labelsets = labelsets
         self.n_empty = labelsets.get((), 0.0)
 
-    def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay):
+    def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         self.fit_features(len(xv))
         rows = np.empty(len(positives) + 1, dtype=np.int64)
         rows[0] = 0
@@ -237,7 +271,7 @@ class Leaf(Node):
             self.labelsets[key] += weight
         elif len(self.labelsets) < MAX_LABELSETS:
             self.labelsets[key] = weight
-        self.model.learn(xs, y, member_weights, lr, l2, decay)
+        self.model.learn(xs, y, member_weights, lr, l2, decay, ctx)
 
     def refresh_candidates(self, n_candidates):
         """The ``n_candidates`` most frequent label sets of this leaf as 0/1 rows."""
@@ -249,26 +283,26 @@ class Leaf(Node):
             cand[r, list(key)] = 1.0
         self.candidates = cand
 
-    def decide(self, xs):
+    def decide(self, xs, ctx=None):
         """Predicted label set: the most probable of the greedy chain decision and the leaf's
         frequent label sets under the chain's joint probability (0/1 vector)."""
-        proba = self.proba(xs)
+        proba = self.proba(xs, ctx)
         greedy = (proba > 0.5).astype(np.float64)
         if len(self.candidates) == 0 or self.model.n_updates == 0:
             return greedy
         if len(self.labelsets) == 1 and not self.inherited:
             return greedy
         cands = np.vstack([greedy[None], self.candidates])
-        score = self.model.joint_log_proba(xs, cands)
+        score = self.model.joint_log_proba(xs, cands, ctx)
         return cands[int(np.argmax(score))]
 
-    def proba(self, xs):
+    def proba(self, xs, ctx=None):
         if len(self.labelsets) == 1 and not self.inherited:
             # Only one label set seen so far: predict it (majority label set).
             return self.positives / self.n
         if self.model.n_updates == 0:
             return np.zeros(self.n_labels)
-        return self.model.proba(xs)
+        return self.model.proba(xs, ctx)
 
     def hamming_weight(self):
         """1 / HammingLoss^2 of this leaf's recent predictions (0 for leaves still too young)."""

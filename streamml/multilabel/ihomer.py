@@ -48,6 +48,11 @@ class IHOMER(base.MultiLabelClassifier):
         Instances before the first restructure.
     warm_start
         Start the learners of clusters created by a split from a copy of their predecessor.
+    chain_clusters
+        Chain the clusters: the leaf models of each cluster also take the labels of the
+        clusters before it as 0/1 inputs (true labels when learning, the predicted ones when
+        predicting), which keeps the dependencies between clusters that the partition cuts.
+        Weights are indexed by label, so they survive restructures.
     seed
         Seed of the learners (cluster k gets ``seed + k``).
 
@@ -77,6 +82,7 @@ class IHOMER(base.MultiLabelClassifier):
         max_cluster_size: int = 32,
         warmup: int = 200,
         warm_start: bool = True,
+        chain_clusters: bool = True,
         seed: int | None = None,
     ):
         self.model = model
@@ -87,6 +93,7 @@ class IHOMER(base.MultiLabelClassifier):
         self.max_cluster_size = max_cluster_size
         self.warmup = warmup
         self.warm_start = warm_start
+        self.chain_clusters = chain_clusters
         self.seed = seed
         if model is not None and not isinstance(model, MLHAT):
             raise TypeError(f"model must be an MLHAT or None, got {type(model).__name__}")
@@ -170,11 +177,14 @@ class IHOMER(base.MultiLabelClassifier):
         for a in positives:
             c, p = self._where[a]
             local[c].append(p)
+        ctx = np.zeros(len(self._clusterer._labels)) if self.chain_clusters else None
         for labels, learner, pos in zip(self._clusters, self._learners, local):
             yv = np.zeros(len(labels))
             yv[pos] = 1.0
             pos.sort()
-            learner._learn_arrays(xv, xs, yv, pos)
+            learner._learn_arrays(xv, xs, yv, pos, ctx)
+            if ctx is not None:
+                ctx[list(labels)] = yv  # teacher forcing for the clusters after this one
 
         if self._pending and self._n >= self.warmup:
             self._restructure(fresh=self._drifted)
@@ -188,9 +198,13 @@ class IHOMER(base.MultiLabelClassifier):
     def predict_proba_one(self, x, **kwargs):
         xv, xs = self._vectors(x)
         proba = np.zeros(len(self._clusterer._labels))
+        ctx = np.zeros(len(proba)) if self.chain_clusters else None
         for labels, learner in zip(self._clusters, self._learners):
             if learner._root is not None:
-                proba[list(labels)] = learner._proba_arrays(xv, xs)
+                p = learner._proba_arrays(xv, xs, ctx)
+                proba[list(labels)] = p
+                if ctx is not None:
+                    ctx[list(labels)] = p > 0.5
         return {
             label: {False: 1.0 - p, True: p}
             for label, p in zip(self._clusterer._labels.names, proba)
@@ -199,9 +213,13 @@ class IHOMER(base.MultiLabelClassifier):
     def predict_one(self, x, **kwargs):
         xv, xs = self._vectors(x)
         decision = np.zeros(len(self._clusterer._labels))
+        ctx = np.zeros(len(decision)) if self.chain_clusters else None
         for labels, learner in zip(self._clusters, self._learners):
             if learner._root is not None:
-                decision[list(labels)] = learner._decide_arrays(xv, xs)
+                d = learner._decide_arrays(xv, xs, ctx)
+                decision[list(labels)] = d
+                if ctx is not None:
+                    ctx[list(labels)] = d
         return {label: bool(v > 0.5) for label, v in zip(self._clusterer._labels.names, decision)}
 
     # ------------------------------------------------------------------ partition refinement

@@ -213,8 +213,12 @@ class MLHAT(base.MultiLabelClassifier):
                 if node.model.use_chain and node.n_labels > self.max_chain_labels:
                     node.model.drop_chain()
 
-    def _learn_arrays(self, xv, xs, yv, positives, n_labels=None):
-        """Learn from raw ``xv`` (NaN = missing), standardized ``xs`` and 0/1 labels ``yv``."""
+    def _learn_arrays(self, xv, xs, yv, positives, ctx=None):
+        """Learn from raw ``xv`` (NaN = missing), standardized ``xs`` and 0/1 labels ``yv``.
+
+        ``ctx`` (optional) are extra 0/1 inputs of the leaf models only (IHOMER passes the
+        labels of the clusters chained before this one).
+        """
         self._n_seen += 1
         if self._root is None:
             self._root = self._new_leaf(0, len(yv), len(xv))
@@ -222,14 +226,16 @@ class MLHAT(base.MultiLabelClassifier):
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
         else:
             member_weights = np.ones(1)
-        loss = self._hamming(self._main_leaf(self._root, xv).proba(xs), yv)
-        self._root = self._learn_node(self._root, xv, xs, yv, positives, member_weights, loss)
+        loss = self._hamming(self._main_leaf(self._root, xv).proba(xs, ctx), yv)
+        self._root = self._learn_node(
+            self._root, xv, xs, yv, positives, member_weights, loss, ctx
+        )
 
     @staticmethod
     def _hamming(proba, yv):
         if len(yv) == 0:
             return 0.0
-        return float(np.mean((proba > 0.5) != (yv > 0.5)))
+        return float(np.count_nonzero((proba > 0.5) != (yv > 0.5))) / len(yv)
 
     @staticmethod
     def _main_leaf(node, xv):
@@ -237,7 +243,7 @@ class MLHAT(base.MultiLabelClassifier):
             node = node.children[node.branch(xv)]
         return node
 
-    def _learn_node(self, node, xv, xs, yv, positives, member_weights, loss):
+    def _learn_node(self, node, xv, xs, yv, positives, member_weights, loss, ctx):
         """Learn in the subtree at ``node``; returns the node that replaces it."""
         old_error = node.adwin.estimation
         node.adwin.update(loss)
@@ -250,9 +256,9 @@ class MLHAT(base.MultiLabelClassifier):
             node.alt = self._new_leaf(node.depth, len(yv), len(xv))
 
         if node.alt is not None:
-            alt_loss = self._hamming(self._subtree_proba(node.alt, xv, xs), yv)
+            alt_loss = self._hamming(self._subtree_proba(node.alt, xv, xs, ctx), yv)
             node.alt = self._learn_node(
-                node.alt, xv, xs, yv, positives, member_weights, alt_loss
+                node.alt, xv, xs, yv, positives, member_weights, alt_loss, ctx
             )
             node.alt_n += 1
             node.alt_loss_main += loss
@@ -261,7 +267,7 @@ class MLHAT(base.MultiLabelClassifier):
         if node.is_leaf:
             node.observe(
                 xv, xs, yv, positives, 1.0, member_weights, self.learning_rate, self.l2,
-                self.gradient_decay,
+                self.gradient_decay, ctx,
             )
             replacement = node
             if node.n % 25 == 0 or len(node.candidates) == 0:
@@ -274,7 +280,7 @@ class MLHAT(base.MultiLabelClassifier):
             c = node.branch(xv)
             node.child_weights[c] += 1.0
             node.children[c] = self._learn_node(
-                node.children[c], xv, xs, yv, positives, member_weights, loss
+                node.children[c], xv, xs, yv, positives, member_weights, loss, ctx
             )
             replacement = node
 
@@ -341,22 +347,22 @@ class MLHAT(base.MultiLabelClassifier):
                 self._collect_leaves(node.alt, xv, out)
         out.append(node)
 
-    def _subtree_proba(self, node, xv, xs):
+    def _subtree_proba(self, node, xv, xs, ctx=None):
         leaves = []
         self._collect_leaves(node, xv, leaves)
         main = leaves[-1]
         if len(leaves) == 1:
-            return main.proba(xs)
+            return main.proba(xs, ctx)
         weights = np.array([leaf.hamming_weight() for leaf in leaves])
         if weights.sum() <= 0:
-            return main.proba(xs)
+            return main.proba(xs, ctx)
         total = np.zeros(main.n_labels)
         for leaf, w in zip(leaves, weights):
             if w > 0:
-                total += w * leaf.proba(xs)
+                total += w * leaf.proba(xs, ctx)
         return total / weights.sum()
 
-    def _decide_arrays(self, xv, xs):
+    def _decide_arrays(self, xv, xs, ctx=None):
         """0/1 label vector: joint-mode decoding at the most reliable leaf reached."""
         if self._root is None:
             return np.zeros(len(self._labels))
@@ -367,12 +373,12 @@ class MLHAT(base.MultiLabelClassifier):
             weights = [leaf.hamming_weight() for leaf in leaves]
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
-        return best.decide(xs)
+        return best.decide(xs, ctx)
 
-    def _proba_arrays(self, xv, xs):
+    def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:
             return np.zeros(len(self._labels))
-        return self._subtree_proba(self._root, xv, xs)
+        return self._subtree_proba(self._root, xv, xs, ctx)
 
     def _restricted_copy(self, positions):
         """Deep copy that keeps only the labels at ``positions`` (in that order)."""

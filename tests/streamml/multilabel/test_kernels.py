@@ -105,7 +105,10 @@ def test_chain_sgd_matches_naive_and_learns():
         mw = rng.poisson(1.0, E).astype(float)
         expected = naive_chain_sgd(x, y, mw, coef, b, chain, True, 0.1, 0.05, 0.01,
                                    ac, ab, ach, 0.99)
-        _kernels.chain_sgd(x, y, mw, coef, b, chain, True, 0.1, 0.05, 0.01, ac, ab, ach, 0.99)
+        errors = np.zeros((E, L))
+        _kernels.chain_sgd(x, y, mw, coef, b, chain, True, 0.1, 0.05, 0.01, ac, ab, ach, 0.99,
+                           errors)
+        assert np.all(errors[mw == 0] == 0)
         for got, want in zip((coef, b, chain), expected):
             assert np.allclose(got, want)
     assert np.all(np.triu(chain[0]) == 0)  # label j only ever sees labels i < j
@@ -117,5 +120,5 @@ def test_chain_sgd_matches_naive_and_learns():
         x = rng.normal(size=2)
         y0 = float(x[0] > 0)
         _kernels.chain_sgd(x, np.array([y0, y0]), np.ones(1), coef, b, chain, True, 0.1, 0.1,
-                           0.0, *acc, 0.999)
+                           0.0, *acc, 0.999, np.zeros((1, 2)))
     assert coef[0, 0, 0] > 1.0 and chain[0, 1, 0] > 1.0
