@@ -115,7 +115,7 @@ def _problem(n=120, d=5, K=1, seed=0):
 
 def _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, alpha):
     n_chunks = max(1, -(-rows.shape[0] // _kernels.CHUNK_ROWS))
-    n_chunks = n_chunks if n_chunks >= 2 else 1
+    n_chunks = n_chunks if n_chunks >= _kernels.PARALLEL_MIN_CHUNKS else 1
     grad = np.empty_like(theta)
     f = block_loss_grad(theta, X, R, w, rows, J, K, ACTIVATION_CODES[activation], alpha,
                         w[rows].sum(), np.empty((n_chunks, theta.size)), np.empty(n_chunks),
@@ -154,11 +154,12 @@ def test_gradient_matches_finite_differences(activation):
 
 
 def test_chunked_parallel_path_matches_twin():
-    # Enough rows for several chunks: the prange path, summed in chunk order.
-    X, R, w, rows = _problem(n=3 * _kernels.CHUNK_ROWS + 50, d=4, K=2)
+    # Enough rows for the prange path, summed in chunk order.
+    n_rows = _kernels.PARALLEL_MIN_CHUNKS * _kernels.CHUNK_ROWS + 50
+    X, R, w, rows = _problem(n=int(n_rows / 0.7) + 2, d=4, K=2)
     theta = initial_block(np.random.default_rng(3), 4, 3, 2, "tanh")
     f, grad = _kernel_loss_grad(theta, X, R, w, rows, 3, 2, "tanh", 0.1)
-    assert rows.shape[0] > 2 * _kernels.CHUNK_ROWS
+    assert rows.shape[0] > _kernels.PARALLEL_MIN_CHUNKS * _kernels.CHUNK_ROWS
     f_ref, grad_ref = naive_loss_grad(theta, X, R, w, rows, 3, 2, "tanh", 0.1)
     np.testing.assert_allclose(f, f_ref, rtol=1e-12)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-9, atol=1e-13)
