@@ -158,6 +158,12 @@ class _BaseGBNN(BaseEstimator):
                 f"max_iter={self.max_iter} must be >= n_iter_={self.n_iter_} "
                 "when warm_start is True"
             )
+        if warm and (self.units_per_step, self.activation) != self._network_shape:
+            raise ValueError(
+                "units_per_step and activation cannot change when warm_start is True: the "
+                f"fitted network has units_per_step={self._network_shape[0]} and "
+                f"activation={self._network_shape[1]!r}"
+            )
         if not warm:
             self._random_seed = int(
                 check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -262,6 +268,7 @@ class _BaseGBNN(BaseEstimator):
 
     def _store_blocks(self, blocks, n_features, n_outputs):
         J = self.units_per_step
+        self._network_shape = (J, self.activation)
         self.n_iter_ = len(blocks)
         if blocks:
             self.hidden_weights_ = np.hstack([blk[0] for blk in blocks])

@@ -329,6 +329,8 @@ def test_warm_start_equals_one_long_fit(early_stopping, cancer):
     np.testing.assert_allclose(warm.train_score_, once.train_score_, atol=1e-12)
     with pytest.raises(ValueError, match="max_iter=3 must be >= n_iter_=12"):
         warm.set_params(max_iter=3).fit(X, y)
+    with pytest.raises(ValueError, match="units_per_step and activation cannot change"):
+        warm.set_params(max_iter=20, activation="tanh").fit(X, y)
 
 
 # --------------------------------------------------------------------------- weights and inputs
