@@ -184,6 +184,22 @@ def test_multioutput_regression_per_target_means_and_steps(friedman):
 
 
 # --------------------------------------------------------------------------- merge and to_mlp
+@pytest.mark.parametrize("units_per_step", [1, 3])
+def test_merged_network_equals_additive_model(units_per_step, iris):
+    X, X_test, y, _ = iris
+    model = GBNNClassifier(max_iter=7, units_per_step=units_per_step, learning_rate=0.3,
+                           random_state=0).fit(X, y)
+    additive = np.tile(model.baseline_prediction_, (len(X_test), 1))
+    for t in range(model.n_iter_):
+        additive += 0.3 * model.step_sizes_[t] * _block_outputs(model, X_test, t)
+    np.testing.assert_allclose(model.decision_function(X_test), additive, rtol=0, atol=1e-12)
+    mlp = model.to_mlp()
+    assert mlp.coefs_[0].shape == (X.shape[1], 7 * units_per_step)
+    np.testing.assert_allclose(np.log(mlp.predict_proba(X_test)),
+                               additive - np.log(np.exp(additive).sum(axis=1, keepdims=True)),
+                               rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("activation", ["logistic", "tanh", "relu"])
 def test_to_mlp_parity_classifier(activation, cancer, iris):
     for X_train, X_test, y_train, _ in (cancer, iris):
