@@ -31,6 +31,8 @@ ACTIVATIONS = ("logistic", "tanh", "relu")
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 # Pseudo-residuals below this RMS are a perfect fit: boosting stops.
 _RESIDUAL_FLOOR = 1e-12
+# Halvings of a step that would increase the training loss before it is dropped.
+_MAX_STEP_HALVINGS = 30
 
 
 def _is_int(value):
@@ -240,9 +242,10 @@ class _BaseGBNN(BaseEstimator):
                 denominator = (w_train[:, None] * hessian * h * h).sum(axis=0)
                 safe = denominator > 1e-300
                 rho = np.where(safe, numerator / np.where(safe, denominator, 1.0), 0.0)
-                raw_train += float(self.learning_rate) * rho * h
+                rho, raw_train, score = self._safeguarded_step(rho, h, t_train, raw_train,
+                                                               w_train, train_scores[-1])
                 blocks.append((A, c, V, b, rho, float(self.learning_rate)))
-                train_scores.append(self._score_raw(t_train, raw_train, w_train))
+                train_scores.append(score)
                 progress.update(1)
                 if early_stopping:
                     h_val = hidden_activations(X_val, A, c, self.activation) @ V + b
@@ -256,6 +259,22 @@ class _BaseGBNN(BaseEstimator):
         self.train_score_ = np.asarray(train_scores)
         self.validation_score_ = np.asarray(val_scores)
         return self
+
+    def _safeguarded_step(self, rho, h, t_train, raw_train, w_train, previous_score):
+        """Apply the shrunk step; halve it while it would increase the training loss.
+
+        The exact least-squares step never does (for learning_rate <= 2); a diagonal Newton
+        step can overshoot (softmax with many classes, learning_rate near 1), and halving is
+        the usual guard. Returns (step, new raw scores, new training score).
+        """
+        shrinkage = float(self.learning_rate)
+        for _ in range(_MAX_STEP_HALVINGS):
+            candidate = raw_train + shrinkage * rho * h
+            score = self._score_raw(t_train, candidate, w_train)
+            if score >= previous_score:
+                return rho, candidate, score
+            rho = 0.5 * rho
+        return np.zeros_like(rho), raw_train, previous_score
 
     def _should_stop(self, scores):
         # HistGradientBoosting's rule: stop when none of the last n_iter_no_change scores beats
@@ -614,7 +633,8 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     Boosts the log-odds (binary, one output) or the K class scores (softmax) of a
     one-hidden-layer network: each of ``max_iter`` steps fits ``units_per_step`` new hidden
     units with K linear outputs (L-BFGS in numba) to the pseudo-residuals ``y - p``, takes one
-    Newton step per output (diagonal for softmax) and shrinks it by ``learning_rate``. The
+    Newton step per output (diagonal for softmax; halved while it would increase the training
+    loss) and shrinks it by ``learning_rate``. The
     merged network is an ordinary MLPClassifier (:meth:`to_mlp`); its output is the log-odds,
     so no ``sigmoid(2F)`` factor is needed.
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.special import expit, softmax
-from sklearn.datasets import load_breast_cancer, load_iris, make_friedman1
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, make_friedman1
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
@@ -437,3 +437,13 @@ def test_verbose_shows_a_progress_bar(capsys):
     X = np.random.default_rng(0).normal(size=(30, 2))
     GBNNRegressor(max_iter=3, verbose=1).fit(X, X[:, 0])
     assert "GBNNRegressor" in capsys.readouterr().err
+
+
+def test_newton_steps_are_safeguarded_against_overshooting():
+    # Ten-class softmax with learning_rate=1: the plain diagonal Newton step overshoots here
+    # (the training loss reached 1e50 before the safeguard); halving keeps it monotone.
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = GBNNClassifier(learning_rate=1.0, max_iter=100, random_state=0).fit(X, y)
+    assert np.all(np.diff(model.train_score_) >= 0)
+    assert model.score(X, y) > 0.99
