@@ -469,7 +469,7 @@ class AWR(_OnPolicyAgent):
     --------
     >>> from boostkit.rl import AWR
     >>> AWR("CartPole-v1", n_envs=4, n_steps=32, batch_size=64, seed=0).learn(128).policy.n_trees
-    2
+    4
 """
 
     def __init__(self, env, *, n_envs=8, n_steps=128, batch_size=256, n_epochs=2, beta=1.0,
