@@ -240,8 +240,10 @@ class TreeEnsemble:
                 )
             if out.dtype.kind not in "fiub":
                 raise ValueError(f"X must be numeric; got dtype {out.dtype}")
-            out = np.array(out, dtype=np.float64, order="C", copy=True)
-            if self.encode_categories_always:
+            # No copy when X already is C-contiguous float64: the kernels never write into it.
+            out = np.ascontiguousarray(out, dtype=np.float64)
+            if self.encode_categories_always and any(c is not None for c in self.categories):
+                out = out.copy()
                 for i, cats in enumerate(self.categories):
                     if cats is not None:
                         out[:, i] = self._encode_column(out[:, i], cats, str(i))
@@ -251,7 +253,17 @@ class TreeEnsemble:
 
     # ------------------------------------------------------------------ outputs
     def _node_args(self):
-        return (self.feature, self.threshold, self.left, self.right, self.missing_left,
+        # Routing arrays derived from the node arrays; rebuilt if a node array was edited.
+        key = hash((self.feature.tobytes(), self.left.tobytes(), self.right.tobytes(),
+                    self.missing_left.tobytes(), self.missing_mode.tobytes(),
+                    self.cat_index.tobytes()))
+        if getattr(self, "_routing_key", None) != key:
+            self._routing = _kernels.routing_arrays(self.feature, self.left, self.right,
+                                                    self.missing_left, self.missing_mode,
+                                                    self.cat_index)
+            self._routing_key = key
+        route_feature, children, kind = self._routing
+        return (route_feature, self.threshold, children, kind, self.missing_left,
                 self.missing_mode, self.cat_index, self.cat_bitsets)
 
     def apply(self, X):
