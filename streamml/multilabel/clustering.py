@@ -79,6 +79,11 @@ class LabelClusterer(base.Base):
         Confidence of the Hoeffding bound.
     tau
         Tie threshold: split once the bound falls below it, even without a clear farthest pair.
+    fading
+        Weight of the past per instance: counts are exponentially faded (an instance seen ``k``
+        instances ago weighs ``fading**k``), so distances follow the recent dependencies and a
+        dependency change shows up within about ``1 / (1 - fading)`` instances; the Hoeffding
+        bound uses the faded count. 1 gives plain ODAC (counts since the cluster was created).
 
     Examples
     --------
@@ -95,10 +100,17 @@ class LabelClusterer(base.Base):
       - [c d]
     """
 
-    def __init__(self, n_min: int = 200, delta: float = 0.05, tau: float = 0.1):
+    def __init__(
+        self, n_min: int = 200, delta: float = 0.05, tau: float = 0.1, fading: float = 0.999
+    ):
         self.n_min = n_min
         self.delta = delta
         self.tau = tau
+        self.fading = fading
+        if isinstance(fading, bool) or not isinstance(fading, (int, float)) or not (
+            0 < fading <= 1
+        ):
+            raise ValueError(f"fading must be in (0, 1], got {fading!r}")
         if isinstance(n_min, bool) or not isinstance(n_min, int) or n_min < 1:
             raise ValueError(f"n_min must be a positive integer, got {n_min!r}")
         if not isinstance(delta, (int, float)) or not 0 < delta < 1:
@@ -111,6 +123,9 @@ class LabelClusterer(base.Base):
         self._n = 0
         self._counts = {}
         self._pairs = {}
+        # Counts are stored divided by fading**t (lazy fading): increments grow as 1/fading**t,
+        # Jaccard ratios are unaffected, and everything is rescaled before it can overflow.
+        self._increment = 1.0
         self.n_splits = 0
         self.n_aggregations = 0
         self.last_change = None
@@ -142,19 +157,24 @@ class LabelClusterer(base.Base):
     def _update(self, positives):
         """Count one label set (indices of its labels); returns 'split', 'aggregate' or None."""
         self._n += 1
+        inc = self._increment
         positives = sorted(positives)
         for i, a in enumerate(positives):
-            self._counts[a] = self._counts.get(a, 0) + 1
+            self._counts[a] = self._counts.get(a, 0) + inc
             for b in positives[i + 1:]:
-                self._pairs[a, b] = self._pairs.get((a, b), 0) + 1
+                self._pairs[a, b] = self._pairs.get((a, b), 0) + inc
         groups = {}
         for a in positives:
             groups.setdefault(id(self._leaf_of[a]), (self._leaf_of[a], []))[1].append(a)
         for leaf, members in groups.values():
             for i, a in enumerate(members):
-                leaf.counts[a] = leaf.counts.get(a, 0) + 1
+                leaf.counts[a] = leaf.counts.get(a, 0) + inc
                 for b in members[i + 1:]:
-                    leaf.pairs[a, b] = leaf.pairs.get((a, b), 0) + 1
+                    leaf.pairs[a, b] = leaf.pairs.get((a, b), 0) + inc
+        if self.fading < 1.0:
+            self._increment /= self.fading
+            if self._increment > 1e100:
+                self._rescale()
         self.last_change = None
         if self._n % self.n_min == 0 and self._root is not None:
             for leaf in self._leaves():
@@ -167,6 +187,25 @@ class LabelClusterer(base.Base):
                         break  # the leaf list is stale
         return self.last_change
 
+    def _rescale(self):
+        factor = 1.0 / self._increment
+        tables = [self._counts, self._pairs]
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            tables += [node.counts, node.pairs]
+            stack.extend(node.children)
+        for table in tables:
+            for key in table:
+                table[key] *= factor
+        self._increment = 1.0
+
+    def _effective_n(self, m):
+        """Faded weight of the last ``m`` instances."""
+        if self.fading == 1.0:
+            return float(m)
+        return (1.0 - self.fading**m) / (1.0 - self.fading)
+
     def _bound(self, n):
         return math.sqrt(math.log(1.0 / self.delta) / (2.0 * n))
 
@@ -174,7 +213,7 @@ class LabelClusterer(base.Base):
         k = len(leaf.labels)
         if k < 2:
             return None
-        n = self._n - leaf.start
+        n = self._effective_n(self._n - leaf.start)
         eps = self._bound(n)
         dist = _jaccard_distances(leaf.labels, leaf.counts, leaf.pairs)
         iu = np.triu_indices(k, 1)

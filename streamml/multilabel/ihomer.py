@@ -39,6 +39,8 @@ class IHOMER(base.MultiLabelClassifier):
         Confidence of ODAC's Hoeffding bound.
     tau
         ODAC's tie threshold.
+    fading
+        Fading factor of the label co-occurrence counts (see :class:`LabelClusterer`).
     min_cluster_size
         Clusters smaller than this are merged; None uses the most common label-set
         cardinality seen so far (at least 1).
@@ -78,6 +80,7 @@ class IHOMER(base.MultiLabelClassifier):
         n_min: int = 200,
         delta: float = 0.05,
         tau: float = 0.1,
+        fading: float = 0.999,
         min_cluster_size: int | None = None,
         max_cluster_size: int = 32,
         warmup: int = 200,
@@ -89,6 +92,7 @@ class IHOMER(base.MultiLabelClassifier):
         self.n_min = n_min
         self.delta = delta
         self.tau = tau
+        self.fading = fading
         self.min_cluster_size = min_cluster_size
         self.max_cluster_size = max_cluster_size
         self.warmup = warmup
@@ -110,7 +114,7 @@ class IHOMER(base.MultiLabelClassifier):
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
 
-        self._clusterer = LabelClusterer(n_min=n_min, delta=delta, tau=tau)
+        self._clusterer = LabelClusterer(n_min=n_min, delta=delta, tau=tau, fading=fading)
         self._features = FeatureSpace()
         self._clusters = []  # tuples of label indices
         self._learners = []

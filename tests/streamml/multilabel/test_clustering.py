@@ -27,7 +27,7 @@ def test_jaccard_distance_matches_naive():
     rng = np.random.default_rng(0)
     Y = rng.random((300, 5)) < [0.5, 0.4, 0.1, 0.0, 0.3]
     Y[:, 1] |= Y[:, 0]
-    clusterer = LabelClusterer(n_min=1000)  # no split: the root keeps every count
+    clusterer = LabelClusterer(n_min=1000, fading=1.0)  # no split, no fading: exact counts
     for row in Y:
         clusterer.learn_one({f"l{j}": bool(v) for j, v in enumerate(row)})
     for a in range(5):
@@ -64,7 +64,7 @@ def test_recovers_groups_of_co_occurring_labels():
 def test_split_rule_against_the_hoeffding_bound(tau, splits):
     # Two anti-correlated halves: d1 = d2 = 1, d0 = 0, dbar = 2/3. No clear farthest pair, so
     # the split needs eps = sqrt(ln(20) / 100) = 0.173 < tau; then (1 - 0) * |1 - 4/3| > eps.
-    clusterer = LabelClusterer(n_min=50, delta=0.05, tau=tau)
+    clusterer = LabelClusterer(n_min=50, delta=0.05, tau=tau, fading=1.0)
     for i in range(50):
         on = i % 2 == 0
         clusterer.learn_one({"a": on, "b": on, "c": not on, "d": not on})
@@ -76,8 +76,9 @@ def test_split_rule_against_the_hoeffding_bound(tau, splits):
     assert root.split_diameter == 1.0 and math.isclose(root.split_bound, eps)
 
 
-def test_aggregates_when_dependencies_change():
-    clusterer = LabelClusterer(n_min=100)
+@pytest.mark.parametrize("fading", [1.0, 0.999])
+def test_aggregates_when_dependencies_change(fading):
+    clusterer = LabelClusterer(n_min=100, fading=fading)
     # Groups {a, b} and {c, d} that also co-occur by chance: the root splits with d1 < 1.
     for y in _grouped([["a", "b"], ["c", "d"]], 600, 1, p=0.5, leak=0.0):
         clusterer.learn_one(y)
@@ -104,7 +105,26 @@ def test_text_drawing_pickle_and_clone():
     assert clusterer.clone().clusters == []
 
 
-@pytest.mark.parametrize(("param", "value"), [("n_min", 0), ("delta", 1.5), ("tau", -1)])
+def test_fading_counts_follow_recent_label_sets_and_rescale():
+    clusterer = LabelClusterer(n_min=10**6, fading=0.99)
+    for _ in range(500):
+        clusterer.learn_one({"a": True, "b": True})
+    for _ in range(500):
+        clusterer.learn_one({"a": True, "b": False})
+    # Faded: n_ab ~ 0.99**500 * 100 vs n_a ~ 100: a and b look unrelated now.
+    assert clusterer.distance("a", "b") > 0.99
+    plain = LabelClusterer(n_min=10**6, fading=1.0)
+    for y in [{"a": True, "b": True}] * 500 + [{"a": True, "b": False}] * 500:
+        plain.learn_one(y)
+    assert plain.distance("a", "b") == pytest.approx(0.5)
+    for _ in range(60000):  # 0.99**-60000 overflows unless rescaled
+        clusterer._update([0])
+    assert math.isfinite(clusterer._increment) and clusterer._increment <= 1e100
+    assert math.isfinite(clusterer._counts[0])
+
+
+@pytest.mark.parametrize(("param", "value"), [("n_min", 0), ("delta", 1.5), ("tau", -1),
+                                              ("fading", 0.0)])
 def test_bad_parameters(param, value):
     with pytest.raises(ValueError, match=param):
         LabelClusterer(**{param: value})
