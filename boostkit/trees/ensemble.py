@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -51,6 +53,9 @@ class TreeEnsemble:
     categories : list of (ndarray or None)
         Per input column, the categories whose position is their code (as the library encoded
         them), or None for numerical columns.
+    whitespace_in_names_as_underscore : bool
+        The library stores column names with whitespace replaced by ``_`` (LightGBM);
+        DataFrame columns are compared after the same replacement.
     unknown_category : {"missing", "error"}
         What a category unseen in training becomes: a missing value (LightGBM, scikit-learn), or
         an error (XGBoost refuses most unseen categories and miscodes the others).
@@ -82,7 +87,8 @@ class TreeEnsemble:
                  n_outputs, objective, bias, learning_rate, l2, hessian_factor=1.0,
                  averaged=False, n_features, feature_names=None, categories=None,
                  float32_inputs=False, encode_categories_always=False,
-                 unknown_category="missing", source=""):
+                 unknown_category="missing", whitespace_in_names_as_underscore=False,
+                 source=""):
         self.tree_roots = np.ascontiguousarray(tree_roots, dtype=np.int64)
         self.feature = np.ascontiguousarray(feature, dtype=_INT)
         self.threshold = np.ascontiguousarray(threshold, dtype=np.float64)
@@ -112,6 +118,7 @@ class TreeEnsemble:
             raise ValueError(f"unknown_category must be 'missing' or 'error'; got "
                              f"{unknown_category!r}")
         self.unknown_category = unknown_category
+        self.whitespace_in_names_as_underscore = bool(whitespace_in_names_as_underscore)
         self.source = source
         self.tree_output = np.tile(np.arange(self.n_outputs, dtype=np.int64), self.n_rounds)
         if self.tree_roots.shape[0] != self.n_rounds * self.n_outputs:
@@ -201,6 +208,8 @@ class TreeEnsemble:
             )
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in X.columns]
+            if self.whitespace_in_names_as_underscore:
+                names = [re.sub(r"\s", "_", c) for c in names]
             if self.feature_names is not None and names != self.feature_names:
                 missing = [c for c in self.feature_names if c not in names]
                 extra = [c for c in names if c not in self.feature_names]

@@ -99,6 +99,8 @@ def parse(model):
     for tree in trees:
         _add_tree(builder, tree["tree_structure"])
 
+    # LightGBM keeps column names with whitespace replaced by "_" (and names plain arrays
+    # Column_0, Column_1, ...); DataFrames are compared after the same replacement.
     auto_names = all(re.fullmatch(r"Column_\d+", f) for f in feature_names)
     return builder.build(
         n_rounds=n_rounds, n_outputs=n_outputs, objective=objective, bias=np.zeros(n_outputs),
@@ -106,6 +108,7 @@ def parse(model):
         l2=float(_parameter(model_string, "lambda_l2", "0")),
         hessian_factor=hessian_factor, n_features=len(feature_names),
         feature_names=None if auto_names else feature_names, categories=categories,
+        whitespace_in_names_as_underscore=True,
         source=f"lightgbm.{type(model).__name__}",
     )
 

@@ -217,3 +217,13 @@ def test_read_only_and_strided_inputs():
     np.testing.assert_array_equal(ens.predict_raw(np.asfortranarray(X)), expected)
     np.testing.assert_array_equal(ens.predict_raw(X.astype(np.float32)),
                                   ens.predict_raw(X.astype(np.float32).astype(np.float64)))
+
+
+def test_lightgbm_names_with_whitespace_match_the_dataframe():
+    X, y, _ = make_data("dataframe", "squared_error")
+    X = X.rename(columns={"age": "age in years"})
+    model = _lightgbm("squared_error", "dataframe").fit(X, y)
+    ens = from_model(model, X_check=X)
+    assert ens.feature_names[0] == "age_in_years"
+    with pytest.raises(ValueError, match="missing"):
+        ens.apply(X.rename(columns={"age in years": "weight"}))
