@@ -8,6 +8,7 @@ per-row work.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ..exceptions import UnsupportedModelError
-from ..trees import from_model
+from ..trees import check_parity, from_model
 
 __all__ = ["TopInfluence"]
 
@@ -128,10 +129,28 @@ class _InfluenceExplainer(BaseEstimator):
     # -------------------------------------------------------------- model and data
     def _parse_model(self, model, X):
         _check_model_fitted(model)
+        ensemble = from_model(model)
+        self._column_names = None
+        if isinstance(X, pd.DataFrame) and ensemble.feature_names is not None:
+            given = [str(c) for c in X.columns]
+            # LightGBM stores column names with whitespace replaced by "_" and compares the
+            # names it stored; boostkit.trees keeps LightGBM's names, so pass them along.
+            if (given != ensemble.feature_names
+                    and [re.sub(r"\s", "_", c) for c in given] == ensemble.feature_names):
+                self._column_names = list(ensemble.feature_names)
+        X = self._for_ensemble(X)
         n = len(X)
         picks = np.unique(np.linspace(0, n - 1, num=min(n, _PARITY_ROWS)).astype(np.int64))
         X_check = X.iloc[picks] if isinstance(X, pd.DataFrame) else np.asarray(X)[picks]
-        return from_model(model, X_check=X_check)
+        check_parity(ensemble, model, X_check)
+        return ensemble
+
+    def _for_ensemble(self, X):
+        """X as the parsed ensemble expects it (column names as the library stored them)."""
+        names = getattr(self, "_column_names", None)
+        if names is not None and isinstance(X, pd.DataFrame):
+            return X.set_axis(names, axis=1)
+        return X
 
     def _class_labels(self, model, ensemble):
         if ensemble.objective == "squared_error":
@@ -182,7 +201,7 @@ class _InfluenceExplainer(BaseEstimator):
             chunks = self._progress(chunks, progress)
         for start, stop in chunks:
             try:
-                leaves = ensemble.apply(_rows(X, start, stop))
+                leaves = ensemble.apply(self._for_ensemble(_rows(X, start, stop)))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{name}: {err}") from None
             out[start:stop] = leaves.reshape(stop - start, n_trees)
@@ -315,7 +334,9 @@ class _InfluenceExplainer(BaseEstimator):
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Influence of every training row on its own training loss (the diagonal).
 
-        Large negative values flag rows the model finds hard to fit (often mislabeled).
+        A large value means the row pulled the model strongly towards itself: rows the
+        model had to bend to fit, often mislabeled ones, come first when sorted in
+        decreasing order.
 
         Parameters
         ----------
@@ -342,6 +363,8 @@ class _InfluenceExplainer(BaseEstimator):
             futures = [client.submit(_self_task, explainer, start, stop, per_output, pure=False)
                        for start, stop in chunks]
             parts = client.gather(futures)
+        elif hasattr(self, "_self_local"):
+            parts = [self._self_local(per_output)]
         else:
             with _numba_threads(self.n_jobs):
                 parts = [self._self_rows(start, stop, per_output) for start, stop in
@@ -418,13 +441,6 @@ class _InfluenceExplainer(BaseEstimator):
             return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1)
                                   for f in range(4)))
         return np.concatenate(parts, axis=1)
-
-    # -------------------------------------------------------------- pickling
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for key in [k for k in state if k.startswith("_cache")]:
-            del state[key]
-        return state
 
 
 def _test_table(leaf_ids, values, n_leaves):

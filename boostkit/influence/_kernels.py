@@ -274,22 +274,99 @@ def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_fa
                 raw[k] += value
 
 
-@njit(cache=True, parallel=True)
-def leaf_derivatives(leaf_ids, own_value, gradient, hessian, sample_weight, hessian_sums,
-                     learning_rate, l2, exact, out):
-    """BoostIn's ``D = eta * (w g + v w h) / (H + l2)`` per row and tree (0 where H + l2 = 0).
+@njit(cache=True, inline="always")
+def _derivatives_at(raw, target, objective, hessian_factor, prob, g, h):
+    """g, h of every output at one row's raw scores (the formulas of boostkit.losses)."""
+    n_outputs = raw.shape[0]
+    if objective == SOFTMAX:
+        top = raw.max()
+        total = 0.0
+        for k in range(n_outputs):
+            prob[k] = np.exp(raw[k] - top)
+            total += prob[k]
+        for k in range(n_outputs):
+            p = prob[k] / total
+            g[k] = p - target[k]
+            h[k] = hessian_factor * p * (1.0 - p)
+    elif objective == LOGISTIC:
+        for k in range(n_outputs):
+            p = 1.0 / (1.0 + np.exp(-raw[k]))
+            g[k] = p - target[k]
+            h[k] = p * (1.0 - p)
+    else:
+        for k in range(n_outputs):
+            g[k] = raw[k] - target[k]
+            h[k] = 1.0
 
-    ``v`` is the stored leaf value, or ``v / eta`` with ``exact``; ``hessian_sums[j, l]`` is
-    ``H`` of leaf ``l`` of tree ``j``.
+
+@njit(cache=True, parallel=True)
+def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, objective,
+                      hessian_factor, n_blocks, out):
+    """``out[j, l] = sum_{rows i in leaf l of tree j} w_i h_ij``, h at the score before tree j.
+
+    Rows are split into ``n_blocks`` fixed blocks summed separately, then added in block order,
+    so the result does not depend on the number of threads.
     """
     n_rows, n_trees = leaf_ids.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    partial = np.zeros((n_blocks, n_trees, out.shape[1]))
+    per_block = (n_rows + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        raw = np.empty(n_outputs)
+        prob = np.empty(n_outputs)
+        g = np.empty(n_outputs)
+        h = np.empty(n_outputs)
+        for i in range(b * per_block, min(n_rows, (b + 1) * per_block)):
+            raw[:] = bias
+            w = sample_weight[i]
+            for t in range(n_rounds):
+                _derivatives_at(raw, targets[i], objective, hessian_factor, prob, g, h)
+                for k in range(n_outputs):
+                    j = t * n_outputs + k
+                    leaf = leaf_ids[i, j]
+                    partial[b, j, leaf] += w * h[k]
+                    raw[k] += leaf_table[j, leaf]
+    out[:] = 0.0
+    for b in range(n_blocks):
+        out += partial[b]
+
+
+@njit(cache=True, parallel=True)
+def boostin_rows(leaf_ids, leaf_table, bias, targets, sample_weight, hessian_sums,
+                 learning_rate, l2, exact, objective, hessian_factor, derivatives,
+                 self_influence):
+    """BoostIn's leaf derivatives and self influence, one row at a time through the rounds.
+
+    ``derivatives[i, j] = eta * (w g + v w h) / (H + l2)`` (0 where ``H + l2 == 0``; ``v / eta``
+    instead of ``v`` with ``exact``); skipped when ``derivatives`` is (0, 0).
+    ``self_influence[i, k] = sum_t D[i, t, k] * g[i, t, k]`` with the unweighted ``g``.
+    """
+    n_rows, n_trees = leaf_ids.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    write = derivatives.shape[0] > 0
     for i in prange(n_rows):
+        raw = bias.copy()
+        prob = np.empty(n_outputs)
+        g = np.empty(n_outputs)
+        h = np.empty(n_outputs)
+        total = np.zeros(n_outputs)
         w = sample_weight[i]
-        for j in range(n_trees):
-            denominator = hessian_sums[j, leaf_ids[i, j]] + l2
-            value = own_value[i, j] / learning_rate if exact else own_value[i, j]
-            if denominator == 0.0:
-                out[i, j] = 0.0
-            else:
-                out[i, j] = learning_rate * (w * gradient[i, j]
-                                             + value * (w * hessian[i, j])) / denominator
+        for t in range(n_rounds):
+            _derivatives_at(raw, targets[i], objective, hessian_factor, prob, g, h)
+            for k in range(n_outputs):
+                j = t * n_outputs + k
+                leaf = leaf_ids[i, j]
+                value = leaf_table[j, leaf]
+                denominator = hessian_sums[j, leaf] + l2
+                used = value / learning_rate if exact else value
+                d = 0.0
+                if denominator != 0.0:
+                    d = learning_rate * (w * g[k] + used * (w * h[k])) / denominator
+                if write:
+                    derivatives[i, j] = d
+                total[k] += d * g[k]
+                raw[k] += value
+        for k in range(n_outputs):
+            self_influence[i, k] = total[k]

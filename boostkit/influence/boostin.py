@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exceptions import UnsupportedModelError
 from . import _kernels
-from ._base import (_CHUNK_ENTRIES, TopInfluence, _chunks, _InfluenceExplainer,
+from ._base import (TopInfluence, _chunks, _InfluenceExplainer,
                     _numba_threads, _test_table, refuse_averaged)
 
 __all__ = ["BoostIn"]
@@ -130,33 +130,28 @@ class BoostIn(_InfluenceExplainer):
         self._train_targets = self._targets(y, "y", n)
         self.sample_weight_ = self._sample_weight(sample_weight, n)
         self.train_leaf_ids_ = leaf_ids = self._apply(X, "X", progress="leaf ids")
-        self._offsets = np.arange(n_trees, dtype=np.int64) * n_leaves
 
-        chunks = _chunks(n, max(1, _CHUNK_ENTRIES // n_trees))
-        hessian_sums = np.zeros(n_trees * n_leaves)
-        cached = None
-        for start, stop in self._progress(chunks, "leaf sums"):
-            flat = (leaf_ids[start:stop] + self._offsets).ravel()
-            own, g, h = self._derivatives_at_rounds(start, stop)
-            weighted_h = h * self.sample_weight_[start:stop, None]
-            hessian_sums += np.bincount(flat, weights=weighted_h.ravel(),
-                                        minlength=n_trees * n_leaves)
-            if len(chunks) == 1:
-                cached = (own, g, h)
+        code = _OBJECTIVE_CODES[ensemble.objective]
+        hessian_sums = np.empty((n_trees, n_leaves))
+        n_blocks = int(min(64, max(1, n // 1024)))
+        _kernels.leaf_hessian_sums(leaf_ids, self._leaf_table, ensemble.bias,
+                                   self._train_targets, self.sample_weight_, code,
+                                   ensemble.hessian_factor, n_blocks, hessian_sums)
         self._hessian_sums = hessian_sums
         self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, n_leaves)
+        self._train_derivatives = np.empty((n, n_trees))
+        self._self_influence = np.empty((n, C))
+        for start, stop in self._progress(_chunks(n, 1 << 16), "leaf derivatives"):
+            self._boostin_rows(start, stop, self._train_derivatives[start:stop],
+                               self._self_influence[start:stop])
 
-        derivatives = np.empty((n, n_trees))
-        for start, stop in self._progress(chunks, "leaf derivatives"):
-            own, g, h = cached if cached is not None else self._derivatives_at_rounds(
-                start, stop)
-            self._leaf_derivatives(start, stop, own, g, h, out=derivatives[start:stop])
-        self._train_derivatives = derivatives
-
-    def _derivatives_at_rounds(self, start, stop):
-        """Own leaf values, gradients and hessians (unweighted) of training rows start:stop."""
-        return self._walk_rounds(self.train_leaf_ids_[start:stop],
-                                 self._train_targets[start:stop])
+    def _boostin_rows(self, start, stop, derivatives, self_influence):
+        ensemble = self.ensemble_
+        _kernels.boostin_rows(self.train_leaf_ids_[start:stop], self._leaf_table, ensemble.bias,
+                              self._train_targets[start:stop], self.sample_weight_[start:stop],
+                              self._hessian_sums, ensemble.learning_rate, ensemble.l2,
+                              self.mode == "exact", _OBJECTIVE_CODES[ensemble.objective],
+                              ensemble.hessian_factor, derivatives, self_influence)
 
     def _walk_rounds(self, leaf_ids, targets, hessian=True):
         ensemble = self.ensemble_
@@ -168,16 +163,6 @@ class BoostIn(_InfluenceExplainer):
                                    _OBJECTIVE_CODES[ensemble.objective],
                                    ensemble.hessian_factor, own, g, h)
         return own, g, h
-
-    def _leaf_derivatives(self, start, stop, own, g, h, out=None):
-        """``D`` (n_chunk, T * C) for training rows start:stop."""
-        ensemble = self.ensemble_
-        out = np.empty(own.shape) if out is None else out
-        _kernels.leaf_derivatives(self.train_leaf_ids_[start:stop], own, g, h,
-                                  self.sample_weight_[start:stop],
-                                  self._hessian_sums.reshape(ensemble.n_trees, -1),
-                                  ensemble.learning_rate, ensemble.l2, self.mode == "exact", out)
-        return out
 
     def leaf_derivatives(self):
         """Leaf derivative ``D`` of every training row in every tree.
@@ -215,9 +200,11 @@ class BoostIn(_InfluenceExplainer):
         return result
 
     def _self_rows(self, start, stop, per_output):
-        ensemble = self.ensemble_
-        own, g, h = self._derivatives_at_rounds(start, stop)
-        derivatives = self._leaf_derivatives(start, stop, own, g, h)
-        out = (derivatives * g).reshape(stop - start, ensemble.n_rounds, ensemble.n_outputs)
-        out = out.sum(axis=1)
+        out = np.empty((stop - start, self.ensemble_.n_outputs))
+        self._boostin_rows(start, stop, np.empty((0, 0)), out)
         return out if per_output else out.sum(axis=1, keepdims=True)
+
+    def _self_local(self, per_output):
+        # computed with the leaf derivatives in fit, by the same per-row kernel
+        out = self._self_influence
+        return out.copy() if per_output else out.sum(axis=1, keepdims=True)

@@ -144,6 +144,7 @@ class TREX(_InfluenceExplainer):
 
         with _numba_threads(self.n_jobs):
             leaf_ids = self._apply(X, "X", progress="leaf ids")
+        model_raw = self._raw_from_leaves(leaf_ids)
         self._kernel_trees = self._distinct_trees(leaf_ids)
         self.train_leaf_ids_ = leaf_ids = np.ascontiguousarray(leaf_ids[:, self._kernel_trees])
         n_trees = leaf_ids.shape[1]
@@ -167,7 +168,6 @@ class TREX(_InfluenceExplainer):
             (weights.ravel()[flat.ravel()], flat.ravel(),
              np.arange(0, n * n_trees + 1, n_trees, dtype=np.int64)),
             shape=(n, n_trees * n_leaves))
-        model_raw = ensemble.predict_raw(X)
         targets = labels if self.target == "actual" else self._predicted_targets(model_raw)
         self._train_targets = targets
 
@@ -182,6 +182,17 @@ class TREX(_InfluenceExplainer):
         self.fidelity_ = self._fidelity(model_raw, loss.link_inverse(scores))
 
         return self
+
+    def _raw_from_leaves(self, leaf_ids):
+        """The model's raw output from the training rows' leaves (no second tree walk)."""
+        ensemble = self.ensemble_
+        n = leaf_ids.shape[0]
+        table = ensemble.leaf_values().reshape(ensemble.n_trees, -1)
+        values = table[np.arange(ensemble.n_trees), leaf_ids]
+        raw = values.reshape(n, ensemble.n_rounds, ensemble.n_outputs).sum(axis=1)
+        if ensemble.averaged:
+            raw /= ensemble.n_rounds
+        return raw + ensemble.bias
 
     def _distinct_trees(self, leaf_ids):
         """Tree columns of the feature map: one per round when all outputs share a structure."""

@@ -14,7 +14,7 @@ da = pytest.importorskip("dask.array")
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
+                                       host="127.0.0.1", dashboard_address=":0",
                                        silence_logs=50)
     with distributed.Client(cluster) as client:
         yield client

@@ -156,3 +156,18 @@ def test_verbose_shows_progress_and_n_jobs_keeps_results(fitted, capsys):
     loud = BoostIn(verbose=1, n_jobs=1).fit(model, X, y)
     np.testing.assert_array_equal(loud.local_influence(X[:5], y[:5]), quiet)
     assert "local influence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cls", EXPLAINERS)
+def test_lightgbm_frame_with_spaces_in_column_names(cls):
+    # LightGBM stores "mean radius" as "mean_radius"; the user's names must still work
+    X, y, X_test, y_test, _ = make_data("squared_error")
+    names = ["mean radius", "worst area", "score", "ratio", "noise"]
+    frame, test = pd.DataFrame(X, columns=names), pd.DataFrame(X_test, columns=names)
+    model = lgb.LGBMRegressor(n_estimators=5, num_leaves=4, verbose=-1).fit(frame, y)
+    explainer = cls().fit(model, frame, y)
+    plain = cls().fit(model, X, y)
+    np.testing.assert_array_equal(explainer.local_influence(test, y_test),
+                                  plain.local_influence(X_test, y_test))
+    with pytest.raises(ValueError, match="X_test has other columns"):
+        explainer.local_influence(test.rename(columns={"noise": "noise 2"}), y_test)

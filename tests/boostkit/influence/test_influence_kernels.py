@@ -122,20 +122,79 @@ def test_round_derivatives_twin_uses_boostkit_losses(objective, factor):
         raw = raw + values
 
 
+def _round_problem(objective, seed=5, n=40, T=6, n_leaves=4):
+    rng = np.random.default_rng(seed)
+    C = 3 if objective == "softmax" else 1
+    leaf_ids = rng.integers(0, n_leaves, size=(n, T * C)).astype(np.uint8)
+    table = rng.normal(scale=0.5, size=(T * C, n_leaves))
+    bias = rng.normal(size=C)
+    if objective == "softmax":
+        targets = np.eye(C)[rng.integers(0, C, n)]
+    elif objective == "logistic":
+        targets = rng.integers(0, 2, (n, 1)).astype(float)
+    else:
+        targets = rng.normal(size=(n, 1))
+    w = rng.uniform(0.5, 2.0, size=n)
+    return leaf_ids, table, bias, targets, w, C, T
+
+
+def _numpy_rounds(objective, factor, leaf_ids, table, bias, targets, C, T):
+    """Per round: (g, h, own leaf values) from boostkit.losses, raw summed round by round."""
+    from boostkit.losses import get_loss
+
+    loss = get_loss(objective, factor)
+    raw = np.tile(bias, (len(leaf_ids), 1))
+    for t in range(T):
+        cols = slice(t * C, (t + 1) * C)
+        values = table[np.arange(t * C, (t + 1) * C), leaf_ids[:, cols]]
+        yield cols, loss.gradient(targets, raw), loss.hessian(targets, raw), values
+        raw = raw + values
+
+
+OBJECTIVES = [("squared_error", 1.0), ("logistic", 1.0), ("softmax", 1.5)]
+CODES = {"squared_error": 0, "logistic": 1, "softmax": 2}
+
+
+@pytest.mark.parametrize("n_blocks", [1, 4])
+@pytest.mark.parametrize("objective,factor", OBJECTIVES)
+def test_leaf_hessian_sums_twin(objective, factor, n_blocks):
+    leaf_ids, table, bias, targets, w, C, T = _round_problem(objective)
+    out = np.empty(table.shape)
+    _kernels.leaf_hessian_sums(leaf_ids, table, bias, targets, w, CODES[objective], factor,
+                               n_blocks, out)
+    expected = np.zeros(table.shape)
+    for cols, _, h, _ in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets, C, T):
+        for k, j in enumerate(range(cols.start, cols.stop)):
+            expected[j] = np.bincount(leaf_ids[:, j], weights=w * h[:, k],
+                                      minlength=table.shape[1])
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("exact", [False, True])
-def test_leaf_derivatives_twin(exact):
-    rng = np.random.default_rng(5)
-    n, n_trees, n_leaves = 30, 4, 3
-    leaf_ids = rng.integers(0, n_leaves, size=(n, n_trees)).astype(np.uint8)
-    own, g = rng.normal(size=(n, n_trees)), rng.normal(size=(n, n_trees))
-    h, w = rng.uniform(size=(n, n_trees)), rng.uniform(0.5, 2, size=n)
-    sums = rng.uniform(1, 3, size=(n_trees, n_leaves))
-    sums[0, 1] = 0.0
-    out = np.empty((n, n_trees))
-    _kernels.leaf_derivatives(leaf_ids, own, g, h, w, sums, 0.3, 0.0, exact, out)
-    value = own / 0.3 if exact else own
-    denominator = sums[np.arange(n_trees), leaf_ids]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        expected = 0.3 * (w[:, None] * g + value * w[:, None] * h) / denominator
-    expected[denominator == 0] = 0.0
-    np.testing.assert_allclose(out, expected, rtol=1e-14)
+@pytest.mark.parametrize("objective,factor", OBJECTIVES)
+def test_boostin_rows_twin(objective, factor, exact):
+    leaf_ids, table, bias, targets, w, C, T = _round_problem(objective, seed=6)
+    rng = np.random.default_rng(7)
+    sums = rng.uniform(0.5, 3.0, size=table.shape)
+    sums[0, 1] = -0.1  # with l2 = 0.1: no hessian mass, no step -> D = 0
+    eta, l2 = 0.3, 0.1
+    derivatives = np.empty(leaf_ids.shape)
+    self_inf = np.empty((len(leaf_ids), C))
+    _kernels.boostin_rows(leaf_ids, table, bias, targets, w, sums, eta, l2, exact,
+                          CODES[objective], factor, derivatives, self_inf)
+    expected_self = np.zeros((len(leaf_ids), C))
+    for cols, g, h, values in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets,
+                                            C, T):
+        for k, j in enumerate(range(cols.start, cols.stop)):
+            denominator = sums[j, leaf_ids[:, j]] + l2
+            v = values[:, k] / eta if exact else values[:, k]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                D = eta * (w * g[:, k] + v * w * h[:, k]) / denominator
+            D[denominator == 0] = 0.0
+            np.testing.assert_allclose(derivatives[:, j], D, rtol=1e-12, atol=1e-15)
+            expected_self[:, k] += D * g[:, k]
+    np.testing.assert_allclose(self_inf, expected_self, rtol=1e-12, atol=1e-15)
+    skipped = np.empty((len(leaf_ids), C))
+    _kernels.boostin_rows(leaf_ids, table, bias, targets, w, sums, eta, l2, exact,
+                          CODES[objective], factor, np.empty((0, 0)), skipped)
+    np.testing.assert_array_equal(skipped, self_inf)
