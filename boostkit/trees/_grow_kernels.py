@@ -15,8 +15,9 @@ Split scores (``S`` = sum of scoring gradients, ``n`` = count, per child):
 ``L2``: ``|S_L|^2 / n_L + |S_R|^2 / n_R`` (= n_L |mu_L|^2 + n_R |mu_R|^2) on per-column standardised
 gradients. ``cosine``: the cosine similarity between the gradients and the split's piecewise-mean
 fit, ``sum_i g_i . v_i / (|G| |V|)``; with v = child means the numerator equals ``|V|^2`` so the
-score is ``sqrt(n_L |mu_L|^2 + n_R |mu_R|^2) / |G|`` on raw gradients (``|G|`` is constant per
-node and per level, so it is dropped).
+score of a node is ``sqrt(n_L |mu_L|^2 + n_R |mu_R|^2)`` on raw gradients (as in the authors'
+library, not divided by ``|G|``). A greedy node ranks splits like the unstandardised L2 score;
+an oblivious level sums the node scores, so for cosine it sums square roots.
 
 Tree encoding (returned arrays). Greedy: internal nodes ``0..n_nodes-1`` in creation order with
 ``feature``, ``threshold``, ``is_cat``, ``left``, ``right``; a child ``c >= 0`` is an internal node,
@@ -246,7 +247,8 @@ def _mean_rows(G, rows, start, end, out):
 
 
 @njit(cache=True)
-def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_samples_leaf):
+def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_samples_leaf,
+              score_kind):
     """Grow one tree on gradients ``G`` (n, k) with split search on scoring gradients ``Gs``.
 
     Returns ``(feature, threshold, is_cat, left, right, n_nodes, leaf_values, n_leaves,
@@ -300,7 +302,10 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
                 _split_scores(hist, n_cuts, is_cat, min_samples_leaf, scores, valid)
                 for f in range(d):
                     for b in range(n_cuts[f]):
-                        level_scores[f, b] += scores[f, b]
+                        if score_kind == SCORE_COSINE:
+                            level_scores[f, b] += np.sqrt(scores[f, b])
+                        else:
+                            level_scores[f, b] += scores[f, b]
                         if valid[f, b] == 0:
                             level_valid[f, b] = 0
                         elif valid[f, b] == 1 and level_valid[f, b] == 2:

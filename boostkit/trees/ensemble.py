@@ -42,6 +42,11 @@ class TreeEnsemble:
     hessian_factor : float
         Factor the library applies to the softmax hessian (K/(K-1) for LightGBM and CatBoost,
         2 for XGBoost, 1 for scikit-learn); 1 for other objectives.
+    newton_leaves : bool
+        True when every leaf value is one Newton step ``-eta * G / (H + l2)`` on the scores
+        before its tree (what BoostIn and LeafInfluence differentiate); False when the library
+        used L1 / max-delta-step / path smoothing, several leaf-estimation steps, ordered
+        boosting, or for forests.
     averaged : bool
         True for forests and single trees: ``predict_raw`` averages the trees instead of
         summing them, and there is no bias.
@@ -88,7 +93,7 @@ class TreeEnsemble:
                  averaged=False, n_features, feature_names=None, categories=None,
                  float32_inputs=False, encode_categories_always=False,
                  unknown_category="missing", whitespace_in_names_as_underscore=False,
-                 source=""):
+                 newton_leaves=True, source=""):
         self.tree_roots = np.ascontiguousarray(tree_roots, dtype=np.int64)
         self.feature = np.ascontiguousarray(feature, dtype=_INT)
         self.threshold = np.ascontiguousarray(threshold, dtype=np.float64)
@@ -119,6 +124,7 @@ class TreeEnsemble:
                              f"{unknown_category!r}")
         self.unknown_category = unknown_category
         self.whitespace_in_names_as_underscore = bool(whitespace_in_names_as_underscore)
+        self.newton_leaves = bool(newton_leaves) and not self.averaged
         self.source = source
         self.tree_output = np.tile(np.arange(self.n_outputs, dtype=np.int64), self.n_rounds)
         if self.tree_roots.shape[0] != self.n_rounds * self.n_outputs:

@@ -174,7 +174,8 @@ def grow_tree(X, G, *, max_depth=4, n_bins=256, grow_policy="greedy", split_scor
     oblivious = grow_policy == "oblivious"
     out = _k.grow_tree(X, G, Gs, np.asarray(is_categorical, dtype=np.bool_), int(n_bins),
                        candidates == "uniform", int(max_depth), oblivious,
-                       float(min_samples_leaf))
+                       float(min_samples_leaf),
+                       _k.SCORE_COSINE if split_score == "cosine" else _k.SCORE_L2)
     feature, threshold, is_cat, left, right, n_nodes, leaf_values, n_leaves, leaf_of_row = out
     return GrownTree(oblivious, feature[:n_nodes].copy(), threshold[:n_nodes].copy(),
                      is_cat[:n_nodes].copy(), left[:n_nodes].copy(), right[:n_nodes].copy(),

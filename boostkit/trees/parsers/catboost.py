@@ -135,22 +135,20 @@ def parse(model):
 
     names = [str(c) for c in model.feature_names_]
     auto_names = names == [str(i) for i in range(len(names))]
-    ensemble = builder.build(
+    return builder.build(
         n_rounds=len(trees), n_outputs=n_outputs, objective=_OBJECTIVES[loss],
         bias=np.asarray(bias, dtype=np.float64).reshape(n_outputs),
         learning_rate=float(params["learning_rate"]), l2=float(params.get("l2_leaf_reg", 3.0)),
         hessian_factor=n_outputs / (n_outputs - 1.0) if loss == "MultiClass" else 1.0,
         n_features=len(names), feature_names=None if auto_names else names,
         float32_inputs=True, source=f"catboost.{type(model).__name__}",
+        # Several leaf-estimation steps, gradient steps or ordered boosting break the identity
+        # "leaf value = one Newton step on the plain boosting scores" that influence relies on.
+        newton_leaves=bool(
+            params.get("leaf_estimation_method", "Newton") == "Newton"
+            and int(params.get("leaf_estimation_iterations", 1)) == 1
+            and params.get("boosting_type", "Plain") == "Plain"),
     )
-    # Influence methods rely on leaves being one Newton step on the plain boosting scores:
-    # several leaf-estimation steps, gradient steps or ordered boosting break that identity.
-    ensemble.newton_leaves = bool(
-        params.get("leaf_estimation_method", "Newton") == "Newton"
-        and int(params.get("leaf_estimation_iterations", 1)) == 1
-        and params.get("boosting_type", "Plain") == "Plain"
-    )
-    return ensemble
 
 
 def _split_node(split, flat_index, nan_right):

@@ -109,6 +109,8 @@ def parse(model):
         hessian_factor=hessian_factor, n_features=len(feature_names),
         feature_names=None if auto_names else feature_names, categories=categories,
         whitespace_in_names_as_underscore=True,
+        newton_leaves=all(float(_parameter(model_string, name, "0")) == 0.0
+                          for name in ("lambda_l1", "max_delta_step", "path_smooth")),
         source=f"lightgbm.{type(model).__name__}",
     )
 

@@ -128,7 +128,10 @@ def parse(model):
         n_rounds=n_rounds, n_outputs=n_outputs, objective=objective, bias=bias,
         learning_rate=learning_rate, l2=l2,
         hessian_factor=2.0 if objective == "softmax" else 1.0, n_features=n_features,
-        feature_names=feature_names, categories=categories, float32_inputs=True, unknown_category="error",
+        feature_names=feature_names, categories=categories, float32_inputs=True,
+        unknown_category="error",
+        newton_leaves=all(float(train.get(name, 0.0)) == 0.0
+                          for name in ("alpha", "max_delta_step")),
         source=f"xgboost.{type(model).__name__}",
     )
 

@@ -227,3 +227,15 @@ def test_lightgbm_names_with_whitespace_match_the_dataframe():
     assert ens.feature_names[0] == "age_in_years"
     with pytest.raises(ValueError, match="missing"):
         ens.apply(X.rename(columns={"age in years": "weight"}))
+
+
+@pytest.mark.parametrize("model,newton", [
+    (lgb.LGBMRegressor(n_estimators=2, verbose=-1), True),
+    (lgb.LGBMRegressor(n_estimators=2, reg_alpha=0.5, verbose=-1), False),
+    (lgb.LGBMRegressor(n_estimators=2, max_delta_step=0.3, verbose=-1), False),
+    (xgb.XGBRegressor(n_estimators=2), True),
+    (xgb.XGBRegressor(n_estimators=2, reg_alpha=0.5), False),
+], ids=["lgb", "lgb-l1", "lgb-max-delta", "xgb", "xgb-l1"])
+def test_leaves_that_are_not_one_newton_step_are_flagged(model, newton):
+    X, y, _ = make_data("plain", "squared_error")
+    assert from_model(model.fit(X, y), X_check=X).newton_leaves is newton
