@@ -30,15 +30,18 @@ def hidden_activations(X, weights, biases, activation):
 
 
 def initial_block(rng, n_features, n_units, n_outputs, activation):
-    """Glorot-uniform start of a block (scikit-learn MLP's rule), as a flat parameter vector."""
+    """Glorot-uniform start of a block (scikit-learn MLP's rule), as a flat parameter vector.
+
+    Hidden weights and biases are uniform in +-sqrt(f / (d + J)), output weights and biases in
+    +-sqrt(f / (J + K)), with f = 2 for logistic units and 6 otherwise; one draw, laid out as
+    ``[A.T.ravel(), c, V.ravel(), b]``.
+    """
     factor = 2.0 if activation == "logistic" else 6.0
-    bound_in = np.sqrt(factor / (n_features + n_units))
-    bound_out = np.sqrt(factor / (n_units + n_outputs))
-    A = rng.uniform(-bound_in, bound_in, size=(n_features, n_units))
-    c = rng.uniform(-bound_in, bound_in, size=n_units)
-    V = rng.uniform(-bound_out, bound_out, size=(n_units, n_outputs))
-    b = rng.uniform(-bound_out, bound_out, size=n_outputs)
-    return np.concatenate([A.T.ravel(), c, V.ravel(), b])
+    n_hidden = n_features * n_units + n_units
+    theta = rng.uniform(-1.0, 1.0, size=n_parameters(n_features, n_units, n_outputs))
+    theta[:n_hidden] *= np.sqrt(factor / (n_features + n_units))
+    theta[n_hidden:] *= np.sqrt(factor / (n_units + n_outputs))
+    return theta
 
 
 def unpack_block(theta, n_features, n_units, n_outputs):

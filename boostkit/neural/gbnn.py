@@ -222,13 +222,12 @@ class _BaseGBNN(BaseEstimator):
             for step in range(start, self.max_iter):
                 rng = np.random.default_rng([self._random_seed, step])
                 if n_rows < n_train:
-                    rows = np.sort(rng.choice(n_train, size=n_rows, replace=False))
+                    rows = np.sort(rng.permutation(n_train)[:n_rows])
                 else:
-                    rows = np.arange(n_train)
-                rows = rows.astype(np.int64)
+                    rows = np.arange(n_train, dtype=np.int64)
                 residual = -loss.gradient(t_train, raw_train)
                 w_rows = w_train[rows]
-                rms = np.sqrt((w_rows[:, None] * residual[rows] ** 2).sum()
+                rms = np.sqrt(w_rows @ (residual[rows] ** 2).sum(axis=1)
                               / (w_rows.sum() * residual.shape[1]))
                 if not rms > _RESIDUAL_FLOOR:
                     break
@@ -238,10 +237,10 @@ class _BaseGBNN(BaseEstimator):
                                           self.activation, self.alpha, self.step_max_iter)
                 h = hidden_activations(X_train, A, c, self.activation) @ V + b
                 hessian = loss.hessian(t_train, raw_train)
-                numerator = (w_train[:, None] * residual * h).sum(axis=0)
-                denominator = (w_train[:, None] * hessian * h * h).sum(axis=0)
-                safe = denominator > 1e-300
-                rho = np.where(safe, numerator / np.where(safe, denominator, 1.0), 0.0)
+                numerator = w_train @ (residual * h)
+                denominator = w_train @ (hessian * h * h)
+                rho = np.divide(numerator, denominator, out=np.zeros_like(numerator),
+                                where=denominator > 1e-300)
                 rho, raw_train, score = self._safeguarded_step(rho, h, t_train, raw_train,
                                                                w_train, train_scores[-1])
                 blocks.append((A, c, V, b, rho, float(self.learning_rate)))
