@@ -242,7 +242,7 @@ class TREX(_InfluenceExplainer):
 
     def _solve(self, phi, targets, w, loss, n_out):
         n, d = phi.shape
-        phi_t = phi.T.tocsr()
+        phi_t = phi.T  # CSC view: its matvec needs no conversion
         l2 = float(self.l2)
 
         def objective(x):

@@ -88,3 +88,40 @@ def test_chunking_does_not_change_results():
                                                                    chunk_size=7))
     np.testing.assert_array_equal(explainer.self_influence(),
                                   explainer.self_influence(chunk_size=13))
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_boostin_matches_naive_on_categorical_frames(library):
+    import pandas as pd
+
+    X, y, X_test, y_test, w = make_data("logistic")
+    rng = np.random.default_rng(3)
+    cities = ["Lyon", "Oslo", "Pune", "Rome"]
+
+    def frame(values, n):
+        out = pd.DataFrame(values, columns=["age", "income", "score", "ratio", "noise"])
+        out["city"] = pd.Categorical(rng.choice(cities, n), categories=cities)
+        return out
+
+    train, test = frame(X, len(X)), frame(X_test, len(X_test))
+    y = (y + (train["city"] == "Oslo").to_numpy()) % 2
+    if library == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.LGBMClassifier(n_estimators=6, num_leaves=6, min_child_samples=5,
+                                   cat_smooth=1, min_data_per_group=5, verbose=-1)
+    else:
+        import xgboost as xgb
+
+        if not reader_available("xgboost"):
+            pytest.skip("no boostkit reader for xgboost yet")
+        model = xgb.XGBClassifier(n_estimators=6, max_depth=3, enable_categorical=True,
+                                  tree_method="hist", n_jobs=1)
+    model.fit(train, y, sample_weight=w)
+    view, meta = naive.library_view(model, train, 1)
+    view_test, _ = naive.library_view(model, test, 1)
+    local, self_inf, _ = naive.boostin(view, view_test, y[:, None].astype(float),
+                                       y_test[:, None].astype(float), "logistic", meta, w)
+    explainer = BoostIn().fit(model, train, y, sample_weight=w)
+    assert_close(explainer.local_influence(test, y_test), local[:, :, 0])
+    assert_close(explainer.self_influence(), self_inf[:, 0])
