@@ -105,3 +105,16 @@ def test_thousand_label_stream_runs():
         model.learn_one(x, y)
     assert len(model.labels) == 1000
     assert sum(len(c) for c in model.clusters) == 1000
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_on_a_long_drifting_stream():
+    stream = DriftingMultiLabel(n_features=10, n_labels=8, n_groups=2,
+                                drift_at=(30_000, 60_000, 90_000), n_samples=120_000, seed=3)
+    model = IHOMER(seed=0)
+    sizes = {}
+    for i, (x, y) in enumerate(stream, 1):
+        model.learn_one(x, y)
+        if i in (40_000, 120_000):
+            sizes[i] = model._raw_memory_usage
+    assert sizes[120_000] < 1.5 * sizes[40_000]
