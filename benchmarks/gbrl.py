@@ -143,6 +143,8 @@ def child_micro(threads, quick):
 # ------------------------------------------------------------------------------ end to end
 AUTHORS = dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98, gae_lambda=0.8,
                policy_lr=0.029, value_lr=0.015, max_depth=4, clip_range=0.2, ent_coef=0.0)
+# The same with both learning rates doubled (what our slow test uses).
+TUNED = dict(policy_lr=0.06, value_lr=0.03)
 
 
 def _gbrl_ppo(total, seed):
@@ -205,12 +207,14 @@ def child_e2e(total, seed, peer):
         except Exception as exc:  # pragma: no cover
             out["peer"] = dict(error=repr(exc))
         print(json.dumps(out["peer"])[:300], file=sys.stderr)
-    t = time.perf_counter()
-    agent = PPO("CartPole-v1", seed=seed, **AUTHORS).learn(total)
-    wall = time.perf_counter() - t
-    out["ours"] = dict(wall_s=wall, trees=agent.policy.n_trees,
-                       eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
-                       curve=[(h["timesteps"], h["ep_return_mean"]) for h in agent.history_])
+    for name, extra in (("ours", {}), ("ours_lr2", TUNED)):
+        t = time.perf_counter()
+        agent = PPO("CartPole-v1", seed=seed, **dict(AUTHORS, **extra)).learn(total)
+        wall = time.perf_counter() - t
+        out[name] = dict(wall_s=wall, trees=agent.policy.n_trees,
+                         eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
+                         curve=[(h["timesteps"], h["ep_return_mean"]) for h in agent.history_])
+        print(json.dumps(out[name])[:200], file=sys.stderr)
     return out
 
 
@@ -272,7 +276,9 @@ def main():
         print(f"\n## PPO CartPole-v1, authors' settings, {a.steps} steps, 1 thread\n")
         print("| library | wall s | trees | deterministic return (20 ep.) |")
         print("|---|---|---|---|")
-        for name in ("ours", "peer"):
+        labels = {"ours": "boostkit", "ours_lr2": "boostkit, lr x2 (0.06 / 0.03)",
+                  "peer": "gbrl"}
+        for name in ("ours", "ours_lr2", "peer"):
             r = res.get(name)
             if r is None:
                 continue
@@ -280,7 +286,7 @@ def main():
                 print(f"| gbrl | failed: {r['error']} | | |")
                 continue
             trees = r.get("trees", "")
-            print(f"| {'boostkit' if name == 'ours' else 'gbrl'} | {r['wall_s']:.1f} | {trees} | "
+            print(f"| {labels[name]} | {r['wall_s']:.1f} | {trees} | "
                   f"{r['eval'][0]:.1f} +- {r['eval'][1]:.1f} |")
         if "peer" in res and "wall_s" in res["peer"]:
             print(f"\nwall-time ratio ours / gbrl: "
@@ -289,7 +295,8 @@ def main():
             import matplotlib.pyplot as plt
 
             fig, ax = plt.subplots(figsize=(6, 3.5))
-            for name, label in (("ours", "boostkit"), ("peer", "gbrl")):
+            for name, label in (("ours", "boostkit"), ("ours_lr2", "boostkit, lr x2"),
+                                ("peer", "gbrl")):
                 r = res.get(name)
                 if r and "curve" in r:
                     c = np.array(r["curve"], float)

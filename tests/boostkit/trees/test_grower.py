@@ -57,6 +57,19 @@ def fit_value(S):
     return 0.0 if S.shape[0] == 0 else float(np.sum(S.sum(0) ** 2) / S.shape[0])
 
 
+def node_score(S, left, score):
+    """L2: n_L |mu_L|^2 + n_R |mu_R|^2. Cosine, literally: sum_i g_i.v_i / sqrt(sum_i |v_i|^2)
+    with v_i the mean of row i's child."""
+    if score == "l2":
+        return fit_value(S[left]) + fit_value(S[~left])
+    V = np.zeros_like(S)
+    for part in (left, ~left):
+        if part.any():
+            V[part] = S[part].mean(0)
+    den = np.sqrt(np.sum(V * V))
+    return 0.0 if den == 0 else float(np.sum(S * V) / den)
+
+
 def naive_grow(X, G, max_depth, oblivious, score, n_bins=256, is_cat=None, min_leaf=0):
     """Returns the leaf value of every training row (mean raw gradient of its leaf)."""
     d = X.shape[1]
@@ -77,7 +90,7 @@ def naive_grow(X, G, max_depth, oblivious, score, n_bins=256, is_cat=None, min_l
                         nl, nr = left.sum(), (~left).sum()
                         real |= nl > 0 and nr > 0
                         ok &= all(c == 0 or c >= min_leaf for c in (nl, nr)) or len(rows) == 0
-                        total += fit_value(Gs[rows[left]]) + fit_value(Gs[rows[~left]])
+                        total += node_score(Gs[rows], left, score)  # a level sums nodes
                     if real and ok and total > best:
                         best, best_fb = total, (f, b)
             if best_fb is None:
@@ -101,7 +114,7 @@ def naive_grow(X, G, max_depth, oblivious, score, n_bins=256, is_cat=None, min_l
                 nl, nr = left.sum(), (~left).sum()
                 if nl == 0 or nr == 0 or nl < min_leaf or nr < min_leaf:
                     continue
-                s = fit_value(Gs[rows[left]]) + fit_value(Gs[rows[~left]])
+                s = node_score(Gs[rows], left, score)
                 if s > best:
                     best, best_left = s, left
         if best_left is None:
