@@ -31,7 +31,8 @@ test-slow: $(STAMP)
 
 # Pure-Python run of the numba kernels (keeps each kernel's Python body honest).
 test-nojit: $(STAMP)
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest tests/boostkit/trees $(PYTEST_ARGS)
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest tests/boostkit/trees/test_kernels.py \
+		tests/boostkit/neural/test_kernels.py $(PYTEST_ARGS)
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -e '.[all,test,bench]'
