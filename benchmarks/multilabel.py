@@ -179,7 +179,7 @@ def markdown(results, seeds):
             cells = []
             for k in METRICS:
                 mean, sd = row[k]
-                cells.append(f"{mean:.3f} ± {sd:.3f}" if sd > 0 else f"{mean:.3f}")
+                cells.append(f"{mean:.3f} ± {sd:.3f}" if sd >= 5e-4 else f"{mean:.3f}")
             lines.append(f"| {model_name} | " + " | ".join(cells)
                          + f" | {row['ips'][0]:.0f} | {row['mem'][0] / 1e6:.2f} MB |")
         for pub, (sub, mic, mac, ham) in PUBLISHED.get(name, {}).items():
