@@ -28,7 +28,7 @@ from boostkit.rl.policy import ActorCriticTrees
 __all__ = ["PPO", "A2C", "AWR", "evaluate_policy"]
 
 
-def _make_vec_env(env, n_envs, seed):
+def _make_vec_env(env, n_envs):
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode, VectorEnv
 
@@ -93,7 +93,7 @@ class _OnPolicyAgent:
         self.seed = seed
         self.verbose = verbose
         self.rng = np.random.default_rng(seed)
-        self.env, self.env_id = _make_vec_env(env, n_envs, seed)
+        self.env, self.env_id = _make_vec_env(env, n_envs)
         if isinstance(env, str):
             self.env_id = env
         self.n_envs = self.env.num_envs
@@ -169,9 +169,8 @@ class _OnPolicyAgent:
             gae = delta + self.gamma * self.gae_lambda * nonterminal * gae
             adv[t] = gae
         self.num_timesteps += n * m
-        flat = slice(None)
         batch = {
-            "X": obs_buf.reshape(n * m, d)[flat],
+            "X": obs_buf.reshape(n * m, d),
             "actions": actions.reshape((n * m,) + actions.shape[2:]),
             "logp": logp.reshape(-1), "values": values.reshape(-1),
             "advantages": adv.reshape(-1), "returns": (adv + values).reshape(-1),
@@ -292,7 +291,7 @@ class _OnPolicyAgent:
         agent.__dict__.update(state)
         target = env if env is not None else agent.env_id
         if target is not None:
-            agent.env, _ = _make_vec_env(target, agent.n_envs, agent.seed)
+            agent.env, _ = _make_vec_env(target, agent.n_envs)
         else:
             agent.env = _SpacesOnly(*spaces, agent.n_envs)
         return agent
