@@ -45,6 +45,19 @@ class TopInfluence(NamedTuple):
     harmful_indices : ndarray of int64, shape (k, n_test)
     harmful_values : ndarray of float64, shape (k, n_test)
         Influence values of ``harmful_indices``, in increasing order.
+
+    Examples
+    --------
+    >>> import lightgbm as lgb
+    >>> from sklearn.datasets import load_diabetes
+    >>> from boostkit.influence import BoostIn
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = lgb.LGBMRegressor(n_estimators=10, num_leaves=5, verbose=-1).fit(X, y)
+    >>> top = BoostIn().fit(model, X, y).local_influence(X[:4], y[:4], top_k=3)
+    >>> top.harmful_indices.shape
+    (3, 4)
+    >>> bool((top.harmful_values[0] <= top.harmful_values[-1]).all())
+    True
     """
 
     helpful_indices: np.ndarray

@@ -317,6 +317,7 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
         prob = np.empty(n_outputs)
         g = np.empty(n_outputs)
         h = np.empty(n_outputs)
+        block_sums = partial[b]
         for i in range(b * per_block, min(n_rows, (b + 1) * per_block)):
             raw[:] = bias
             w = sample_weight[i]
@@ -325,11 +326,15 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
                 for k in range(n_outputs):
                     j = t * n_outputs + k
                     leaf = leaf_ids[i, j]
-                    partial[b, j, leaf] += w * h[k]
+                    block_sums[j, leaf] += w * h[k]
                     raw[k] += leaf_table[j, leaf]
-    out[:] = 0.0
-    for b in range(n_blocks):
-        out += partial[b]
+    # explicit loops: an array expression here would become one more parallel region per block
+    for j in range(n_trees):
+        for leaf in range(out.shape[1]):
+            total = 0.0
+            for b in range(n_blocks):
+                total += partial[b, j, leaf]
+            out[j, leaf] = total
 
 
 @njit(cache=True, parallel=True)
