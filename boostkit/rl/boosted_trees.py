@@ -404,6 +404,26 @@ class BoostedTrees:
             del self._cache[self.cache_size:]
         return out
 
+    def feature_importances(self):
+        """Split-based importance: share of all splits (greedy nodes / oblivious levels) per feature.
+
+        Returns
+        -------
+        ndarray of shape (n_features,), summing to 1 (zeros before any split).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> m = BoostedTrees(1, max_depth=1).step(X, (X[:, 2] > 0).astype(float))
+        >>> m.feature_importances().tolist()
+        [0.0, 0.0, 1.0]
+        """
+        d = self.n_features_in_ or 0
+        counts = np.bincount(self._feature.view(), minlength=d).astype(np.float64)
+        total = counts.sum()
+        return counts / total if total > 0 else counts
+
     def clear_cache(self):
         """Forget cached batch predictions (they are also dropped on compression)."""
         self._cache = []

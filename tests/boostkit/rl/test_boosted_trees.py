@@ -182,3 +182,18 @@ def test_max_trees_compression_keeps_predictions_close():
     assert m.n_trees_ <= 20
     assert np.mean((m.predict(X) - y) ** 2) < 0.2 * np.mean(y ** 2)
     np.testing.assert_allclose(m.predict(X), m.predict(X, use_cache=False), atol=1e-10)
+
+
+def test_feature_importances_find_the_informative_features():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 5))
+    y = np.column_stack([np.sin(2 * X[:, 1]), X[:, 3] > 0])
+    for policy in ("greedy", "oblivious"):
+        m = BoostedTrees(2, grow_policy=policy, learning_rate=0.3)
+        for _ in range(15):
+            m.step(X, m.predict(X) - y)
+        imp = m.feature_importances()
+        assert imp.shape == (5,) and imp.sum() == pytest.approx(1.0)
+        assert imp[1] + imp[3] > 0.8
+        n_splits = m._feature.size
+        assert n_splits == (15 * 4 if policy == "oblivious" else m._n_nodes.view().sum())
