@@ -238,7 +238,7 @@ class _OnPolicyAgent:
                 }
                 self.history_.append(rec)
                 if bar is not None:
-                    bar.update(self.n_steps * self.n_envs)
+                    bar.update(min(self.n_steps * self.n_envs, bar.total - bar.n))
                     bar.set_postfix(ret=f"{rec['ep_return_mean']:.1f}", trees=rec["trees"],
                                     sps=f"{rec['steps_per_s']:.0f}")
                     if self.verbose >= 2:
