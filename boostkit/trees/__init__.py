@@ -2,7 +2,8 @@
 
 from ..exceptions import ModelParseError, UnsupportedModelError
 from .ensemble import TreeEnsemble
+from .grower import GrownTree, grow_tree
 from .parsers import check_parity, from_model
 
 __all__ = ["TreeEnsemble", "from_model", "check_parity", "UnsupportedModelError",
-           "ModelParseError"]
+           "ModelParseError", "GrownTree", "grow_tree"]
