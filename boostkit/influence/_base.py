@@ -8,7 +8,6 @@ per-row work.
 
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -143,27 +142,11 @@ class _InfluenceExplainer(BaseEstimator):
     def _parse_model(self, model, X):
         _check_model_fitted(model)
         ensemble = from_model(model)
-        self._column_names = None
-        if isinstance(X, pd.DataFrame) and ensemble.feature_names is not None:
-            given = [str(c) for c in X.columns]
-            # LightGBM stores column names with whitespace replaced by "_" and compares the
-            # names it stored; boostkit.trees keeps LightGBM's names, so pass them along.
-            if (given != ensemble.feature_names
-                    and [re.sub(r"\s", "_", c) for c in given] == ensemble.feature_names):
-                self._column_names = list(ensemble.feature_names)
-        X = self._for_ensemble(X)
         n = len(X)
         picks = np.unique(np.linspace(0, n - 1, num=min(n, _PARITY_ROWS)).astype(np.int64))
         X_check = X.iloc[picks] if isinstance(X, pd.DataFrame) else np.asarray(X)[picks]
         check_parity(ensemble, model, X_check)
         return ensemble
-
-    def _for_ensemble(self, X):
-        """X as the parsed ensemble expects it (column names as the library stored them)."""
-        names = getattr(self, "_column_names", None)
-        if names is not None and isinstance(X, pd.DataFrame):
-            return X.set_axis(names, axis=1)
-        return X
 
     def _class_labels(self, model, ensemble):
         if ensemble.objective == "squared_error":
@@ -214,7 +197,7 @@ class _InfluenceExplainer(BaseEstimator):
             chunks = self._progress(chunks, progress)
         for start, stop in chunks:
             try:
-                leaves = ensemble.apply(self._for_ensemble(_rows(X, start, stop)))
+                leaves = ensemble.apply(_rows(X, start, stop))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{name}: {err}") from None
             out[start:stop] = leaves.reshape(stop - start, n_trees)

@@ -55,17 +55,27 @@ def check_parity(ensemble, model, X, reader=None):
             f"{ours_raw[row, col]!r}, library {theirs_raw[row, col]!r}"
         )
     if theirs_leaves is not None:
-        ours = ensemble.apply(X).reshape(len(ours_raw), -1)
-        theirs = np.asarray(theirs_leaves).reshape(len(ours_raw), -1)
-        for j in range(ours.shape[1]):
-            pairs = np.unique(np.stack([ours[:, j], theirs[:, j]]), axis=1)
-            if not (pairs.shape[1] == np.unique(ours[:, j]).size
-                    == np.unique(theirs[:, j]).size):
-                raise ModelParseError(
-                    f"parsed {ensemble.source}: tree {j} (round {j // ensemble.n_outputs}, "
-                    f"output {j % ensemble.n_outputs}) puts rows in other leaves than the "
-                    f"library does"
-                )
+        ours = ensemble.apply(X).reshape(len(ours_raw), -1).astype(np.int64)
+        theirs = np.asarray(theirs_leaves).reshape(len(ours_raw), -1).astype(np.int64)
+        # Same partition <=> the pairing (our leaf, their leaf) is one-to-one in every tree:
+        # as many distinct pairs as distinct leaves on either side (counted per column).
+        pairs = ours * (theirs.max(initial=0) + 1) + theirs
+        counts = [_distinct_per_column(a) for a in (pairs, ours, theirs)]
+        bad_trees = np.flatnonzero((counts[0] != counts[1]) | (counts[0] != counts[2]))
+        if bad_trees.size:
+            j = int(bad_trees[0])
+            raise ModelParseError(
+                f"parsed {ensemble.source}: tree {j} (round {j // ensemble.n_outputs}, "
+                f"output {j % ensemble.n_outputs}) puts rows in other leaves than the "
+                f"library does ({bad_trees.size} trees differ)"
+            )
+
+
+def _distinct_per_column(a):
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1], dtype=np.int64)
+    s = np.sort(a, axis=0)
+    return (np.diff(s, axis=0) != 0).sum(axis=0) + 1
 
 
 def from_model(model, X_check=None):

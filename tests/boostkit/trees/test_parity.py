@@ -239,3 +239,20 @@ def test_lightgbm_names_with_whitespace_match_the_dataframe():
 def test_leaves_that_are_not_one_newton_step_are_flagged(model, newton):
     X, y, _ = make_data("plain", "squared_error")
     assert from_model(model.fit(X, y), X_check=X).newton_leaves is newton
+
+
+def test_a_leaf_partition_mismatch_is_caught():
+    X, y, _ = make_data("plain", "squared_error")
+    model = _lightgbm("squared_error", "plain").fit(X, y)
+    ens = from_model(model)
+
+    class Merged:  # a library whose leaf output merges two of tree 3's leaves
+        @staticmethod
+        def library_outputs(m, X_):
+            raw, leaves = lgb_reader.library_outputs(m, X_)
+            leaves = leaves.copy()
+            leaves[:, 3] = np.minimum(leaves[:, 3], 1)
+            return raw, leaves
+
+    with pytest.raises(ModelParseError, match="tree 3 .*other leaves"):
+        check_parity(ens, model, X, reader=Merged)
