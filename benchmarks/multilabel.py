@@ -254,12 +254,31 @@ def drift_experiment(path, n_samples=30000, drift_at=(10000, 20000), window=500,
     return curves, list(ihomer.restructures), recover
 
 
+def memory_run(n_samples, every=25_000):
+    """iHOMER on a long DriftingMultiLabel stream (a drift every 100,000): size over time."""
+    stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3,
+                                drift_at=tuple(range(100_000, n_samples, 100_000)),
+                                n_samples=n_samples, seed=3)
+    model = IHOMER(seed=0)
+    start = time.time()
+    for i, (x, y) in enumerate(stream, 1):
+        model.predict_one(x)
+        model.learn_one(x, y)
+        if i % every == 0:
+            print(i, round(time.time() - start), "s", model._raw_memory_usage, "B",
+                  len(model.clusters), "clusters", sum(m.n_leaves for m in model._learners),
+                  "leaves", len(model.restructures), "restructures", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["yeast", "emotions", "flags", "birds"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--drift-plot", default=None, help="also run the drift experiment")
     parser.add_argument("--no-tables", action="store_true")
+    parser.add_argument("--memory", type=int, default=0,
+                        help="also stream this many drifting instances through iHOMER, "
+                             "printing its size every 25,000")
     args = parser.parse_args(argv)
     _kernels.warm_up()
     if not args.no_tables:
@@ -280,6 +299,8 @@ def main(argv=None):
               f"{recover}")
         for name, (curve, sec, _) in curves.items():
             print(f"{name}: mean windowed subset accuracy {curve.mean():.3f}, {sec:.1f} s")
+    if args.memory:
+        memory_run(args.memory)
 
 
 if __name__ == "__main__":
