@@ -24,26 +24,20 @@ _ZERO_THRESHOLD = 1e-35
 
 
 # Node kinds: the two plain numerical cases take a short, branch-free path; the rest the
-# general one. Leaves are routed as plain nodes whose two children are the leaf itself, so a
-# group of rows can be stepped in lockstep until none of them moves.
-KIND_NAN_LEFT = 0   # numerical, NaN goes left (and every leaf)
+# general one.
+KIND_NAN_LEFT = 0   # numerical, NaN goes left
 KIND_NAN_RIGHT = 1  # numerical, NaN goes right
 KIND_OTHER = 2      # numerical with another missing mode, or categorical
 
 
-def routing_arrays(feature, left, right, missing_left, missing_mode, cat_index):
-    """(route_feature, children, kind): the node arrays as the kernels walk them."""
-    is_leaf = feature < 0
-    nodes = np.arange(feature.shape[0])
-    kind = np.full(feature.shape[0], KIND_OTHER, dtype=np.int8)
+def routing_arrays(left, right, missing_left, missing_mode, cat_index):
+    """(children, kind): the node arrays in the form the kernels walk them."""
+    kind = np.full(left.shape[0], KIND_OTHER, dtype=np.int8)
     plain = (cat_index < 0) & (missing_mode == 0)
     kind[plain & missing_left] = KIND_NAN_LEFT
     kind[plain & ~missing_left] = KIND_NAN_RIGHT
-    kind[is_leaf] = KIND_NAN_LEFT
-    children = np.stack([np.where(is_leaf, nodes, left), np.where(is_leaf, nodes, right)], axis=1)
-    route_feature = np.where(is_leaf, 0, feature)
-    return (np.ascontiguousarray(route_feature, dtype=np.int32),
-            np.ascontiguousarray(children, dtype=np.int32), kind)
+    children = np.ascontiguousarray(np.stack([left, right], axis=1), dtype=np.int32)
+    return children, kind
 
 
 @njit(cache=True, inline="always")
@@ -74,69 +68,54 @@ def _general_step(x, node, threshold, children, missing_left, missing_mode, cat_
     return children[node, 0 if go_left else 1]
 
 
-_GROUP = 8  # rows stepped in lockstep: their independent walks overlap in the CPU
-
-
 @njit(cache=True, inline="always")
-def _route_block(X, start, stop, root, route_feature, threshold, children, kind, missing_left,
-                 missing_mode, cat_index, cat_bitsets, nodes):
-    """Leaf node of rows start..stop-1 in the tree at ``root``, written to ``nodes``."""
-    for g in range(start, stop, _GROUP):
-        m = min(_GROUP, stop - g)
-        for i in range(m):
-            nodes[g - start + i] = root
-        moved = True
-        while moved:
-            moved = False
-            for i in range(m):
-                node = nodes[g - start + i]
-                x = X[g + i, route_feature[node]]
-                k = kind[node]
-                if k == KIND_OTHER:
-                    nxt = _general_step(x, node, threshold, children, missing_left,
-                                        missing_mode, cat_index, cat_bitsets)
-                else:
-                    # "not (x <= t)" is True for NaN: NaN goes right unless sent left.
-                    go_right = np.int64(not (x <= threshold[node])) & ~(
-                        np.int64(k == KIND_NAN_LEFT) & np.int64(x != x))
-                    nxt = children[node, go_right]
-                moved |= nxt != node
-                nodes[g - start + i] = nxt
+def _leaf_node(X, row, node, feature, threshold, children, kind, missing_left, missing_mode,
+               cat_index, cat_bitsets):
+    """Leaf node reached by ``X[row]`` from ``node``."""
+    while True:
+        f = feature[node]
+        if f < 0:
+            return node
+        x = X[row, f]
+        k = kind[node]
+        if k == KIND_OTHER:
+            node = _general_step(x, node, threshold, children, missing_left, missing_mode,
+                                 cat_index, cat_bitsets)
+        else:
+            # "not (x <= t)" is True for NaN: NaN goes right unless the node sends it left.
+            # Integer arithmetic instead of branches: the direction is unpredictable.
+            go_right = np.int64(not (x <= threshold[node])) & ~(
+                np.int64(k == KIND_NAN_LEFT) & np.int64(x != x))
+            node = children[node, go_right]
 
 
 _BLOCK = 64  # rows routed through one tree before moving to the next: the tree stays in cache
 
 
 @njit(cache=True, parallel=True)
-def apply_kernel(X, tree_roots, route_feature, threshold, children, kind, missing_left,
-                 missing_mode, cat_index, cat_bitsets, leaf_index, out):
+def apply_kernel(X, tree_roots, feature, threshold, children, kind, missing_left, missing_mode,
+                 cat_index, cat_bitsets, leaf_index, out):
     """Leaf id (within its tree) of every row in every tree: ``out[row, tree]``."""
     n_rows = X.shape[0]
-    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
-    for b in prange(n_blocks):
-        start = b * _BLOCK
-        stop = min(start + _BLOCK, n_rows)
-        nodes = np.empty(_BLOCK, dtype=np.int64)
+    for b in prange((n_rows + _BLOCK - 1) // _BLOCK):
         for j in range(tree_roots.shape[0]):
-            _route_block(X, start, stop, tree_roots[j], route_feature, threshold, children,
-                         kind, missing_left, missing_mode, cat_index, cat_bitsets, nodes)
-            for row in range(start, stop):
-                out[row, j] = leaf_index[nodes[row - start]]
+            root = tree_roots[j]
+            for row in range(b * _BLOCK, min((b + 1) * _BLOCK, n_rows)):
+                node = _leaf_node(X, row, root, feature, threshold, children, kind,
+                                  missing_left, missing_mode, cat_index, cat_bitsets)
+                out[row, j] = leaf_index[node]
 
 
 @njit(cache=True, parallel=True)
-def predict_kernel(X, tree_roots, tree_output, route_feature, threshold, children, kind,
-                   missing_left, missing_mode, cat_index, cat_bitsets, value, out):
+def predict_kernel(X, tree_roots, tree_output, feature, threshold, children, kind, missing_left,
+                   missing_mode, cat_index, cat_bitsets, value, out):
     """Add every tree's leaf value to ``out[row, tree_output[tree]]``."""
     n_rows = X.shape[0]
-    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
-    for b in prange(n_blocks):
-        start = b * _BLOCK
-        stop = min(start + _BLOCK, n_rows)
-        nodes = np.empty(_BLOCK, dtype=np.int64)
+    for b in prange((n_rows + _BLOCK - 1) // _BLOCK):
         for j in range(tree_roots.shape[0]):
-            _route_block(X, start, stop, tree_roots[j], route_feature, threshold, children,
-                         kind, missing_left, missing_mode, cat_index, cat_bitsets, nodes)
+            root = tree_roots[j]
             k = tree_output[j]
-            for row in range(start, stop):
-                out[row, k] += value[nodes[row - start]]
+            for row in range(b * _BLOCK, min((b + 1) * _BLOCK, n_rows)):
+                node = _leaf_node(X, row, root, feature, threshold, children, kind,
+                                  missing_left, missing_mode, cat_index, cat_bitsets)
+                out[row, k] += value[node]

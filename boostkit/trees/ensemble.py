@@ -269,16 +269,14 @@ class TreeEnsemble:
     # ------------------------------------------------------------------ outputs
     def _node_args(self):
         # Routing arrays derived from the node arrays; rebuilt if a node array was edited.
-        key = hash((self.feature.tobytes(), self.left.tobytes(), self.right.tobytes(),
-                    self.missing_left.tobytes(), self.missing_mode.tobytes(),
-                    self.cat_index.tobytes()))
+        key = hash((self.left.tobytes(), self.right.tobytes(), self.missing_left.tobytes(),
+                    self.missing_mode.tobytes(), self.cat_index.tobytes()))
         if getattr(self, "_routing_key", None) != key:
-            self._routing = _kernels.routing_arrays(self.feature, self.left, self.right,
-                                                    self.missing_left, self.missing_mode,
-                                                    self.cat_index)
+            self._routing = _kernels.routing_arrays(self.left, self.right, self.missing_left,
+                                                    self.missing_mode, self.cat_index)
             self._routing_key = key
-        route_feature, children, kind = self._routing
-        return (route_feature, self.threshold, children, kind, self.missing_left,
+        children, kind = self._routing
+        return (self.feature, self.threshold, children, kind, self.missing_left,
                 self.missing_mode, self.cat_index, self.cat_bitsets)
 
     def apply(self, X):
