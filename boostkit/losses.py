@@ -30,11 +30,16 @@ array([0.25, 0.25])
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from scipy.special import expit, log_softmax, softmax
 
-__all__ = ["SquaredError", "Logistic", "Softmax", "get_loss", "OBJECTIVES"]
+__all__ = ["SquaredError", "Logistic", "Softmax", "get_loss", "OBJECTIVES", "OBJECTIVE_CODES",
+           "row_derivatives"]
 
 OBJECTIVES = ("squared_error", "logistic", "softmax")
+# Integer codes of the objectives, for numba kernels (see :func:`row_derivatives`).
+SQUARED_ERROR, LOGISTIC, SOFTMAX = 0, 1, 2
+OBJECTIVE_CODES = {"squared_error": SQUARED_ERROR, "logistic": LOGISTIC, "softmax": SOFTMAX}
 
 
 def _as_raw(raw):
@@ -222,3 +227,33 @@ def get_loss(objective, hessian_factor=1.0):
     if objective == "softmax":
         return Softmax(hessian_factor)
     raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
+
+
+@njit(cache=True, inline="always")
+def row_derivatives(raw, target, objective, hessian_factor, prob, g, h):
+    """Gradient and diagonal hessian of one row, for numba kernels: the formulas above.
+
+    ``raw`` and ``target`` (one-hot for softmax) have one entry per output; ``objective`` is a
+    code of ``OBJECTIVE_CODES``; ``prob`` is scratch space; ``g`` and ``h`` receive the result.
+    The vectorised classes above are the reference the kernel is tested against.
+    """
+    n_outputs = raw.shape[0]
+    if objective == SOFTMAX:
+        top = raw.max()
+        total = 0.0
+        for k in range(n_outputs):
+            prob[k] = np.exp(raw[k] - top)
+            total += prob[k]
+        for k in range(n_outputs):
+            p = prob[k] / total
+            g[k] = p - target[k]
+            h[k] = hessian_factor * p * (1.0 - p)
+    elif objective == LOGISTIC:
+        for k in range(n_outputs):
+            p = 1.0 / (1.0 + np.exp(-raw[k]))
+            g[k] = p - target[k]
+            h[k] = p * (1.0 - p)
+    else:
+        for k in range(n_outputs):
+            g[k] = raw[k] - target[k]
+            h[k] = 1.0

@@ -18,6 +18,8 @@ errors (inputs are validated in Python first) and runs in parallel over training
 import numpy as np
 from numba import njit, prange
 
+from ..losses import row_derivatives
+
 
 # Training rows per tile: one tree's test table and the tile's rows stay in cache while the
 # tree is applied to them.
@@ -220,8 +222,6 @@ def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_
             harmful_values[a, e] = -heap_values[a]
 
 
-# Objective codes of :func:`round_derivatives` (the losses of :mod:`boostkit.losses`).
-SQUARED_ERROR, LOGISTIC, SOFTMAX = 0, 1, 2
 
 
 @njit(cache=True, parallel=True)
@@ -242,61 +242,19 @@ def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_fa
     for i in prange(n_rows):
         raw = bias.copy()
         prob = np.empty(n_outputs)
+        g = np.empty(n_outputs)
+        h = np.empty(n_outputs)
         for t in range(n_rounds):
-            if objective == SOFTMAX:
-                top = raw.max()
-                total = 0.0
-                for k in range(n_outputs):
-                    prob[k] = np.exp(raw[k] - top)
-                    total += prob[k]
-                for k in range(n_outputs):
-                    prob[k] /= total
+            row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
             for k in range(n_outputs):
-                j = t * n_outputs + k
-                if objective == SQUARED_ERROR:
-                    gradient[i, j] = raw[k] - targets[i, k]
-                    if with_hessian:
-                        hessian[i, j] = 1.0
-                else:
-                    if objective == LOGISTIC:
-                        p = 1.0 / (1.0 + np.exp(-raw[k]))
-                        factor = 1.0
-                    else:
-                        p = prob[k]
-                        factor = hessian_factor
-                    gradient[i, j] = p - targets[i, k]
-                    if with_hessian:
-                        hessian[i, j] = factor * p * (1.0 - p)
+                gradient[i, t * n_outputs + k] = g[k]
+                if with_hessian:
+                    hessian[i, t * n_outputs + k] = h[k]
             for k in range(n_outputs):
                 j = t * n_outputs + k
                 value = leaf_table[j, leaf_ids[i, j]]
                 own_value[i, j] = value
                 raw[k] += value
-
-
-@njit(cache=True, inline="always")
-def _derivatives_at(raw, target, objective, hessian_factor, prob, g, h):
-    """g, h of every output at one row's raw scores (the formulas of boostkit.losses)."""
-    n_outputs = raw.shape[0]
-    if objective == SOFTMAX:
-        top = raw.max()
-        total = 0.0
-        for k in range(n_outputs):
-            prob[k] = np.exp(raw[k] - top)
-            total += prob[k]
-        for k in range(n_outputs):
-            p = prob[k] / total
-            g[k] = p - target[k]
-            h[k] = hessian_factor * p * (1.0 - p)
-    elif objective == LOGISTIC:
-        for k in range(n_outputs):
-            p = 1.0 / (1.0 + np.exp(-raw[k]))
-            g[k] = p - target[k]
-            h[k] = p * (1.0 - p)
-    else:
-        for k in range(n_outputs):
-            g[k] = raw[k] - target[k]
-            h[k] = 1.0
 
 
 @njit(cache=True, parallel=True)
@@ -322,7 +280,7 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
             raw[:] = bias
             w = sample_weight[i]
             for t in range(n_rounds):
-                _derivatives_at(raw, targets[i], objective, hessian_factor, prob, g, h)
+                row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
                 for k in range(n_outputs):
                     j = t * n_outputs + k
                     leaf = leaf_ids[i, j]
@@ -359,7 +317,7 @@ def boostin_rows(leaf_ids, leaf_table, bias, targets, sample_weight, hessian_sum
         total = np.zeros(n_outputs)
         w = sample_weight[i]
         for t in range(n_rounds):
-            _derivatives_at(raw, targets[i], objective, hessian_factor, prob, g, h)
+            row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
             for k in range(n_outputs):
                 j = t * n_outputs + k
                 leaf = leaf_ids[i, j]

@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from ..exceptions import UnsupportedModelError
+from ..losses import OBJECTIVE_CODES
 from . import _kernels
 from ._base import (TopInfluence, _chunks, _InfluenceExplainer,
                     _numba_threads, _test_table, refuse_averaged)
@@ -13,8 +14,7 @@ from ._base import (TopInfluence, _chunks, _InfluenceExplainer,
 __all__ = ["BoostIn"]
 
 _MODES = ("reference", "exact")
-_OBJECTIVE_CODES = {"squared_error": _kernels.SQUARED_ERROR, "logistic": _kernels.LOGISTIC,
-                    "softmax": _kernels.SOFTMAX}
+
 
 
 class BoostIn(_InfluenceExplainer):
@@ -131,7 +131,7 @@ class BoostIn(_InfluenceExplainer):
         self.sample_weight_ = self._sample_weight(sample_weight, n)
         self.train_leaf_ids_ = leaf_ids = self._apply(X, "X", progress="leaf ids")
 
-        code = _OBJECTIVE_CODES[ensemble.objective]
+        code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))
         n_blocks = int(min(64, max(1, n // 1024)))
         _kernels.leaf_hessian_sums(leaf_ids, self._leaf_table, ensemble.bias,
@@ -150,7 +150,7 @@ class BoostIn(_InfluenceExplainer):
         _kernels.boostin_rows(self.train_leaf_ids_[start:stop], self._leaf_table, ensemble.bias,
                               self._train_targets[start:stop], self.sample_weight_[start:stop],
                               self._hessian_sums, ensemble.learning_rate, ensemble.l2,
-                              self.mode == "exact", _OBJECTIVE_CODES[ensemble.objective],
+                              self.mode == "exact", OBJECTIVE_CODES[ensemble.objective],
                               ensemble.hessian_factor, derivatives, self_influence)
 
     def _walk_rounds(self, leaf_ids, targets, hessian=True):
@@ -160,7 +160,7 @@ class BoostIn(_InfluenceExplainer):
         h = np.empty(shape) if hessian else np.empty((0, 0))
         _kernels.round_derivatives(leaf_ids, self._leaf_table, ensemble.bias,
                                    np.ascontiguousarray(targets, dtype=np.float64),
-                                   _OBJECTIVE_CODES[ensemble.objective],
+                                   OBJECTIVE_CODES[ensemble.objective],
                                    ensemble.hessian_factor, own, g, h)
         return own, g, h
 

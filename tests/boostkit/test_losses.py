@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from boostkit.losses import get_loss
+from boostkit.losses import OBJECTIVE_CODES, get_loss, row_derivatives
 
 
 def _numeric_derivative(f, raw, eps=1e-5):
@@ -55,3 +55,21 @@ def test_bad_labels_and_objectives_are_refused():
         get_loss("softmax").gradient([0, 3], np.zeros((2, 3)))
     with pytest.raises(ValueError, match="objective must be one of"):
         get_loss("huber")
+
+
+@pytest.mark.parametrize("objective,n_outputs,factor", [
+    ("squared_error", 2, 1.0), ("logistic", 1, 1.0), ("softmax", 4, 4 / 3)])
+def test_row_derivatives_kernel_matches_the_vectorised_losses(objective, n_outputs, factor):
+    rng = np.random.default_rng(1)
+    loss = get_loss(objective, hessian_factor=factor)
+    raw = rng.normal(size=(20, n_outputs)) * 3
+    labels = (rng.normal(size=(20, n_outputs)) if objective == "squared_error"
+              else rng.integers(0, max(n_outputs, 2), 20))
+    targets = loss.targets(labels, n_outputs)
+    g, h, prob = np.empty(n_outputs), np.empty(n_outputs), np.empty(n_outputs)
+    for i in range(20):
+        row_derivatives(raw[i], targets[i], OBJECTIVE_CODES[objective], factor, prob, g, h)
+        np.testing.assert_allclose(g, loss.gradient(labels[i:i + 1], raw[i:i + 1])[0],
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h, loss.hessian(labels[i:i + 1], raw[i:i + 1])[0],
+                                   rtol=1e-12, atol=1e-14)
