@@ -97,11 +97,11 @@ class TreeEnsemble:
         self.tree_roots = np.ascontiguousarray(tree_roots, dtype=np.int64)
         self.feature = np.ascontiguousarray(feature, dtype=_INT)
         self.threshold = np.ascontiguousarray(threshold, dtype=np.float64)
-        self.left = np.ascontiguousarray(left, dtype=_INT)
-        self.right = np.ascontiguousarray(right, dtype=_INT)
-        self.missing_left = np.ascontiguousarray(missing_left, dtype=np.bool_)
-        self.missing_mode = np.ascontiguousarray(missing_mode, dtype=np.int8)
-        self.cat_index = np.ascontiguousarray(cat_index, dtype=_INT)
+        self.left = np.array(left, dtype=_INT, order="C")  # own copy
+        self.right = np.array(right, dtype=_INT, order="C")  # own copy
+        self.missing_left = np.array(missing_left, dtype=np.bool_, order="C")  # own copy
+        self.missing_mode = np.array(missing_mode, dtype=np.int8, order="C")  # own copy
+        self.cat_index = np.array(cat_index, dtype=_INT, order="C")  # own copy
         self.cat_bitsets = np.ascontiguousarray(cat_bitsets, dtype=np.uint32)
         self.value = np.ascontiguousarray(value, dtype=np.float64)
         self.leaf_index = np.ascontiguousarray(leaf_index, dtype=_INT)
@@ -127,6 +127,12 @@ class TreeEnsemble:
         self.newton_leaves = bool(newton_leaves) and not self.averaged
         self.source = source
         self.tree_output = np.tile(np.arange(self.n_outputs, dtype=np.int64), self.n_rounds)
+        # The structure is fixed once built: the kernels walk arrays derived from it.
+        for structure in (self.left, self.right, self.missing_left, self.missing_mode,
+                          self.cat_index):
+            structure.setflags(write=False)
+        self._children, self._kind = _kernels.routing_arrays(
+            self.left, self.right, self.missing_left, self.missing_mode, self.cat_index)
         if self.tree_roots.shape[0] != self.n_rounds * self.n_outputs:
             raise ValueError(
                 f"{self.tree_roots.shape[0]} trees do not make {self.n_rounds} rounds x "
@@ -268,15 +274,7 @@ class TreeEnsemble:
 
     # ------------------------------------------------------------------ outputs
     def _node_args(self):
-        # Routing arrays derived from the node arrays; rebuilt if a node array was edited.
-        key = hash((self.left.tobytes(), self.right.tobytes(), self.missing_left.tobytes(),
-                    self.missing_mode.tobytes(), self.cat_index.tobytes()))
-        if getattr(self, "_routing_key", None) != key:
-            self._routing = _kernels.routing_arrays(self.left, self.right, self.missing_left,
-                                                    self.missing_mode, self.cat_index)
-            self._routing_key = key
-        children, kind = self._routing
-        return (self.feature, self.threshold, children, kind, self.missing_left,
+        return (self.feature, self.threshold, self._children, self._kind, self.missing_left,
                 self.missing_mode, self.cat_index, self.cat_bitsets)
 
     def apply(self, X):
