@@ -9,5 +9,6 @@ kernel surrogate on its leaves. Both share one API: ``fit(model, X, y)``,
 from ._base import TopInfluence
 from .boostin import BoostIn
 from .trex import TREX
+from .report import AuditReport, audit
 
-__all__ = ["BoostIn", "TREX", "TopInfluence"]
+__all__ = ["BoostIn", "TREX", "TopInfluence", "audit", "AuditReport"]
