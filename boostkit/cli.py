@@ -1,0 +1,340 @@
+"""The ``boostkit`` command line (also ``python -m boostkit``).
+
+Subcommands:
+
+``boostkit audit --model FILE --data CSV --target COLUMN [--test CSV] [--out report.html]``
+    Influence audit of a saved tree model on its training data: the training rows most likely
+    mislabeled or harmful, and for the worst test predictions the most helpful and harmful
+    training rows, written as one self-contained HTML file (see :func:`boostkit.influence.audit`).
+
+Exit status: 0 on success, 2 with a one-line error on bad input (``--debug`` shows the
+traceback), 1 on an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+import sys
+import traceback
+from pathlib import Path
+
+__all__ = ["main", "load_model", "MODEL_FORMATS"]
+
+# format -> (how to recognise it, the class it is loaded as)
+MODEL_FORMATS = {
+    "lightgbm": ("LightGBM text model from booster.save_model (.txt)", "lightgbm.Booster"),
+    "xgboost": ("XGBoost model from save_model (.json or .ubj)", "xgboost.Booster"),
+    "catboost": ("CatBoost model from save_model (.cbm)", "catboost.CatBoost"),
+    "pickle": ("pickled or joblib-dumped scikit-learn / LightGBM / XGBoost / CatBoost model "
+               "(.pkl, .pickle, .joblib)", "the pickled object"),
+}
+_EXTENSIONS = {".txt": "lightgbm", ".json": "xgboost", ".ubj": "xgboost", ".cbm": "catboost",
+               ".pkl": "pickle", ".pickle": "pickle", ".joblib": "pickle"}
+# First bytes of joblib's compressed dumps: zlib, gzip, bz2, xz, lz4.
+_COMPRESSED = (b"x\x01", b"x\x5e", b"x\x9c", b"x\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
+               b"\x04\x22\x4d\x18")
+
+
+class CommandLineError(Exception):
+    """Bad input on the command line: printed as one line, exit status 2."""
+
+
+def _accepted_formats():
+    return "; ".join(desc for desc, _ in MODEL_FORMATS.values())
+
+
+def _sniff(head):
+    """The model format from a file's first bytes, or None."""
+    if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):
+        return "lightgbm"
+    if head.startswith(b"CBM1"):
+        return "catboost"
+    if head[:1] == b"{":  # JSON ('{"') or UBJSON ('{' then a type marker such as 'L', 'i')
+        return "xgboost"
+    if head[:1] == b"\x80" or head.startswith(_COMPRESSED):
+        return "pickle"
+    return None
+
+
+def model_format(path):
+    """The format of a saved model file: by extension, else (ambiguous) by its first bytes.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        A key of :data:`MODEL_FORMATS`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.bin")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"CBM1....")
+    >>> model_format(path)
+    'catboost'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CommandLineError(f"--model: no such file: {path}")
+    fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        with open(path, "rb") as f:
+            fmt = _sniff(f.read(16))
+    if fmt is None:
+        raise CommandLineError(
+            f"--model: cannot tell the format of {path} (extension {path.suffix or 'none'!r}, "
+            f"unrecognised content); accepted: {_accepted_formats()}")
+    return fmt
+
+
+def load_model(path):
+    """Load a saved tree model from a file in any of :data:`MODEL_FORMATS`.
+
+    LightGBM text files become ``lightgbm.Booster``, XGBoost ``.json`` / ``.ubj`` files
+    ``xgboost.Booster``, CatBoost ``.cbm`` files ``catboost.CatBoost`` and pickles / joblib
+    dumps the pickled object. Only unpickle files you trust: unpickling runs code.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    model
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import lightgbm as lgb
+    >>> from sklearn.datasets import load_diabetes
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = lgb.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.txt")
+    >>> _ = model.booster_.save_model(path)
+    >>> type(load_model(path)).__name__
+    'Booster'
+    """
+    fmt = model_format(path)
+    try:
+        if fmt == "lightgbm":
+            import lightgbm as lgb
+
+            return lgb.Booster(model_file=str(path))
+        if fmt == "xgboost":
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            # From the bytes: XGBoost tells JSON from UBJSON itself, whatever the extension.
+            booster.load_model(bytearray(Path(path).read_bytes()))
+            return booster
+        if fmt == "catboost":
+            import catboost
+
+            return catboost.CatBoost().load_model(str(path))
+        import joblib
+
+        return joblib.load(path)
+    except ImportError as err:
+        raise CommandLineError(f"--model: {path} is a {fmt} model but {err.name} is not "
+                               f"installed") from err
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, Exception) as err:
+        if isinstance(err, CommandLineError):
+            raise
+        message = " ".join(str(err).split())[:300]
+        raise CommandLineError(
+            f"--model: could not read {path} as a {MODEL_FORMATS[fmt][0]}: "
+            f"{type(err).__name__}: {message}") from err
+
+
+def _read_csv(path, option, target, index_column):
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise CommandLineError(f"{option}: no such file: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise CommandLineError(f"{option}: could not read {path} as CSV: {err}") from err
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if index_column is not None:
+        if index_column not in columns:
+            raise CommandLineError(f"--index-column: column {index_column!r} is not in {path}; "
+                                   f"its columns are {columns[:20]}")
+        frame = frame.set_index(index_column)
+    if target not in frame.columns:
+        listed = [c for c in columns if c != index_column]
+        raise CommandLineError(f"--target: column {target!r} is not in {path}; its columns "
+                               f"are {listed[:20]}{' ...' if len(listed) > 20 else ''}")
+    y = frame.pop(target)
+    if len(frame) == 0:
+        raise CommandLineError(f"{option}: {path} has no rows")
+    return frame, y
+
+
+def _match_features(X, ensemble, option, path):
+    """X with the model's feature columns in the model's order, or a clear error.
+
+    Models without feature names are matched by column count and get a plain array (libraries
+    such as XGBoost refuse named columns for a model fitted without names).
+    """
+    names = ensemble.feature_names
+    if names is None:
+        if X.shape[1] != ensemble.n_features:
+            raise CommandLineError(
+                f"{option}: {path} has {X.shape[1]} feature columns besides the target, but "
+                f"the model expects {ensemble.n_features} (it has no feature names, so the "
+                f"columns are taken in order)")
+        return X.to_numpy()
+    if getattr(ensemble, "whitespace_in_names_as_underscore", False):
+        model_name = {re.sub(r"\s", "_", c): c for c in X.columns}
+    else:
+        model_name = {c: c for c in X.columns}
+    missing = [c for c in names if c not in model_name]
+    extra = [model_name[c] for c in model_name if c not in names]
+    if missing or extra:
+        raise CommandLineError(
+            f"{option}: the feature columns of {path} do not match the model's: missing "
+            f"{missing[:10]}{' ...' if len(missing) > 10 else ''}, unexpected "
+            f"{extra[:10]}{' ...' if len(extra) > 10 else ''} (the model has {len(names)} "
+            f"features; every other column than the target must be one of them)")
+    return X[[model_name[c] for c in names]]
+
+
+def _audit_command(args):
+    from .influence.report import _audit
+    from .trees import from_model
+
+    from .influence.report import _available_methods, _resolve_method
+
+    verbose = 0 if args.quiet else 1
+    say = (lambda *a: None) if args.quiet else print
+    for option, value in (("--top-k", args.top_k), ("--n-test-points", args.n_test_points)):
+        if value < 1:
+            raise CommandLineError(f"{option} must be a positive integer; got {value}")
+    try:  # before the slow steps: a typo in the method name fails at once
+        explainer, _ = _resolve_method(args.method, verbose, None)
+    except ValueError as err:
+        raise CommandLineError(f"--method: {args.method!r} is not an available method; "
+                               f"accepted: {', '.join(_available_methods())}") from err
+    model = load_model(args.model)
+    try:
+        ensemble = from_model(model)
+    except ValueError as err:  # UnsupportedModelError is a ValueError
+        raise CommandLineError(f"--model: {err}") from err
+    X, y = _read_csv(args.data, "--data", args.target, args.index_column)
+    X_train = _match_features(X, ensemble, "--data", args.data)
+    X_test = y_test = test_index = None
+    if args.test is not None:
+        X_t, y_test = _read_csv(args.test, "--test", args.target, args.index_column)
+        X_test = _match_features(X_t, ensemble, "--test", args.test)
+        test_index = X_t.index
+    test_points = None
+    if args.test_points is not None:
+        if args.test is None:
+            raise CommandLineError("--test-points needs --test")
+        try:
+            test_points = [int(v) for v in args.test_points.split(",") if v.strip()]
+        except ValueError:
+            raise CommandLineError(f"--test-points must be comma-separated row positions; got "
+                                   f"{args.test_points!r}") from None
+    say(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
+    try:
+        report = _audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
+                        test_points=test_points, n_test_points=args.n_test_points,
+                        sample_weight=None, method_params=None, verbose=verbose,
+                        train_index=X.index, test_index=test_index,
+                        model_name=f"{type(model).__name__} ({Path(args.model).name})")
+    except ValueError as err:
+        message = str(err)
+        if message.startswith(("top_k", "test_points", "n_test_points")):
+            option = "--" + message.split(" ")[0].replace("_", "-")
+            raise CommandLineError(f"{option}: {message}") from err
+        raise
+    print(report.summary())
+    out = report.to_html(args.out)
+    print(f"Report written to {Path(out).resolve()}")
+    return 0
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="boostkit", description="boostkit command line: influence audits of tree models.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    audit = commands.add_parser(
+        "audit", help="which training rows look mislabeled, and which made the worst "
+                      "test predictions",
+        description=(
+            "Influence audit of a saved tree model on its training data. Ranks the training "
+            "rows by self influence (the most likely mislabeled or harmful first) and, with "
+            "--test, lists for the test points with the highest loss the most helpful and most "
+            "harmful training rows. Writes one self-contained HTML report. Model files: "
+            + _accepted_formats() + ". Only load pickles you trust. For a raw LightGBM / "
+            "XGBoost / CatBoost Booster classifier, the target column holds the class codes "
+            "0..K-1; for a pickled scikit-learn-style classifier, its classes_."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    audit.add_argument("--model", required=True, metavar="FILE",
+                       help="saved model (format from the extension, else the first bytes)")
+    audit.add_argument("--data", required=True, metavar="CSV",
+                       help="training data: the target column and the model's feature columns")
+    audit.add_argument("--target", required=True, metavar="COLUMN", help="label column")
+    audit.add_argument("--test", metavar="CSV", help="test data with the same columns")
+    audit.add_argument("--out", default="audit_report.html", metavar="HTML",
+                       help="where to write the report")
+    audit.add_argument("--method", default="boostin",
+                       help="influence method (boostin, trex, leaf_influence, loo, loss, ...)")
+    audit.add_argument("--top-k", type=int, default=10, metavar="K",
+                       help="rows in every table")
+    audit.add_argument("--n-test-points", type=int, default=3, metavar="N",
+                       help="test points to explain (those with the highest loss)")
+    audit.add_argument("--test-points", metavar="I,J,...",
+                       help="explain these 0-based row positions of --test instead")
+    audit.add_argument("--index-column", metavar="COLUMN",
+                       help="CSV column holding row ids (used in the tables; not a feature)")
+    audit.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    audit.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    audit.set_defaults(run=_audit_command)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``boostkit`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 success, 2 bad input, 1 unexpected error. ``--help`` and argument
+        syntax errors exit through argparse (status 0 and 2).
+
+    Examples
+    --------
+    >>> main(["audit", "--model", "missing.txt", "--data", "d.csv", "--target", "y"])
+    2
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except Exception as err:  # noqa: BLE001 -- a command line reports, it does not crash
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        expected = isinstance(err, (CommandLineError, ValueError, TypeError, KeyError, OSError))
+        message = " ".join(str(err).split()) or type(err).__name__
+        prefix = "" if isinstance(err, CommandLineError) else f"{type(err).__name__}: "
+        print(f"boostkit {args.command}: error: {prefix}{message}", file=sys.stderr)
+        if not expected:
+            print("(unexpected: please report it; --debug shows the traceback)",
+                  file=sys.stderr)
+        return 2 if expected else 1
