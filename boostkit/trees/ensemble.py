@@ -95,7 +95,7 @@ class TreeEnsemble:
                  unknown_category="missing", whitespace_in_names_as_underscore=False,
                  newton_leaves=True, source=""):
         self.tree_roots = np.ascontiguousarray(tree_roots, dtype=np.int64)
-        self.feature = np.ascontiguousarray(feature, dtype=_INT)
+        self.feature = np.array(feature, dtype=_INT, order="C")  # own copy
         self.threshold = np.ascontiguousarray(threshold, dtype=np.float64)
         self.left = np.array(left, dtype=_INT, order="C")  # own copy
         self.right = np.array(right, dtype=_INT, order="C")  # own copy
@@ -128,11 +128,13 @@ class TreeEnsemble:
         self.source = source
         self.tree_output = np.tile(np.arange(self.n_outputs, dtype=np.int64), self.n_rounds)
         # The structure is fixed once built: the kernels walk arrays derived from it.
-        for structure in (self.left, self.right, self.missing_left, self.missing_mode,
-                          self.cat_index):
+        for structure in (self.feature, self.left, self.right, self.missing_left,
+                          self.missing_mode, self.cat_index):
             structure.setflags(write=False)
-        self._children, self._kind = _kernels.routing_arrays(
-            self.left, self.right, self.missing_left, self.missing_mode, self.cat_index)
+        self._split_feature, self._children, self._kind = _kernels.routing_arrays(
+            self.feature, self.left, self.right, self.missing_left, self.missing_mode,
+            self.cat_index)
+        self._general_nodes = bool((self._kind == _kernels.KIND_OTHER).any())
         if self.tree_roots.shape[0] != self.n_rounds * self.n_outputs:
             raise ValueError(
                 f"{self.tree_roots.shape[0]} trees do not make {self.n_rounds} rounds x "
@@ -274,8 +276,9 @@ class TreeEnsemble:
 
     # ------------------------------------------------------------------ outputs
     def _node_args(self):
-        return (self.feature, self.threshold, self._children, self._kind, self.missing_left,
-                self.missing_mode, self.cat_index, self.cat_bitsets)
+        return (self.feature, self._split_feature, self.threshold, self._children, self._kind,
+                self.missing_left, self.missing_mode, self.cat_index, self.cat_bitsets,
+                self._general_nodes)
 
     def apply(self, X):
         """Leaf id of every row in every tree.

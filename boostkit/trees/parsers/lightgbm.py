@@ -28,15 +28,28 @@ def _booster_and_rounds(model):
     return booster, n_rounds
 
 
-def _parameter(model_string, name, default):
-    match = re.search(rf"^\[{name}: ([^\]]*)\]", model_string, flags=re.MULTILINE)
-    return match.group(1).strip() if match else default
+def _parameters(model_string):
+    """The training parameters LightGBM appends to the model string, as {name: text}.
+
+    They sit in a ``parameters:`` ... ``end of parameters`` section after the trees; reading
+    only that tail (not the whole string) keeps the parse fast for large models.
+    """
+    start = model_string.rfind("\nparameters:\n")
+    if start < 0:
+        return {}
+    section = model_string[start:model_string.find("\nend of parameters", start)]
+    return dict(re.findall(r"^\[([^:\]]+): ([^\]]*)\]", section, flags=re.MULTILINE))
 
 
 def parse(model):
     booster, n_rounds = _booster_and_rounds(model)
     model_string = booster.model_to_string(num_iteration=n_rounds)
-    boosting = _parameter(model_string, "boosting", "gbdt")
+    params = _parameters(model_string)
+
+    def _parameter(name, default):
+        return params.get(name, default).strip()
+
+    boosting = _parameter("boosting", "gbdt")
     if boosting not in ("gbdt", "goss"):
         raise UnsupportedModelError(
             f"LightGBM boosting={boosting!r} is not supported (DART rescales earlier trees, rf "
@@ -100,12 +113,12 @@ def parse(model):
     auto_names = all(re.fullmatch(r"Column_\d+", f) for f in feature_names)
     return builder.build(
         n_rounds=n_rounds, n_outputs=n_outputs, objective=objective, bias=np.zeros(n_outputs),
-        learning_rate=float(_parameter(model_string, "learning_rate", "0.1")),
-        l2=float(_parameter(model_string, "lambda_l2", "0")),
+        learning_rate=float(_parameter("learning_rate", "0.1")),
+        l2=float(_parameter("lambda_l2", "0")),
         hessian_factor=hessian_factor, n_features=len(feature_names),
         feature_names=None if auto_names else feature_names, categories=categories,
         whitespace_in_names_as_underscore=True,
-        newton_leaves=all(float(_parameter(model_string, name, "0")) == 0.0
+        newton_leaves=all(float(_parameter(name, "0")) == 0.0
                           for name in ("lambda_l1", "max_delta_step", "path_smooth")),
         source=f"lightgbm.{type(model).__name__}",
     )
