@@ -1,0 +1,222 @@
+"""numba kernels of the fixed-structure methods: LeafInfluence, LeafInfluenceSP and LeafRefit.
+
+The model they differentiate keeps every training row in its leaf of every tree; each leaf value
+is one Newton step on the scores before its round,
+
+    v[j, l] = -eta * sum_{r in l} w_r g_r / (sum_{r in l} w_r h_r + lambda),
+
+with tree ``j = t * C + k`` (round ``t``, output ``k``) and ``g, h`` at ``F_{t-1}``.
+
+Layout: per-tree arrays are stored tree-major, ``(n_trees, n_train)``, so the sweep over the
+training rows of one tree reads contiguous memory. Score derivatives of the training rows are
+``(C, n_train)`` per perturbed row and live only inside one thread's iteration: memory is
+O(n_train * C + n_trees * max_leaves) per thread, never n_train x n_train.
+
+Every kernel takes plain arrays, writes only into the outputs it is given, never raises for user
+errors (inputs are checked in Python first) and runs in parallel over the perturbed rows.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..losses import row_derivatives
+
+
+# ------------------------------------------------------------------------- LeafInfluence
+@njit(cache=True)
+def _propagate(i, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score, numerator,
+               d_leaf):
+    """Derivatives of every leaf value and every training score when row ``i`` is up-weighted.
+
+    ``d_leaf[j, l]`` receives d v[j, l] / d eps and ``d_score[k, r]`` ends as
+    d F_T,k(x_r) / d eps. Per tree: numerator_l = sum_{r in l} multiplier[j, r] * dF_r
+    (+ ``addend[j, i]`` in row i's leaf), d v_l = scale[j, l] * numerator_l. With ``prob`` of
+    shape (T, n, C) the outputs couple: the score change enters as
+    ``dF_k - sum_c p_c dF_c`` (the softmax Jacobian, its ``p_k`` inside ``multiplier``).
+    """
+    n_trees, n_rows = leaf_ids_t.shape
+    n_rounds = n_trees // n_outputs
+    n_leaves = scale.shape[1]
+    coupled = prob.shape[0] > 0
+    shift = np.zeros(n_rows)
+    d_score[:] = 0.0
+    for t in range(n_rounds):
+        moved = t > 0  # before the first round no score has changed yet
+        if coupled and moved:
+            for r in range(n_rows):
+                total = 0.0
+                for c in range(n_outputs):
+                    total += prob[t, r, c] * d_score[c, r]
+                shift[r] = total
+        for k in range(n_outputs):
+            j = t * n_outputs + k
+            leaves = leaf_ids_t[j]
+            weights = multiplier[j]
+            for leaf in range(n_leaves):
+                numerator[leaf] = 0.0
+            if moved:
+                scores = d_score[k]
+                if coupled:
+                    for r in range(n_rows):
+                        numerator[leaves[r]] += weights[r] * (scores[r] - shift[r])
+                else:
+                    for r in range(n_rows):
+                        numerator[leaves[r]] += weights[r] * scores[r]
+            numerator[leaves[i]] += addend[j, i]
+            for leaf in range(n_leaves):
+                d_leaf[j, leaf] = scale[j, leaf] * numerator[leaf]
+        for k in range(n_outputs):
+            j = t * n_outputs + k
+            leaves = leaf_ids_t[j]
+            changes = d_leaf[j]
+            scores = d_score[k]
+            for r in range(n_rows):
+                scores[r] += changes[leaves[r]]
+
+
+@njit(cache=True, parallel=True)
+def leaf_influence_rows(rows, leaf_ids_t, addend, multiplier, prob, scale, train_gradient,
+                        test_leaf_ids, test_gradient, local_out, self_out):
+    """LeafInfluence of training rows ``rows`` on test points and on themselves.
+
+    ``local_out[a, k, e] = -test_gradient[e, k] * d F_T,k(x_e) / d eps_i`` for ``i = rows[a]``
+    (summed over ``k`` when ``local_out`` has one output slot); ``self_out[a, k]`` the same for
+    training row ``i`` itself with ``train_gradient`` (its loss gradient at ``F_T``).
+    ``test_leaf_ids`` is (n_test, n_trees); with zero test points only self influence is made.
+    """
+    n_trees, n_rows = leaf_ids_t.shape
+    n_outputs = train_gradient.shape[1]
+    n_leaves = scale.shape[1]
+    n_test = test_leaf_ids.shape[0]
+    per_output = local_out.shape[1] > 1
+    self_per_output = self_out.shape[1] > 1
+    for a in prange(rows.shape[0]):
+        i = rows[a]
+        d_score = np.empty((n_outputs, n_rows))
+        numerator = np.empty(n_leaves)
+        d_leaf = np.empty((n_trees, n_leaves))
+        _propagate(i, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score,
+                   numerator, d_leaf)
+        for k in range(self_out.shape[1]):
+            self_out[a, k] = 0.0
+        for k in range(n_outputs):
+            self_out[a, k if self_per_output else 0] -= train_gradient[i, k] * d_score[k, i]
+        change = np.empty(n_outputs)
+        for e in range(n_test):
+            change[:] = 0.0
+            for j in range(n_trees):
+                change[j % n_outputs] += d_leaf[j, test_leaf_ids[e, j]]
+            if per_output:
+                for k in range(n_outputs):
+                    local_out[a, k, e] = -test_gradient[e, k] * change[k]
+            else:
+                total = 0.0
+                for k in range(n_outputs):
+                    total -= test_gradient[e, k] * change[k]
+                local_out[a, 0, e] = total
+
+
+@njit(cache=True, parallel=True)
+def single_point_rows(leaf_ids, addend, multiplier, prob, scale, n_outputs, train_gradient,
+                      d_leaf, self_out):
+    """LeafInfluenceSP: only the perturbed row's own score derivative is propagated.
+
+    ``d_leaf[i, j]`` receives d v[j, leaf(i, j)] / d eps_i (the only leaf of tree ``j`` that
+    moves); ``self_out[i, k] = -train_gradient[i, k] * d F_T,k(x_i) / d eps_i`` (one column:
+    summed over outputs). ``leaf_ids`` is (n, n_trees); the per-tree arrays are tree-major.
+    """
+    n_rows, n_trees = leaf_ids.shape
+    n_rounds = n_trees // n_outputs
+    coupled = prob.shape[0] > 0
+    per_output = self_out.shape[1] > 1
+    for i in prange(n_rows):
+        d_score = np.zeros(n_outputs)
+        change = np.empty(n_outputs)
+        for t in range(n_rounds):
+            shift = 0.0
+            if coupled:
+                for c in range(n_outputs):
+                    shift += prob[t, i, c] * d_score[c]
+            for k in range(n_outputs):
+                j = t * n_outputs + k
+                own = d_score[k] - shift if coupled else d_score[k]
+                d = scale[j, leaf_ids[i, j]] * (addend[j, i] + multiplier[j, i] * own)
+                d_leaf[i, j] = d
+                change[k] = d
+            for k in range(n_outputs):
+                d_score[k] += change[k]
+        for k in range(self_out.shape[1]):
+            self_out[i, k] = 0.0
+        for k in range(n_outputs):
+            self_out[i, k if per_output else 0] -= train_gradient[i, k] * d_score[k]
+
+
+# ------------------------------------------------------------------------- LeafRefit
+@njit(cache=True)
+def refit_leaf_values(leaf_ids, bias, targets, sample_weight, removed, objective,
+                      hessian_factor, learning_rate, l2, score, sums, out):
+    """Re-run the Newton recursion over every round with row ``removed`` at weight 0.
+
+    ``removed = -1`` keeps every row. ``out[j, l]`` receives the new leaf values (0 where
+    ``H + lambda == 0``: an empty leaf); ``score`` (n, C) ends as the refit raw scores of the
+    training rows. ``sums`` is (2, C, max_leaves) scratch.
+    """
+    n_rows, n_trees = leaf_ids.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    n_leaves = out.shape[1]
+    prob = np.empty(n_outputs)
+    g = np.empty(n_outputs)
+    h = np.empty(n_outputs)
+    for r in range(n_rows):
+        for k in range(n_outputs):
+            score[r, k] = bias[k]
+    for t in range(n_rounds):
+        sums[:] = 0.0
+        for r in range(n_rows):
+            if r == removed:
+                continue
+            w = sample_weight[r]
+            row_derivatives(score[r], targets[r], objective, hessian_factor, prob, g, h)
+            for k in range(n_outputs):
+                leaf = leaf_ids[r, t * n_outputs + k]
+                sums[0, k, leaf] += w * g[k]
+                sums[1, k, leaf] += w * h[k]
+        for k in range(n_outputs):
+            j = t * n_outputs + k
+            for leaf in range(n_leaves):
+                denominator = sums[1, k, leaf] + l2
+                value = 0.0
+                if denominator != 0.0:
+                    value = -learning_rate * sums[0, k, leaf] / denominator
+                out[j, leaf] = value
+        for r in range(n_rows):
+            for k in range(n_outputs):
+                j = t * n_outputs + k
+                score[r, k] += out[j, leaf_ids[r, j]]
+
+
+@njit(cache=True, parallel=True)
+def refit_rows(rows, leaf_ids, bias, targets, sample_weight, objective, hessian_factor,
+               learning_rate, l2, n_leaves, test_leaf_ids, test_raw, self_raw):
+    """LeafRefit raw scores: for ``i = rows[a]`` (``-1``: no row removed) refit every leaf
+    without row ``i``; ``test_raw[a, e]`` receives test point ``e``'s new raw score and
+    ``self_raw[a]`` row ``i``'s own (the bias-only row for ``i = -1``: unused).
+    """
+    n_rows, n_trees = leaf_ids.shape
+    n_outputs = bias.shape[0]
+    n_test = test_leaf_ids.shape[0]
+    for a in prange(rows.shape[0]):
+        i = rows[a]
+        score = np.empty((n_rows, n_outputs))
+        sums = np.empty((2, n_outputs, n_leaves))
+        values = np.empty((n_trees, n_leaves))
+        refit_leaf_values(leaf_ids, bias, targets, sample_weight, i, objective,
+                          hessian_factor, learning_rate, l2, score, sums, values)
+        for k in range(n_outputs):
+            self_raw[a, k] = score[max(i, 0), k]
+        for e in range(n_test):
+            for k in range(n_outputs):
+                test_raw[a, e, k] = bias[k]
+            for j in range(n_trees):
+                test_raw[a, e, j % n_outputs] += values[j, test_leaf_ids[e, j]]
