@@ -9,6 +9,7 @@ kernel surrogate on its leaves. Both share one API: ``fit(model, X, y)``,
 from ._base import TopInfluence
 from .boostin import BoostIn
 from .trex import TREX
+from .leaf_influence import LeafInfluence, LeafInfluenceSP, LeafRefit
 from .report import AuditReport, audit
 
-__all__ = ["BoostIn", "TREX", "TopInfluence", "audit", "AuditReport"]
+__all__ = ["BoostIn", "TREX", "TopInfluence", "LeafInfluence", "LeafInfluenceSP", "LeafRefit", "audit", "AuditReport"]
