@@ -14,7 +14,6 @@ traceback), 1 on an unexpected internal error.
 from __future__ import annotations
 
 import argparse
-import pickle
 import re
 import sys
 import traceback
@@ -143,9 +142,7 @@ def load_model(path):
     except ImportError as err:
         raise CommandLineError(f"--model: {path} is a {fmt} model but {err.name} is not "
                                f"installed") from err
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, Exception) as err:
-        if isinstance(err, CommandLineError):
-            raise
+    except Exception as err:  # noqa: BLE001 -- each library raises its own error types
         message = " ".join(str(err).split())[:300]
         raise CommandLineError(
             f"--model: could not read {path} as a {MODEL_FORMATS[fmt][0]}: "
@@ -215,7 +212,6 @@ def _audit_command(args):
     from .influence.report import _available_methods, _resolve_method
 
     verbose = 0 if args.quiet else 1
-    say = (lambda *a: None) if args.quiet else print
     for option, value in (("--top-k", args.top_k), ("--n-test-points", args.n_test_points)):
         if value < 1:
             raise CommandLineError(f"{option} must be a positive integer; got {value}")
@@ -245,7 +241,7 @@ def _audit_command(args):
         except ValueError:
             raise CommandLineError(f"--test-points must be comma-separated row positions; got "
                                    f"{args.test_points!r}") from None
-    say(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
+    print(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
     try:
         report = _audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
                         test_points=test_points, n_test_points=args.n_test_points,
@@ -259,6 +255,12 @@ def _audit_command(args):
             raise CommandLineError(f"{option}: {message}") from err
         raise
     print(report.summary())
+    if args.suspects_csv is not None:
+        if report.suspects is None:
+            raise CommandLineError(f"--suspects-csv: {report.method} has no self influence, so "
+                                   f"no rows are flagged")
+        report.suspects.to_csv(args.suspects_csv)
+        print(f"Flagged rows written to {Path(args.suspects_csv).resolve()}")
     out = report.to_html(args.out)
     print(f"Report written to {Path(out).resolve()}")
     return 0
@@ -289,6 +291,8 @@ def _parser():
     audit.add_argument("--test", metavar="CSV", help="test data with the same columns")
     audit.add_argument("--out", default="audit_report.html", metavar="HTML",
                        help="where to write the report")
+    audit.add_argument("--suspects-csv", metavar="CSV",
+                       help="also write the flagged training rows as CSV (machine-readable)")
     audit.add_argument("--method", default="boostin",
                        help="influence method (boostin, trex, leaf_influence, loo, loss, ...)")
     audit.add_argument("--top-k", type=int, default=10, metavar="K",
@@ -299,7 +303,8 @@ def _parser():
                        help="explain these 0-based row positions of --test instead")
     audit.add_argument("--index-column", metavar="COLUMN",
                        help="CSV column holding row ids (used in the tables; not a feature)")
-    audit.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    audit.add_argument("--quiet", action="store_true",
+                       help="no progress bars (the summary is still printed)")
     audit.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     audit.set_defaults(run=_audit_command)
     return parser

@@ -542,13 +542,15 @@ class AuditReport:
         fig.tight_layout()
         return fig
 
-    def plot_test_point(self, test_point):
+    def plot_test_point(self, test_point, n_bars=10):
         """Bar chart of one explained test point's most helpful and most harmful rows.
 
         Parameters
         ----------
         test_point : int
             Position in ``X_test`` (a key of :attr:`helpful`).
+        n_bars : int, default=10
+            Most helpful and most harmful rows drawn (each; the tables keep all ``top_k``).
 
         Returns
         -------
@@ -559,8 +561,11 @@ class AuditReport:
                              f"{sorted(self.helpful)}; got {test_point!r}")
         from matplotlib.figure import Figure
 
-        helpful, harmful = self.helpful[test_point], self.harmful[test_point]
-        rows = pd.concat([helpful.iloc[::-1], harmful])
+        n_bars = _check_positive_int(n_bars, "n_bars")
+        helpful = self.helpful[test_point].head(n_bars)
+        harmful = self.harmful[test_point].head(n_bars)
+        # bars bottom-up: most harmful at the bottom, most helpful on top
+        rows = pd.concat([harmful, helpful.iloc[::-1]])
         labels = [f"row {label} (label {_format_value(lab)})"
                   for label, lab in zip(rows.index, rows["label"])]
         values = rows["influence"].to_numpy()
@@ -617,9 +622,9 @@ class AuditReport:
                     f'{_figure_png(figures[name])}">')
 
         title = title or self._headline()
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         parts = [f"<h1>{esc(title)}</h1>",
-                 f"<p class='meta'>Generated {esc(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}"
-                 f" by boostkit. Positive influence = helpful (removing the training row would "
+                 f"<p class='meta'>Generated {stamp} by boostkit. Positive influence = helpful (removing the training row would "
                  f"raise the loss), negative = harmful.</p>"]
         if self.notes:
             parts.append("<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in self.notes)

@@ -143,9 +143,14 @@ def test_unnamed_model_matches_columns_by_count_and_keeps_the_index_column(data,
     out = folder / "unnamed.html"
     status = cli.main(["audit", "--model", str(path), "--data", str(folder / "with_id.csv"),
                        "--target", "label", "--index-column", "id", "--out", str(out),
-                       "--quiet"])
+                       "--suspects-csv", str(folder / "flagged.csv"), "--quiet"])
     assert status == 0, capsys.readouterr().err
     assert ">id" in out.read_text(encoding="utf-8")
+    flagged = pd.read_csv(folder / "flagged.csv", index_col=0)
+    scores = BoostIn().fit(booster, X.to_numpy(), y).self_influence()
+    order = np.argsort(-scores, kind="stable")[:10]
+    np.testing.assert_array_equal(flagged["position"], order)
+    assert list(flagged.index) == [f"id{i}" for i in order]
     X.assign(label=y, extra=1.0).to_csv(folder / "five.csv", index=False)
     status = cli.main(["audit", "--model", str(path), "--data", str(folder / "five.csv"),
                        "--target", "label", "--quiet"])
