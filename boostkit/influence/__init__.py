@@ -11,5 +11,8 @@ from .boostin import BoostIn
 from .trex import TREX
 from .leaf_influence import LeafInfluence, LeafInfluenceSP, LeafRefit
 from .report import AuditReport, audit
+from .retraining import LOO, SubSample
+from .baselines import InputSim, LeafSim, Loss, Random, Target, TreeSim
+from . import evaluate
 
-__all__ = ["BoostIn", "TREX", "TopInfluence", "LeafInfluence", "LeafInfluenceSP", "LeafRefit", "audit", "AuditReport"]
+__all__ = ["evaluate", "BoostIn", "TREX", "TopInfluence", "LeafInfluence", "LeafInfluenceSP", "LeafRefit", "audit", "AuditReport", "LOO", "SubSample", "Random", "Target", "InputSim", "LeafSim", "TreeSim", "Loss"]
