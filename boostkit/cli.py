@@ -206,7 +206,6 @@ def _match_features(X, ensemble, option, path):
 
 
 def _audit_command(args):
-    from .influence.report import _audit
     from .trees import from_model
 
     from .influence.report import _available_methods, _resolve_method
@@ -243,7 +242,7 @@ def _audit_command(args):
                                    f"{args.test_points!r}") from None
     print(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
     try:
-        report = _audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
+        report = _run_audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
                         test_points=test_points, n_test_points=args.n_test_points,
                         sample_weight=None, method_params=None, verbose=verbose,
                         train_index=X.index, test_index=test_index,
@@ -266,6 +265,17 @@ def _audit_command(args):
     return 0
 
 
+def _run_audit(*args, **kwargs):
+    from .exceptions import UnsupportedModelError
+    from .influence.report import _audit
+
+    try:
+        return _audit(*args, **kwargs)
+    except UnsupportedModelError as err:
+        hint = " (on the command line: --method trex)" if "use TREX" in str(err) else ""
+        raise CommandLineError(f"--model: {err}{hint}") from err
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="boostkit", description="boostkit command line: influence audits of tree models.")
@@ -281,8 +291,7 @@ def _parser():
             "harmful training rows. Writes one self-contained HTML report. Model files: "
             + _accepted_formats() + ". Only load pickles you trust. For a raw LightGBM / "
             "XGBoost / CatBoost Booster classifier, the target column holds the class codes "
-            "0..K-1; for a pickled scikit-learn-style classifier, its classes_."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            "0..K-1; for a pickled scikit-learn-style classifier, its classes_."))
     audit.add_argument("--model", required=True, metavar="FILE",
                        help="saved model (format from the extension, else the first bytes)")
     audit.add_argument("--data", required=True, metavar="CSV",
@@ -290,15 +299,17 @@ def _parser():
     audit.add_argument("--target", required=True, metavar="COLUMN", help="label column")
     audit.add_argument("--test", metavar="CSV", help="test data with the same columns")
     audit.add_argument("--out", default="audit_report.html", metavar="HTML",
-                       help="where to write the report")
+                       help="where to write the report (default: %(default)s)")
     audit.add_argument("--suspects-csv", metavar="CSV",
                        help="also write the flagged training rows as CSV (machine-readable)")
     audit.add_argument("--method", default="boostin",
-                       help="influence method (boostin, trex, leaf_influence, loo, loss, ...)")
+                       help="influence method: boostin (default), trex (forests too), leaf_influence, "
+                            "loo, loss, ... (the ones installed are accepted)")
     audit.add_argument("--top-k", type=int, default=10, metavar="K",
-                       help="rows in every table")
+                       help="rows in every table (default: %(default)s)")
     audit.add_argument("--n-test-points", type=int, default=3, metavar="N",
-                       help="test points to explain (those with the highest loss)")
+                       help="test points to explain: those with the highest loss (default: "
+                            "%(default)s)")
     audit.add_argument("--test-points", metavar="I,J,...",
                        help="explain these 0-based row positions of --test instead")
     audit.add_argument("--index-column", metavar="COLUMN",

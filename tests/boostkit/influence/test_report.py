@@ -234,3 +234,21 @@ def test_top_k_larger_than_training_set():
     assert len(report.suspects) == 20 and len(report.helpful[next(iter(report.helpful))]) == 20
     assert isinstance(report, AuditReport)
     assert os.path.basename(report_module.__file__) == "report.py"
+
+
+def test_forest_with_trex_uses_the_averaged_probabilities():
+    from sklearn.ensemble import RandomForestClassifier
+
+    _, X, y, _, X_test, y_test = _case("lightgbm", "softmax")
+    X, X_test = np.nan_to_num(X), np.nan_to_num(X_test)
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="use TREX for forests"):
+        audit(forest, X, y)
+    report = audit(forest, X, y, X_test, y_test, method="trex", top_k=4,
+                   method_params={"max_iter": 300})
+    proba = forest.predict_proba(X)
+    np.testing.assert_allclose(report.training["p_label"], proba[np.arange(len(y)), y],
+                               rtol=1e-9, atol=1e-12)
+    losses = _model_loss(forest, X_test, y_test, "softmax")
+    np.testing.assert_array_equal(sorted(report.helpful),
+                                  sorted(np.argsort(-losses, kind="stable")[:3]))
