@@ -395,12 +395,22 @@ class _InfluenceExplainer(BaseEstimator):
         chunks = _chunks(n_test, size)
         if progress:
             chunks = self._progress(chunks, "local influence")
-        parts = []
+        parts, out = [], None
         with _numba_threads(self.n_jobs):
             for start, stop in chunks:
-                parts.append(self._local_block(_rows(X_test, start, stop), targets[start:stop],
-                                               top_k, per_output))
-        return _assemble(parts, top_k, per_output)
+                part = self._local_block(_rows(X_test, start, stop), targets[start:stop],
+                                         top_k, per_output)
+                if top_k is not None:
+                    parts.append(part)
+                elif stop - start == n_test:
+                    out = part  # one chunk: no copy
+                else:  # copied into place chunk by chunk: never the output twice in memory
+                    if out is None:
+                        out = np.empty((part.shape[0], n_test, part.shape[2]))
+                    out[:, start:stop] = part
+        if top_k is not None:
+            return _concat_top(parts)
+        return np.ascontiguousarray(out if per_output else out[:, :, 0])
 
     def _distributed_local(self, client, X_test, y_test, top_k, per_output, chunk_size):
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -434,8 +444,7 @@ class _InfluenceExplainer(BaseEstimator):
                    for block, a, b in zip(blocks, bounds[:-1], bounds[1:])]
         parts = client.gather(futures)
         if top_k is not None:
-            return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1)
-                                  for f in range(4)))
+            return _concat_top(parts)
         return np.concatenate(parts, axis=1)
 
 
@@ -447,18 +456,8 @@ def _test_table(leaf_ids, values, n_leaves):
     return table
 
 
-def _assemble(parts, top_k, per_output):
-    if top_k is not None:
-        return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1) for f in range(4)))
-    n_train = parts[0].shape[0]
-    n_test = sum(p.shape[1] for p in parts)
-    n_out = parts[0].shape[2]
-    out = np.empty((n_train, n_test, n_out))
-    start = 0
-    for p in parts:
-        out[:, start:start + p.shape[1]] = p
-        start += p.shape[1]
-    return out if per_output else out[:, :, 0]
+def _concat_top(parts):
+    return TopInfluence(*(np.concatenate([p[f] for p in parts], axis=1) for f in range(4)))
 
 
 def _local_task(explainer, X_block, targets, top_k, per_output):

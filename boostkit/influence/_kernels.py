@@ -18,7 +18,7 @@ errors (inputs are validated in Python first) and runs in parallel over training
 import numpy as np
 from numba import njit, prange
 
-from ..losses import row_derivatives
+from ..losses import SOFTMAX, SQUARED_ERROR, row_derivatives
 
 
 # Training rows per tile: one tree's test table and the tile's rows stay in cache while the
@@ -259,15 +259,18 @@ def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_fa
 
 @njit(cache=True, parallel=True)
 def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, objective,
-                      hessian_factor, n_blocks, out):
+                      hessian_factor, n_blocks, out, gradients):
     """``out[j, l] = sum_{rows i in leaf l of tree j} w_i h_ij``, h at the score before tree j.
 
-    Rows are split into ``n_blocks`` fixed blocks summed separately, then added in block order,
-    so the result does not depend on the number of threads.
+    ``gradients[i, j]`` receives the unweighted ``g_ij`` on the way (skipped when it is
+    (0, 0)), so that :func:`boostin_rows` needs no second walk through the rounds. Rows are
+    split into ``n_blocks`` fixed blocks summed separately, then added in block order, so the
+    result does not depend on the number of threads.
     """
     n_rows, n_trees = leaf_ids.shape
     n_outputs = bias.shape[0]
     n_rounds = n_trees // n_outputs
+    keep = gradients.shape[0] > 0
     partial = np.zeros((n_blocks, n_trees, out.shape[1]))
     per_block = (n_rows + n_blocks - 1) // n_blocks
     for b in prange(n_blocks):
@@ -285,6 +288,8 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
                     j = t * n_outputs + k
                     leaf = leaf_ids[i, j]
                     block_sums[j, leaf] += w * h[k]
+                    if keep:
+                        gradients[i, j] = g[k]
                     raw[k] += leaf_table[j, leaf]
     # explicit loops: an array expression here would become one more parallel region per block
     for j in range(n_trees):
@@ -296,40 +301,38 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
 
 
 @njit(cache=True, parallel=True)
-def boostin_rows(leaf_ids, leaf_table, bias, targets, sample_weight, hessian_sums,
-                 learning_rate, l2, exact, objective, hessian_factor, derivatives,
-                 self_influence):
-    """BoostIn's leaf derivatives and self influence, one row at a time through the rounds.
+def boostin_rows(leaf_ids, leaf_table, targets, sample_weight, hessian_sums, learning_rate, l2,
+                 exact, objective, hessian_factor, derivatives, self_influence):
+    """BoostIn's leaf derivatives and self influence from the gradients of every round.
 
-    ``derivatives[i, j] = eta * (w g + v w h) / (H + l2)`` (0 where ``H + l2 == 0``; ``v / eta``
-    instead of ``v`` with ``exact``); skipped when ``derivatives`` is (0, 0).
-    ``self_influence[i, k] = sum_t D[i, t, k] * g[i, t, k]`` with the unweighted ``g``.
+    On entry ``derivatives[i, j]`` holds ``g_ij`` (as :func:`leaf_hessian_sums` leaves it); on
+    exit it holds ``D_ij = eta * (w g + v w h) / (H + l2)`` (0 where ``H + l2 == 0``; ``v / eta``
+    instead of ``v`` with ``exact``). The hessian follows from the gradient without a second
+    walk: ``p = g + y`` for the logistic and softmax losses (``h = c p (1 - p)``), ``h = 1`` for
+    squared error. ``self_influence[i, k] = sum_t D[i, t, k] * g[i, t, k]`` (unweighted ``g``).
     """
     n_rows, n_trees = leaf_ids.shape
-    n_outputs = bias.shape[0]
-    n_rounds = n_trees // n_outputs
-    write = derivatives.shape[0] > 0
+    n_outputs = self_influence.shape[1]
     for i in prange(n_rows):
-        raw = bias.copy()
-        prob = np.empty(n_outputs)
-        g = np.empty(n_outputs)
-        h = np.empty(n_outputs)
-        total = np.zeros(n_outputs)
         w = sample_weight[i]
-        for t in range(n_rounds):
-            row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
-            for k in range(n_outputs):
-                j = t * n_outputs + k
-                leaf = leaf_ids[i, j]
-                value = leaf_table[j, leaf]
-                denominator = hessian_sums[j, leaf] + l2
-                used = value / learning_rate if exact else value
-                d = 0.0
-                if denominator != 0.0:
-                    d = learning_rate * (w * g[k] + used * (w * h[k])) / denominator
-                if write:
-                    derivatives[i, j] = d
-                total[k] += d * g[k]
-                raw[k] += value
         for k in range(n_outputs):
-            self_influence[i, k] = total[k]
+            self_influence[i, k] = 0.0
+        for j in range(n_trees):
+            k = j % n_outputs
+            g = derivatives[i, j]
+            if objective == SQUARED_ERROR:
+                h = 1.0
+            else:
+                p = g + targets[i, k]
+                h = p * (1.0 - p)
+                if objective == SOFTMAX:
+                    h *= hessian_factor
+            leaf = leaf_ids[i, j]
+            value = leaf_table[j, leaf]
+            denominator = hessian_sums[j, leaf] + l2
+            used = value / learning_rate if exact else value
+            d = 0.0
+            if denominator != 0.0:
+                d = learning_rate * (w * g + used * (w * h)) / denominator
+            derivatives[i, j] = d
+            self_influence[i, k] += d * g

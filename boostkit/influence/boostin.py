@@ -8,8 +8,8 @@ import numpy as np
 from ..exceptions import UnsupportedModelError
 from ..losses import OBJECTIVE_CODES
 from . import _kernels
-from ._base import (TopInfluence, _chunks, _InfluenceExplainer,
-                    _numba_threads, _test_table, refuse_averaged)
+from ._base import (TopInfluence, _InfluenceExplainer, _numba_threads, _test_table,
+                    refuse_averaged)
 
 __all__ = ["BoostIn"]
 
@@ -133,25 +133,21 @@ class BoostIn(_InfluenceExplainer):
 
         code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))
-        n_blocks = int(min(64, max(1, n // 1024)))
+        # fixed blocks (the sums do not depend on the thread count), enough to balance threads
+        n_blocks = int(min(64, max(1, n // 256)))
+        # the gradients of the first walk are the second pass's input, in the output's place
+        self._train_derivatives = np.empty((n, n_trees))
         _kernels.leaf_hessian_sums(leaf_ids, self._leaf_table, ensemble.bias,
                                    self._train_targets, self.sample_weight_, code,
-                                   ensemble.hessian_factor, n_blocks, hessian_sums)
+                                   ensemble.hessian_factor, n_blocks, hessian_sums,
+                                   self._train_derivatives)
         self._hessian_sums = hessian_sums
         self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, n_leaves)
-        self._train_derivatives = np.empty((n, n_trees))
         self._self_influence = np.empty((n, C))
-        for start, stop in self._progress(_chunks(n, 1 << 16), "leaf derivatives"):
-            self._boostin_rows(start, stop, self._train_derivatives[start:stop],
-                               self._self_influence[start:stop])
-
-    def _boostin_rows(self, start, stop, derivatives, self_influence):
-        ensemble = self.ensemble_
-        _kernels.boostin_rows(self.train_leaf_ids_[start:stop], self._leaf_table, ensemble.bias,
-                              self._train_targets[start:stop], self.sample_weight_[start:stop],
-                              self._hessian_sums, ensemble.learning_rate, ensemble.l2,
-                              self.mode == "exact", OBJECTIVE_CODES[ensemble.objective],
-                              ensemble.hessian_factor, derivatives, self_influence)
+        _kernels.boostin_rows(leaf_ids, self._leaf_table, self._train_targets,
+                              self.sample_weight_, hessian_sums, ensemble.learning_rate,
+                              ensemble.l2, self.mode == "exact", code, ensemble.hessian_factor,
+                              self._train_derivatives, self._self_influence)
 
     def _walk_rounds(self, leaf_ids, targets, hessian=True):
         ensemble = self.ensemble_
@@ -200,11 +196,9 @@ class BoostIn(_InfluenceExplainer):
         return result
 
     def _self_rows(self, start, stop, per_output):
-        out = np.empty((stop - start, self.ensemble_.n_outputs))
-        self._boostin_rows(start, stop, np.empty((0, 0)), out)
-        return out if per_output else out.sum(axis=1, keepdims=True)
+        # computed with the leaf derivatives in fit, by the same per-row kernel
+        out = self._self_influence[start:stop]
+        return out.copy() if per_output else out.sum(axis=1, keepdims=True)
 
     def _self_local(self, per_output):
-        # computed with the leaf derivatives in fit, by the same per-row kernel
-        out = self._self_influence
-        return out.copy() if per_output else out.sum(axis=1, keepdims=True)
+        return self._self_rows(0, self.n_train_, per_output)

@@ -160,14 +160,20 @@ CODES = {"squared_error": 0, "logistic": 1, "softmax": 2}
 def test_leaf_hessian_sums_twin(objective, factor, n_blocks):
     leaf_ids, table, bias, targets, w, C, T = _round_problem(objective)
     out = np.empty(table.shape)
+    gradients = np.empty(leaf_ids.shape)
     _kernels.leaf_hessian_sums(leaf_ids, table, bias, targets, w, CODES[objective], factor,
-                               n_blocks, out)
+                               n_blocks, out, gradients)
     expected = np.zeros(table.shape)
-    for cols, _, h, _ in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets, C, T):
+    for cols, g, h, _ in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets, C, T):
+        np.testing.assert_allclose(gradients[:, cols], g, rtol=1e-12, atol=1e-15)
         for k, j in enumerate(range(cols.start, cols.stop)):
             expected[j] = np.bincount(leaf_ids[:, j], weights=w * h[:, k],
                                       minlength=table.shape[1])
     np.testing.assert_allclose(out, expected, rtol=1e-12)
+    skipped = np.empty(table.shape)
+    _kernels.leaf_hessian_sums(leaf_ids, table, bias, targets, w, CODES[objective], factor,
+                               n_blocks, skipped, np.empty((0, 0)))
+    np.testing.assert_array_equal(skipped, out)
 
 
 @pytest.mark.parametrize("exact", [False, True])
@@ -178,9 +184,12 @@ def test_boostin_rows_twin(objective, factor, exact):
     sums = rng.uniform(0.5, 3.0, size=table.shape)
     sums[0, 1] = -0.1  # with l2 = 0.1: no hessian mass, no step -> D = 0
     eta, l2 = 0.3, 0.1
+    # the kernel's input: the gradients of every round, as leaf_hessian_sums leaves them
     derivatives = np.empty(leaf_ids.shape)
-    self_inf = np.empty((len(leaf_ids), C))
-    _kernels.boostin_rows(leaf_ids, table, bias, targets, w, sums, eta, l2, exact,
+    for cols, g, _, _ in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets, C, T):
+        derivatives[:, cols] = g
+    self_inf = np.full((len(leaf_ids), C), np.nan)
+    _kernels.boostin_rows(leaf_ids, table, targets, w, sums, eta, l2, exact,
                           CODES[objective], factor, derivatives, self_inf)
     expected_self = np.zeros((len(leaf_ids), C))
     for cols, g, h, values in _numpy_rounds(objective, factor, leaf_ids, table, bias, targets,
@@ -194,7 +203,3 @@ def test_boostin_rows_twin(objective, factor, exact):
             np.testing.assert_allclose(derivatives[:, j], D, rtol=1e-12, atol=1e-15)
             expected_self[:, k] += D * g[:, k]
     np.testing.assert_allclose(self_inf, expected_self, rtol=1e-12, atol=1e-15)
-    skipped = np.empty((len(leaf_ids), C))
-    _kernels.boostin_rows(leaf_ids, table, bias, targets, w, sums, eta, l2, exact,
-                          CODES[objective], factor, np.empty((0, 0)), skipped)
-    np.testing.assert_array_equal(skipped, self_inf)
