@@ -19,7 +19,7 @@ errors (inputs are checked in Python first) and runs in parallel over the pertur
 import numpy as np
 from numba import njit, prange
 
-from ..losses import row_derivatives
+from ..losses import LOGISTIC, SOFTMAX, SQUARED_ERROR, row_derivatives
 
 
 # ------------------------------------------------------------------------- LeafInfluence
@@ -152,69 +152,112 @@ def single_point_rows(leaf_ids, addend, multiplier, prob, scale, n_outputs, trai
 
 
 # ------------------------------------------------------------------------- LeafRefit
-@njit(cache=True)
-def refit_leaf_values(leaf_ids, bias, targets, sample_weight, removed, objective,
-                      hessian_factor, learning_rate, l2, score, sums, out):
-    """Re-run the Newton recursion over every round with row ``removed`` at weight 0.
-
-    ``removed = -1`` keeps every row. ``out[j, l]`` receives the new leaf values (0 where
-    ``H + lambda == 0``: an empty leaf); ``score`` (n, C) ends as the refit raw scores of the
-    training rows. ``sums`` is (2, C, max_leaves) scratch.
-    """
-    n_rows, n_trees = leaf_ids.shape
-    n_outputs = bias.shape[0]
-    n_rounds = n_trees // n_outputs
-    n_leaves = out.shape[1]
+@njit(cache=True, inline="always")
+def _score_derivatives(score, targets, objective, hessian_factor, gradient, hessian):
+    """``gradient[k, r]``, ``hessian[k, r]`` of every row at raw scores ``score`` (C, n)."""
+    n_outputs, n_rows = score.shape
+    raw = np.empty(n_outputs)
+    target = np.empty(n_outputs)
     prob = np.empty(n_outputs)
     g = np.empty(n_outputs)
     h = np.empty(n_outputs)
     for r in range(n_rows):
         for k in range(n_outputs):
-            score[r, k] = bias[k]
-    for t in range(n_rounds):
-        sums[:] = 0.0
+            raw[k] = score[k, r]
+            target[k] = targets[r, k]
+        row_derivatives(raw, target, objective, hessian_factor, prob, g, h)
+        for k in range(n_outputs):
+            gradient[k, r] = g[k]
+            hessian[k, r] = h[k]
+
+
+# One compiled copy per objective: with the objective a compile-time constant the loss code
+# folds to its own branch; a runtime code keeps every branch and costs ~8x per row.
+@njit(cache=True)
+def _squared_error_derivatives(score, targets, hessian_factor, gradient, hessian):
+    _score_derivatives(score, targets, SQUARED_ERROR, hessian_factor, gradient, hessian)
+
+
+@njit(cache=True)
+def _logistic_derivatives(score, targets, hessian_factor, gradient, hessian):
+    _score_derivatives(score, targets, LOGISTIC, hessian_factor, gradient, hessian)
+
+
+@njit(cache=True)
+def _softmax_derivatives(score, targets, hessian_factor, gradient, hessian):
+    _score_derivatives(score, targets, SOFTMAX, hessian_factor, gradient, hessian)
+
+
+@njit(cache=True)
+def refit_leaf_values(leaf_ids_t, bias, targets, sample_weight, removed, objective,
+                      hessian_factor, learning_rate, l2, score, sums, out):
+    """Re-run the Newton recursion over every round with row ``removed`` at weight 0.
+
+    ``removed = -1`` keeps every row. ``out[j, l]`` receives the new leaf values (0 where
+    ``H + lambda == 0``: an empty leaf); ``score`` (C, n) ends as the refit raw scores of the
+    training rows. ``sums`` is (2, C, max_leaves) scratch; ``leaf_ids_t`` is tree-major.
+    """
+    n_trees, n_rows = leaf_ids_t.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    n_leaves = out.shape[1]
+    gradient = np.empty((n_outputs, n_rows))
+    hessian = np.empty((n_outputs, n_rows))
+    for k in range(n_outputs):
         for r in range(n_rows):
-            if r == removed:
-                continue
-            w = sample_weight[r]
-            row_derivatives(score[r], targets[r], objective, hessian_factor, prob, g, h)
-            for k in range(n_outputs):
-                leaf = leaf_ids[r, t * n_outputs + k]
-                sums[0, k, leaf] += w * g[k]
-                sums[1, k, leaf] += w * h[k]
+            score[k, r] = bias[k]
+    for t in range(n_rounds):
+        if objective == LOGISTIC:
+            _logistic_derivatives(score, targets, hessian_factor, gradient, hessian)
+        elif objective == SOFTMAX:
+            _softmax_derivatives(score, targets, hessian_factor, gradient, hessian)
+        else:
+            _squared_error_derivatives(score, targets, hessian_factor, gradient, hessian)
         for k in range(n_outputs):
             j = t * n_outputs + k
+            leaves = leaf_ids_t[j]
+            g = gradient[k]
+            h = hessian[k]
+            for leaf in range(n_leaves):
+                sums[0, k, leaf] = 0.0
+                sums[1, k, leaf] = 0.0
+            for r in range(n_rows):
+                w = sample_weight[r]
+                if r == removed:
+                    w = 0.0
+                sums[0, k, leaves[r]] += w * g[r]
+                sums[1, k, leaves[r]] += w * h[r]
             for leaf in range(n_leaves):
                 denominator = sums[1, k, leaf] + l2
                 value = 0.0
                 if denominator != 0.0:
                     value = -learning_rate * sums[0, k, leaf] / denominator
                 out[j, leaf] = value
-        for r in range(n_rows):
-            for k in range(n_outputs):
-                j = t * n_outputs + k
-                score[r, k] += out[j, leaf_ids[r, j]]
+            values = out[j]
+            scores = score[k]
+            for r in range(n_rows):
+                scores[r] += values[leaves[r]]
 
 
 @njit(cache=True, parallel=True)
-def refit_rows(rows, leaf_ids, bias, targets, sample_weight, objective, hessian_factor,
+def refit_rows(rows, leaf_ids_t, bias, targets, sample_weight, objective, hessian_factor,
                learning_rate, l2, n_leaves, test_leaf_ids, test_raw, self_raw):
     """LeafRefit raw scores: for ``i = rows[a]`` (``-1``: no row removed) refit every leaf
     without row ``i``; ``test_raw[a, e]`` receives test point ``e``'s new raw score and
     ``self_raw[a]`` row ``i``'s own (the bias-only row for ``i = -1``: unused).
     """
-    n_rows, n_trees = leaf_ids.shape
+    n_trees, n_rows = leaf_ids_t.shape
     n_outputs = bias.shape[0]
     n_test = test_leaf_ids.shape[0]
     for a in prange(rows.shape[0]):
         i = rows[a]
-        score = np.empty((n_rows, n_outputs))
+        score = np.empty((n_outputs, n_rows))
         sums = np.empty((2, n_outputs, n_leaves))
         values = np.empty((n_trees, n_leaves))
-        refit_leaf_values(leaf_ids, bias, targets, sample_weight, i, objective,
+        refit_leaf_values(leaf_ids_t, bias, targets, sample_weight, i, objective,
                           hessian_factor, learning_rate, l2, score, sums, values)
         for k in range(n_outputs):
-            self_raw[a, k] = score[max(i, 0), k]
+            self_raw[a, k] = score[k, max(i, 0)]
         for e in range(n_test):
             for k in range(n_outputs):
                 test_raw[a, e, k] = bias[k]

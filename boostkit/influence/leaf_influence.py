@@ -126,6 +126,7 @@ class _FixedStructure(_InfluenceExplainer):
             # CatBoost scales l2_leaf_reg by the mean sample weight (held fixed here)
             self._l2 *= float(self.sample_weight_.mean())
         self._leaf_ids_c = np.ascontiguousarray(self.train_leaf_ids_)
+        self._leaf_ids_t = np.ascontiguousarray(self._leaf_ids_c.T)
         self._code = OBJECTIVE_CODES[ensemble.objective]
         candidates = [None]
         if ensemble.source.startswith("lightgbm"):
@@ -157,9 +158,9 @@ class _FixedStructure(_InfluenceExplainer):
         n, C = self.n_train_, ensemble.n_outputs
         out = np.empty_like(self._leaf_table)
         _leaf_kernels.refit_leaf_values(
-            self._leaf_ids_c, bias, self._train_targets, self.sample_weight_, removed,
+            self._leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
             self._code, self._hessian_factor, ensemble.learning_rate, self._l2,
-            np.empty((n, C)), np.empty((2, C, out.shape[1])), out)
+            np.empty((C, n)), np.empty((2, C, out.shape[1])), out)
         return out
 
     def _leaf_gap(self, refit, table):
@@ -253,7 +254,6 @@ class _Derivative(_FixedStructure):
         self._scale = np.where(denominator != 0.0, -eta / safe, 0.0)
         self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, -1)
         self._addend, self._multiplier, self._prob = addend, multiplier, prob
-        self._leaf_ids_t = np.ascontiguousarray(leaf_ids.T)
         self._train_gradient = np.ascontiguousarray(loss.gradient(Y, raw))
         self._self_cache = None
 
@@ -538,7 +538,7 @@ class LeafRefit(_FixedStructure):
             chunks = self._progress(chunks, desc)
         for a, b in chunks:
             _leaf_kernels.refit_rows(
-                rows[a:b], self._leaf_ids_c, self._bias, self._train_targets,
+                rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
                 self.sample_weight_, self._code, self._hessian_factor, ensemble.learning_rate,
                 self._l2, self._leaf_table.shape[1], test_leaf_ids, test_raw[a:b],
                 self_raw[a:b])
