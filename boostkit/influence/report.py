@@ -294,8 +294,10 @@ def _audit(model, X, y, X_test, y_test, method, *, top_k, test_points, n_test_po
         try:
             scores = np.asarray(explainer.self_influence(), dtype=np.float64)
         except (NotImplementedError, AttributeError) as err:
-            notes.append(f"{method_name} has no self influence ({err}); no training rows are "
-                         f"flagged.")
+            reason = str(err).rstrip(".")
+            if not reason.startswith(method_name):
+                reason = f"{method_name} has no self influence ({reason})"
+            notes.append(f"{reason}. No training rows are flagged.")
         if scores is not None:
             order = np.argsort(-scores, kind="stable")[:min(top_k, n_train)]
             suspects = _row_table(train_table, order, scores[order], "self_influence")
@@ -482,7 +484,9 @@ class AuditReport:
         str
         """
         lines = [self._headline()]
-        if self.suspects is not None:
+        if self.suspects is None:
+            lines.append(f"No training rows flagged: {self.method} has no self influence.")
+        else:
             lines.append(f"Flagged {len(self.suspects)} of {self.n_train} training rows (highest "
                          f"self influence: most likely mislabeled or harmful); top "
                          f"{min(n_rows, len(self.suspects))}:")

@@ -3,6 +3,7 @@ predictions, the HTML file's content, method resolution and bad input."""
 
 import base64
 import html
+import inspect
 import os
 from html.parser import HTMLParser
 
@@ -252,3 +253,35 @@ def test_forest_with_trex_uses_the_averaged_probabilities():
     losses = _model_loss(forest, X_test, y_test, "softmax")
     np.testing.assert_array_equal(sorted(report.helpful),
                                   sorted(np.argsort(-losses, kind="stable")[:3]))
+
+
+@pytest.mark.parametrize("name", sorted(report_module.METHODS))
+def test_every_available_method_through_audit(name):
+    """Each method's tables are its own self influence sorted and its own local top_k."""
+    if name not in report_module._available_methods():
+        pytest.skip(f"{report_module.METHODS[name]} is not in boostkit.influence yet")
+    import lightgbm as lgb
+
+    _, X, y, _, X_test, y_test = _case("lightgbm", "logistic")
+    X, y = X[:60], y[:60]
+    model = lgb.LGBMClassifier(n_estimators=4, num_leaves=4, min_child_samples=5,
+                               verbose=-1).fit(X, y)
+    params = {"random_state": 0} if "random_state" in inspect.signature(
+        getattr(influence, report_module.METHODS[name])).parameters else {}
+    report = audit(model, X, y, X_test, y_test, method=name, top_k=3, test_points=[0, 4],
+                   method_params=params)
+    explainer = report.explainer  # refitting would double the retraining methods' cost
+    assert type(explainer).__name__ == report_module.METHODS[name] == report.method
+    if report.suspects is not None:
+        scores = explainer.self_influence()
+        np.testing.assert_allclose(report.suspects["self_influence"],
+                                   np.sort(scores)[::-1][:3], rtol=1e-9, atol=1e-12)
+    if report.helpful:
+        top = explainer.local_influence(X_test[[0, 4]], y_test[[0, 4]], top_k=3)
+        for j, e in enumerate([0, 4]):
+            np.testing.assert_allclose(report.helpful[e]["influence"], top.helpful_values[:, j],
+                                       rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(report.harmful[e]["influence"], top.harmful_values[:, j],
+                                       rtol=1e-9, atol=1e-12)
+    else:
+        assert any("globally" in n for n in report.notes)
