@@ -100,13 +100,14 @@ def parse(model):
         raise UnsupportedModelError(
             f"LightGBM model has {len(trees)} trees for {n_rounds} rounds x {n_outputs} outputs"
         )
+    if any(tree.get("is_linear", "0") != "0" for tree in trees):
+        raise UnsupportedModelError(
+            "LightGBM linear_tree=True is not supported: leaves must hold constants"
+        )
     builder = TreeBuilder()
-    for tree in trees:
-        if tree.get("is_linear", "0") != "0":
-            raise UnsupportedModelError(
-                "LightGBM linear_tree=True is not supported: leaves must hold constants"
-            )
-        _add_tree(builder, tree)
+    columns = {key: _numbers(trees, key, dtype) for key, dtype in _NODE_COLUMNS.items()}
+    for t, tree in enumerate(trees):
+        _add_tree(builder, tree, {key: parts[t] for key, parts in columns.items()})
 
     # LightGBM keeps column names with whitespace replaced by "_" (and names plain arrays
     # Column_0, Column_1, ...); DataFrames are compared after the same replacement.
@@ -141,16 +142,31 @@ def _read_model_string(text):
     return header, trees
 
 
-def _numbers(tree, key, dtype):
-    return np.array(tree[key].split(" "), dtype=dtype) if tree.get(key) else np.zeros(0, dtype)
+# The per-node number lists of a tree, and how they are read.
+_NODE_COLUMNS = {"leaf_value": np.float64, "split_feature": np.int64, "threshold": np.float64,
+                 "decision_type": np.int64, "left_child": np.int64, "right_child": np.int64,
+                 "cat_boundaries": np.int64, "cat_threshold": np.uint64}
 
 
-def _add_tree(builder, tree):
-    """Nodes laid out as LightGBM's internal nodes 0..L-2, then its leaves 0..L-1."""
+def _numbers(trees, key, dtype):
+    """Every tree's space-separated numbers under ``key``, converted in one call: a list with
+    one array per tree (empty where the tree has none)."""
+    texts = [tree.get(key, "") for tree in trees]
+    counts = [text.count(" ") + 1 if text else 0 for text in texts]
+    joined = " ".join(text for text in texts if text)
+    values = np.array(joined.split(" "), dtype=dtype) if joined else np.zeros(0, dtype)
+    return np.split(values, np.cumsum(counts)[:-1]) if trees else []
+
+
+def _add_tree(builder, tree, numbers):
+    """Nodes laid out as LightGBM's internal nodes 0..L-2, then its leaves 0..L-1.
+
+    ``numbers`` holds the tree's per-node arrays (see ``_NODE_COLUMNS``).
+    """
     n_leaves = int(tree["num_leaves"])
     n_internal = n_leaves - 1
     n = n_internal + n_leaves
-    leaf_value = _numbers(tree, "leaf_value", np.float64)
+    leaf_value = numbers["leaf_value"]
     feature = np.full(n, -1, dtype=np.int64)
     threshold = np.zeros(n)
     left = np.full(n, -1, dtype=np.int64)
@@ -163,23 +179,23 @@ def _add_tree(builder, tree):
     leaf_index[n_internal:] = np.arange(n_leaves)
     cat_left = {}
     if n_internal:
-        feature[:n_internal] = _numbers(tree, "split_feature", np.int64)
-        raw_threshold = _numbers(tree, "threshold", np.float64)
-        decision = _numbers(tree, "decision_type", np.int64)
+        feature[:n_internal] = numbers["split_feature"]
+        raw_threshold = numbers["threshold"]
+        decision = numbers["decision_type"]
 
         def child(c):  # negative children are ~leaf
             return np.where(c >= 0, c, n_internal + ~c)
 
-        left[:n_internal] = child(_numbers(tree, "left_child", np.int64))
-        right[:n_internal] = child(_numbers(tree, "right_child", np.int64))
+        left[:n_internal] = child(numbers["left_child"])
+        right[:n_internal] = child(numbers["right_child"])
         is_cat = (decision & 1) == 1
         missing_left[:n_internal] = (decision & 2) == 2
         # LightGBM missing types None / Zero / NaN are the kernel's missing modes 1 / 2 / 0.
         missing_mode[:n_internal] = np.array([1, 2, 0, 0], dtype=np.int8)[(decision >> 2) & 3]
         threshold[:n_internal] = np.where(is_cat, 0.0, raw_threshold)
         if is_cat.any():
-            bounds = _numbers(tree, "cat_boundaries", np.int64)
-            words = _numbers(tree, "cat_threshold", np.uint64)
+            bounds = numbers["cat_boundaries"]
+            words = numbers["cat_threshold"]
             for node in np.flatnonzero(is_cat):
                 c = int(raw_threshold[node])
                 bits = words[bounds[c]:bounds[c + 1]]
