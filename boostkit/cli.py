@@ -241,18 +241,11 @@ def _audit_command(args):
             raise CommandLineError(f"--test-points must be comma-separated row positions; got "
                                    f"{args.test_points!r}") from None
     print(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
-    try:
-        report = _run_audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
+    report = _run_audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
                         test_points=test_points, n_test_points=args.n_test_points,
                         sample_weight=None, method_params=None, verbose=verbose,
                         train_index=X.index, test_index=test_index,
                         model_name=f"{type(model).__name__} ({Path(args.model).name})")
-    except ValueError as err:
-        message = str(err)
-        if message.startswith(("top_k", "test_points", "n_test_points")):
-            option = "--" + message.split(" ")[0].replace("_", "-")
-            raise CommandLineError(f"{option}: {message}") from err
-        raise
     print(report.summary())
     if args.suspects_csv is not None:
         if report.suspects is None:
@@ -274,6 +267,15 @@ def _run_audit(*args, **kwargs):
     except UnsupportedModelError as err:
         hint = " (on the command line: --method trex)" if "use TREX" in str(err) else ""
         raise CommandLineError(f"--model: {err}{hint}") from err
+    except ValueError as err:  # name the option whose file holds the offending data
+        message = str(err)
+        first = message.split(" ")[0].rstrip(":")
+        option = {"X": "--data", "y": "--data", "X_test": "--test", "y_test": "--test",
+                  "top_k": "--top-k", "test_points": "--test-points",
+                  "n_test_points": "--n-test-points"}.get(first)
+        if option is None:
+            raise
+        raise CommandLineError(f"{option}: {message}") from err
 
 
 def _parser():

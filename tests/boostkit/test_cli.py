@@ -169,7 +169,7 @@ def test_help_through_python_dash_m():
 
 
 def _run_error(argv, capsys):
-    status = cli.main(argv)
+    status = cli.main(argv + ["--quiet"])  # stderr then holds nothing but the error
     err = capsys.readouterr().err
     assert status == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -214,6 +214,17 @@ def test_errors(data, capsys, tmp_path):
     err = _run_error(["audit", "--model", str(model_path), "--data", train, "--target",
                       "label", "--top-k", "0"], capsys)
     assert "--top-k must be a positive integer" in err
+
+    X.assign(label=np.where(np.arange(len(y)) == 5, 3, y)).to_csv(tmp_path / "labels.csv",
+                                                                    index=False)
+    err = _run_error(["audit", "--model", str(model_path), "--data", train, "--target",
+                      "label", "--test", str(tmp_path / "labels.csv")], capsys)
+    assert "--test: y_test has labels the model never saw: [3]" in err
+
+    err = _run_error(["audit", "--model", str(model_path), "--data", train, "--target",
+                      "label", "--test", str(folder / "test.csv"), "--test-points", "1,99"],
+                     capsys)
+    assert "--test-points: test_points must be positions in [0, 60)" in err
 
     pickled = tmp_path / "not_a_model.pkl"
     with open(pickled, "wb") as f:
