@@ -360,10 +360,10 @@ def _choose_test_points(test_points, losses, n_test_points, n_test):
 
 
 def _local_top(explainer, X_chosen, y_chosen, k):
-    try:
-        top = explainer.local_influence(X_chosen, y_chosen, top_k=k)
-    except TypeError:  # an explainer without top_k: rank its full matrix
+    if "top_k" not in inspect.signature(explainer.local_influence).parameters:
+        # an explainer without top_k (user-written): rank its full matrix here
         return _top_from_matrix(np.asarray(explainer.local_influence(X_chosen, y_chosen)), k)
+    top = explainer.local_influence(X_chosen, y_chosen, top_k=k)
     return tuple(np.asarray(part) for part in top)
 
 

@@ -285,3 +285,19 @@ def test_every_available_method_through_audit(name):
                                        rtol=1e-9, atol=1e-12)
     else:
         assert any("globally" in n for n in report.notes)
+
+
+def test_explainer_without_top_k_is_ranked_from_its_full_matrix():
+    model, X, y, _, X_test, y_test = _case("lightgbm", "logistic")
+
+    class FullOnly(BoostIn):  # a user explainer whose local_influence has no top_k
+        def local_influence(self, X_test, y_test):
+            return super().local_influence(X_test, y_test)
+
+    report = audit(model, X, y, X_test, y_test, method=FullOnly(), top_k=4, test_points=[1])
+    full = BoostIn().fit(model, X, y).local_influence(X_test[[1]], y_test[[1]])[:, 0]
+    np.testing.assert_array_equal(report.helpful[1]["position"],
+                                  np.argsort(-full, kind="stable")[:4])
+    np.testing.assert_array_equal(report.harmful[1]["position"],
+                                  np.argsort(full, kind="stable")[:4])
+    np.testing.assert_allclose(report.harmful[1]["influence"], np.sort(full)[:4], rtol=1e-12)
