@@ -611,7 +611,7 @@ class AuditReport:
 
         Returns
         -------
-        str
+        str or path-like
             ``path``, as given.
         """
         figures = self.figures()
@@ -630,6 +630,10 @@ class AuditReport:
         parts = [f"<h1>{esc(title)}</h1>",
                  f"<p class='meta'>Generated {stamp} by boostkit. Positive influence = helpful (removing the training row would "
                  f"raise the loss), negative = harmful.</p>"]
+        get_params = getattr(self.explainer, "get_params", None)
+        if callable(get_params):
+            settings = ", ".join(f"{k}={v!r}" for k, v in sorted(get_params(deep=False).items()))
+            parts.append(f"<p class='meta'>Method: {esc(self.method)}({esc(settings)})</p>")
         if self.notes:
             parts.append("<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in self.notes)
                          + "</ul>")

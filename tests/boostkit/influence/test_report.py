@@ -108,6 +108,7 @@ def test_dataframe_index_labels_every_table_and_is_escaped(tmp_path):
     assert path == str(tmp_path / "report.html")
     text = open(path, encoding="utf-8").read()
     assert "<i>row" not in text and "&lt;i&gt;row" in text
+    assert "Method: BoostIn(" in text and "mode=&#x27;reference&#x27;" in text
 
     class Collect(HTMLParser):
         def __init__(self):
