@@ -320,6 +320,16 @@ def _regression_label(y, reference):
     return low if reference >= 0.5 * (low + high) else high
 
 
+def _change_key(rows, labels):
+    """The change as a hashable key: rows sorted together with their new labels, so the same
+    change reached through two rankings shares one refit."""
+    rows = [int(r) for r in rows]
+    if not labels:
+        return tuple(sorted(rows)), ()
+    pairs = sorted(zip(rows, labels))
+    return tuple(r for r, _ in pairs), tuple(v for _, v in pairs)
+
+
 def _changed_data(X, y, sample_weight, mode, rows, new_labels, means):
     """The training data after removing / relabeling / poisoning ``rows``."""
     rows = np.asarray(rows, dtype=np.intp)
@@ -396,22 +406,17 @@ def _edit_measure(mode, model, X, y, X_test, y_test, explainers, fractions, coun
             order = _ranking(influence.sum(axis=1))[:max_count]
             reference = float(np.mean(y_test)) if not classifier else None
             for fraction, count in amounts:
-                rows = tuple(sorted(order[:count].tolist()))
-                tasks.append((name, None, fraction, count, (rows, new_labels(order[:count],
-                                                                             reference))))
+                rows = order[:count]
+                tasks.append((name, None, fraction, count,
+                              _change_key(rows, new_labels(rows, reference))))
             continue
         for e in range(n_test):
             order = _ranking(influence[:, e])[:max_count]
             reference = None if classifier else float(y_test[e])
             for fraction, count in amounts:
                 rows = order[:count]
-                labels = new_labels(rows, reference)
-                # sort rows and their labels together so equal changes share one refit
-                pairs = sorted(zip(rows.tolist(), labels)) if labels else [
-                    (r, None) for r in sorted(rows.tolist())]
-                key = (tuple(r for r, _ in pairs),
-                       tuple(v for _, v in pairs) if labels else ())
-                tasks.append((name, e, fraction, count, key))
+                tasks.append((name, e, fraction, count,
+                              _change_key(rows, new_labels(rows, reference))))
 
     baseline_key = ((), ())
     needed = {baseline_key: set(range(n_test))}
