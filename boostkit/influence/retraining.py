@@ -466,10 +466,16 @@ class SubSample(_RetrainingExplainer):
 
     def _difference(self, losses):
         """(n_models, n_test) losses -> (n_train, n_test) mean-out minus mean-in."""
-        inside = self.subsets_.astype(np.float64)
+        # summed model by model, not by a matrix product: BLAS rounds differently for other
+        # numbers of test points, and a test point's result must not depend on its chunk
+        sum_in = np.zeros((self.n_train_, losses.shape[1]))
+        sum_out = np.zeros((self.n_train_, losses.shape[1]))
+        for inside, row in zip(self.subsets_, losses):
+            sum_in += np.where(inside[:, None], row[None, :], 0.0)
+            sum_out += np.where(inside[:, None], 0.0, row[None, :])
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_in = (inside.T @ losses) / self._counts_in[:, None]
-            mean_out = ((1.0 - inside).T @ losses) / self._counts_out[:, None]
+            mean_in = sum_in / self._counts_in[:, None]
+            mean_out = sum_out / self._counts_out[:, None]
         influence = mean_out - mean_in
         undefined = (self._counts_in == 0) | (self._counts_out == 0)
         influence[undefined] = 0.0

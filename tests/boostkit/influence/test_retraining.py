@@ -114,6 +114,7 @@ def test_loo_parallel_equals_serial_and_top_k():
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost", "catboost"])
 def test_thread_count_does_not_change_the_model(library):
     model, X, y, w = make_model(library, "softmax")
+    X, y, w = X[:120], y[:120], w[:120]
     key = {"lightgbm": "n_jobs", "xgboost": "n_jobs", "catboost": "thread_count"}[library]
     many = clone(model).set_params(**{key: 2}).fit(X, y, sample_weight=w)
     one = _single_threaded(clone(model).set_params(**{key: 2}))
@@ -162,11 +163,12 @@ def test_subsample_matches_direct_computation():
     np.testing.assert_allclose(explainer.train_losses_, train_losses, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:SubSample:UserWarning")
 def test_subsample_seeding_and_undefined_rows():
     model, X, y, w, X_test, y_test = small_case("lightgbm", "logistic")
-    a = SubSample(n_models=30, random_state=1, n_jobs=1).fit(model, X, y)
-    b = SubSample(n_models=30, random_state=1, n_jobs=1).fit(model, X, y)
-    c = SubSample(n_models=30, random_state=2, n_jobs=1).fit(model, X, y)
+    a = SubSample(n_models=6, random_state=1, n_jobs=1).fit(model, X, y)
+    b = SubSample(n_models=6, random_state=1, n_jobs=1).fit(model, X, y)
+    c = SubSample(n_models=6, random_state=2, n_jobs=1).fit(model, X, y)
     np.testing.assert_array_equal(a.subsets_, b.subsets_)
     assert not np.array_equal(a.subsets_, c.subsets_)
     with pytest.warns(UserWarning, match="raise n_models"):
@@ -179,7 +181,7 @@ def test_pandas_input_and_string_labels():
     rng = np.random.default_rng(2)
     X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
     y = pd.Series(np.where(X["a"] + 0.3 * rng.normal(size=30) > 0, "yes", "no"))
-    model = lgb.LGBMClassifier(n_estimators=3, num_leaves=3, min_child_samples=2,
+    model = lgb.LGBMClassifier(n_estimators=3, num_leaves=3, min_child_samples=2, n_jobs=1,
                                verbose=-1).fit(X, y)
     explainer = LOO(n_jobs=1).fit(model, X, y)
     refit = clone(model).fit(X.drop(index=4), y.drop(index=4))
@@ -261,3 +263,21 @@ def test_gradient_boosting_regressor_loo_sees_a_helpful_duplicate():
     influence = LOO(n_jobs=1).fit(model, X, y).local_influence(X[[11]], y[[11]])[:, 0]
     assert influence[11] > 0
     assert influence[11] == influence.max()
+
+
+@pytest.mark.filterwarnings("ignore:SubSample:UserWarning")
+def test_dask_client_gives_the_same_results():
+    distributed = pytest.importorskip("dask.distributed")
+    from boostkit.influence import Random
+
+    model, X, y, w, X_test, y_test = small_case("lightgbm", "logistic")
+    explainers = [SubSample(n_models=8, n_jobs=1).fit(model, X, y, sample_weight=w),
+                  Random(random_state=2).fit(model, X, y)]
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
+                            dashboard_address=":0") as client:
+        for explainer in explainers:
+            np.testing.assert_array_equal(
+                explainer.local_influence(X_test, y_test, client=client, chunk_size=3),
+                explainer.local_influence(X_test, y_test))
+            np.testing.assert_array_equal(explainer.self_influence(client=client, chunk_size=7),
+                                          explainer.self_influence())
