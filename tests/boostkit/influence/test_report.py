@@ -256,7 +256,13 @@ def test_forest_with_trex_uses_the_averaged_probabilities():
                                   sorted(np.argsort(-losses, kind="stable")[:3]))
 
 
-@pytest.mark.parametrize("name", sorted(report_module.METHODS))
+# The retraining methods refit the model once per training row / subset: slow run only.
+_RETRAINING = {"loo", "subsample"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in _RETRAINING else n
+    for n in sorted(report_module.METHODS)])
 def test_every_available_method_through_audit(name):
     """Each method's tables are its own self influence sorted and its own local top_k."""
     if name not in report_module._available_methods():
