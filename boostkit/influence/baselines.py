@@ -48,8 +48,13 @@ def _similarity(A, B, measure):
             norms = np.linalg.norm(M, axis=1, keepdims=True)
             return np.divide(M, norms, out=np.zeros_like(M), where=norms > 0)
 
-        return unit(A) @ unit(B).T
-    return A @ B.T
+        return _dot(unit(A), unit(B))
+    return _dot(A, B)
+
+
+def _dot(A, B):
+    # einsum's own loops, not BLAS: the same value for a row whatever the chunk of test points
+    return np.einsum("if,ef->ie", A, B)
 
 
 class _Baseline(_InfluenceExplainer):

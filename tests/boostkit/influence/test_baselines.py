@@ -286,3 +286,12 @@ def test_unfitted_model_is_refused():
     _, X, y, _, _, _ = case("lightgbm", "logistic")
     with pytest.raises(Exception, match="not fitted"):
         LeafSim().fit(lgb.LGBMClassifier(), X, y)
+
+
+@pytest.mark.parametrize("explainer", [InputSim(measure="cosine"), InputSim(measure="dot"),
+                                       TreeSim(measure="dot"), TreeSim(), LeafSim(), Target()])
+def test_results_do_not_depend_on_the_chunk_of_test_points(explainer):
+    model, X, y, _, X_test, y_test = case("xgboost", "softmax")
+    explainer.fit(model, X, y)
+    np.testing.assert_array_equal(explainer.local_influence(X_test, y_test, chunk_size=1),
+                                  explainer.local_influence(X_test, y_test))
