@@ -182,10 +182,6 @@ class _FixedStructure(_InfluenceExplainer):
         values = table[np.arange(n_trees)[None, :], leaf_ids]
         return self._bias + values.reshape(leaf_ids.shape[0], -1, C).sum(axis=1)
 
-    def _row_chunks(self, n, desc):
-        size = max(_ROWS_PER_CALL, 4 * numba.get_num_threads())
-        return self._progress(_chunks(n, size), desc)
-
     def _prepare(self):
         raise NotImplementedError
 
@@ -195,7 +191,8 @@ class _FixedStructure(_InfluenceExplainer):
 
     def _self_local(self, per_output):
         if getattr(self, "_self_cache", None) is None:
-            self._self_cache = self._self_rows(0, self.n_train_, True)
+            with _numba_threads(self.n_jobs):
+                self._self_cache = self._self_rows(0, self.n_train_, True)
         out = self._self_cache
         return out.copy() if per_output else out.sum(axis=1, keepdims=True)
 
@@ -579,7 +576,8 @@ class LeafRefit(_FixedStructure):
     def _self_local(self, per_output):
         self._no_per_output(per_output)
         if getattr(self, "_self_cache", None) is None:
-            self._self_cache = self._self_rows(0, self.n_train_, False)
+            with _numba_threads(self.n_jobs):
+                self._self_cache = self._self_rows(0, self.n_train_, False)
         return self._self_cache.copy()
 
 

@@ -40,9 +40,20 @@ class Problem:
     def __init__(self, library, objective, weighted=True):
         if not reader_available(library):
             pytest.skip(f"no boostkit reader for {library} yet")
-        self.model, self.X, self.y, w = make_model(library, objective, weighted)
-        _, _, self.X_test, self.y_test, _ = make_data(objective, library != "gradient_boosting")
-        C = self.C = n_outputs(objective)
+        model, X, y, w = make_model(library, objective, weighted)
+        _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
+        self.setup(library, objective, model, X, y, X_test, y_test, w)
+
+    @classmethod
+    def of(cls, library, objective, model, X, y, X_test, y_test, w=None):
+        """The same view of any fitted model (the benchmark uses it)."""
+        problem = cls.__new__(cls)
+        problem.setup(library, objective, model, X, y, X_test, y_test, w)
+        return problem
+
+    def setup(self, library, objective, model, X, y, X_test, y_test, w):
+        self.model, self.X, self.y, self.X_test, self.y_test = model, X, y, X_test, y_test
+        C = self.C = len(np.unique(y)) if objective == "softmax" else 1
         self.objective = objective
         train, meta = naive.library_view(self.model, self.X, C)
         test, _ = naive.library_view(self.model, self.X_test, C)
@@ -261,20 +272,23 @@ def test_leaf_refit_equals_rebuilding_without_the_row(objective):
 
 
 def test_leaf_refit_empties_a_leaf_safely():
-    """A leaf holding one row gets value 0 without it (H + lambda == 0 with lambda = 0)."""
-    p = Problem("gradient_boosting", "squared_error")
-    counts = [np.unique(p.leaves[:, t, 0], return_counts=True) for t in range(p.leaves.shape[1])]
-    explainer = LeafRefit().fit(p.model, p.X, p.y, sample_weight=p.weights)
+    """Rows alone in their leaf (lambda = 0): without them H + lambda == 0, the value is 0."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y, X_test, y_test, _ = make_data("squared_error", missing=False)
+    X, y = X[:60], y[:60]
+    model = GradientBoostingRegressor(n_estimators=4, max_depth=6, learning_rate=0.5,
+                                      random_state=0).fit(X, y)
+    p = Problem.of("gradient_boosting", "squared_error", model, X, y, X_test, y_test)
+    alone = [t for t in range(p.leaves.shape[1])
+             if (np.unique(p.leaves[:, t, 0], return_counts=True)[1] == 1).any()]
+    assert alone, "the model should have leaves holding a single row"
     local, own = naive_refit(p)
-    assert np.isfinite(explainer.local_influence(p.X_test, p.y_test)).all()
+    explainer = LeafRefit().fit(model, X, y)
+    ours = explainer.local_influence(X_test, y_test)
+    assert np.isfinite(ours).all()
+    assert_close(ours, local)
     assert_close(explainer.self_influence(), own)
-    # a row alone in its leaf, if any, is refit at value 0 there
-    singles = [(t, leaves[c == 1]) for t, (leaves, c) in enumerate(counts) if (c == 1).any()]
-    for t, leaves in singles:
-        i = int(np.flatnonzero(p.leaves[:, t, 0] == leaves[0])[0])
-        w = p.w.copy()
-        w[i] = 0
-        assert p.recursion(w)[t, 0][leaves[0]] == 0.0
 
 
 @pytest.mark.parametrize("cls", [LeafInfluence, LeafInfluenceSP, LeafRefit])
@@ -372,3 +386,21 @@ def test_bad_mode_and_refit_per_output():
         explainer.local_influence(X_test, y_test, per_output=True)
     with pytest.raises(ValueError, match="per_output"):
         explainer.self_influence(per_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", [LeafInfluence, LeafInfluenceSP, LeafRefit])
+def test_distributed_results_are_identical(cls):
+    distributed = pytest.importorskip("dask.distributed")
+    model, X, y, w = make_model("lightgbm", "softmax")
+    _, _, X_test, y_test, _ = make_data("softmax")
+    explainer = cls().fit(model, X, y, sample_weight=w)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=":0",
+                                       silence_logs=50)
+    with cluster, distributed.Client(cluster) as client:
+        np.testing.assert_array_equal(
+            explainer.local_influence(X_test, y_test, client=client, chunk_size=7),
+            explainer.local_influence(X_test, y_test))
+        np.testing.assert_array_equal(explainer.self_influence(client=client, chunk_size=50),
+                                      explainer.self_influence())
