@@ -9,7 +9,7 @@ Design: ``fit`` does all the retraining, in parallel with joblib, and keeps ever
 compact :class:`boostkit.trees.TreeEnsemble` (the library model itself is discarded in the
 worker). ``local_influence`` then only predicts with those ensembles, so it can be called for
 any test points after ``fit`` without retraining. Memory is one parsed ensemble per refit:
-about 290 kB for 100 trees x 31 leaves, i.e. ~0.6 GB for LOO on 2,000 training rows.
+about 300 kB for 100 trees x 31 leaves, i.e. ~0.6 GB for LOO on 2,000 training rows.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ class LOO(_RetrainingExplainer):
 
     This is the exact answer to "what if this row had not been there" for the model's own
     training procedure, at the price of ``n_train + 1`` refits (run in parallel with joblib).
-    The refits are kept as parsed ensembles (about 290 kB for 100 trees x 31 leaves), so
+    The refits are kept as parsed ensembles (about 300 kB for 100 trees x 31 leaves), so
     ``local_influence`` costs only predictions.
 
     Parameters
@@ -367,8 +367,8 @@ class SubSample(_RetrainingExplainer):
         Number of refits.
     subsample_fraction : float, default=0.7
         Fraction of the training rows in every subset (rounded to a whole number of rows).
-    random_state : int, default=0
-        Seed of the subsets (the model keeps its own seed).
+    random_state : int or None, default=0
+        Seed of the subsets (None: fresh ones every fit); the model keeps its own seed.
     n_jobs : int, default=-1
         Parallel refits, as in :class:`LOO`.
     verbose : int, default=0
