@@ -23,14 +23,20 @@ from ..losses import LOGISTIC, SOFTMAX, SQUARED_ERROR, row_derivatives
 
 
 # ------------------------------------------------------------------------- LeafInfluence
-@njit(cache=True)
-def _propagate(i, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score, numerator,
-               d_leaf):
-    """Derivatives of every leaf value and every training score when row ``i`` is up-weighted.
+# Perturbed rows propagated together: one sweep over a tree's per-row arrays serves all of
+# them (at 20,000 rows those arrays stream from memory, so a sweep per row was bandwidth-bound).
+_BLOCK = 16
 
-    ``d_leaf[j, l]`` receives d v[j, l] / d eps and ``d_score[k, r]`` ends as
-    d F_T,k(x_r) / d eps. Per tree: numerator_l = sum_{r in l} multiplier[j, r] * dF_r
-    (+ ``addend[j, i]`` in row i's leaf), d v_l = scale[j, l] * numerator_l. With ``prob`` of
+
+@njit(cache=True)
+def _propagate(block, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score,
+               numerator, d_leaf, shift):
+    """Derivatives of every leaf value and every training score when a row of ``block`` is
+    up-weighted (``_BLOCK`` rows at once, last axis).
+
+    ``d_leaf[j, l, b]`` receives d v[j, l] / d eps_b and ``d_score[k, r, b]`` ends as
+    d F_T,k(x_r) / d eps_b. Per tree: numerator_l = sum_{r in l} multiplier[j, r] * dF_r
+    (+ ``addend[j, i_b]`` in row i_b's leaf), d v_l = scale[j, l] * numerator_l. With ``prob`` of
     shape (T, n, C) the outputs couple: the score change enters as
     ``dF_k - sum_c p_c dF_c`` (the softmax Jacobian, its ``p_k`` inside ``multiplier``).
     """
@@ -38,40 +44,49 @@ def _propagate(i, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_scor
     n_rounds = n_trees // n_outputs
     n_leaves = scale.shape[1]
     coupled = prob.shape[0] > 0
-    shift = np.zeros(n_rows)
     d_score[:] = 0.0
     for t in range(n_rounds):
         moved = t > 0  # before the first round no score has changed yet
         if coupled and moved:
             for r in range(n_rows):
-                total = 0.0
+                for b in range(_BLOCK):
+                    shift[r, b] = 0.0
                 for c in range(n_outputs):
-                    total += prob[t, r, c] * d_score[c, r]
-                shift[r] = total
+                    p = prob[t, r, c]
+                    for b in range(_BLOCK):
+                        shift[r, b] += p * d_score[c, r, b]
         for k in range(n_outputs):
             j = t * n_outputs + k
             leaves = leaf_ids_t[j]
             weights = multiplier[j]
-            for leaf in range(n_leaves):
-                numerator[leaf] = 0.0
+            numerator[:] = 0.0
             if moved:
                 scores = d_score[k]
-                if coupled:
-                    for r in range(n_rows):
-                        numerator[leaves[r]] += weights[r] * (scores[r] - shift[r])
-                else:
-                    for r in range(n_rows):
-                        numerator[leaves[r]] += weights[r] * scores[r]
-            numerator[leaves[i]] += addend[j, i]
+                for r in range(n_rows):
+                    target = numerator[leaves[r]]
+                    m = weights[r]
+                    if coupled:
+                        for b in range(_BLOCK):
+                            target[b] += m * (scores[r, b] - shift[r, b])
+                    else:
+                        for b in range(_BLOCK):
+                            target[b] += m * scores[r, b]
+            for b in range(_BLOCK):
+                i = block[b]
+                numerator[leaves[i], b] += addend[j, i]
             for leaf in range(n_leaves):
-                d_leaf[j, leaf] = scale[j, leaf] * numerator[leaf]
+                s = scale[j, leaf]
+                for b in range(_BLOCK):
+                    d_leaf[j, leaf, b] = s * numerator[leaf, b]
         for k in range(n_outputs):
             j = t * n_outputs + k
             leaves = leaf_ids_t[j]
             changes = d_leaf[j]
             scores = d_score[k]
             for r in range(n_rows):
-                scores[r] += changes[leaves[r]]
+                change = changes[leaves[r]]
+                for b in range(_BLOCK):
+                    scores[r, b] += change[b]
 
 
 @njit(cache=True, parallel=True)
@@ -88,32 +103,43 @@ def leaf_influence_rows(rows, leaf_ids_t, addend, multiplier, prob, scale, train
     n_outputs = train_gradient.shape[1]
     n_leaves = scale.shape[1]
     n_test = test_leaf_ids.shape[0]
+    n_wanted = rows.shape[0]
     per_output = local_out.shape[1] > 1
     self_per_output = self_out.shape[1] > 1
-    for a in prange(rows.shape[0]):
-        i = rows[a]
-        d_score = np.empty((n_outputs, n_rows))
-        numerator = np.empty(n_leaves)
-        d_leaf = np.empty((n_trees, n_leaves))
-        _propagate(i, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score,
-                   numerator, d_leaf)
-        for k in range(self_out.shape[1]):
-            self_out[a, k] = 0.0
-        for k in range(n_outputs):
-            self_out[a, k if self_per_output else 0] -= train_gradient[i, k] * d_score[k, i]
+    n_blocks = (n_wanted + _BLOCK - 1) // _BLOCK
+    for block_index in prange(n_blocks):
+        first = block_index * _BLOCK
+        block = np.empty(_BLOCK, dtype=np.int64)
+        for b in range(_BLOCK):
+            # a short last block repeats its last row; the copies are not written out
+            block[b] = rows[min(first + b, n_wanted - 1)]
+        d_score = np.empty((n_outputs, n_rows, _BLOCK))
+        numerator = np.empty((n_leaves, _BLOCK))
+        d_leaf = np.empty((n_trees, n_leaves, _BLOCK))
+        shift = np.empty((n_rows, _BLOCK))
+        _propagate(block, leaf_ids_t, addend, multiplier, prob, scale, n_outputs, d_score,
+                   numerator, d_leaf, shift)
         change = np.empty(n_outputs)
-        for e in range(n_test):
-            change[:] = 0.0
-            for j in range(n_trees):
-                change[j % n_outputs] += d_leaf[j, test_leaf_ids[e, j]]
-            if per_output:
-                for k in range(n_outputs):
-                    local_out[a, k, e] = -test_gradient[e, k] * change[k]
-            else:
-                total = 0.0
-                for k in range(n_outputs):
-                    total -= test_gradient[e, k] * change[k]
-                local_out[a, 0, e] = total
+        for b in range(min(_BLOCK, n_wanted - first)):
+            a = first + b
+            i = block[b]
+            for k in range(self_out.shape[1]):
+                self_out[a, k] = 0.0
+            for k in range(n_outputs):
+                self_out[a, k if self_per_output else 0] -= (train_gradient[i, k]
+                                                             * d_score[k, i, b])
+            for e in range(n_test):
+                change[:] = 0.0
+                for j in range(n_trees):
+                    change[j % n_outputs] += d_leaf[j, test_leaf_ids[e, j], b]
+                if per_output:
+                    for k in range(n_outputs):
+                        local_out[a, k, e] = -test_gradient[e, k] * change[k]
+                else:
+                    total = 0.0
+                    for k in range(n_outputs):
+                        total -= test_gradient[e, k] * change[k]
+                    local_out[a, 0, e] = total
 
 
 @njit(cache=True, parallel=True)
