@@ -107,8 +107,8 @@ def _take(data, rows):
 
 def _refit(estimator, X, y, sample_weight, rows, controller, limit_fit):
     """Fit a fresh copy on ``rows`` (an index array, or the one row index to leave out);
-    returns the fitted model and its parsed ensemble, checked against the library's own
-    predictions."""
+    returns its parsed ensemble, checked against the library's own predictions (the library
+    model is dropped here, in the worker)."""
     if isinstance(rows, (int, np.integer)):
         rows = np.delete(np.arange(X.shape[0]), rows)
     model = clone(estimator)
