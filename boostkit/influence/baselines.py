@@ -261,7 +261,7 @@ class Target(_SeededBaseline):
             influence = np.where(same, draws, draws - 1.0)
         return self._finish_block(influence, top_k)
 
-    def self_influence(self, **kwargs):
+    def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every training row has its own label (see the class docstring)."""
         self._no_self_influence("every training row shares its own label, so the score "
                                 "would be pure noise; use Random for a random ranking")
@@ -357,7 +357,7 @@ class InputSim(_Baseline):
         similarity = _similarity(self._train_features, z, self.measure)
         return self._finish_block(similarity * self._label_sign(X, targets), top_k)
 
-    def self_influence(self, **kwargs):
+    def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every row is most similar to itself (see the class docstring)."""
         self._no_self_influence("every training row is most similar to itself, the same "
                                 "value for every row; use Loss or Random for a global ranking")
@@ -499,7 +499,7 @@ class TreeSim(_Baseline):
         similarity = _similarity(self.train_outputs_, z, self.measure)
         return self._finish_block(similarity * self._label_sign(X, targets), top_k)
 
-    def self_influence(self, **kwargs):
+    def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every row is most similar to itself (see the class docstring)."""
         self._no_self_influence("every training row is most similar to itself; use LeafSim, "
                                 "Loss or Random for a global ranking")
@@ -536,7 +536,8 @@ class Loss(_Baseline):
         raw = self.ensemble_.predict_raw(X)
         self._train_losses = _model_loss(self.ensemble_, raw, self._train_targets)
 
-    def local_influence(self, X_test, y_test, **kwargs):
+    def local_influence(self, X_test, y_test, *, top_k=None, per_output=False, client=None,
+                        chunk_size=None):
         """Not defined: Loss is a global method; use :meth:`self_influence`."""
         raise NotImplementedError("Loss is a global method: it scores each training row by "
                                   "its own loss and has no local influence; use "
