@@ -406,3 +406,20 @@ def test_distributed_results_are_identical(cls):
             explainer.local_influence(X_test, y_test))
         np.testing.assert_array_equal(explainer.self_influence(client=client, chunk_size=50),
                                       explainer.self_influence())
+
+
+def test_lightgbm_start_score_inside_or_outside_the_first_trees():
+    """boost_from_average=True folds the start score into round 0, False starts at 0: both are
+    recognised; a bagged model's leaves are not Newton steps on all rows and are refused."""
+    import lightgbm as lgb
+
+    X, y, _, _, _ = make_data("squared_error")
+    y = y + 5.0  # a start score far from 0
+    for start in (True, False):
+        model = lgb.LGBMRegressor(n_estimators=5, num_leaves=5, boost_from_average=start,
+                                  verbose=-1).fit(X, y)
+        assert LeafRefit().fit(model, X, y).leaf_deviation_ < 1e-5
+    bagged = lgb.LGBMRegressor(n_estimators=5, num_leaves=5, subsample=0.5, subsample_freq=1,
+                               verbose=-1).fit(X, y)
+    with pytest.raises(ValueError, match="bagging"):
+        LeafInfluence().fit(bagged, X, y)
