@@ -289,3 +289,209 @@ def refit_rows(rows, leaf_ids_t, bias, targets, sample_weight, objective, hessia
                 test_raw[a, e, k] = bias[k]
             for j in range(n_trees):
                 test_raw[a, e, j % n_outputs] += values[j, test_leaf_ids[e, j]]
+
+
+# ------------------------------------------------------------------------- full Newton leaves
+# CatBoost MultiClass: the C trees of a round share one structure and each leaf solves the full
+# Newton system (sum_r w_r J_r + lambda I) theta = -sum_r w_r g_r with the softmax Jacobian
+# J = diag(p) - p p^T, instead of one diagonal step per output.
+@njit(cache=True)
+def _solve(matrix, rhs, out):
+    """``out = matrix^-1 rhs`` by Gaussian elimination with partial pivoting (C x C, small);
+    0 where the matrix is singular (an empty leaf without regularisation)."""
+    n = rhs.shape[0]
+    a = matrix.copy()
+    x = rhs.copy()
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(a[row, col]) > abs(a[pivot, col]):
+                pivot = row
+        if a[pivot, col] == 0.0:
+            out[:] = 0.0
+            return
+        if pivot != col:
+            for c in range(n):
+                a[col, c], a[pivot, c] = a[pivot, c], a[col, c]
+            x[col], x[pivot] = x[pivot], x[col]
+        for row in range(col + 1, n):
+            factor = a[row, col] / a[col, col]
+            for c in range(col, n):
+                a[row, c] -= factor * a[col, c]
+            x[row] -= factor * x[col]
+    for row in range(n - 1, -1, -1):
+        total = x[row]
+        for c in range(row + 1, n):
+            total -= a[row, c] * out[c]
+        out[row] = total / a[row, row]
+
+
+@njit(cache=True)
+def refit_full_newton(leaf_ids_t, bias, targets, sample_weight, removed, learning_rate, l2,
+                      score, out):
+    """:func:`refit_leaf_values` for full-Newton softmax leaves (one structure per round, the
+    leaf ids of the round's first tree)."""
+    n_trees, n_rows = leaf_ids_t.shape
+    n_outputs = bias.shape[0]
+    n_rounds = n_trees // n_outputs
+    n_leaves = out.shape[1]
+    gradient = np.empty((n_outputs, n_rows))
+    hessian = np.empty((n_outputs, n_rows))
+    g_sums = np.empty((n_leaves, n_outputs))
+    h_sums = np.empty((n_leaves, n_outputs, n_outputs))
+    p = np.empty(n_outputs)
+    theta = np.empty(n_outputs)
+    matrix = np.empty((n_outputs, n_outputs))
+    for k in range(n_outputs):
+        for r in range(n_rows):
+            score[k, r] = bias[k]
+    for t in range(n_rounds):
+        _softmax_derivatives(score, targets, 1.0, gradient, hessian)
+        leaves = leaf_ids_t[t * n_outputs]
+        g_sums[:] = 0.0
+        h_sums[:] = 0.0
+        for r in range(n_rows):
+            w = sample_weight[r]
+            if r == removed:
+                w = 0.0
+            leaf = leaves[r]
+            for a in range(n_outputs):
+                p[a] = gradient[a, r] + targets[r, a]  # g = p - y
+            for a in range(n_outputs):
+                g_sums[leaf, a] += w * gradient[a, r]
+                for b in range(n_outputs):
+                    jacobian = (p[a] if a == b else 0.0) - p[a] * p[b]
+                    h_sums[leaf, a, b] += w * jacobian
+        for leaf in range(n_leaves):
+            for a in range(n_outputs):
+                for b in range(n_outputs):
+                    matrix[a, b] = h_sums[leaf, a, b] + (l2 if a == b else 0.0)
+            _solve(matrix, g_sums[leaf], theta)
+            for k in range(n_outputs):
+                out[t * n_outputs + k, leaf] = -learning_rate * theta[k]
+        for k in range(n_outputs):
+            values = out[t * n_outputs + k]
+            for r in range(n_rows):
+                score[k, r] += values[leaves[r]]
+
+
+@njit(cache=True, parallel=True)
+def refit_full_newton_rows(rows, leaf_ids_t, bias, targets, sample_weight, learning_rate, l2,
+                           n_leaves, test_leaf_ids, test_raw, self_raw):
+    """:func:`refit_rows` for full-Newton softmax leaves."""
+    n_trees, n_rows = leaf_ids_t.shape
+    n_outputs = bias.shape[0]
+    n_test = test_leaf_ids.shape[0]
+    for a in prange(rows.shape[0]):
+        i = rows[a]
+        score = np.empty((n_outputs, n_rows))
+        values = np.empty((n_trees, n_leaves))
+        refit_full_newton(leaf_ids_t, bias, targets, sample_weight, i, learning_rate, l2,
+                          score, values)
+        for k in range(n_outputs):
+            self_raw[a, k] = score[k, max(i, 0)]
+        for e in range(n_test):
+            for k in range(n_outputs):
+                test_raw[a, e, k] = bias[k]
+            for j in range(n_trees):
+                test_raw[a, e, j % n_outputs] += values[j, test_leaf_ids[e, j]]
+
+
+@njit(cache=True, inline="always")
+def _full_newton_change(p, theta, u, w, exact, out):
+    """``out += w (J u + dJ[u] theta)``: the change of a row's (g + J theta) terms when its
+    scores move by ``u`` (``dJ[u] theta = dp o theta - dp (p . theta) - p (dp . theta)``,
+    ``dp = J u``); without ``exact`` only ``w J u``."""
+    n_outputs = p.shape[0]
+    shift = 0.0
+    for c in range(n_outputs):
+        shift += p[c] * u[c]
+    p_theta = 0.0
+    dp_theta = 0.0
+    for c in range(n_outputs):
+        dp = p[c] * (u[c] - shift)
+        p_theta += p[c] * theta[c]
+        dp_theta += dp * theta[c]
+    for c in range(n_outputs):
+        dp = p[c] * (u[c] - shift)
+        change = dp
+        if exact:
+            change += dp * theta[c] - dp * p_theta - p[c] * dp_theta
+        out[c] += w * change
+
+
+@njit(cache=True, parallel=True)
+def full_newton_influence_rows(rows, leaf_ids_t, addend, prob, theta_t, sample_weight, exact,
+                               inverse, single_point, train_gradient, test_leaf_ids,
+                               test_gradient, local_out, self_out, own_leaf_out):
+    """LeafInfluence (``single_point``: LeafInfluenceSP) for full-Newton softmax leaves.
+
+    Per round and leaf: ``d theta = inverse[t, leaf] @ (sum_{r in leaf} w_r (J_r dF_r
+    + dJ_r[dF_r] theta) + addend_i)``, ``inverse`` already holding ``-(H + lambda I)^-1`` and
+    ``addend[t * C + k, i] = w_i (g_i + J_i theta_i)_k`` (``g_i`` alone in reference mode);
+    ``d v = eta d theta`` is folded into ``inverse``. Outputs as in
+    :func:`leaf_influence_rows`; ``own_leaf_out[a, j]`` (unless it is (0, 0)) receives the
+    derivative of row ``i``'s own leaf in tree ``j``.
+    """
+    n_trees, n_rows = leaf_ids_t.shape
+    n_outputs = train_gradient.shape[1]
+    n_rounds = n_trees // n_outputs
+    n_leaves = inverse.shape[1]
+    n_test = test_leaf_ids.shape[0]
+    per_output = local_out.shape[1] > 1
+    self_per_output = self_out.shape[1] > 1
+    for a in prange(rows.shape[0]):
+        i = rows[a]
+        d_score = np.zeros((n_rows, n_outputs))
+        numerator = np.empty((n_leaves, n_outputs))
+        d_leaf = np.empty((n_trees, n_leaves))
+        u = np.empty(n_outputs)
+        th = np.empty(n_outputs)
+        for t in range(n_rounds):
+            leaves = leaf_ids_t[t * n_outputs]
+            numerator[:] = 0.0
+            if t > 0:
+                for r in range(n_rows):
+                    if single_point and r != i:
+                        continue
+                    for c in range(n_outputs):
+                        u[c] = d_score[r, c]
+                        th[c] = theta_t[t * n_outputs + c, r]
+                    _full_newton_change(prob[t, r], th, u, sample_weight[r], exact,
+                                        numerator[leaves[r]])
+            for c in range(n_outputs):
+                numerator[leaves[i], c] += addend[t * n_outputs + c, i]
+            for leaf in range(n_leaves):
+                for k in range(n_outputs):
+                    total = 0.0
+                    for c in range(n_outputs):
+                        total += inverse[t, leaf, k, c] * numerator[leaf, c]
+                    d_leaf[t * n_outputs + k, leaf] = total
+            for r in range(n_rows):
+                if single_point and r != i:
+                    continue
+                for k in range(n_outputs):
+                    d_score[r, k] += d_leaf[t * n_outputs + k, leaves[r]]
+        if own_leaf_out.shape[0] > 0:
+            for j in range(n_trees):
+                own_leaf_out[a, j] = d_leaf[j, leaf_ids_t[j, i]]
+        for k in range(self_out.shape[1]):
+            self_out[a, k] = 0.0
+        for k in range(n_outputs):
+            self_out[a, k if self_per_output else 0] -= train_gradient[i, k] * d_score[i, k]
+        change = np.empty(n_outputs)
+        for e in range(n_test):
+            change[:] = 0.0
+            for j in range(n_trees):
+                leaf = test_leaf_ids[e, j]
+                if single_point and leaf != leaf_ids_t[j, i]:
+                    continue  # only row i's own leaf moves
+                change[j % n_outputs] += d_leaf[j, leaf]
+            if per_output:
+                for k in range(n_outputs):
+                    local_out[a, k, e] = -test_gradient[e, k] * change[k]
+            else:
+                total = 0.0
+                for k in range(n_outputs):
+                    total -= test_gradient[e, k] * change[k]
+                local_out[a, 0, e] = total

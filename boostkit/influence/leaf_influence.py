@@ -5,8 +5,10 @@ leaf of every tree) and treat each leaf value as one Newton step on the scores b
 
     v[t, k, l] = -eta * sum_{j in l} w_j g_j / (sum_{j in l} w_j h_j + lambda)
 
-with ``g, h`` the loss derivatives at ``F_{t-1}(x_j)``. ``LeafInfluence`` differentiates this
-recursion with respect to one row's weight (Sharchilev et al., 2018, as adapted by Brophy et al.,
+with ``g, h`` the loss derivatives at ``F_{t-1}(x_j)`` (CatBoost MultiClass: the full K x K
+Newton system of each leaf, ``theta = -(sum_j w_j J_j + lambda I)^-1 sum_j w_j g_j`` with the
+softmax Jacobian ``J``). ``LeafInfluence`` differentiates this recursion with respect to one
+row's weight (Sharchilev et al., 2018, as adapted by Brophy et al.,
 2023), ``LeafInfluenceSP`` does the same while only following the perturbed row's own score, and
 ``LeafRefit`` removes the row and re-runs the recursion.
 """
@@ -72,8 +74,7 @@ class _FixedStructure(_InfluenceExplainer):
         Raises
         ------
         UnsupportedModelError
-            For forests, models whose leaves are not one Newton step, and CatBoost MultiClass
-            (its leaves solve a full K x K Newton system).
+            For forests and models whose leaves are not one Newton step.
         ValueError
             When the recursion on (X, y, sample_weight) does not reproduce the model's leaf
             values (other training data or weights, bagging, row subsampling).
@@ -88,11 +89,6 @@ class _FixedStructure(_InfluenceExplainer):
                 f"{ensemble.source} was trained with settings that change them (L1, "
                 f"max_delta_step, path smoothing, several leaf-estimation steps or ordered "
                 f"boosting); refit it without them")
-        if ensemble.source.startswith("catboost") and ensemble.objective == "softmax":
-            raise UnsupportedModelError(
-                f"{self._method} supports CatBoost with RMSE and Logloss only: CatBoost "
-                f"MultiClass leaves solve a full K x K Newton system per leaf, not the diagonal "
-                f"step this method differentiates")
         n, C = self.n_train_, ensemble.n_outputs
         self._n_loss_outputs = C
         self._train_targets = self._targets(y, "y", n)
@@ -127,6 +123,16 @@ class _FixedStructure(_InfluenceExplainer):
             self._l2 *= float(self.sample_weight_.mean())
         self._leaf_ids_c = np.ascontiguousarray(self.train_leaf_ids_)
         self._leaf_ids_t = np.ascontiguousarray(self._leaf_ids_c.T)
+        # CatBoost MultiClass: each leaf solves the full K x K Newton system of the round
+        self._full_newton = (ensemble.source.startswith("catboost")
+                             and ensemble.objective == "softmax")
+        if self._full_newton:
+            ids = self._leaf_ids_t.reshape(T, C, -1)
+            if (ids != ids[:, :1]).any():
+                raise UnsupportedModelError(
+                    f"{self._method}: this CatBoost MultiClass model's trees of one round do "
+                    f"not share their structure; only symmetric (oblivious) trees are "
+                    f"supported")
         self._code = OBJECTIVE_CODES[ensemble.objective]
         candidates = [None]
         if ensemble.source.startswith("lightgbm"):
@@ -157,6 +163,11 @@ class _FixedStructure(_InfluenceExplainer):
         bias = self._bias if bias is None else bias
         n, C = self.n_train_, ensemble.n_outputs
         out = np.empty_like(self._leaf_table)
+        if self._full_newton:
+            _leaf_kernels.refit_full_newton(
+                self._leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
+                ensemble.learning_rate, self._l2, np.empty((C, n)), out)
+            return out
         _leaf_kernels.refit_leaf_values(
             self._leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
             self._code, self._hessian_factor, ensemble.learning_rate, self._l2,
@@ -253,6 +264,51 @@ class _Derivative(_FixedStructure):
         self._addend, self._multiplier, self._prob = addend, multiplier, prob
         self._train_gradient = np.ascontiguousarray(loss.gradient(Y, raw))
         self._self_cache = None
+        if self._full_newton:
+            self._prepare_full_newton(theta, own)
+
+    def _prepare_full_newton(self, theta, own):
+        """Per-row terms and per-leaf inverse systems of full-Newton (CatBoost MultiClass)
+        leaves: ``d theta = -(H + lambda I)^-1 (w_i (g_i + J_i theta) + sum_j w_j (J_j dF_j
+        + dJ_j[dF_j] theta))`` with the softmax Jacobian ``J = diag(p) - p p^T``."""
+        ensemble = self.ensemble_
+        T, C = ensemble.n_rounds, ensemble.n_outputs
+        n, n_leaves = self.n_train_, self._leaf_table.shape[1]
+        eta, exact = ensemble.learning_rate, self.mode == "exact"
+        loss = get_loss("softmax", 1.0)
+        w, Y = self.sample_weight_, self._train_targets
+        leaf_ids = self._leaf_ids_c[:, ::C]  # one structure per round
+        prob = np.empty((T, n, C))
+        addend = np.empty((T * C, n))
+        inverse = np.zeros((T, n_leaves, C, C))
+        theta_t = theta if exact else np.zeros_like(theta)
+        eye = np.eye(C)
+        raw = np.tile(self._bias, (n, 1))
+        for t in range(T):
+            p = loss.link_inverse(raw)
+            prob[t] = p
+            g = p - Y
+            th = theta_t[t * C:(t + 1) * C].T  # (n, C)
+            j_theta = p * (th - (p * th).sum(axis=1, keepdims=True))
+            addend[t * C:(t + 1) * C] = (w[:, None] * (g + j_theta)).T
+            jacobian = p[:, :, None] * eye[None] - p[:, :, None] * p[:, None, :]
+            H = np.zeros((n_leaves, C, C))
+            np.add.at(H, leaf_ids[:, t], w[:, None, None] * jacobian)
+            for leaf in range(n_leaves):
+                system = H[leaf] + self._l2 * eye
+                if np.linalg.matrix_rank(system) == C:
+                    inverse[t, leaf] = -eta * np.linalg.inv(system)
+            raw = raw + own[:, t * C:(t + 1) * C]
+        self._full = dict(prob=prob, addend=np.ascontiguousarray(addend), theta=theta_t,
+                          inverse=inverse, exact=exact)
+
+    def _full_newton_run(self, rows, test_leaf_ids, test_gradient, single_point, local, own,
+                         own_leaf):
+        f = self._full
+        _leaf_kernels.full_newton_influence_rows(
+            rows, self._leaf_ids_t, f["addend"], f["prob"], np.ascontiguousarray(f["theta"]),
+            self.sample_weight_, f["exact"], f["inverse"], single_point, self._train_gradient,
+            test_leaf_ids, test_gradient, local, own, own_leaf)
 
     def _test_gradient(self, leaf_ids, targets):
         raw = self._raw(leaf_ids, self._leaf_table)
@@ -346,6 +402,10 @@ class LeafInfluence(_Derivative):
             chunks = self._progress(chunks, desc)
         for a, b in chunks:
             rows = np.arange(start + a, start + b, dtype=np.int64)
+            if self._full_newton:
+                self._full_newton_run(rows, test_leaf_ids, test_gradient, False, local[a:b],
+                                      own[a:b], np.empty((0, 0)))
+                continue
             _leaf_kernels.leaf_influence_rows(
                 rows, self._leaf_ids_t, self._addend, self._multiplier, self._prob,
                 self._scale, self._train_gradient, test_leaf_ids, test_gradient,
@@ -407,9 +467,14 @@ class LeafInfluenceSP(_Derivative):
         C = self.ensemble_.n_outputs
         self._leaf_derivatives = np.empty((n, n_trees))
         own = np.empty((n, C))
-        _leaf_kernels.single_point_rows(self._leaf_ids_c, self._addend, self._multiplier,
-                                        self._prob, self._scale, C, self._train_gradient,
-                                        self._leaf_derivatives, own)
+        if self._full_newton:
+            self._full_newton_run(np.arange(n, dtype=np.int64), np.zeros((0, n_trees), np.uint8),
+                                  np.zeros((0, C)), True, np.empty((n, 1, 0)), own,
+                                  self._leaf_derivatives)
+        else:
+            _leaf_kernels.single_point_rows(self._leaf_ids_c, self._addend, self._multiplier,
+                                            self._prob, self._scale, C, self._train_gradient,
+                                            self._leaf_derivatives, own)
         self._self_cache = own
         # Inf = -G . dv: the negated derivatives feed the leaf-matched product kernels
         self._row_values = -self._leaf_derivatives
@@ -534,6 +599,12 @@ class LeafRefit(_FixedStructure):
         if desc:
             chunks = self._progress(chunks, desc)
         for a, b in chunks:
+            if self._full_newton:
+                _leaf_kernels.refit_full_newton_rows(
+                    rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
+                    self.sample_weight_, ensemble.learning_rate, self._l2,
+                    self._leaf_table.shape[1], test_leaf_ids, test_raw[a:b], self_raw[a:b])
+                continue
             _leaf_kernels.refit_rows(
                 rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
                 self.sample_weight_, self._code, self._hessian_factor, ensemble.learning_rate,

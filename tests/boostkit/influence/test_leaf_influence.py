@@ -14,8 +14,7 @@ from boostkit.influence import LeafInfluence, LeafInfluenceSP, LeafRefit
 from . import naive
 from .models import LIBRARIES, OBJECTIVES, make_data, make_model, n_outputs, reader_available
 
-SUPPORTED = [(lib, obj) for lib in LIBRARIES for obj in OBJECTIVES
-             if not (lib == "catboost" and obj == "softmax")]
+SUPPORTED = [(lib, obj) for lib in LIBRARIES for obj in OBJECTIVES]
 
 
 def assert_close(ours, reference, rtol=1e-9):
@@ -55,6 +54,8 @@ class Problem:
         self.model, self.X, self.y, self.X_test, self.y_test = model, X, y, X_test, y_test
         C = self.C = len(np.unique(y)) if objective == "softmax" else 1
         self.objective = objective
+        # CatBoost MultiClass leaves solve the full Newton system with J = diag(p) - p p^T
+        self.full_newton = library == "catboost" and objective == "softmax"
         train, meta = naive.library_view(self.model, self.X, C)
         test, _ = naive.library_view(self.model, self.X_test, C)
         self.Y = naive.targets(objective, self.y, C)
@@ -93,6 +94,20 @@ class Problem:
         for t in range(T):
             g, h = naive.grad_hess(self.objective, Y, F, self.factor)
             step = np.zeros((n, C))
+            if self.full_newton:
+                P = naive._softmax(F)
+                for k in range(C):
+                    tables[t, k] = {}
+                for leaf in np.unique(leaves[:, t, 0]):
+                    rows = leaves[:, t, 0] == leaf
+                    H = sum(w[r] * (np.diag(P[r]) - np.outer(P[r], P[r]))
+                            for r in np.flatnonzero(rows))
+                    theta = -np.linalg.solve(H + self.l2 * np.eye(C), w[rows] @ g[rows])
+                    for k in range(C):
+                        tables[t, k][leaf] = self.eta * theta[k]
+                    step[rows] = self.eta * theta
+                F = F + step
+                continue
             for k in range(C):
                 table = {}
                 for leaf in np.unique(leaves[:, t, k]):
@@ -137,6 +152,8 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
 
     dF[i, r, k] = d F_k(x_r) / d eps_i, carried through the rounds on the model's own scores.
     """
+    if p.full_newton:
+        return naive_full_newton_influence(p, mode, single_point)
     leaves, values, w = p.leaves, p.values, p.w
     n, T, C = leaves.shape
     m = p.test_leaves.shape[0]
@@ -181,6 +198,45 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
     local = -g_test[None] * dF_test
     own = -g_train * dF[np.arange(n), np.arange(n)]
     return local, own
+
+
+def naive_full_newton_influence(p, mode, single_point):
+    """LeafInfluence of full-Newton leaves: theta = -(H + lambda I)^-1 G per leaf, with
+    d theta = -(H + lambda I)^-1 (dG + dH theta), dH from the explicit Jacobian tensor."""
+    leaves, values, w = p.leaves, p.values, p.w
+    n, T, C = leaves.shape
+    m = p.test_leaves.shape[0]
+    exact = mode == "exact"
+    F = np.tile(p.bias, (n, 1))
+    dF = np.zeros((n, n, C))
+    dF_test = np.zeros((n, m, C))
+    eye_c = np.eye(C)
+    for t in range(T):
+        P = naive._softmax(F)
+        g = P - p.Y
+        J = P[:, :, None] * eye_c - P[:, :, None] * P[:, None, :]  # (n, C, C)
+        dp = np.einsum("rab,irb->ira", J, dF)  # dg = dp
+        dJ = (np.einsum("ira,ab->irab", dp, eye_c) - np.einsum("ira,rb->irab", dp, P)
+              - np.einsum("ra,irb->irab", P, dp))
+        step, step_test = np.zeros((n, n, C)), np.zeros((n, m, C))
+        for leaf in np.unique(leaves[:, t, 0]):
+            rows = leaves[:, t, 0] == leaf
+            theta = values[rows, t, :][0] / p.eta if exact else np.zeros(C)
+            H = np.einsum("r,rab->ab", w[rows], J[rows]) + p.l2 * eye_c
+            N = np.einsum("r,ira->ia", w[rows], dp[:, rows] + dJ[:, rows] @ theta)
+            N += (rows * w)[:, None] * (g + J @ theta)
+            d_leaf = -p.eta * np.linalg.solve(H, N.T).T  # (n perturbed, C)
+            step[:, rows] = d_leaf[:, None, :]
+            step_test[:, p.test_leaves[:, t, 0] == leaf] = d_leaf[:, None, :]
+        dF = dF + step
+        if single_point:
+            dF = dF * np.eye(n)[:, :, None]
+        dF_test = dF_test + step_test
+        F = F + values[:, t, :]
+    F_test = p.bias + p.test_values.sum(axis=1)
+    g_test = naive._softmax(F_test) - p.Y_test
+    g_train = naive._softmax(F) - p.Y
+    return -g_test[None] * dF_test, -g_train * dF[np.arange(n), np.arange(n)]
 
 
 # ----------------------------------------------------------------------------- parity
@@ -238,7 +294,8 @@ def test_leaf_refit_matches_naive(library, objective):
 
 
 # ----------------------------------------------------------------------------- definitions
-@pytest.mark.parametrize("library, rtol", [("gradient_boosting", 1e-6), ("lightgbm", 1e-3)])
+@pytest.mark.parametrize("library, rtol", [("gradient_boosting", 1e-6), ("lightgbm", 1e-3),
+                                           ("catboost", 1e-3)])
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_exact_leaf_influence_is_the_derivative_of_the_refit(library, objective, rtol):
     """Inf(i, e) = -dL_e/d eps with w_i -> w_i (1 + eps): central differences of the refit."""
@@ -351,10 +408,6 @@ def test_forests_and_non_newton_models_are_refused(cls):
     l1 = lgb.LGBMRegressor(n_estimators=3, num_leaves=4, reg_alpha=1.0, verbose=-1).fit(X, y)
     with pytest.raises(UnsupportedModelError, match="Newton"):
         cls().fit(l1, X, y)
-    if reader_available("catboost"):
-        model, Xc, yc, wc = make_model("catboost", "softmax")
-        with pytest.raises(UnsupportedModelError, match="MultiClass"):
-            cls().fit(model, Xc, yc, sample_weight=wc)
 
 
 @pytest.mark.parametrize("cls", [LeafInfluence, LeafInfluenceSP, LeafRefit])
