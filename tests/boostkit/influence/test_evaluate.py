@@ -499,3 +499,22 @@ def test_benchmark_quick_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| BoostIn" in result.stdout
     assert (tmp_path / "plot.png").stat().st_size > 10_000
+
+
+def test_frames_and_string_labels_with_lightgbm():
+    rng = np.random.default_rng(12)
+    X = pd.DataFrame(rng.normal(size=(90, 3)), columns=["age", "income", "score"])
+    y = np.where(X.age + 0.3 * rng.normal(size=90) > 0, "yes", "no")
+    model = lgb.LGBMClassifier(n_estimators=8, num_leaves=4, min_child_samples=5, verbose=-1,
+                               n_jobs=1).fit(X.iloc[:80], y[:80])
+    args = (model, X.iloc[:80], y[:80], X.iloc[80:], y[80:], {"BoostIn": BoostIn()})
+    for measure in (remove, relabel, poison):
+        table = measure(*args, counts=[0, 4])
+        assert len(table) == 20 and np.isfinite(table.loss).all()
+        assert (table[table.n_changed == 0].loss_change == 0).all()
+        assert (table[table.n_changed == 4].loss_change != 0).any()
+    edits = targeted_edit(model, X.iloc[:80], y[:80], X.iloc[80:83], {"BoostIn": BoostIn()},
+                          counts=[5, 40])
+    assert set(edits.prediction) <= {"yes", "no"}
+    flipped = edits[edits.flipped]
+    assert (flipped.new_prediction != flipped.prediction).all()
