@@ -327,7 +327,10 @@ _DERIVATIVE_DOC = """
         library's hessian factor). ``"reference"``: what the authors' tree-influence package
         computes, so results can be compared with the published method: its leaf-value terms
         are formed before the leaf values are read, so ``theta`` is 0 in both places, and
-        ``dg_k = h_k dF_k`` for every output (no coupling between softmax outputs).
+        ``dg_k = h_k dF_k`` for every output (no coupling between softmax outputs). Sample
+        weights enter both modes (the authors' code has none; unit weights give its numbers).
+        CatBoost MultiClass leaves (a full K x K Newton system, outside the authors' code) use
+        the full softmax Jacobian in both modes; ``"reference"`` only drops ``theta``.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
