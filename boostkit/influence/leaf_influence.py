@@ -156,7 +156,8 @@ class _FixedStructure(_InfluenceExplainer):
                 f"{self._method}: the model's leaf values are not one Newton step on the "
                 f"given training data (largest gap {gap:.2g} of a tree's largest leaf); pass "
                 f"the X, y and sample_weight the model was trained with, and a model trained "
-                f"without bagging / row subsampling")
+                f"without bagging / row subsampling and without an early-stopping validation "
+                f"split (it trains on a subset of X)")
 
     def _refit_values(self, removed, bias=None):
         ensemble = self.ensemble_
