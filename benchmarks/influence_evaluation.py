@@ -191,6 +191,12 @@ def paired(table, a, b, key, amounts):
     return ci((wide[a] - wide[b]).to_numpy())
 
 
+def paired_at(part, a, b, key):
+    """Mean and CI half-width of loss_change(a) - loss_change(b), paired by ``key``."""
+    wide = part.pivot_table(index=key, columns="method", values="loss_change", aggfunc="mean")
+    return ci((wide[a] - wide[b]).to_numpy())
+
+
 def verdict(mean, half, better="beats"):
     if not np.isfinite(mean):
         return "n/a"
@@ -215,18 +221,28 @@ def findings(results):
         lines.append(f"- {d}: BoostIn vs LeafInfluence, removal: {m:+.4g} +- {h:.2g} -> "
                      f"**{verdict(m, h)}**")
         one = each[each.n_changed == 1].groupby("method").loss_change.mean()
-        top = each[each.fraction == FRACTIONS[-1]].groupby("method").loss_change.mean()
-        if "LOO" in one and len(one):
-            lines.append(f"- {d}: LOO at 1 row: rank {int(one.rank(ascending=False)['LOO'])} of "
-                         f"{len(one)} (LOO {one['LOO']:.4g}, best other "
-                         f"{one.drop('LOO').max():.4g} {one.drop('LOO').idxmax()}); at "
-                         f"{FRACTIONS[-1]:.0%} ({int(each[each.fraction == FRACTIONS[-1]].n_changed.iloc[0])} "
-                         f"rows): rank {int(top.rank(ascending=False)['LOO'])} (LOO "
-                         f"{top['LOO']:.4g}, best {top.max():.4g} {top.idxmax()})")
-            big = sets[sets.fraction == SET_FRACTIONS[-1]].groupby("method").loss_change.mean()
+        last = each[each.fraction == FRACTIONS[-1]]
+        top = last.groupby("method").loss_change.mean()
+        if "LOO" in one and len(one) > 1:
+            rival = one.drop("LOO").idxmax()
+            m1, h1 = paired_at(each[each.n_changed == 1], "LOO", rival, "test_index")
+            best = top.drop("LOO").idxmax()
+            m2, h2 = paired_at(last, "LOO", best, "test_index")
+            lines.append(
+                f"- {d}: LOO at 1 row: rank {int(one.rank(ascending=False)['LOO'])} of "
+                f"{len(one)}, LOO minus the best other ({rival}) {m1:+.4g} +- {h1:.2g} -> "
+                f"**{verdict(m1, h1, 'best')}**; at {FRACTIONS[-1]:.0%} "
+                f"({int(last.n_changed.iloc[0])} rows): rank "
+                f"{int(top.rank(ascending=False)['LOO'])}, LOO minus {best} {m2:+.4g} +- "
+                f"{h2:.2g} -> **{verdict(m2, h2, 'best')}**")
+            big = sets[sets.fraction == SET_FRACTIONS[-1]]
+            means = big.groupby("method").loss_change.mean()
+            best = means.drop("LOO").idxmax()
+            m3, h3 = paired_at(big, "LOO", best, "set_index")
             lines.append(f"- {d}: LOO, set removal of {SET_FRACTIONS[-1]:.0%}: rank "
-                         f"{int(big.rank(ascending=False)['LOO'])} of {len(big)} (LOO "
-                         f"{big['LOO']:.4g}, best {big.max():.4g} {big.idxmax()})")
+                         f"{int(means.rank(ascending=False)['LOO'])} of {len(means)}, LOO "
+                         f"minus {best} {m3:+.4g} +- {h3:.2g} -> "
+                         f"**{verdict(m3, h3, 'best')}**")
         noise = r["noise"]
         if noise is not None:
             for other in ("Random", "Loss"):
@@ -370,7 +386,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (~1-2 min)")
     parser.add_argument("--n-test", type=int, default=None,
-                        help="test points per data set (default 100 as in the paper; 10 with --quick)")
+                        help="test points per data set (default 100 as in the paper; 10 "
+                             "with --quick)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="noise-detection seeds (default 5; 2 with --quick)")
     parser.add_argument("--plot", default=str(ROOT / "benchmarks" / "influence_evaluation.png"),
