@@ -498,8 +498,8 @@ _EDIT_PARAMS = """
 """
 
 
-def remove(model, X, y, X_test, y_test, explainers, *,
-           fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), counts=None, target="each",
+def remove(model, X, y, X_test, y_test, explainers,
+           fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), *, counts=None, target="each",
            sample_weight=None, random_state=0, n_jobs=None, verbose=0):
     """Delete the most helpful training rows, refit, and record the test loss increase.
 
@@ -528,8 +528,8 @@ def remove(model, X, y, X_test, y_test, explainers, *,
                          target, sample_weight, random_state, n_jobs, verbose)
 
 
-def relabel(model, X, y, X_test, y_test, explainers, *,
-            fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), counts=None, target="each",
+def relabel(model, X, y, X_test, y_test, explainers,
+            fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), *, counts=None, target="each",
             sample_weight=None, random_state=0, n_jobs=None, verbose=0):
     """Relabel the most helpful training rows, refit, and record the test loss increase.
 
@@ -558,8 +558,8 @@ def relabel(model, X, y, X_test, y_test, explainers, *,
                          target, sample_weight, random_state, n_jobs, verbose)
 
 
-def poison(model, X, y, X_test, y_test, explainers, *,
-           fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), counts=None, target="each",
+def poison(model, X, y, X_test, y_test, explainers,
+           fractions=(0, 0.0025, 0.005, 0.01, 0.015, 0.02), *, counts=None, target="each",
            sample_weight=None, random_state=0, n_jobs=None, verbose=0):
     """Relabel the most helpful training rows and replace their features by the column means.
 
@@ -602,8 +602,8 @@ def _flip_search(template, X, y, sample_weight, order, alternative, counts, x_ev
     return None, prediction
 
 
-def targeted_edit(model, X, y, X_test, explainers, *,
-                  fractions=(0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05), counts=None,
+def targeted_edit(model, X, y, X_test, explainers,
+                  fractions=(0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05), *, counts=None,
                   sample_weight=None, random_state=0, n_jobs=None, verbose=0):
     """The fewest top-ranked training rows whose relabeling flips each test prediction.
 
@@ -700,8 +700,8 @@ def targeted_edit(model, X, y, X_test, explainers, *,
 
 
 # ---------------------------------------------------------------------------- noise detection
-def noise_detection(model, X, y, explainers, *, noise_fraction=0.4,
-                    check_fractions=(0.01, 0.05, 0.1, 0.2, 0.3), sample_weight=None,
+def noise_detection(model, X, y, explainers, noise_fraction=0.4,
+                    check_fractions=(0.01, 0.05, 0.1, 0.2, 0.3), *, sample_weight=None,
                     random_state=0, verbose=0):
     """Flip training labels, rank rows by self influence, count the flipped rows found first.
 
