@@ -17,6 +17,9 @@ rest for training.
   record the test loss increase; mean +- 95% CI (t) over test points. 0.25% is one row here.
 - Remove (set): the test points are cut into 5 disjoint sets; rank by influence summed over a
   set, remove the top 0-10%, refit, record the set's mean loss increase; CI over the 5 sets.
+- Relabel / poison (set): as the set removal, relabeling (poison: and mean-imputing) the rows.
+- Targeted edit (classification): relabel the top 1, 2, 4, ..., 32 rows for each of the first
+  ``--n-edit`` test points until its prediction flips; fewer rows = better.
 - Noise detection (classification): flip 40% of the training labels, fit the model and every
   explainer on the noisy data, rank by self influence; fraction of flipped rows found in the
   top 1-30%; CI over ``--seeds`` seeds. LOO is left out here (n_train refits per seed).
@@ -51,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 FRACTIONS = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02)
 SET_FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 CHECK_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.3)
+EDIT_COUNTS = (1, 2, 4, 8, 16, 32)
 N_SETS = 5
 REMOVAL_METHODS = ("BoostIn", "LeafInfluence", "TREX", "LOO", "Random")
 NOISE_METHODS = ("BoostIn", "LeafInfluence", "TREX", "Loss", "Random")
@@ -120,8 +124,11 @@ def ci(values):
 
 
 # ----------------------------------------------------------------------------- runs
-def influence_matrices(names, model, X, y, X_test, y_test, quick, notes):
-    matrices, seconds = {}, {}
+def influence_matrices(names, model, X, y, X_test, y_test, n_edit, quick, notes):
+    """Fit every explainer once: influence on y_test, and on the model's predicted labels of
+    the first ``n_edit`` test points (what targeted_edit ranks by)."""
+    matrices, predicted, seconds = {}, {}, {}
+    labels = model.predict(X_test[:n_edit]) if n_edit else None
     for name in names:
         start = time.perf_counter()
         try:
@@ -132,32 +139,47 @@ def influence_matrices(names, model, X, y, X_test, y_test, quick, notes):
                          f"{str(err)[:200]}")
             continue
         seconds[name] = time.perf_counter() - start
-    return matrices, seconds
+        if n_edit:
+            predicted[name] = np.asarray(explainer.local_influence(X_test[:n_edit], labels))
+    return matrices, predicted, seconds
 
 
 def run_dataset(name, task, X, y, X_test, y_test, args, n_jobs):
-    from boostkit.influence.evaluate import noise_detection, remove
+    from boostkit.influence.evaluate import (noise_detection, poison, relabel, remove,
+                                             targeted_edit)
 
     notes = []
     model = make_model(task, args.quick).fit(X, y)
-    matrices, seconds = influence_matrices(REMOVAL_METHODS, model, X, y, X_test, y_test,
-                                           args.quick, notes)
+    n_edit = 0 if task == "regression" else min(args.n_edit, len(y_test))
+    matrices, predicted, seconds = influence_matrices(REMOVAL_METHODS, model, X, y, X_test,
+                                                      y_test, n_edit, args.quick, notes)
     explainers = {m: Precomputed(matrices[m]) for m in REMOVAL_METHODS if m in matrices}
     start = time.perf_counter()
     each = remove(model, X, y, X_test, y_test, explainers, fractions=FRACTIONS, n_jobs=n_jobs,
                   verbose=args.verbose)
     seconds["remove (refits)"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    sets = []
-    for k, part in enumerate(np.array_split(np.arange(len(y_test)), N_SETS)):
-        subset = {m: Precomputed(matrices[m][:, part]) for m in explainers}
-        table = remove(model, X, y, X_test[part], y_test[part], subset,
-                       fractions=SET_FRACTIONS, target="set", n_jobs=n_jobs,
-                       verbose=args.verbose)
-        sets.append(table.assign(set_index=k))
-    sets = pd.concat(sets, ignore_index=True)
-    seconds["remove set (refits)"] = time.perf_counter() - start
+    set_tables = {}
+    for measure in (remove, relabel, poison):
+        start = time.perf_counter()
+        parts = []
+        for k, part in enumerate(np.array_split(np.arange(len(y_test)), N_SETS)):
+            subset = {m: Precomputed(matrices[m][:, part]) for m in explainers}
+            table = measure(model, X, y, X_test[part], y_test[part], subset,
+                            fractions=SET_FRACTIONS, target="set", n_jobs=n_jobs,
+                            verbose=args.verbose)
+            parts.append(table.assign(set_index=k))
+        set_tables[measure.__name__] = pd.concat(parts, ignore_index=True)
+        seconds[f"{measure.__name__} set (refits)"] = time.perf_counter() - start
+    sets = set_tables["remove"]
+
+    edits = None
+    if n_edit:
+        start = time.perf_counter()
+        edits = targeted_edit(model, X, y, X_test[:n_edit],
+                              {m: Precomputed(predicted[m]) for m in predicted},
+                              counts=EDIT_COUNTS, n_jobs=n_jobs, verbose=args.verbose)
+        seconds["targeted edit (refits)"] = time.perf_counter() - start
 
     noise = None
     if task != "regression":
@@ -175,10 +197,12 @@ def run_dataset(name, task, X, y, X_test, y_test, args, n_jobs):
                                  f"{type(err).__name__}: {str(err)[:200]}")
         noise = pd.concat(parts, ignore_index=True) if parts else None
         seconds["noise detection"] = time.perf_counter() - start
-    for frame in (each, sets) + ((noise,) if noise is not None else ()):
-        frame["dataset"] = name
+    for frame in [each, *set_tables.values(), noise, edits]:
+        if frame is not None:
+            frame["dataset"] = name
     return dict(name=name, task=task, n_train=len(y), n_test=len(y_test), each=each,
-                sets=sets, noise=noise, seconds=seconds, notes=notes)
+                sets=sets, set_tables=set_tables, edits=edits, noise=noise, seconds=seconds,
+                notes=notes)
 
 
 # ----------------------------------------------------------------------------- findings
@@ -294,6 +318,32 @@ def report(results, args, elapsed):
         lines.append("|---" * len(SET_FRACTIONS) + "|")
         lines += curve_table(r["sets"], "set_index", SET_FRACTIONS[1:])
         lines.append("")
+        for measure in ("relabel", "poison"):
+            lines.append(f"{measure.capitalize()}, set version: mean loss increase over the "
+                         f"set (CI over {N_SETS} sets)")
+            lines.append("")
+            lines.append("| method | " + " | ".join(f"{f:.1%} ({counts[f]})"
+                                                    for f in SET_FRACTIONS[1:]) + " |")
+            lines.append("|---" * len(SET_FRACTIONS) + "|")
+            lines += curve_table(r["set_tables"][measure], "set_index", SET_FRACTIONS[1:])
+            lines.append("")
+        if r["edits"] is not None:
+            edits = r["edits"]
+            n_edit = edits.test_index.nunique()
+            lines.append(f"Targeted edit: rows relabeled (top of each ranking, tried "
+                         f"{', '.join(map(str, EDIT_COUNTS))}) until the prediction of each "
+                         f"of the first {n_edit} test points flips")
+            lines.append("")
+            lines.append(f"| method | flipped within {EDIT_COUNTS[-1]} rows | median rows "
+                         f"needed (> {EDIT_COUNTS[-1]} if not flipped) |")
+            lines.append("|---|---|---|")
+            for method, part in edits.groupby("method", sort=False):
+                needed = part.n_changed.astype("float64").fillna(np.inf).to_numpy()
+                median = np.median(needed)
+                shown = f"> {EDIT_COUNTS[-1]}" if not np.isfinite(median) else f"{median:g}"
+                lines.append(f"| {method} | {int(part.flipped.sum())} / {len(part)} | "
+                             f"{shown} |")
+            lines.append("")
         if r["noise"] is not None:
             lines.append(f"Noise detection: fraction of the flipped rows (40%) found in the top "
                          f"k% by self influence (CI over {args.seeds} seeds; random ranking = "
@@ -388,6 +438,8 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=None,
                         help="test points per data set (default 100 as in the paper; 10 "
                              "with --quick)")
+    parser.add_argument("--n-edit", type=int, default=None,
+                        help="test points of the targeted edit (default 20; 4 with --quick)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="noise-detection seeds (default 5; 2 with --quick)")
     parser.add_argument("--plot", default=str(ROOT / "benchmarks" / "influence_evaluation.png"),
@@ -397,6 +449,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.n_test = args.n_test or (10 if args.quick else 100)
     args.seeds = args.seeds or (2 if args.quick else 5)
+    args.n_edit = args.n_edit or (4 if args.quick else 20)
     warnings.filterwarnings("ignore", message=".*does not have valid feature names.*")
     n_jobs = min(2, os.cpu_count() or 1)
     start = time.perf_counter()
@@ -412,8 +465,9 @@ def main(argv=None):
     if args.write:
         command = "python benchmarks/influence_evaluation.py" + (" --quick" if args.quick
                                                                    else "")
-        if args.n_test != (10 if args.quick else 100) or args.seeds != (2 if args.quick else 5):
-            command += f" --n-test {args.n_test} --seeds {args.seeds}"
+        defaults = (10, 2, 4) if args.quick else (100, 5, 20)
+        if (args.n_test, args.seeds, args.n_edit) != defaults:
+            command += f" --n-test {args.n_test} --seeds {args.seeds} --n-edit {args.n_edit}"
         write_results(text, command)
 
 
