@@ -176,11 +176,9 @@ class _FixedStructure(_InfluenceExplainer):
         return out
 
     def _leaf_gap(self, refit, table):
-        counts = np.zeros(table.shape, dtype=np.int64)
-        n_trees = table.shape[0]
-        np.add.at(counts, (np.broadcast_to(np.arange(n_trees), self._leaf_ids_c.shape),
-                           self._leaf_ids_c), 1)
-        used = counts > 0
+        n_trees, n_leaves = table.shape
+        flat = (self._leaf_ids_c + np.arange(n_trees) * n_leaves).ravel()
+        used = np.bincount(flat, minlength=table.size).reshape(table.shape) > 0
         scale = np.where(used, np.abs(table), 0.0).max(axis=1, keepdims=True)
         gap = np.where(used, np.abs(refit - table), 0.0) / np.maximum(scale, 1e-300)
         return float(gap.max()) if gap.size else 0.0
@@ -245,7 +243,8 @@ class _Derivative(_FixedStructure):
                 prob[t] = p
             for k in range(C):
                 j = t * C + k
-                np.add.at(hessian_sums[j], leaf_ids[:, j], w * h[:, k])
+                hessian_sums[j] = np.bincount(leaf_ids[:, j], weights=w * h[:, k],
+                                              minlength=table.shape[1])
                 if not exact:  # the authors' code: the leaf-value terms drop out
                     addend[j] = w * g[:, k]
                     multiplier[j] = w * h[:, k]
