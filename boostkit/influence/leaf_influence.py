@@ -593,41 +593,45 @@ class LeafRefit(_FixedStructure):
             raise ValueError("per_output: LeafRefit's influence is a change of the whole loss "
                              "and has no per-output split; use per_output=False")
 
-    def _run(self, rows, test_leaf_ids, desc=None):
+    def _run(self, rows, test_leaf_ids, targets=None, base=None, desc=None):
+        """(influence on the test points (rows, n_test), refit raw scores of the removed rows
+        themselves (rows, C)); the test points' refit scores live one chunk of rows at a time.
+        """
         ensemble = self.ensemble_
         C = ensemble.n_outputs
-        test_raw = np.empty((rows.shape[0], test_leaf_ids.shape[0], C))
+        n_test = test_leaf_ids.shape[0]
+        influence = np.empty((rows.shape[0], n_test))
         self_raw = np.empty((rows.shape[0], C))
-        chunks = _chunks(rows.shape[0], max(_ROWS_PER_CALL, 4 * numba.get_num_threads()))
+        size = max(_ROWS_PER_CALL, 4 * numba.get_num_threads())
+        chunks = _chunks(rows.shape[0], size)
         if desc:
             chunks = self._progress(chunks, desc)
+        test_raw = np.empty((min(size, rows.shape[0]), n_test, C))
         for a, b in chunks:
+            raw = test_raw[:b - a]
             if self._full_newton:
                 _leaf_kernels.refit_full_newton_rows(
                     rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
                     self.sample_weight_, ensemble.learning_rate, self._l2,
-                    self._leaf_table.shape[1], test_leaf_ids, test_raw[a:b], self_raw[a:b])
-                continue
-            _leaf_kernels.refit_rows(
-                rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
-                self.sample_weight_, self._code, self._hessian_factor, ensemble.learning_rate,
-                self._l2, self._leaf_table.shape[1], test_leaf_ids, test_raw[a:b],
-                self_raw[a:b])
-        return test_raw, self_raw
-
-    def _losses(self, targets, raw):
-        """Loss of each (removed row, point) pair: targets (m, C), raw (rows, m, C)."""
-        rows, m, C = raw.shape
-        flat = np.broadcast_to(targets, (rows, m, C)).reshape(-1, C)
-        return self._loss().value(flat, raw.reshape(-1, C)).reshape(rows, m)
+                    self._leaf_table.shape[1], test_leaf_ids, raw, self_raw[a:b])
+            else:
+                _leaf_kernels.refit_rows(
+                    rows[a:b], self._leaf_ids_t, self._bias, self._train_targets,
+                    self.sample_weight_, self._code, self._hessian_factor,
+                    ensemble.learning_rate, self._l2, self._leaf_table.shape[1],
+                    test_leaf_ids, raw, self_raw[a:b])
+            if n_test:
+                flat = np.broadcast_to(targets, raw.shape).reshape(-1, C)
+                losses = self._loss().value(flat, raw.reshape(-1, C)).reshape(b - a, n_test)
+                influence[a:b] = losses - base[None, :]
+        return influence, self_raw
 
     def _local_block(self, X, targets, top_k, per_output):
         self._no_per_output(per_output)
         leaf_ids = np.ascontiguousarray(self._apply(X, "X_test"))
         base = self._loss().value(targets, self._raw(leaf_ids, self._refit_table))
         rows = np.arange(self.n_train_, dtype=np.int64)
-        test_raw, self_raw = self._run(rows, leaf_ids, "LeafRefit")
-        influence = self._losses(targets, test_raw) - base[None, :]
+        influence, self_raw = self._run(rows, leaf_ids, targets, base, "LeafRefit")
         if getattr(self, "_self_cache", None) is None:
             self._self_cache = self._self_from(rows, self_raw)
         if top_k is not None:
@@ -644,7 +648,7 @@ class LeafRefit(_FixedStructure):
         self._no_per_output(per_output)
         rows = np.arange(start, stop, dtype=np.int64)
         empty_ids = np.zeros((0, self._leaf_ids_c.shape[1]), dtype=self._leaf_ids_c.dtype)
-        _, self_raw = self._run(rows, empty_ids, "self influence")
+        _, self_raw = self._run(rows, empty_ids, desc="self influence")
         return self._self_from(rows, self_raw)
 
     def _self_local(self, per_output):
