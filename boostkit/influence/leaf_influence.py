@@ -394,12 +394,13 @@ class LeafInfluence(_Derivative):
         self.verbose = verbose
 
     def _run(self, start, stop, test_leaf_ids, test_gradient, per_output, desc=None):
-        """Local (stop - start, n_out, n_test) and self (stop - start, n_out) influence."""
+        """Local (stop - start, n_out, n_test) and self (stop - start, C) influence (self
+        always per output: it is cached for both forms)."""
         C = self.ensemble_.n_outputs
         n_out = C if per_output else 1
         n_test = test_leaf_ids.shape[0]
         local = np.empty((stop - start, n_out, n_test))
-        own = np.empty((stop - start, n_out))
+        own = np.empty((stop - start, C))
         chunks = _chunks(stop - start, max(_ROWS_PER_CALL, 4 * numba.get_num_threads()))
         if desc:
             chunks = self._progress(chunks, desc)
@@ -418,10 +419,10 @@ class LeafInfluence(_Derivative):
     def _local_block(self, X, targets, top_k, per_output):
         leaf_ids = np.ascontiguousarray(self._apply(X, "X_test"))
         gradient = self._test_gradient(leaf_ids, targets)
-        local, own = self._run(0, self.n_train_, leaf_ids, gradient, True, "LeafInfluence")
+        local, own = self._run(0, self.n_train_, leaf_ids, gradient, per_output,
+                               "LeafInfluence")
         if getattr(self, "_self_cache", None) is None:
             self._self_cache = own
-        local = local if per_output else local.sum(axis=1, keepdims=True)
         if top_k is not None:
             return self._top_k(local[:, 0], top_k)
         return local.transpose(0, 2, 1)
