@@ -12,9 +12,10 @@ logistic         p - y               p (1 - p)             p (1 - p) (1 - 2 p)
 softmax          p - onehot(y)       c p (1 - p)           c p (1 - p) (1 - 2 p)
 ===============  ==================  ====================  ================================
 
-``c`` is the library's multiclass hessian factor (K / (K - 1) for LightGBM and CatBoost, 2 for
-XGBoost, 1 for scikit-learn): the softmax hessian is the diagonal one the library itself uses for
-its Newton leaf values. Squared error is ``0.5 (y - F)^2``.
+``c`` is the library's multiclass hessian factor (K / (K - 1) for LightGBM, CatBoost and
+scikit-learn GradientBoosting, 2 for XGBoost, 1 for HistGradientBoosting): the softmax hessian
+is the diagonal one the library itself uses for its Newton leaf values. Squared error is
+``0.5 (y - F)^2``.
 
 Examples
 --------

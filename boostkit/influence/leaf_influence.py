@@ -113,10 +113,6 @@ class _FixedStructure(_InfluenceExplainer):
         self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves).copy()
         self._bias = ensemble.bias.astype(np.float64).copy()
         self._hessian_factor = float(ensemble.hessian_factor)
-        if ensemble.source.startswith("sklearn.GradientBoosting") and C > 1:
-            # GradientBoostingClassifier scales its multinomial Newton numerator by (K-1)/K:
-            # the same leaf as a diagonal hessian times K/(K-1)
-            self._hessian_factor = C / (C - 1.0)
         self._l2 = float(ensemble.l2)
         if ensemble.source.startswith("catboost"):
             # CatBoost scales l2_leaf_reg by the mean sample weight (held fixed here)

@@ -40,8 +40,9 @@ class TreeEnsemble:
     l2 : float
         L2 regularisation ``lambda`` of the Newton leaf values.
     hessian_factor : float
-        Factor the library applies to the softmax hessian (K/(K-1) for LightGBM and CatBoost,
-        2 for XGBoost, 1 for scikit-learn); 1 for other objectives.
+        Factor the library applies to the softmax hessian (K/(K-1) for LightGBM, CatBoost and
+        scikit-learn GradientBoosting, 2 for XGBoost, 1 for HistGradientBoosting); 1 for other
+        objectives.
     newton_leaves : bool
         True when every leaf value is one Newton step ``-eta * G / (H + l2)`` on the scores
         before its tree (what BoostIn and LeafInfluence differentiate); False when the library

@@ -161,9 +161,12 @@ def _parse_gb(model):
         objective = _class_objective(len(model.classes_))
     else:
         objective = "squared_error"
+    # GradientBoostingClassifier's multinomial Newton step scales the gradient sum by
+    # (K - 1) / K: the step of a diagonal hessian K / (K - 1) p (1 - p) (checked on its leaves)
+    factor = n_outputs / (n_outputs - 1.0) if objective == "softmax" else 1.0
     return builder.build(
         n_rounds=n_rounds, n_outputs=n_outputs, objective=objective, bias=bias,
-        learning_rate=eta, l2=0.0, hessian_factor=1.0, n_features=model.n_features_in_,
+        learning_rate=eta, l2=0.0, hessian_factor=factor, n_features=model.n_features_in_,
         feature_names=_feature_names(model), float32_inputs=True,
         source=f"sklearn.{type(model).__name__}",
     )

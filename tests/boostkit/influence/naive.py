@@ -139,7 +139,8 @@ def _sklearn_gb(model, X, C):
             tree = model.estimators_[t, k].tree_
             values[:, t, k] = tree.value[nodes[:, t, k], 0, 0] * model.learning_rate
     raw = (model.decision_function(X) if hasattr(model, "classes_") else model.predict(X))
-    meta = dict(eta=model.learning_rate, l2=0.0, factor=1.0)
+    # sklearn's multinomial Newton numerator carries (K - 1) / K: a hessian factor K / (K - 1)
+    meta = dict(eta=model.learning_rate, l2=0.0, factor=C / (C - 1.0) if C > 1 else 1.0)
     return nodes, values, np.asarray(raw).reshape(n, C), meta
 
 
