@@ -518,3 +518,13 @@ def test_frames_and_string_labels_with_lightgbm():
     assert set(edits.prediction) <= {"yes", "no"}
     flipped = edits[edits.flipped]
     assert (flipped.new_prediction != flipped.prediction).all()
+
+
+def test_point_losses_known_values():
+    X = np.zeros((8, 1))
+    y = np.array(["a"] * 6 + ["b"] * 2)
+    prior = DummyClassifier(strategy="prior").fit(X, y)
+    np.testing.assert_allclose(point_losses(prior, X[:3], ["a", "b", "c"]),
+                               [-np.log(0.75), -np.log(0.25), -np.log(1e-15)], rtol=1e-12)
+    mean = MeanRegressor().fit(X, np.arange(8.0))  # predicts 3.5
+    np.testing.assert_allclose(point_losses(mean, X[:2], [3.5, 0.5]), [0.0, 9.0])
