@@ -10,6 +10,7 @@ from ..losses import OBJECTIVE_CODES
 from . import _kernels
 from ._base import (TopInfluence, _InfluenceExplainer, _numba_threads, _test_table,
                     refuse_averaged)
+from ._newton import _NewtonView
 
 __all__ = ["BoostIn"]
 
@@ -17,7 +18,7 @@ _MODES = ("reference", "exact")
 
 
 
-class BoostIn(_InfluenceExplainer):
+class BoostIn(_NewtonView, _InfluenceExplainer):
     """Training-row influence for a fitted gradient-boosted tree ensemble (Brophy et al., 2023).
 
     Every boosting round ``t`` and output ``k`` fit one tree whose leaves are a Newton step on
@@ -42,11 +43,18 @@ class BoostIn(_InfluenceExplainer):
     Parameters
     ----------
     mode : {"reference", "exact"}, default="reference"
-        Which leaf value ``v`` enters the leaf derivative. ``"reference"``: the stored,
-        learning-rate-scaled leaf value, as in the published method and the authors' code, so
-        results can be compared with theirs. ``"exact"``: the unscaled Newton value
-        ``theta = v / eta``, which makes ``-D_i`` the exact derivative of the leaf value with
-        respect to row ``i``'s weight (for libraries whose leaves are pure Newton steps).
+        ``"reference"``: the published method, as the authors' code computes it: the model's
+        stored leaf values and bias as they are, and the stored, learning-rate-scaled leaf
+        value ``v`` in the leaf derivative, so results can be compared with theirs.
+        ``"exact"``: ``-D_i`` is the exact derivative of each leaf value with respect to row
+        ``i``'s weight. It uses the unscaled Newton value ``theta = v / eta``, and the leaves
+        as the Newton steps they are: LightGBM's ``boost_from_average`` start score moves out
+        of the first round's leaves into the bias (so round 0's gradients are taken at that
+        score, not at 0), CatBoost's ``lambda`` is ``l2_leaf_reg`` times the mean sample
+        weight; the result is checked by re-running the recursion on the training rows, and
+        a model whose leaves are not one Newton step on them (bagging, an early-stopping
+        validation split, other weights) raises ``ValueError``, as does CatBoost MultiClass
+        (a full K x K Newton step per leaf) with ``UnsupportedModelError``.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
@@ -82,6 +90,8 @@ class BoostIn(_InfluenceExplainer):
     >>> explainer.self_influence().shape
     (569,)
     """
+
+    _method = "BoostIn"
 
     def __init__(self, mode="reference", n_jobs=None, verbose=0):
         self.mode = mode
@@ -126,10 +136,22 @@ class BoostIn(_InfluenceExplainer):
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n_trees, n_leaves, n = T * C, max(ensemble.max_leaves, 1), self.n_train_
         self._n_loss_outputs = C
-        self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
         self._train_targets = self._targets(y, "y", n)
         self.sample_weight_ = self._sample_weight(sample_weight, n)
         self.train_leaf_ids_ = leaf_ids = self._apply(X, "X", progress="leaf ids")
+        exact = self.mode == "exact"
+        if exact:
+            # the recursion the leaves really are (start score, CatBoost's lambda), checked
+            self._newton_view()
+            if self._full_newton:
+                raise UnsupportedModelError(
+                    "BoostIn(mode='exact') differentiates a diagonal Newton step, but CatBoost "
+                    "MultiClass leaves solve a full K x K Newton system; use mode='reference' "
+                    "(the published approximation) or LeafInfluence")
+        else:  # the library's stored values, as the published method reads them
+            self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
+            self._bias = ensemble.bias
+            self._hessian_factor, self._l2 = ensemble.hessian_factor, ensemble.l2
 
         code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))
@@ -137,16 +159,15 @@ class BoostIn(_InfluenceExplainer):
         n_blocks = int(min(64, max(1, n // 256)))
         # the gradients of the first walk are the second pass's input, in the output's place
         self._train_derivatives = np.empty((n, n_trees))
-        _kernels.leaf_hessian_sums(leaf_ids, self._leaf_table, ensemble.bias,
-                                   self._train_targets, self.sample_weight_, code,
-                                   ensemble.hessian_factor, n_blocks, hessian_sums,
-                                   self._train_derivatives)
+        _kernels.leaf_hessian_sums(leaf_ids, self._leaf_table, self._bias, self._train_targets,
+                                   self.sample_weight_, code, self._hessian_factor, n_blocks,
+                                   hessian_sums, self._train_derivatives)
         self._hessian_sums = hessian_sums
         self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, n_leaves)
         self._self_influence = np.empty((n, C))
         _kernels.boostin_rows(leaf_ids, self._leaf_table, self._train_targets,
                               self.sample_weight_, hessian_sums, ensemble.learning_rate,
-                              ensemble.l2, self.mode == "exact", code, ensemble.hessian_factor,
+                              self._l2, exact, code, self._hessian_factor,
                               self._train_derivatives, self._self_influence)
 
     def _walk_rounds(self, leaf_ids, targets, hessian=True):
@@ -154,10 +175,10 @@ class BoostIn(_InfluenceExplainer):
         shape = leaf_ids.shape
         own, g = np.empty(shape), np.empty(shape)
         h = np.empty(shape) if hessian else np.empty((0, 0))
-        _kernels.round_derivatives(leaf_ids, self._leaf_table, ensemble.bias,
+        _kernels.round_derivatives(leaf_ids, self._leaf_table, self._bias,
                                    np.ascontiguousarray(targets, dtype=np.float64),
                                    OBJECTIVE_CODES[ensemble.objective],
-                                   ensemble.hessian_factor, own, g, h)
+                                   self._hessian_factor, own, g, h)
         return own, g, h
 
     def leaf_derivatives(self):

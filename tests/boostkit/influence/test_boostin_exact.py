@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from boostkit.exceptions import UnsupportedModelError
 from boostkit.influence import BoostIn
 
 from . import naive
@@ -41,12 +42,66 @@ def test_boostin_matches_naive(library, objective):
         assert_close(explainer.self_influence(per_output=True), self_inf)
 
 
+def _start_score(objective, Y, w):
+    """LightGBM's boost_from_average start score, from its documented rule: the weighted mean
+    label (regression), its log-odds (binary), the log of each class share (multiclass)."""
+    mean = (w[:, None] * Y).sum(axis=0) / w.sum()
+    if objective == "squared_error":
+        return mean
+    return np.log(mean / (1 - mean)) if objective == "logistic" else np.log(mean)
+
+
+def _exact_setup(library, objective):
+    """The naive reference of the exact mode: LightGBM's start score taken out of its first
+    round's leaves (where boost_from_average put it) and into the bias."""
+    model, X, y, _ = make_model(library, objective, weighted=False)
+    _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
+    C = n_outputs(objective)
+    train, meta = naive.library_view(model, X, C)
+    test, _ = naive.library_view(model, X_test, C)
+    Y, Y_test = naive.targets(objective, y, C), naive.targets(objective, y_test, C)
+    if library == "lightgbm":
+        start = _start_score(objective, Y, np.ones(len(y)))
+        for view in (train, test):
+            view.values[:, 0, :] -= start
+            view.bias = view.bias + start
+        # the shifted first round is one Newton step at the start score
+        g, h = naive.grad_hess(objective, Y, np.tile(train.bias, (len(y), 1)), meta["factor"])
+        for k in range(C):
+            for leaf in np.unique(train.leaves[:, 0, k]):
+                rows = train.leaves[:, 0, k] == leaf
+                newton = -meta["eta"] * g[rows, k].sum() / (h[rows, k].sum() + meta["l2"])
+                np.testing.assert_allclose(train.values[rows, 0, k], newton, rtol=1e-5,
+                                           atol=1e-7)
+    reference = naive.boostin(train, test, Y, Y_test, objective, meta, None, "exact")
+    return model, X, y, X_test, y_test, reference
+
+
 @pytest.mark.parametrize("objective", OBJECTIVES)
-def test_boostin_exact_mode_and_unweighted(objective):
-    explainer, X_test, y_test, (local, self_inf, _) = _setup("lightgbm", objective,
-                                                            weighted=False, mode="exact")
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_boostin_exact_mode_on_the_newton_view(library, objective):
+    if not reader_available(library):
+        pytest.skip(f"no boostkit reader for {library} yet")
+    model, X, y, X_test, y_test, (local, self_inf, D) = _exact_setup(library, objective)
+    if library == "catboost" and objective == "softmax":
+        with pytest.raises(UnsupportedModelError, match="full K x K Newton"):
+            BoostIn(mode="exact").fit(model, X, y)
+        return
+    explainer = BoostIn(mode="exact").fit(model, X, y)
+    assert_close(explainer.leaf_derivatives(), D)
     assert_close(explainer.local_influence(X_test, y_test), local.sum(axis=2))
     assert_close(explainer.self_influence(), self_inf.sum(axis=1))
+
+
+def test_exact_mode_refuses_leaves_that_are_not_newton_steps_on_the_data():
+    import lightgbm as lgb
+
+    X, y, _, _, _ = make_data("logistic")
+    bagged = lgb.LGBMClassifier(n_estimators=8, num_leaves=6, subsample=0.5, subsample_freq=1,
+                                min_child_samples=5, verbose=-1, random_state=0).fit(X, y)
+    BoostIn().fit(bagged, X, y)  # the published approximation reads any boosted model
+    with pytest.raises(ValueError, match="not one Newton step"):
+        BoostIn(mode="exact").fit(bagged, X, y)
 
 
 def test_modes_differ_by_leaf_value_scaling():

@@ -177,10 +177,11 @@ def test_methods_by_name_class_and_instance():
     assert audit(model, X, y, method="BoostIn", top_k=2).method == "BoostIn"
     assert audit(model, X, y, method="Boost-In", top_k=2).method == "BoostIn"
     given = BoostIn(mode="exact")
-    report = audit(model, X, y, X_test, y_test, method=given, top_k=3)
+    # the exact mode checks the leaves against the weighted training data
+    report = audit(model, X, y, X_test, y_test, method=given, top_k=3, sample_weight=w)
     assert not hasattr(given, "ensemble_")  # cloned, not fitted in place
     assert report.explainer.mode == "exact"
-    exact = BoostIn(mode="exact").fit(model, X, y).self_influence()
+    exact = BoostIn(mode="exact").fit(model, X, y, sample_weight=w).self_influence()
     np.testing.assert_allclose(report.self_influence, exact, rtol=1e-12)
     assert audit(model, X, y, method=BoostIn, top_k=2).method == "BoostIn"
 
