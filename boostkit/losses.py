@@ -35,10 +35,10 @@ from numba import njit
 from scipy.special import expit, log_softmax, softmax
 
 __all__ = ["SquaredError", "Logistic", "Softmax", "get_loss", "OBJECTIVES", "OBJECTIVE_CODES",
-           "row_derivatives"]
+           "score_derivatives"]
 
 OBJECTIVES = ("squared_error", "logistic", "softmax")
-# Integer codes of the objectives, for numba kernels (see :func:`row_derivatives`).
+# Integer codes of the objectives, for numba kernels (see :func:`score_derivatives`).
 SQUARED_ERROR, LOGISTIC, SOFTMAX = 0, 1, 2
 OBJECTIVE_CODES = {"squared_error": SQUARED_ERROR, "logistic": LOGISTIC, "softmax": SOFTMAX}
 
@@ -231,30 +231,51 @@ def get_loss(objective, hessian_factor=1.0):
 
 
 @njit(cache=True, inline="always")
-def row_derivatives(raw, target, objective, hessian_factor, prob, g, h):
-    """Gradient and diagonal hessian of one row, for numba kernels: the formulas above.
+def score_derivatives(raw, target, objective, hessian_factor, g, h):
+    """Gradient and diagonal hessian at several raw-score rows of one target, for numba kernels:
+    the formulas above.
 
-    ``raw`` and ``target`` (one-hot for softmax) have one entry per output; ``objective`` is a
-    code of ``OBJECTIVE_CODES``; ``prob`` is scratch space; ``g`` and ``h`` receive the result.
-    The vectorised classes above are the reference the kernel is tested against.
+    ``raw``, ``g`` and ``h`` are C-contiguous (m, C): e.g. one training row's scores before
+    every round;
+    ``target`` (C,) is its label (one-hot for softmax); ``objective`` is a code of
+    ``OBJECTIVE_CODES``. The objective is tested once, outside the loops, so each loop body is
+    straight-line code the compiler vectorises: called once per score row instead, the same
+    formulas cost several times more. The vectorised classes above are the reference the
+    kernel is tested against.
     """
-    n_outputs = raw.shape[0]
+    n_rows, n_outputs = raw.shape
     if objective == SOFTMAX:
-        top = raw.max()
-        total = 0.0
-        for k in range(n_outputs):
-            prob[k] = np.exp(raw[k] - top)
-            total += prob[k]
-        for k in range(n_outputs):
-            p = prob[k] / total
-            g[k] = p - target[k]
-            h[k] = hessian_factor * p * (1.0 - p)
+        for r in range(n_rows):
+            top = raw[r, 0]
+            for k in range(1, n_outputs):
+                top = max(top, raw[r, k])
+            total = 0.0
+            for k in range(n_outputs):
+                g[r, k] = np.exp(raw[r, k] - top)
+                total += g[r, k]
+            for k in range(n_outputs):
+                p = g[r, k] / total
+                g[r, k] = p - target[k]
+                h[r, k] = hessian_factor * p * (1.0 - p)
+    elif n_outputs == 1:  # logistic or single-output squared error: one flat loop
+        flat_raw, flat_g, flat_h, y = raw.ravel(), g.ravel(), h.ravel(), target[0]
+        if objective == LOGISTIC:
+            for r in range(n_rows):
+                p = 1.0 / (1.0 + np.exp(-flat_raw[r]))
+                flat_g[r] = p - y
+                flat_h[r] = p * (1.0 - p)
+        else:
+            for r in range(n_rows):
+                flat_g[r] = flat_raw[r] - y
+                flat_h[r] = 1.0
     elif objective == LOGISTIC:
-        for k in range(n_outputs):
-            p = 1.0 / (1.0 + np.exp(-raw[k]))
-            g[k] = p - target[k]
-            h[k] = p * (1.0 - p)
+        for r in range(n_rows):
+            for k in range(n_outputs):
+                p = 1.0 / (1.0 + np.exp(-raw[r, k]))
+                g[r, k] = p - target[k]
+                h[r, k] = p * (1.0 - p)
     else:
-        for k in range(n_outputs):
-            g[k] = raw[k] - target[k]
-            h[k] = 1.0
+        for r in range(n_rows):
+            for k in range(n_outputs):
+                g[r, k] = raw[r, k] - target[k]
+                h[r, k] = 1.0

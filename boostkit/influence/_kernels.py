@@ -18,7 +18,7 @@ errors (inputs are validated in Python first) and runs in parallel over training
 import numpy as np
 from numba import njit, prange
 
-from ..losses import SOFTMAX, SQUARED_ERROR, row_derivatives
+from ..losses import SOFTMAX, SQUARED_ERROR, score_derivatives
 
 
 # Training rows per tile: one tree's test table and the tile's rows stay in cache while the
@@ -224,6 +224,21 @@ def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_
 
 
 
+@njit(cache=True, inline="always")
+def _row_scores(leaf_ids, i, leaf_table, bias, score, own_value):
+    """``score[t, k]``: row ``i``'s raw score before round ``t`` (bias plus the leaf values of
+    the earlier rounds, summed in round order); ``own_value[t, k]`` its leaf value in round t."""
+    n_rounds, n_outputs = score.shape
+    for k in range(n_outputs):
+        total = bias[k]
+        for t in range(n_rounds):
+            j = t * n_outputs + k
+            value = leaf_table[j, leaf_ids[i, j]]
+            own_value[t, k] = value
+            score[t, k] = total
+            total += value
+
+
 @njit(cache=True, parallel=True)
 def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_factor,
                       own_value, gradient, hessian):
@@ -240,21 +255,19 @@ def round_derivatives(leaf_ids, leaf_table, bias, targets, objective, hessian_fa
     n_rounds = n_trees // n_outputs
     with_hessian = hessian.shape[0] > 0
     for i in prange(n_rows):
-        raw = bias.copy()
-        prob = np.empty(n_outputs)
-        g = np.empty(n_outputs)
-        h = np.empty(n_outputs)
+        score = np.empty((n_rounds, n_outputs))
+        own = np.empty((n_rounds, n_outputs))
+        g = np.empty((n_rounds, n_outputs))
+        h = np.empty((n_rounds, n_outputs))
+        _row_scores(leaf_ids, i, leaf_table, bias, score, own)
+        score_derivatives(score, targets[i], objective, hessian_factor, g, h)
         for t in range(n_rounds):
-            row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
-            for k in range(n_outputs):
-                gradient[i, t * n_outputs + k] = g[k]
-                if with_hessian:
-                    hessian[i, t * n_outputs + k] = h[k]
             for k in range(n_outputs):
                 j = t * n_outputs + k
-                value = leaf_table[j, leaf_ids[i, j]]
-                own_value[i, j] = value
-                raw[k] += value
+                own_value[i, j] = own[t, k]
+                gradient[i, j] = g[t, k]
+                if with_hessian:
+                    hessian[i, j] = h[t, k]
 
 
 @njit(cache=True, parallel=True)
@@ -262,35 +275,30 @@ def leaf_hessian_sums(leaf_ids, leaf_table, bias, targets, sample_weight, object
                       hessian_factor, n_blocks, out, gradients):
     """``out[j, l] = sum_{rows i in leaf l of tree j} w_i h_ij``, h at the score before tree j.
 
-    ``gradients[i, j]`` receives the unweighted ``g_ij`` on the way (skipped when it is
-    (0, 0)), so that :func:`boostin_rows` needs no second walk through the rounds. Rows are
-    split into ``n_blocks`` fixed blocks summed separately, then added in block order, so the
-    result does not depend on the number of threads.
+    ``gradients[i, j]`` receives the unweighted ``g_ij`` on the way, so that
+    :func:`boostin_rows` needs no second walk through the rounds. A row's scores before every
+    round come first, then their derivatives in one call (vectorised over the rounds: twice as
+    fast as round by round). Rows are split into ``n_blocks`` fixed blocks summed separately,
+    then added in block order, so the result does not depend on the number of threads.
     """
     n_rows, n_trees = leaf_ids.shape
     n_outputs = bias.shape[0]
     n_rounds = n_trees // n_outputs
-    keep = gradients.shape[0] > 0
     partial = np.zeros((n_blocks, n_trees, out.shape[1]))
     per_block = (n_rows + n_blocks - 1) // n_blocks
     for b in prange(n_blocks):
-        raw = np.empty(n_outputs)
-        prob = np.empty(n_outputs)
-        g = np.empty(n_outputs)
-        h = np.empty(n_outputs)
+        score = np.empty((n_rounds, n_outputs))
+        own = np.empty((n_rounds, n_outputs))
+        h = np.empty((n_rounds, n_outputs))
+        flat_h = h.ravel()
         block_sums = partial[b]
         for i in range(b * per_block, min(n_rows, (b + 1) * per_block)):
-            raw[:] = bias
+            _row_scores(leaf_ids, i, leaf_table, bias, score, own)
+            score_derivatives(score, targets[i], objective, hessian_factor,
+                              gradients[i].reshape((n_rounds, n_outputs)), h)
             w = sample_weight[i]
-            for t in range(n_rounds):
-                row_derivatives(raw, targets[i], objective, hessian_factor, prob, g, h)
-                for k in range(n_outputs):
-                    j = t * n_outputs + k
-                    leaf = leaf_ids[i, j]
-                    block_sums[j, leaf] += w * h[k]
-                    if keep:
-                        gradients[i, j] = g[k]
-                    raw[k] += leaf_table[j, leaf]
+            for j in range(n_trees):  # tree j = t * C + k is flat entry j of (t, k)
+                block_sums[j, leaf_ids[i, j]] += w * flat_h[j]
     # explicit loops: an array expression here would become one more parallel region per block
     for j in range(n_trees):
         for leaf in range(out.shape[1]):

@@ -19,7 +19,7 @@ errors (inputs are checked in Python first) and runs in parallel over the pertur
 import numpy as np
 from numba import njit, prange
 
-from ..losses import LOGISTIC, SOFTMAX, SQUARED_ERROR, row_derivatives
+from ..losses import LOGISTIC, SOFTMAX, SQUARED_ERROR, score_derivatives
 
 
 # ------------------------------------------------------------------------- LeafInfluence
@@ -182,19 +182,18 @@ def single_point_rows(leaf_ids, addend, multiplier, prob, scale, n_outputs, trai
 def _score_derivatives(score, targets, objective, hessian_factor, gradient, hessian):
     """``gradient[k, r]``, ``hessian[k, r]`` of every row at raw scores ``score`` (C, n)."""
     n_outputs, n_rows = score.shape
-    raw = np.empty(n_outputs)
+    raw = np.empty((1, n_outputs))
     target = np.empty(n_outputs)
-    prob = np.empty(n_outputs)
-    g = np.empty(n_outputs)
-    h = np.empty(n_outputs)
+    g = np.empty((1, n_outputs))
+    h = np.empty((1, n_outputs))
     for r in range(n_rows):
         for k in range(n_outputs):
-            raw[k] = score[k, r]
+            raw[0, k] = score[k, r]
             target[k] = targets[r, k]
-        row_derivatives(raw, target, objective, hessian_factor, prob, g, h)
+        score_derivatives(raw, target, objective, hessian_factor, g, h)
         for k in range(n_outputs):
-            gradient[k, r] = g[k]
-            hessian[k, r] = h[k]
+            gradient[k, r] = g[0, k]
+            hessian[k, r] = h[0, k]
 
 
 # One compiled copy per objective: with the objective a compile-time constant the loss code

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from boostkit.losses import OBJECTIVE_CODES, get_loss, row_derivatives
+from boostkit.losses import OBJECTIVE_CODES, get_loss, score_derivatives
 
 
 def _numeric_derivative(f, raw, eps=1e-5):
@@ -59,17 +59,16 @@ def test_bad_labels_and_objectives_are_refused():
 
 @pytest.mark.parametrize("objective,n_outputs,factor", [
     ("squared_error", 2, 1.0), ("logistic", 1, 1.0), ("softmax", 4, 4 / 3)])
-def test_row_derivatives_kernel_matches_the_vectorised_losses(objective, n_outputs, factor):
+def test_score_derivatives_kernel_matches_the_vectorised_losses(objective, n_outputs, factor):
     rng = np.random.default_rng(1)
     loss = get_loss(objective, hessian_factor=factor)
-    raw = rng.normal(size=(20, n_outputs)) * 3
+    raw = rng.normal(size=(20, 7, n_outputs)) * 3  # 7 score rows of each of 20 labels
     labels = (rng.normal(size=(20, n_outputs)) if objective == "squared_error"
               else rng.integers(0, max(n_outputs, 2), 20))
     targets = loss.targets(labels, n_outputs)
-    g, h, prob = np.empty(n_outputs), np.empty(n_outputs), np.empty(n_outputs)
+    g, h = np.empty((7, n_outputs)), np.empty((7, n_outputs))
     for i in range(20):
-        row_derivatives(raw[i], targets[i], OBJECTIVE_CODES[objective], factor, prob, g, h)
-        np.testing.assert_allclose(g, loss.gradient(labels[i:i + 1], raw[i:i + 1])[0],
-                                   rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(h, loss.hessian(labels[i:i + 1], raw[i:i + 1])[0],
-                                   rtol=1e-12, atol=1e-14)
+        score_derivatives(raw[i], targets[i], OBJECTIVE_CODES[objective], factor, g, h)
+        same = np.repeat(labels[i:i + 1], 7, axis=0)
+        np.testing.assert_allclose(g, loss.gradient(same, raw[i]), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h, loss.hessian(same, raw[i]), rtol=1e-12, atol=1e-14)
