@@ -319,30 +319,51 @@ class TreeEnsemble:
         return out + self.bias
 
 
-class TreeBuilder:
-    """Collects trees node by node (local indices) and lays them out as one TreeEnsemble.
+def _local_positions(counts):
+    """0, 1, ..., counts[0] - 1, 0, 1, ..., counts[1] - 1, ...: positions within each group."""
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
 
-    Parsers add trees round-major (round 0 output 0, round 0 output 1, ...). Per tree, arrays
-    over its nodes: ``feature`` (-1 for a leaf), ``threshold``, ``left`` / ``right`` (local node
-    indices), ``value`` (leaf contribution to the raw score), optional ``missing_left``,
-    ``missing_mode`` (see :mod:`boostkit.trees._kernels`), ``cat_left`` (dict node -> codes that
-    go left) and ``leaf_index`` (the library's own leaf numbering; node order otherwise).
+
+class TreeBuilder:
+    """Collects trees (node indices local to each tree) and lays them out as one TreeEnsemble.
+
+    Parsers add trees round-major (round 0 output 0, round 0 output 1, ...), one at a time with
+    :meth:`add_tree` or many at once with :meth:`add_trees`. Per node: ``feature`` (-1 for a
+    leaf), ``threshold``, ``left`` / ``right`` (node indices local to the tree), ``value`` (leaf
+    contribution to the raw score), optional ``missing_left``, ``missing_mode`` (see
+    :mod:`boostkit.trees._kernels`), ``cat_left`` (node -> codes that go left) and
+    ``leaf_index`` (the library's own leaf numbering; node order otherwise).
     """
 
     def __init__(self):
-        self._trees = []
+        self._chunks = []
 
     def add_tree(self, feature, threshold, left, right, value, *, missing_left=None,
                  missing_mode=None, cat_left=None, leaf_index=None):
+        """One tree: arrays over its nodes, ``cat_left`` keyed by node."""
+        cat_left = {(0, node): codes for node, codes in (cat_left or {}).items()}
+        self.add_trees([len(feature)], feature, threshold, left, right, value,
+                       missing_left=missing_left, missing_mode=missing_mode,
+                       cat_left=cat_left, leaf_index=leaf_index)
+
+    def add_trees(self, sizes, feature, threshold, left, right, value, *, missing_left=None,
+                  missing_mode=None, cat_left=None, leaf_index=None):
+        """Several trees at once: their node arrays concatenated tree after tree (``sizes``
+        nodes each, child indices local to each tree), ``cat_left`` keyed by (tree among
+        these, node)."""
+        sizes = np.asarray(sizes, dtype=np.int64)
         feature = np.asarray(feature, dtype=np.int64)
         n = feature.shape[0]
         is_leaf = feature < 0
         if leaf_index is None:
-            leaf_index = np.full(n, -1, dtype=np.int64)
-            leaf_index[is_leaf] = np.arange(is_leaf.sum())
-        leaf_index = np.asarray(leaf_index, dtype=np.int64)
-        leaf_index[~is_leaf] = -1
-        self._trees.append(dict(
+            before = np.cumsum(is_leaf) - is_leaf  # leaves earlier in the chunk
+            starts = np.cumsum(sizes) - sizes
+            leaf_index = before - np.repeat(before[starts] if n else starts, sizes)
+        leaf_index = np.where(is_leaf, np.asarray(leaf_index, dtype=np.int64), -1)
+        self._chunks.append(dict(
+            sizes=sizes,
             feature=feature,
             threshold=np.asarray(threshold, dtype=np.float64),
             left=np.asarray(left, dtype=np.int64),
@@ -354,38 +375,41 @@ class TreeBuilder:
                           else np.asarray(missing_mode, dtype=np.int8)),
             cat_left=cat_left or {},
             leaf_index=leaf_index,
-            n_leaves=int(is_leaf.sum()),
         ))
 
     def build(self, **meta):
-        trees = self._trees
-        sizes = np.array([t["feature"].shape[0] for t in trees], dtype=np.int64)
-        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if trees else np.zeros(0, np.int64)
-        cat_sets = [(t_i, node, codes) for t_i, t in enumerate(trees)
-                    for node, codes in sorted(t["cat_left"].items())]
+        chunks = self._chunks
+
+        def cat(key, dtype):
+            parts = [c[key] for c in chunks]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        sizes = cat("sizes", np.int64)
+        roots = np.cumsum(sizes) - sizes
+        node_root = np.repeat(roots, sizes)
+        feature = cat("feature", np.int64)
+        left, right = cat("left", np.int64), cat("right", np.int64)
+        left = np.where(left >= 0, left + node_root, -1)
+        right = np.where(right >= 0, right + node_root, -1)
+        n_leaves = np.add.reduceat((feature < 0).astype(np.int64), roots) if len(sizes) else []
+
+        first_tree = np.cumsum([0] + [len(c["sizes"]) for c in chunks])
+        cat_sets = sorted((int(first_tree[c] + t), int(node), codes)
+                          for c, chunk in enumerate(chunks)
+                          for (t, node), codes in chunk["cat_left"].items())
         max_code = max((max(codes) for _, _, codes in cat_sets if len(codes)), default=0)
         n_words = max(1, int(max_code) // 32 + 1)
         bitsets = np.zeros((max(len(cat_sets), 1), n_words), dtype=np.uint32)
-        cat_index = [np.full(s, -1, dtype=np.int64) for s in sizes]
-        for c, (t_i, node, codes) in enumerate(cat_sets):
-            cat_index[t_i][node] = c
+        cat_index = np.full(feature.shape[0], -1, dtype=np.int64)
+        for c, (tree, node, codes) in enumerate(cat_sets):
+            cat_index[roots[tree] + node] = c
             for code in codes:
                 bitsets[c, int(code) >> 5] |= np.uint32(1) << np.uint32(int(code) & 31)
 
-        def cat(key, shift=False):
-            parts = []
-            for t, root in zip(trees, roots):
-                arr = t[key]
-                if shift:
-                    arr = np.where(arr >= 0, arr + root, -1)
-                parts.append(arr)
-            return np.concatenate(parts) if parts else np.zeros(0)
-
         return TreeEnsemble(
-            tree_roots=roots, feature=cat("feature"), threshold=cat("threshold"),
-            left=cat("left", shift=True), right=cat("right", shift=True),
-            missing_left=cat("missing_left"), missing_mode=cat("missing_mode"),
-            cat_index=np.concatenate(cat_index) if trees else np.zeros(0),
-            cat_bitsets=bitsets, value=cat("value"), leaf_index=cat("leaf_index"),
-            n_leaves=[t["n_leaves"] for t in trees], **meta,
+            tree_roots=roots, feature=feature, threshold=cat("threshold", np.float64),
+            left=left, right=right, missing_left=cat("missing_left", bool),
+            missing_mode=cat("missing_mode", np.int8), cat_index=cat_index,
+            cat_bitsets=bitsets, value=cat("value", np.float64),
+            leaf_index=cat("leaf_index", np.int64), n_leaves=n_leaves, **meta,
         )

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from ...exceptions import UnsupportedModelError
-from ..ensemble import TreeBuilder
+from ..ensemble import TreeBuilder, _local_positions
 
 def _booster_and_rounds(model):
     import lightgbm as lgb
@@ -105,9 +105,7 @@ def parse(model):
             "LightGBM linear_tree=True is not supported: leaves must hold constants"
         )
     builder = TreeBuilder()
-    columns = {key: _numbers(trees, key, dtype) for key, dtype in _NODE_COLUMNS.items()}
-    for t, tree in enumerate(trees):
-        _add_tree(builder, tree, {key: parts[t] for key, parts in columns.items()})
+    _add_trees(builder, trees)
 
     # LightGBM keeps column names with whitespace replaced by "_" (and names plain arrays
     # Column_0, Column_1, ...); DataFrames are compared after the same replacement.
@@ -142,31 +140,26 @@ def _read_model_string(text):
     return header, trees
 
 
-# The per-node number lists of a tree, and how they are read.
-_NODE_COLUMNS = {"leaf_value": np.float64, "split_feature": np.int64, "threshold": np.float64,
-                 "decision_type": np.int64, "left_child": np.int64, "right_child": np.int64,
-                 "cat_boundaries": np.int64, "cat_threshold": np.uint64}
-
-
 def _numbers(trees, key, dtype):
-    """Every tree's space-separated numbers under ``key``, converted in one call: a list with
-    one array per tree (empty where the tree has none)."""
+    """Every tree's space-separated numbers under ``key``, converted in one call: the values of
+    all trees one after the other, and how many each tree has."""
     texts = [tree.get(key, "") for tree in trees]
-    counts = [text.count(" ") + 1 if text else 0 for text in texts]
+    counts = np.array([text.count(" ") + 1 if text else 0 for text in texts], dtype=np.int64)
     joined = " ".join(text for text in texts if text)
     values = np.array(joined.split(" "), dtype=dtype) if joined else np.zeros(0, dtype)
-    return np.split(values, np.cumsum(counts)[:-1]) if trees else []
+    return values, counts
 
 
-def _add_tree(builder, tree, numbers):
-    """Nodes laid out as LightGBM's internal nodes 0..L-2, then its leaves 0..L-1.
-
-    ``numbers`` holds the tree's per-node arrays (see ``_NODE_COLUMNS``).
-    """
-    n_leaves = int(tree["num_leaves"])
+def _add_trees(builder, trees):
+    """All trees at once, each laid out as LightGBM's internal nodes 0..L-2, then its leaves
+    0..L-1 (node indices local to the tree)."""
+    n_leaves = np.array([int(tree["num_leaves"]) for tree in trees], dtype=np.int64)
     n_internal = n_leaves - 1
-    n = n_internal + n_leaves
-    leaf_value = numbers["leaf_value"]
+    sizes = n_internal + n_leaves
+    starts = np.cumsum(sizes) - sizes
+    internal = np.repeat(starts, n_internal) + _local_positions(n_internal)
+    leaves = np.repeat(starts + n_internal, n_leaves) + _local_positions(n_leaves)
+    n = int(sizes.sum())
     feature = np.full(n, -1, dtype=np.int64)
     threshold = np.zeros(n)
     left = np.full(n, -1, dtype=np.int64)
@@ -174,38 +167,42 @@ def _add_tree(builder, tree, numbers):
     missing_left = np.zeros(n, dtype=bool)
     missing_mode = np.zeros(n, dtype=np.int8)
     value = np.zeros(n)
-    value[n_internal:] = leaf_value
+    value[leaves] = _numbers(trees, "leaf_value", np.float64)[0]
     leaf_index = np.full(n, -1, dtype=np.int64)
-    leaf_index[n_internal:] = np.arange(n_leaves)
+    leaf_index[leaves] = _local_positions(n_leaves)
+
+    feature[internal] = _numbers(trees, "split_feature", np.int64)[0]
+    raw_threshold = _numbers(trees, "threshold", np.float64)[0]
+    decision = _numbers(trees, "decision_type", np.int64)[0]
+    own_internal = np.repeat(n_internal, n_internal)  # each internal node's tree's count
+    for side, key in ((left, "left_child"), (right, "right_child")):
+        child = _numbers(trees, key, np.int64)[0]
+        side[internal] = np.where(child >= 0, child, own_internal + ~child)  # ~c: leaf c
+    is_cat = (decision & 1) == 1
+    missing_left[internal] = (decision & 2) == 2
+    # LightGBM missing types None / Zero / NaN are the kernel's missing modes 1 / 2 / 0.
+    missing_mode[internal] = np.array([1, 2, 0, 0], dtype=np.int8)[(decision >> 2) & 3]
+    threshold[internal] = np.where(is_cat, 0.0, raw_threshold)
     cat_left = {}
-    if n_internal:
-        feature[:n_internal] = numbers["split_feature"]
-        raw_threshold = numbers["threshold"]
-        decision = numbers["decision_type"]
-
-        def child(c):  # negative children are ~leaf
-            return np.where(c >= 0, c, n_internal + ~c)
-
-        left[:n_internal] = child(numbers["left_child"])
-        right[:n_internal] = child(numbers["right_child"])
-        is_cat = (decision & 1) == 1
-        missing_left[:n_internal] = (decision & 2) == 2
-        # LightGBM missing types None / Zero / NaN are the kernel's missing modes 1 / 2 / 0.
-        missing_mode[:n_internal] = np.array([1, 2, 0, 0], dtype=np.int8)[(decision >> 2) & 3]
-        threshold[:n_internal] = np.where(is_cat, 0.0, raw_threshold)
-        if is_cat.any():
-            bounds = numbers["cat_boundaries"]
-            words = numbers["cat_threshold"]
-            for node in np.flatnonzero(is_cat):
-                c = int(raw_threshold[node])
-                bits = words[bounds[c]:bounds[c + 1]]
-                cat_left[int(node)] = [32 * w + b for w, word in enumerate(bits)
-                                       for b in range(32) if (int(word) >> b) & 1]
-                # LightGBM sends NaN and negative categories right, whatever default_left says.
-                missing_left[node] = False
-                missing_mode[node] = 0
-    builder.add_tree(feature, threshold, left, right, value, missing_left=missing_left,
-                     missing_mode=missing_mode, cat_left=cat_left, leaf_index=leaf_index)
+    if is_cat.any():
+        bounds, bound_counts = _numbers(trees, "cat_boundaries", np.int64)
+        words, word_counts = _numbers(trees, "cat_threshold", np.uint64)
+        bound_starts = np.cumsum(bound_counts) - bound_counts
+        word_starts = np.cumsum(word_counts) - word_counts
+        tree_of = np.repeat(np.arange(len(trees)), n_internal)
+        for position in np.flatnonzero(is_cat):
+            t = int(tree_of[position])
+            c = int(raw_threshold[position])
+            lo, hi = bounds[bound_starts[t] + c], bounds[bound_starts[t] + c + 1]
+            bits = words[word_starts[t] + lo:word_starts[t] + hi]
+            node = int(internal[position] - starts[t])
+            cat_left[(t, node)] = [32 * w + b for w, word in enumerate(bits)
+                                   for b in range(32) if (int(word) >> b) & 1]
+            # LightGBM sends NaN and negative categories right, whatever default_left says.
+            missing_left[internal[position]] = False
+            missing_mode[internal[position]] = 0
+    builder.add_trees(sizes, feature, threshold, left, right, value, missing_left=missing_left,
+                      missing_mode=missing_mode, cat_left=cat_left, leaf_index=leaf_index)
 
 
 def library_outputs(model, X):
