@@ -208,6 +208,8 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
             out = np.zeros((self.n_train_, n_out, n_test))
             _kernels.leaf_products(self.train_leaf_ids_, self._train_derivatives, table,
                                    ensemble.n_outputs, out)
+            if n_out == 1:  # (n_train, 1, n_test) and (n_train, n_test, 1): the same memory
+                return out.reshape(self.n_train_, n_test, 1)
             return out.transpose(0, 2, 1)
         result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
                               np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
