@@ -359,12 +359,13 @@ class _InfluenceExplainer(BaseEstimator):
             futures = [client.submit(_self_task, explainer, start, stop, per_output, pure=False)
                        for start, stop in chunks]
             parts = client.gather(futures)
-        elif hasattr(self, "_self_local"):
-            parts = [self._self_local(per_output)]
         else:
-            with _numba_threads(self.n_jobs):
-                parts = [self._self_rows(start, stop, per_output) for start, stop in
-                         self._progress(_chunks(n, size), "self influence")]
+            with _numba_threads(getattr(self, "n_jobs", None)):
+                if hasattr(self, "_self_local"):
+                    parts = [self._self_local(per_output)]
+                else:
+                    parts = [self._self_rows(start, stop, per_output) for start, stop in
+                             self._progress(_chunks(n, size), "self influence")]
         out = np.concatenate(parts, axis=0)
         return out if per_output else out[:, 0]
 

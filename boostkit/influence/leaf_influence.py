@@ -108,9 +108,8 @@ class _FixedStructure(_NewtonView, _InfluenceExplainer):
         return max(1, min(n_test, _BLOCK_ENTRIES // max(1, self.n_train_)))
 
     def _self_local(self, per_output):
-        if getattr(self, "_self_cache", None) is None:
-            with _numba_threads(self.n_jobs):
-                self._self_cache = self._self_rows(0, self.n_train_, True)
+        if getattr(self, "_self_cache", None) is None:  # self_influence sets the threads
+            self._self_cache = self._self_rows(0, self.n_train_, True)
         out = self._self_cache
         return out.copy() if per_output else out.sum(axis=1, keepdims=True)
 
@@ -562,9 +561,8 @@ class LeafRefit(_FixedStructure):
 
     def _self_local(self, per_output):
         self._no_per_output(per_output)
-        if getattr(self, "_self_cache", None) is None:
-            with _numba_threads(self.n_jobs):
-                self._self_cache = self._self_rows(0, self.n_train_, False)
+        if getattr(self, "_self_cache", None) is None:  # self_influence sets the threads
+            self._self_cache = self._self_rows(0, self.n_train_, False)
         return self._self_cache.copy()
 
 
