@@ -357,26 +357,28 @@ def boostin_rows(leaf_ids, leaf_table, targets, sample_weight, hessian_sums, lea
     """
     n_rows, n_trees = leaf_ids.shape
     n_outputs = self_influence.shape[1]
+    n_rounds = n_trees // n_outputs
+    # h = scale * p (1 - p) with p = g + y; squared error: h = 1 (scale 0, offset 1)
+    scale = 0.0 if objective == SQUARED_ERROR else (
+        hessian_factor if objective == SOFTMAX else 1.0)
+    offset = 1.0 if objective == SQUARED_ERROR else 0.0
+    value_scale = 1.0 / learning_rate if exact else 1.0
     for i in prange(n_rows):
         w = sample_weight[i]
         for k in range(n_outputs):
-            self_influence[i, k] = 0.0
-        for j in range(n_trees):
-            k = j % n_outputs
-            g = derivatives[i, j]
-            if objective == SQUARED_ERROR:
-                h = 1.0
-            else:
-                p = g + targets[i, k]
-                h = p * (1.0 - p)
-                if objective == SOFTMAX:
-                    h *= hessian_factor
-            leaf = leaf_ids[i, j]
-            value = leaf_table[j, leaf]
-            denominator = hessian_sums[j, leaf] + l2
-            used = value / learning_rate if exact else value
-            d = 0.0
-            if denominator != 0.0:
-                d = learning_rate * (w * g + used * (w * h)) / denominator
-            derivatives[i, j] = d
-            self_influence[i, k] += d * g
+            y = targets[i, k]
+            total = 0.0
+            for t in range(n_rounds):
+                j = t * n_outputs + k
+                g = derivatives[i, j]
+                p = g + y
+                h = p * (1.0 - p) * scale + offset
+                leaf = leaf_ids[i, j]
+                denominator = hessian_sums[j, leaf] + l2
+                d = 0.0
+                if denominator != 0.0:
+                    used = leaf_table[j, leaf] * value_scale
+                    d = learning_rate * (w * g + used * (w * h)) / denominator
+                derivatives[i, j] = d
+                total += d * g
+            self_influence[i, k] = total
