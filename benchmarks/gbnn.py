@@ -34,7 +34,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
-from sklearn.compose import TransformedTargetRegressor  # noqa: E402
 from sklearn.datasets import (  # noqa: E402
     load_breast_cancer,
     load_diabetes,
@@ -50,9 +49,9 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from boostkit import GBNNClassifier, GBNNRegressor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
 PEER_VENV = HERE / ".venv-gbnn"
 PEER_SCRIPT = HERE / "gbnn_peer" / "peer.py"
-RESULTS = HERE / "RESULTS.md"
 UNITS = 100
 STEPS, UNITS_PER_STEP = 100, 1
 CURVE_UNITS = (1, 2, 5, 10, 20, 50, 100)
@@ -279,15 +278,7 @@ in the summary); p < 0.05 is a significant difference."""
 
 
 def update_results(text):
-    begin, end = "<!-- BEGIN gbnn -->", "<!-- END gbnn -->"
-    content = RESULTS.read_text()
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in content and end in content:
-        head, rest = content.split(begin, 1)
-        content = head + block + rest.split(end, 1)[1]
-    else:
-        content = content.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(content)
+    write_section("gbnn", text)
 
 
 def main():

@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
+
 AUTHORS = {"boostin": 2.25, "trex_fit": 3.9}  # tree-influence 0.1.7 on this machine class, s
 
 
@@ -254,17 +256,8 @@ def report(rows, notes, scale_results):
 
 
 def write_results(text, command):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    begin, end = "<!-- BEGIN influence -->", "<!-- END influence -->"
-    body = (f"{begin}\n## influence: BoostIn and TREX against the naive NumPy version\n\n"
-            f"Command: `{command}`\n\n{text}\n{end}")
-    current = path.read_text()
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + body + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(current)
+    write_section("influence", f"## influence: BoostIn and TREX against the naive NumPy "
+                  f"version\n\nCommand: `{command}`\n\n{text}")
 
 
 def main():

@@ -51,6 +51,8 @@ from sklearn.base import BaseEstimator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
+
 FRACTIONS = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02)
 SET_FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 CHECK_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.3)
@@ -418,18 +420,9 @@ def plot(results, path):
 
 
 def write_results(text, command):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    begin, end = "<!-- BEGIN influence_evaluation -->", "<!-- END influence_evaluation -->"
-    body = (f"{begin}\n## influence_evaluation: the paper's removal and noise-detection "
-            f"findings\n\nCommand: `{command}`\n\n![plot](influence_evaluation.png)\n\n"
-            f"{text}\n{end}")
-    current = path.read_text()
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + body + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(current)
+    write_section("influence_evaluation", f"## influence_evaluation: the paper's removal and "
+                  f"noise-detection findings\n\nCommand: `{command}`\n\n"
+                  f"![plot](influence_evaluation.png)\n\n{text}")
 
 
 def main(argv=None):

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from influence_boostin import best_of, fit_lightgbm, make_data  # noqa: E402
+from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
 
 AUTHORS_LEAF_INFLUENCE = 306.0  # tree-influence 0.1.7, n_train = 2,000, 100 test points, s
 GOALS = {"leaf_influence_2000": 3.0, "leaf_influence_20000": 300.0}
@@ -143,19 +144,10 @@ def report(speed_rows, naive_rows, large_rows):
 
 
 def write_results(text, command):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    begin, end = f"<!-- BEGIN {SECTION} -->", f"<!-- END {SECTION} -->"
-    body = (f"{begin}\n## influence_methods: LeafInfluence, LeafInfluenceSP, LeafRefit\n\n"
-            f"Command: `{command}` (from the repository root; it imports the tests' NumPy "
-            f"references). Numba compile time excluded by a warm-up call; best of 3 (1 for "
-            f"n_train = 20,000).\n\n{text}\n{end}")
-    current = path.read_text()
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + body + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(current)
+    write_section(SECTION, f"## influence_methods: LeafInfluence, LeafInfluenceSP, LeafRefit\n\n"
+                  f"Command: `{command}` (from the repository root; it imports the tests' "
+                  f"NumPy references). Numba compile time excluded by a warm-up call; best of 3 "
+                  f"(1 for n_train = 20,000).\n\n{text}")
 
 
 def main():
