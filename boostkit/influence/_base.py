@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..exceptions import UnsupportedModelError
 from ..trees import check_parity, from_model
+from . import _kernels
 
 __all__ = ["TopInfluence"]
 
@@ -447,6 +448,22 @@ class _InfluenceExplainer(BaseEstimator):
         if top_k is not None:
             return _concat_top(parts)
         return np.concatenate(parts, axis=1)
+
+
+def _empty_top(k, n_test):
+    """Uninitialised :class:`TopInfluence` outputs for ``n_test`` test points."""
+    return TopInfluence(np.empty((k, n_test), np.int64), np.empty((k, n_test)),
+                        np.empty((k, n_test), np.int64), np.empty((k, n_test)))
+
+
+def _full_or_top(influence, top_k):
+    """A full (n_train, n_test) influence block in the block format of ``_local_block``, or
+    its :class:`TopInfluence` with ``top_k``."""
+    if top_k is None:
+        return influence[:, :, None]
+    result = _empty_top(top_k, influence.shape[1])
+    _kernels.top_k_rows(np.ascontiguousarray(influence.T), top_k, *result)
+    return result
 
 
 def _test_table(leaf_ids, values, n_leaves):

@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import TopInfluence, _InfluenceExplainer, _test_table
+from ._base import _full_or_top, _InfluenceExplainer, _test_table
 from .retraining import _model_loss
 
 __all__ = ["Random", "Target", "InputSim", "LeafSim", "TreeSim", "Loss"]
@@ -114,15 +114,6 @@ class _Baseline(_InfluenceExplainer):
         above = self._train_labels[:, None] >= prediction[None, :]
         return np.where(above != over[None, :], 1.0, -1.0)
 
-    def _finish_block(self, influence, top_k):
-        if top_k is None:
-            return influence[:, :, None]
-        n_test = influence.shape[1]
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
-        _kernels.top_k_rows(np.ascontiguousarray(influence.T), top_k, *result)
-        return result
-
     def _self_rows(self, start, stop, per_output):
         return self._self_values()[start:stop, None]
 
@@ -202,7 +193,7 @@ class Random(_SeededBaseline):
     def _local_block(self, X, targets, top_k, per_output):
         columns = [rng.standard_normal(self.n_train_)
                    for rng in self._test_generators(X, targets)]
-        return self._finish_block(np.stack(columns, axis=1), top_k)
+        return _full_or_top(np.stack(columns, axis=1), top_k)
 
     def _self_values(self):
         return np.random.default_rng([self.seed_, 0]).standard_normal(self.n_train_)
@@ -259,7 +250,7 @@ class Target(_SeededBaseline):
             draws = np.stack([rng.random(self.n_train_)
                               for rng in self._test_generators(X, targets)], axis=1)
             influence = np.where(same, draws, draws - 1.0)
-        return self._finish_block(influence, top_k)
+        return _full_or_top(influence, top_k)
 
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every training row has its own label (see the class docstring)."""
@@ -355,7 +346,7 @@ class InputSim(_Baseline):
     def _local_block(self, X, targets, top_k, per_output):
         z = self._standardise(self._features(X))
         similarity = _similarity(self._train_features, z, self.measure)
-        return self._finish_block(similarity * self._label_sign(X, targets), top_k)
+        return _full_or_top(similarity * self._label_sign(X, targets), top_k)
 
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every row is most similar to itself (see the class docstring)."""
@@ -428,7 +419,7 @@ class LeafSim(_Baseline):
         table = _test_table(leaf_ids, weights, self.leaf_weights_.shape[1])
         kernel = np.zeros((self.n_train_, leaf_ids.shape[0]))
         _kernels.leaf_weight_products(self.train_leaf_ids_, self.leaf_weights_, table, kernel)
-        return self._finish_block(kernel * self._label_sign(X, targets), top_k)
+        return _full_or_top(kernel * self._label_sign(X, targets), top_k)
 
     def _self_values(self):
         return self._self_kernel.copy()
@@ -497,7 +488,7 @@ class TreeSim(_Baseline):
     def _local_block(self, X, targets, top_k, per_output):
         z = self._outputs(self._apply(X, "X_test"))
         similarity = _similarity(self.train_outputs_, z, self.measure)
-        return self._finish_block(similarity * self._label_sign(X, targets), top_k)
+        return _full_or_top(similarity * self._label_sign(X, targets), top_k)
 
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):
         """Not defined: every row is most similar to itself (see the class docstring)."""

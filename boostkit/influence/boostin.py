@@ -8,7 +8,7 @@ import numpy as np
 from ..exceptions import UnsupportedModelError
 from ..losses import OBJECTIVE_CODES
 from . import _kernels
-from ._base import (TopInfluence, _InfluenceExplainer, _numba_threads, _test_table,
+from ._base import (_empty_top, _InfluenceExplainer, _numba_threads, _test_table,
                     refuse_averaged)
 from ._newton import _NewtonView
 
@@ -211,8 +211,7 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
             if n_out == 1:  # (n_train, 1, n_test) and (n_train, n_test, 1): the same memory
                 return out.reshape(self.n_train_, n_test, 1)
             return out.transpose(0, 2, 1)
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
+        result = _empty_top(top_k, n_test)
         n_blocks = max(1, min(self.n_train_, 4 * numba.get_num_threads()))
         _kernels.leaf_products_top_k(self.train_leaf_ids_, self._train_derivatives, table,
                                      top_k, n_blocks, *result)

@@ -21,8 +21,8 @@ import numpy as np
 from ..exceptions import UnsupportedModelError
 from ..losses import get_loss
 from . import _kernels, _leaf_kernels
-from ._base import (TopInfluence, _chunks, _InfluenceExplainer, _numba_threads, _test_table,
-                    refuse_averaged)
+from ._base import (_chunks, _empty_top, _full_or_top, _InfluenceExplainer, _numba_threads,
+                    _test_table, refuse_averaged)
 from ._newton import _NewtonView
 
 __all__ = ["LeafInfluence", "LeafInfluenceSP", "LeafRefit"]
@@ -112,14 +112,6 @@ class _FixedStructure(_NewtonView, _InfluenceExplainer):
             self._self_cache = self._self_rows(0, self.n_train_, True)
         out = self._self_cache
         return out.copy() if per_output else out.sum(axis=1, keepdims=True)
-
-    @staticmethod
-    def _top_k(full, top_k):
-        n_test = full.shape[1]
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
-        _kernels.top_k_rows(np.ascontiguousarray(full.T), top_k, *result)
-        return result
 
 
 class _Derivative(_FixedStructure):
@@ -331,7 +323,7 @@ class LeafInfluence(_Derivative):
         if getattr(self, "_self_cache", None) is None:
             self._self_cache = own
         if top_k is not None:
-            return self._top_k(local[:, 0], top_k)
+            return _full_or_top(local[:, 0], top_k)
         return local.transpose(0, 2, 1)
 
     def _self_rows(self, start, stop, per_output):
@@ -417,8 +409,7 @@ class LeafInfluenceSP(_Derivative):
             _kernels.leaf_products(self.train_leaf_ids_, self._row_values, table,
                                    ensemble.n_outputs, out)
             return out.transpose(0, 2, 1)
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
+        result = _empty_top(top_k, n_test)
         n_blocks = max(1, min(self.n_train_, 4 * numba.get_num_threads()))
         _kernels.leaf_products_top_k(self.train_leaf_ids_, self._row_values, table, top_k,
                                      n_blocks, *result)
@@ -543,7 +534,7 @@ class LeafRefit(_FixedStructure):
         if getattr(self, "_self_cache", None) is None:
             self._self_cache = self._self_from(rows, self_raw)
         if top_k is not None:
-            return self._top_k(influence, top_k)
+            return _full_or_top(influence, top_k)
         return influence[:, :, None]
 
     def _self_from(self, rows, self_raw):

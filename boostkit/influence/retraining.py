@@ -27,8 +27,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..losses import get_loss
 from ..trees import check_parity, from_model
-from . import _kernels
-from ._base import TopInfluence, _InfluenceExplainer, _numba_threads
+from ._base import _full_or_top, _InfluenceExplainer, _numba_threads
 
 __all__ = ["LOO", "SubSample"]
 
@@ -231,16 +230,6 @@ class _RetrainingExplainer(_InfluenceExplainer):
         # each refit predicts a whole chunk at once (its call overhead dominates small chunks)
         return max(256, (1 << 22) // max(1, self.n_train_))
 
-    def _finish_block(self, influence, top_k):
-        """(n_train, n_test) influence -> the base's block format (or its top-k)."""
-        if top_k is None:
-            return influence[:, :, None]
-        n_test = influence.shape[1]
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
-        _kernels.top_k_rows(np.ascontiguousarray(influence.T), top_k, *result)
-        return result
-
     def _self_rows(self, start, stop, per_output):
         return self._self_influence[start:stop, None].copy()
 
@@ -356,7 +345,7 @@ class LOO(_RetrainingExplainer):
 
     def _local_block(self, X, targets, top_k, per_output):
         full = _model_loss(self.full_refit_, self.full_refit_.predict_raw(X), targets)
-        return self._finish_block(self._test_losses(self.refits_, X, targets) - full, top_k)
+        return _full_or_top(self._test_losses(self.refits_, X, targets) - full, top_k)
 
 
 # ---------------------------------------------------------------------------- SubSample
@@ -494,5 +483,5 @@ class SubSample(_RetrainingExplainer):
         return influence
 
     def _local_block(self, X, targets, top_k, per_output):
-        return self._finish_block(self._difference(self._test_losses(self.refits_, X, targets)),
+        return _full_or_top(self._difference(self._test_losses(self.refits_, X, targets)),
                                   top_k)

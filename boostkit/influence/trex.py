@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..losses import get_loss
 from . import _kernels
-from ._base import TopInfluence, _InfluenceExplainer, _numba_threads, _test_table
+from ._base import _full_or_top, _InfluenceExplainer, _numba_threads, _test_table
 
 __all__ = ["TREX"]
 
@@ -292,12 +292,7 @@ class TREX(_InfluenceExplainer):
         removed = loss.value(np.repeat(targets, n_train, axis=0),
                              (scores[:, None, :] - contributions).reshape(-1, alpha.shape[1]))
         influence = removed.reshape(n_test, n_train) - loss.value(targets, scores)[:, None]
-        if top_k is None:
-            return influence.T[:, :, None]
-        result = TopInfluence(np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)),
-                              np.empty((top_k, n_test), np.int64), np.empty((top_k, n_test)))
-        _kernels.top_k_rows(influence, top_k, *result)
-        return result
+        return _full_or_top(influence.T, top_k)
 
     def _self_rows(self, start, stop, per_output):
         leaf_ids = self.train_leaf_ids_[start:stop]
