@@ -388,6 +388,16 @@ def _figure_png(figure):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _figure_class():
+    """matplotlib's Figure (no pyplot, no display), or an error saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("the audit report's plots need matplotlib: pip install "
+                          "'boostkit[plot]' (or matplotlib)") from None
+    return Figure
+
+
 class AuditReport:
     """Result of :func:`audit`: tables, figures, a terminal summary and an HTML file.
 
@@ -523,8 +533,7 @@ class AuditReport:
         """
         if self.self_influence is None:
             return None
-        from matplotlib.figure import Figure
-
+        Figure = _figure_class()
         scores = self.self_influence
         flagged = self.suspects["self_influence"].to_numpy()
         fig = Figure(figsize=(10, 3.6))
@@ -563,8 +572,7 @@ class AuditReport:
         if test_point not in self.helpful:
             raise ValueError(f"test_point must be one of the explained test points "
                              f"{sorted(self.helpful)}; got {test_point!r}")
-        from matplotlib.figure import Figure
-
+        Figure = _figure_class()
         n_bars = _check_positive_int(n_bars, "n_bars")
         helpful = self.helpful[test_point].head(n_bars)
         harmful = self.harmful[test_point].head(n_bars)
