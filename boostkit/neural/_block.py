@@ -6,7 +6,7 @@ Plain Python between the estimators and :mod:`boostkit.neural._kernels`.
 import numpy as np
 from scipy.special import expit
 
-from ._kernels import ACTIVATION_CODES, fit_block_lbfgs, n_parameters
+from ._kernels import ACTIVATION_CODES, LOSS_CODES, fit_block_lbfgs, n_parameters
 
 LBFGS_HISTORY = 10
 
@@ -54,18 +54,21 @@ def unpack_block(theta, n_features, n_units, n_outputs):
     return A, c, V, b
 
 
-def fit_block(X, R, sample_weight, rows, theta0, n_units, activation, alpha, max_iter):
-    """Fit one block to the targets ``R`` on ``rows``; returns (A, c, V, b, n_lbfgs_iter).
+def fit_block(X, R, offset, sample_weight, rows, theta0, n_units, activation, loss, alpha,
+              max_iter):
+    """Fit one block on ``rows`` to the loss of ``offset + block`` against the targets ``R``.
 
-    ``X`` (n, d) and ``R`` (n, K) are float64 C-contiguous; ``rows`` is an int64 array of the
-    rows used (the subsample).
+    ``loss`` is a key of ``LOSS_CODES``. ``X`` (n, d), ``R`` and ``offset`` (n, K) are float64
+    C-contiguous; ``rows`` is an int64 array of the rows used (the subsample). Returns
+    (A, c, V, b, n_lbfgs_iter).
     """
     n_features = X.shape[1]
     n_outputs = R.shape[1]
     theta = np.empty(n_parameters(n_features, n_units, n_outputs))
     n_iter, _ = fit_block_lbfgs(
-        theta0, X, R, sample_weight, rows, n_units, n_outputs,
-        ACTIVATION_CODES[activation], float(alpha), int(max_iter), LBFGS_HISTORY, theta,
+        theta0, X, R, offset, sample_weight, rows, n_units, n_outputs,
+        ACTIVATION_CODES[activation], LOSS_CODES[loss], float(alpha), int(max_iter),
+        LBFGS_HISTORY, theta,
     )
     A, c, V, b = unpack_block(theta, n_features, n_units, n_outputs)
     return np.ascontiguousarray(A), c.copy(), V.copy(), b.copy(), n_iter

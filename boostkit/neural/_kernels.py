@@ -4,10 +4,17 @@ A block is a one-hidden-layer network with ``J`` hidden units and ``K`` linear o
 
     g(x) = b + act(x A + c) V,      A: (d, J), c: (J,), V: (J, K), b: (K,)
 
-fitted by L-BFGS to a target matrix ``R`` (the scaled pseudo-residuals) on a set of rows, with
-the objective
+fitted by L-BFGS on a set of rows to the loss of the current model's raw scores ``F`` (the
+``offset``) plus the block, with targets ``R``:
 
-    f = 0.5 * sum_i w_i ||g(x_i) - R_i||^2 / sum_i w_i  +  0.5 * alpha * (||A||^2 + ||V||^2) / sum_i w_i
+    f = sum_i w_i l(F_i + g(x_i), R_i) / sum_i w_i  +  0.5 * alpha * (||A||^2 + ||V||^2) / sum_i w_i
+
+where ``l`` is the squared error ``0.5 ||o - R_i||^2`` (regression: ``R`` the scaled residuals,
+``F`` zero), the log-loss ``log(1 + e^o) - R_i o`` (binary: ``R`` the 0/1 labels) or the softmax
+cross-entropy ``sum_k R_ik (logsumexp(o) - o_k)`` (multiclass: ``R`` one-hot). Fitting the block
+to the loss itself rather than by least squares to the pseudo-residuals ``y - p`` puts each new
+unit where the classification loss can still fall, instead of spending it on rows the model
+already separates (whose residuals are small but whose squared error the fit still weighs).
 
 (scikit-learn's MLP convention: the L2 penalty is divided by the total sample weight, biases are
 not penalised). The parameters live in one flat vector ``theta = [A.T.ravel(), c, V.ravel(), b]`` (the hidden
@@ -22,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 ACTIVATION_CODES = {"logistic": 0, "tanh": 1, "relu": 2}
+LOSS_CODES = {"squared_error": 0, "logistic": 1, "softmax": 2}
 
 # Rows per chunk of the parallel gradient pass. Below PARALLEL_MIN_CHUNKS chunks the serial
 # path is used: on 2 cores (shared with other work) waking threads for every one of the
@@ -64,8 +72,9 @@ def _activation_derivative(h, z, act):
 # Re-association lets LLVM vectorise the dot products over features; it changes rounding
 # only (no finite-math assumptions, so NaN/inf keep their meaning).
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, grad):
-    """Unnormalised sum_i w_i 0.5 ||e_i||^2 over rows[start:stop]; adds its gradient to grad."""
+def _rows_loss_grad(theta, X, R, offset, w, rows, start, stop, n_units, n_outputs, act, loss,
+                    grad):
+    """Unnormalised sum_i w_i l(F_i + g(x_i), R_i) over rows[start:stop]; adds its gradient."""
     d = X.shape[1]
     J = n_units
     K = n_outputs
@@ -75,6 +84,7 @@ def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, 
     h = np.empty(J)
     dh = np.empty(J)
     e = np.empty(K)
+    o = np.empty(K)
     total = 0.0
     for pos in range(start, stop):
         i = rows[pos]
@@ -90,12 +100,44 @@ def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, 
             h[j] = hj
             dh[j] = _activation_derivative(hj, z, act)
         for k in range(K):
-            out = theta[off_b + k]
+            out = offset[i, k] + theta[off_b + k]
             for j in range(J):
                 out += h[j] * theta[off_v + j * K + k]
-            ek = out - R[i, k]
-            total += 0.5 * wi * ek * ek
-            e[k] = wi * ek
+            o[k] = out
+        # e = d loss / d output, times the row weight.
+        if loss == 0:
+            for k in range(K):
+                ek = o[k] - R[i, k]
+                total += 0.5 * wi * ek * ek
+                e[k] = wi * ek
+        elif loss == 1:
+            z = o[0]
+            if z > 0.0:
+                ez = np.exp(-z)
+                total += wi * (z + np.log1p(ez) - R[i, 0] * z)
+                p = 1.0 / (1.0 + ez)
+            else:
+                ez = np.exp(z)
+                total += wi * (np.log1p(ez) - R[i, 0] * z)
+                p = ez / (1.0 + ez)
+            e[0] = wi * (p - R[i, 0])
+        else:
+            top = o[0]
+            for k in range(1, K):
+                if o[k] > top:
+                    top = o[k]
+            norm = 0.0
+            for k in range(K):
+                e[k] = np.exp(o[k] - top)
+                norm += e[k]
+            log_norm = top + np.log(norm)
+            r_sum = 0.0
+            for k in range(K):
+                r_sum += R[i, k]
+                total += wi * R[i, k] * (log_norm - o[k])
+            for k in range(K):
+                e[k] = wi * (e[k] / norm * r_sum - R[i, k])
+        for k in range(K):
             grad[off_b + k] += e[k]
         for j in range(J):
             back = 0.0
@@ -111,7 +153,8 @@ def _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units, n_outputs, act, 
 
 
 @njit(cache=True, parallel=True)
-def _chunked_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, chunk_grads, chunk_losses):
+def _chunked_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, chunk_grads,
+                       chunk_losses):
     n_chunks = chunk_losses.shape[0]
     n_rows = rows.shape[0]
     for c in prange(n_chunks):
@@ -119,12 +162,12 @@ def _chunked_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, chunk_grad
         stop = min(start + CHUNK_ROWS, n_rows)
         g = chunk_grads[c]
         g[:] = 0.0
-        chunk_losses[c] = _rows_loss_grad(theta, X, R, w, rows, start, stop, n_units,
-                                          n_outputs, act, g)
+        chunk_losses[c] = _rows_loss_grad(theta, X, R, offset, w, rows, start, stop, n_units,
+                                          n_outputs, act, loss, g)
 
 
 @njit(cache=True)
-def block_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, alpha, sw_sum,
+def block_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, alpha, sw_sum,
                     chunk_grads, chunk_losses, grad):
     """Objective value of a block at ``theta``; writes its gradient into ``grad``.
 
@@ -134,11 +177,11 @@ def block_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, alpha, sw_sum
     grad[:] = 0.0
     n_chunks = chunk_losses.shape[0]
     if n_chunks <= 1:
-        total = _rows_loss_grad(theta, X, R, w, rows, 0, rows.shape[0], n_units, n_outputs,
-                                act, grad)
+        total = _rows_loss_grad(theta, X, R, offset, w, rows, 0, rows.shape[0], n_units,
+                                n_outputs, act, loss, grad)
     else:
-        _chunked_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, chunk_grads,
-                           chunk_losses)
+        _chunked_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss,
+                           chunk_grads, chunk_losses)
         total = 0.0
         for c in range(n_chunks):
             total += chunk_losses[c]
@@ -163,8 +206,8 @@ def block_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, alpha, sw_sum
 
 
 @njit(cache=True)
-def fit_block_lbfgs(theta0, X, R, w, rows, n_units, n_outputs, act, alpha, max_iter,
-                    history, theta_out):
+def fit_block_lbfgs(theta0, X, R, offset, w, rows, n_units, n_outputs, act, loss, alpha,
+                    max_iter, history, theta_out):
     """Minimise the block objective from ``theta0`` by L-BFGS; the result goes to ``theta_out``.
 
     Two-loop recursion with ``history`` correction pairs, backtracking (Armijo, with quadratic
@@ -184,8 +227,8 @@ def fit_block_lbfgs(theta0, X, R, w, rows, n_units, n_outputs, act, alpha, max_i
 
     theta = theta0.copy()
     g = np.empty(P)
-    f = block_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, alpha, sw_sum,
-                        chunk_grads, chunk_losses, g)
+    f = block_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, alpha,
+                        sw_sum, chunk_grads, chunk_losses, g)
     S = np.zeros((history, P))
     Y = np.zeros((history, P))
     rho_hist = np.zeros(history)
@@ -251,8 +294,8 @@ def fit_block_lbfgs(theta0, X, R, w, rows, n_units, n_outputs, act, alpha, max_i
         for _ in range(MAX_BACKTRACKS):
             for p in range(P):
                 theta_new[p] = theta[p] + step * direction[p]
-            f_new = block_loss_grad(theta_new, X, R, w, rows, n_units, n_outputs, act, alpha,
-                                    sw_sum, chunk_grads, chunk_losses, g_new)
+            f_new = block_loss_grad(theta_new, X, R, offset, w, rows, n_units, n_outputs, act,
+                                    loss, alpha, sw_sum, chunk_grads, chunk_losses, g_new)
             if f_new <= f + ARMIJO_C1 * step * gd:
                 accepted = True
                 break

@@ -3,9 +3,10 @@
 Emami & Martinez-Munoz, "Sequential Training of Neural Networks with Gradient Boosting",
 IEEE Access 11, 2023. A one-hidden-layer network ``F(x) = b + sum_u w_u act(a_u . x + c_u)`` is
 an additive expansion, so it can be trained like gradient boosting: each step fits a block of
-``units_per_step`` new hidden units to the pseudo-residuals of the current model, takes an exact
-least-squares (squared error) or Newton (log-loss, softmax) step along it, and shrinks the step
-by ``learning_rate``. The blocks merge into one ordinary network, exported by ``to_mlp``.
+``units_per_step`` new hidden units to the residuals of the current model (regression) or to the
+log-loss of its scores plus the block (classification), takes an exact least-squares or Newton
+step along it, and shrinks the step by ``learning_rate``. Early stopping on a validation split
+picks the number of units. The blocks merge into one ordinary network, exported by ``to_mlp``.
 """
 
 import numbers
@@ -29,6 +30,9 @@ __all__ = ["GBNNRegressor", "GBNNClassifier"]
 ACTIVATIONS = ("logistic", "tanh", "relu")
 # Early stopping "auto" switches on above this many samples (as HistGradientBoosting does).
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+# Fewest validation (and training) rows early stopping uses for regression; with fewer the
+# model trains on all rows for max_iter steps.
+MIN_VALIDATION_ROWS = 2
 # Pseudo-residuals below this RMS are a perfect fit: boosting stops.
 _RESIDUAL_FLOOR = 1e-12
 # Halvings of a step that would increase the training loss before it is dropped.
@@ -90,7 +94,13 @@ class _BaseGBNN(BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _check_params(self):
         name = type(self).__name__
-        for param in ("max_iter", "units_per_step", "step_max_iter", "n_iter_no_change"):
+        if not (self.units_per_step == "auto" or (_is_int(self.units_per_step)
+                                                   and self.units_per_step >= 1)):
+            raise ValueError(
+                f"{name}: units_per_step must be 'auto' or an integer >= 1; "
+                f"got {self.units_per_step!r}"
+            )
+        for param in ("max_iter", "step_max_iter", "n_iter_no_change"):
             value = getattr(self, param)
             if not _is_int(value) or value < 1:
                 raise ValueError(
@@ -160,21 +170,20 @@ class _BaseGBNN(BaseEstimator):
                 f"max_iter={self.max_iter} must be >= n_iter_={self.n_iter_} "
                 "when warm_start is True"
             )
-        if warm and (self.units_per_step, self.activation) != self._network_shape:
-            raise ValueError(
-                "units_per_step and activation cannot change when warm_start is True: the "
-                f"fitted network has units_per_step={self._network_shape[0]} and "
-                f"activation={self._network_shape[1]!r}"
-            )
         if not warm:
             self._random_seed = int(
                 check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             )
         target = self._encode_targets(y, fit_encoding=not warm)
+        J = self._resolved_units_per_step(self._n_raw_outputs(target))
+        if warm and (J, self.activation) != self._network_shape:
+            raise ValueError(
+                "units_per_step and activation cannot change when warm_start is True: the "
+                f"fitted network has units_per_step={self._network_shape[0]} and "
+                f"activation={self._network_shape[1]!r}"
+            )
 
-        early_stopping = self.early_stopping
-        if early_stopping == "auto":
-            early_stopping = n_samples > AUTO_EARLY_STOPPING_MIN_SAMPLES
+        early_stopping = self._uses_early_stopping(target)
         if early_stopping:
             stratify = target if self._is_classifier_model else None
             train_idx, val_idx = train_test_split(
@@ -212,7 +221,7 @@ class _BaseGBNN(BaseEstimator):
             train_scores = list(self.train_score_)
             val_scores = list(self.validation_score_)
         loss = self._loss
-        J = self.units_per_step
+        stopped_early = False
         n_train = X_train.shape[0]
         n_rows = max(1, int(round(self.subsample * n_train)))
 
@@ -231,10 +240,11 @@ class _BaseGBNN(BaseEstimator):
                               / (w_rows.sum() * residual.shape[1]))
                 if not rms > _RESIDUAL_FLOOR:
                     break
-                target_rows = np.ascontiguousarray(residual / rms)
+                block_targets, offset = self._block_problem(t_train, raw_train, residual / rms)
                 theta0 = initial_block(rng, X.shape[1], J, residual.shape[1], self.activation)
-                A, c, V, b, _ = fit_block(X_train, target_rows, w_train, rows, theta0, J,
-                                          self.activation, self.alpha, self.step_max_iter)
+                A, c, V, b, _ = fit_block(X_train, block_targets, offset, w_train, rows, theta0,
+                                          J, self.activation, loss.name, self.alpha,
+                                          self.step_max_iter)
                 h = hidden_activations(X_train, A, c, self.activation) @ V + b
                 hessian = loss.hessian(t_train, raw_train)
                 numerator = w_train @ (residual * h)
@@ -251,9 +261,15 @@ class _BaseGBNN(BaseEstimator):
                     raw_val += float(self.learning_rate) * rho * h_val
                     val_scores.append(self._score_raw(t_val, raw_val, w_val))
                     if self._should_stop(val_scores):
+                        stopped_early = True
                         break
         finally:
             progress.close()
+        if stopped_early:
+            # Keep the network of the best validation score: the size the curve picked.
+            best = int(np.argmax(val_scores))
+            blocks, train_scores, val_scores = (
+                blocks[:best], train_scores[:best + 1], val_scores[:best + 1])
         self._store_blocks(blocks, X.shape[1], self.baseline_prediction_.shape[0])
         self.train_score_ = np.asarray(train_scores)
         self.validation_score_ = np.asarray(val_scores)
@@ -284,9 +300,35 @@ class _BaseGBNN(BaseEstimator):
         reference = scores[-reference_position] + self.tol
         return not any(score > reference for score in scores[-reference_position + 1:])
 
+    def _resolved_units_per_step(self, n_outputs):
+        if self.units_per_step != "auto":
+            return self.units_per_step
+        # One unit per step for one output. With K outputs each step would otherwise add a
+        # rank-one change to K scores, and the per-row softmax of K classes would cost more
+        # than the unit itself: ceil(sqrt(K)) units share it.
+        return int(np.ceil(np.sqrt(n_outputs)))
+
+    def _uses_early_stopping(self, target):
+        """Early stopping as asked, unless the data are too few for a validation split."""
+        early_stopping = self.early_stopping
+        if early_stopping == "auto":
+            return target.shape[0] > AUTO_EARLY_STOPPING_MIN_SAMPLES
+        if not early_stopping:
+            return False
+        n_validation = int(np.ceil(self.validation_fraction * target.shape[0]))
+        n_train = target.shape[0] - n_validation
+        if self._is_classifier_model:
+            counts = np.bincount(target)
+            counts = counts[counts > 0]
+            # A stratified split needs two rows of every class and room for each on both sides.
+            return (counts.min() >= 2 and n_validation >= counts.shape[0]
+                    and n_train >= counts.shape[0])
+        return n_validation >= MIN_VALIDATION_ROWS and n_train >= MIN_VALIDATION_ROWS
+
     def _store_blocks(self, blocks, n_features, n_outputs):
-        J = self.units_per_step
+        J = self._resolved_units_per_step(n_outputs)
         self._network_shape = (J, self.activation)
+        self.units_per_step_ = J
         self.n_iter_ = len(blocks)
         if blocks:
             self.hidden_weights_ = np.hstack([blk[0] for blk in blocks])
@@ -315,7 +357,7 @@ class _BaseGBNN(BaseEstimator):
         ]
 
     def _units_per_block(self):
-        return self.n_units_ // self.n_iter_ if self.n_iter_ else self.units_per_step
+        return self._network_shape[0]
 
     # ------------------------------------------------------------------ merged network
     def _raw_network(self, n_blocks):
@@ -418,10 +460,12 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
 
     Parameters
     ----------
-    max_iter : int, default=100
-        Boosting steps (blocks); the network has up to ``max_iter * units_per_step`` units.
-    units_per_step : int, default=1
-        Hidden units ``J`` added per step.
+    max_iter : int, default=200
+        Most boosting steps (blocks); the network has up to ``max_iter * units_per_step``
+        units. With early stopping (the default) the validation curve picks fewer.
+    units_per_step : "auto" or int, default="auto"
+        Hidden units ``J`` added per step; "auto" is ``ceil(sqrt(n_outputs))`` (1 for a single
+        target or a binary problem, 4 for 10 classes).
     learning_rate : float, default=0.5
         Shrinkage of every step.
     activation : {"logistic", "tanh", "relu"}, default="relu"
@@ -435,12 +479,15 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
         the step is always chosen on all training rows.
     step_max_iter : int, default=20
         L-BFGS iterations per block.
-    early_stopping : "auto" or bool, default="auto"
-        Stop when the validation loss has not improved by ``tol`` for ``n_iter_no_change``
-        steps; "auto" turns it on above 10 000 samples.
+    early_stopping : "auto" or bool, default=True
+        Hold out ``validation_fraction`` of the rows; stop when the validation loss has not
+        improved by ``tol`` for ``n_iter_no_change`` steps and keep the network of the best
+        validation loss (this picks the size). "auto" turns it on above 10 000 samples only
+        (HistGradientBoosting's rule). With fewer than two rows in the validation split, it
+        is off.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=20
         Patience of early stopping, in steps.
     tol : float, default=1e-7
         Minimal validation-score improvement for early stopping.
@@ -459,7 +506,9 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     n_iter_ : int
         Boosting steps made.
     n_units_ : int
-        Hidden units, ``n_iter_ * units_per_step``.
+        Hidden units, ``n_iter_ * units_per_step_``.
+    units_per_step_ : int
+        Hidden units per step (``units_per_step`` with "auto" resolved).
     n_outputs_ : int
         Number of targets.
     baseline_prediction_ : ndarray of shape (n_outputs,)
@@ -497,9 +546,9 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
     _is_classifier_model = False
     _multi_output = True
 
-    def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
+    def __init__(self, *, max_iter=200, units_per_step="auto", learning_rate=0.5,
                  activation="relu", alpha=1.0, subsample=0.5, step_max_iter=20,
-                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
+                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0, normalize_y=True):
         super().__init__(
             max_iter=max_iter, units_per_step=units_per_step, learning_rate=learning_rate,
@@ -526,6 +575,10 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
                 f"y has {y.shape[1]} outputs but the model was fitted with {self.n_outputs_}"
             )
         return y
+
+    @staticmethod
+    def _n_raw_outputs(target):
+        return target.shape[1]
 
     def _init_output_space(self, t_train, w_train):
         self.n_outputs_ = t_train.shape[1]
@@ -557,6 +610,12 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
         # Targets stay in their units (the scaling is fitted on the training rows only);
         # boosting runs on the standardised ones.
         return _StandardisedSquaredError(self)
+
+    @staticmethod
+    def _block_problem(t_train, raw_train, scaled_residual):
+        # Squared error: fitting F + block to y is fitting the block to the residuals; they are
+        # rescaled to unit RMS so that alpha means the same at every step.
+        return np.ascontiguousarray(scaled_residual), np.zeros_like(scaled_residual)
 
     def _score_raw(self, t, raw, w):
         if t.shape[0] == 0:
@@ -615,6 +674,8 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
 class _StandardisedSquaredError:
     """Squared error on standardised targets (the regressor's raw space)."""
 
+    name = "squared_error"
+
     def __init__(self, model):
         self._model = model
         self._inner = SquaredError()
@@ -631,34 +692,44 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
 
     Boosts the log-odds (binary, one output) or the K class scores (softmax) of a
     one-hidden-layer network: each of ``max_iter`` steps fits ``units_per_step`` new hidden
-    units with K linear outputs (L-BFGS in numba) to the pseudo-residuals ``y - p``, takes one
-    Newton step per output (diagonal for softmax; halved while it would increase the training
-    loss) and shrinks it by ``learning_rate``. The
+    units with K linear outputs (L-BFGS in numba) to the log-loss of the current scores plus
+    the block (not by least squares to the pseudo-residuals ``y - p``: that wastes units on
+    rows already separated and lost to scikit-learn's MLP on many-class problems), takes one
+    Newton step per output along it (diagonal for softmax; halved while it would increase the
+    training loss) and shrinks it by ``learning_rate``. The
     merged network is an ordinary MLPClassifier (:meth:`to_mlp`); its output is the log-odds,
     so no ``sigmoid(2F)`` factor is needed.
 
     Parameters
     ----------
-    max_iter : int, default=100
-        Boosting steps (blocks); the network has up to ``max_iter * units_per_step`` units.
-    units_per_step : int, default=1
-        Hidden units ``J`` added per step.
+    max_iter : int, default=200
+        Most boosting steps (blocks); the network has up to ``max_iter * units_per_step``
+        units. With early stopping (the default) the validation curve picks fewer.
+    units_per_step : "auto" or int, default="auto"
+        Hidden units ``J`` added per step; "auto" is ``ceil(sqrt(n_outputs))`` (1 for a single
+        target or a binary problem, 4 for 10 classes).
     learning_rate : float, default=0.5
         Shrinkage of every step.
     activation : {"logistic", "tanh", "relu"}, default="relu"
         Hidden activation (scikit-learn MLP's names).
     alpha : float, default=1.0
-        L2 penalty on each block's weights (scikit-learn MLP's scaling, on residuals rescaled
-        to unit RMS).
-    subsample : float, default=0.5
-        Fraction of training rows each block is fitted on (seeded).
+        L2 penalty on each block's weights (scikit-learn MLP's scaling, added to the mean
+        log-loss of the block fit).
+    subsample : float, default=1.0
+        Fraction of training rows each block is fitted on (seeded). Subsampling blocks cost
+        many-class problems accuracy (a block fitted on half the rows of 15 classes
+        generalises worse), so the classifier fits every block on all training rows.
     step_max_iter : int, default=20
         L-BFGS iterations per block.
-    early_stopping : "auto" or bool, default="auto"
-        Validation-based early stopping; "auto" turns it on above 10 000 samples.
+    early_stopping : "auto" or bool, default=True
+        Hold out ``validation_fraction`` of the rows (stratified); stop when the validation
+        log-loss has not improved by ``tol`` for ``n_iter_no_change`` steps and keep the
+        network of the best validation loss (this picks the size). "auto" turns it on above
+        10 000 samples only. Off when no stratified split exists (a class with one row, or
+        fewer validation rows than classes).
     validation_fraction : float, default=0.1
         Share of the training rows held out (stratified) for early stopping.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=20
         Patience of early stopping, in steps.
     tol : float, default=1e-7
         Minimal validation-score improvement for early stopping.
@@ -675,7 +746,9 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     n_iter_ : int
         Boosting steps made.
     n_units_ : int
-        Hidden units, ``n_iter_ * units_per_step``.
+        Hidden units, ``n_iter_ * units_per_step_``.
+    units_per_step_ : int
+        Hidden units per step (``units_per_step`` with "auto" resolved).
     baseline_prediction_ : ndarray of shape (n_outputs,)
         Prior log-odds (binary) or log class priors (multiclass).
     hidden_weights_, hidden_biases_, block_output_weights_, block_output_biases_, step_sizes_
@@ -704,9 +777,9 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     _is_classifier_model = True
     _multi_output = False
 
-    def __init__(self, *, max_iter=100, units_per_step=1, learning_rate=0.5,
-                 activation="relu", alpha=1.0, subsample=0.5, step_max_iter=20,
-                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10,
+    def __init__(self, *, max_iter=200, units_per_step="auto", learning_rate=0.5,
+                 activation="relu", alpha=1.0, subsample=1.0, step_max_iter=20,
+                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0):
         super().__init__(
             max_iter=max_iter, units_per_step=units_per_step, learning_rate=learning_rate,
@@ -744,6 +817,10 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     def _loss(self):
         return self._loss_object
 
+    def _n_raw_outputs(self, target):
+        n_classes = self.classes_.shape[0]
+        return 1 if n_classes == 2 else n_classes
+
     def _init_output_space(self, t_train, w_train):
         pass
 
@@ -754,6 +831,12 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
         if n_classes == 2:
             return np.array([np.log(priors[1] / priors[0])])
         return np.log(priors)
+
+    def _block_problem(self, t_train, raw_train, scaled_residual):
+        # The block is fitted to the log-loss of the current scores plus the block (not by
+        # least squares to the residuals y - p): see boostkit/neural/_kernels.py.
+        targets = self._loss.targets(t_train, raw_train.shape[1])
+        return np.ascontiguousarray(targets), np.ascontiguousarray(raw_train)
 
     def _score_raw(self, t, raw, w):
         if t.shape[0] == 0:

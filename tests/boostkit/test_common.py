@@ -15,9 +15,10 @@ ESTIMATORS = [
 ]
 
 _GBNN_WEIGHT_REASON = (
-    "row subsampling (subsample=0.5 by default) draws different rows for each block when a "
-    "row is repeated or removed instead of weighted; with subsample=1.0 weights equal "
-    "repetition up to the rounding of the non-convex L-BFGS block fits "
+    "early stopping (on by default) holds out other validation rows, and the regressor's row "
+    "subsampling (subsample=0.5) draws other rows for each block, when a row is repeated or "
+    "removed instead of weighted; without both, weights equal repetition up to the rounding "
+    "of the non-convex L-BFGS block fits "
     "(tests/boostkit/neural/test_gbnn.py::test_sample_weight_equals_repetition)"
 )
 

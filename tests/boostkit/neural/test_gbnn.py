@@ -47,7 +47,7 @@ def _act(Z, activation):
 
 
 def _block_outputs(model, X, t):
-    J = model.units_per_step
+    J = model.units_per_step_
     A = model.hidden_weights_[:, t * J:(t + 1) * J]
     c = model.hidden_biases_[t * J:(t + 1) * J]
     V = model.block_output_weights_[t * J:(t + 1) * J]
@@ -87,8 +87,15 @@ def naive_gbnn(X, y, kind, seed, *, max_iter, J, lr, activation, alpha, subsampl
         residual = T - P
         rms = np.sqrt((residual[rows] ** 2).mean())
         theta0 = initial_block(rng, d, J, T.shape[1], activation)
-        theta, _, _ = naive_lbfgs(theta0, X, residual / rms, w, rows, J, T.shape[1], activation,
-                                  alpha, step_iter)
+        if kind == "regression":
+            # Least squares to the residuals, rescaled to unit RMS.
+            theta, _, _ = naive_lbfgs(theta0, X, residual / rms, w, rows, J, T.shape[1],
+                                      activation, alpha, step_iter)
+        else:
+            # The log-loss of the current scores plus the block.
+            theta, _, _ = naive_lbfgs(theta0, X, T, w, rows, J, T.shape[1], activation, alpha,
+                                      step_iter, offset=F,
+                                      loss="logistic" if kind == "binary" else "softmax")
         A = theta[: d * J].reshape(J, d).T
         c = theta[d * J: d * J + J]
         V = theta[d * J + J: d * J + J + J * T.shape[1]].reshape(J, -1)
@@ -115,7 +122,7 @@ def test_matches_independent_implementation(kind):
         y = np.digitize(X[:, 0] + 0.5 * X[:, 2], [-0.5, 0.5])
         model = GBNNClassifier
     params = dict(max_iter=4, units_per_step=2, learning_rate=0.7, activation="tanh", alpha=0.5,
-                  subsample=0.7, step_max_iter=15)
+                  subsample=0.7, step_max_iter=15, early_stopping=False)
     est = model(random_state=3, **params).fit(X, y)
     ref = naive_gbnn(X, y, kind, est._random_seed, max_iter=4, J=2, lr=0.7, activation="tanh",
                      alpha=0.5, subsample=0.7, step_iter=15)
@@ -127,7 +134,7 @@ def test_matches_independent_implementation(kind):
 # --------------------------------------------------------------------------- steps and baselines
 def test_regression_steps_are_exact_least_squares(friedman):
     X, _, y, _ = friedman
-    model = GBNNRegressor(max_iter=8, random_state=0).fit(X, y)
+    model = GBNNRegressor(max_iter=8, early_stopping=False, random_state=0).fit(X, y)
     target = (y - y.mean()) / y.std()
     np.testing.assert_allclose(model.baseline_prediction_, [0.0], atol=1e-12)
     staged = [np.full(len(y), y.mean())] + list(model.staged_predict(X))
@@ -146,7 +153,8 @@ def test_regression_steps_are_exact_least_squares(friedman):
 def test_binary_steps_are_newton_steps_and_baseline_is_log_odds(cancer):
     X, _, y, _ = cancer
     w = np.random.default_rng(0).uniform(0.5, 2, size=len(y))
-    model = GBNNClassifier(max_iter=6, random_state=0).fit(X, y, sample_weight=w)
+    model = GBNNClassifier(max_iter=6, early_stopping=False, random_state=0).fit(
+        X, y, sample_weight=w)
     p1 = (w * y).sum() / w.sum()
     np.testing.assert_allclose(model.baseline_prediction_, [np.log(p1 / (1 - p1))], rtol=1e-12)
     staged = [np.full(len(y), model.baseline_prediction_[0])] + list(
@@ -160,7 +168,8 @@ def test_binary_steps_are_newton_steps_and_baseline_is_log_odds(cancer):
 
 def test_multiclass_steps_are_diagonal_newton_and_baseline_is_log_priors(iris):
     X, _, y, _ = iris
-    model = GBNNClassifier(max_iter=5, units_per_step=2, random_state=0).fit(X, y)
+    model = GBNNClassifier(max_iter=5, units_per_step=2, early_stopping=False,
+                           random_state=0).fit(X, y)
     np.testing.assert_allclose(model.baseline_prediction_, np.log(np.bincount(y) / len(y)))
     Y = np.eye(3)[y]
     staged = [np.tile(model.baseline_prediction_, (len(y), 1))] + list(
@@ -175,7 +184,8 @@ def test_multiclass_steps_are_diagonal_newton_and_baseline_is_log_priors(iris):
 def test_multioutput_regression_per_target_means_and_steps(friedman):
     X, _, y, _ = friedman
     Y = np.column_stack([y, -2 * y + X[:, 0], X[:, 1] ** 2])
-    model = GBNNRegressor(max_iter=40, units_per_step=2, random_state=0).fit(X, Y)
+    model = GBNNRegressor(max_iter=40, units_per_step=2, early_stopping=False,
+                          random_state=0).fit(X, Y)
     assert model.predict(X).shape == Y.shape and model.step_sizes_.shape == (40, 3)
     np.testing.assert_allclose(model.y_mean_, Y.mean(axis=0))
     assert model.score(X, Y) > 0.9
@@ -266,7 +276,8 @@ def test_staged_outputs(iris):
 
 def test_train_score_decreases_and_records_baseline(friedman):
     X, _, y, _ = friedman
-    model = GBNNRegressor(max_iter=20, subsample=1.0, random_state=0).fit(X, y)
+    model = GBNNRegressor(max_iter=20, subsample=1.0, early_stopping=False,
+                          random_state=0).fit(X, y)
     assert model.train_score_.shape == (21,) and model.validation_score_.shape == (0,)
     np.testing.assert_allclose(model.train_score_[0], -0.5 * y.var())
     assert np.all(np.diff(model.train_score_) > 0)
@@ -278,7 +289,8 @@ def test_train_score_decreases_and_records_baseline(friedman):
 def test_learns_friedman(friedman):
     X_train, X_test, y_train, y_test = friedman
     model = GBNNRegressor(random_state=0).fit(X_train, y_train)
-    assert model.n_units_ == 100
+    # Early stopping (on by default) picked the size below the max_iter=200 cap.
+    assert 10 < model.n_units_ < 200 and model.units_per_step_ == 1
     assert model.score(X_test, y_test) > 0.9
 
 
@@ -315,9 +327,10 @@ def test_early_stopping_on_noise(friedman):
     model = GBNNRegressor(max_iter=200, early_stopping=True, n_iter_no_change=5,
                           learning_rate=1.0, random_state=0).fit(X, y)
     assert model.n_iter_ < 200
+    # The network is cut back to the step of the best validation score.
     assert model.validation_score_.shape == (model.n_iter_ + 1,)
-    best = np.argmax(model.validation_score_)
-    assert model.n_iter_ - best == 5
+    assert np.argmax(model.validation_score_) == model.n_iter_
+    assert model.n_units_ == model.n_iter_ and model.train_score_.shape == (model.n_iter_ + 1,)
 
 
 # --------------------------------------------------------------------------- seeds and warm start
@@ -359,7 +372,7 @@ def test_sample_weight_equals_repetition():
     X = rng.normal(size=(60, 3))
     y = np.sin(X[:, 0]) + X[:, 1]
     counts = rng.integers(0, 3, size=60)
-    params = dict(max_iter=5, subsample=1.0, random_state=0)
+    params = dict(max_iter=5, subsample=1.0, early_stopping=False, random_state=0)
     weighted = GBNNRegressor(**params).fit(X, y, sample_weight=counts)
     repeated = GBNNRegressor(**params).fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-6)
@@ -396,7 +409,7 @@ def test_same_class_from_both_import_paths():
 
 @pytest.mark.parametrize("param,value,message", [
     ("max_iter", 0, "max_iter must be an integer >= 1"),
-    ("units_per_step", 1.5, "units_per_step must be an integer >= 1"),
+    ("units_per_step", 1.5, "units_per_step must be 'auto' or an integer >= 1"),
     ("learning_rate", 0.0, "learning_rate must be a float > 0"),
     ("activation", "softplus", "activation must be one of"),
     ("alpha", -1.0, "alpha must be a float >= 0"),
@@ -451,3 +464,41 @@ def test_newton_steps_are_safeguarded_against_overshooting():
     model = GBNNClassifier(learning_rate=1.0, max_iter=100, random_state=0).fit(X, y)
     assert np.all(np.diff(model.train_score_) >= 0)
     assert model.score(X, y) > 0.99
+
+
+# --------------------------------------------------------------------------- size defaults
+def test_units_per_step_auto_follows_the_number_of_outputs(cancer, iris, friedman):
+    X, _, y, _ = cancer
+    assert GBNNClassifier(max_iter=2, random_state=0).fit(X, y).units_per_step_ == 1
+    X, _, y, _ = iris
+    model = GBNNClassifier(max_iter=2, early_stopping=False, random_state=0).fit(X, y)
+    assert model.units_per_step_ == 2 and model.n_units_ == 4  # ceil(sqrt(3 classes))
+    digits_X, digits_y = load_digits(return_X_y=True)
+    model = GBNNClassifier(max_iter=1, random_state=0).fit(digits_X[:200] / 16, digits_y[:200])
+    assert model.units_per_step_ == 4  # ceil(sqrt(10 classes))
+    X, _, y, _ = friedman
+    Y = np.column_stack([y, y ** 2, X[:, 0], X[:, 1]])
+    assert GBNNRegressor(max_iter=2, random_state=0).fit(X, Y).units_per_step_ == 2
+    assert GBNNRegressor(max_iter=2, units_per_step=3, random_state=0).fit(X, Y).n_units_ == 6
+
+
+def test_early_stopping_needs_a_possible_validation_split():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    # One row of class 2: no stratified split exists, so all rows train for max_iter steps.
+    y = np.r_[np.zeros(15, int), np.ones(14, int), [2]]
+    model = GBNNClassifier(max_iter=4, random_state=0).fit(X, y)
+    assert model.validation_score_.shape == (0,) and model.n_iter_ == 4
+    y = np.arange(30) % 3
+    model = GBNNClassifier(max_iter=4, n_iter_no_change=50, random_state=0).fit(X, y)
+    assert model.validation_score_.shape == (5,)
+
+
+def test_many_classes_learn_digits():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=600, random_state=0,
+                                                        stratify=y)
+    model = GBNNClassifier(max_iter=30, random_state=0).fit(X_train, y_train)
+    assert model.score(X_test, y_test) > 0.92
+    assert model.validation_score_[-1] > model.validation_score_[0] + 1.0

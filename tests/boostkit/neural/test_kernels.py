@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 from scipy.optimize import minimize
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 from boostkit.neural import _kernels
 from boostkit.neural._block import fit_block, initial_block, unpack_block
 from boostkit.neural._kernels import (
     ACTIVATION_CODES,
+    LOSS_CODES,
     block_loss_grad,
     fit_block_lbfgs,
     n_parameters,
@@ -16,7 +17,8 @@ from boostkit.neural._kernels import (
 
 
 # --------------------------------------------------------------------------- naive twins
-def naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha):
+def naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha, offset=None,
+                    loss="squared_error"):
     """The block objective and its gradient, written from the formulas with whole arrays."""
     d = X.shape[1]
     A = theta[: d * J].reshape(J, d).T
@@ -34,9 +36,19 @@ def naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha):
     else:
         H = np.maximum(Z, 0)
         dH = (Z > 0).astype(float)
-    E = H @ V + b - Rr
+    out = H @ V + b + (0.0 if offset is None else offset[rows])
+    if loss == "squared_error":
+        row_loss = 0.5 * ((out - Rr) ** 2).sum(axis=1)
+        E = out - Rr
+    elif loss == "logistic":
+        row_loss = (np.logaddexp(0.0, out) - Rr * out).sum(axis=1)
+        E = expit(out) - Rr
+    else:
+        log_p = out - logsumexp(out, axis=1, keepdims=True)
+        row_loss = -(Rr * log_p).sum(axis=1)
+        E = np.exp(log_p) * Rr.sum(axis=1, keepdims=True) - Rr
     sw = wr.sum()
-    f = (0.5 * (wr[:, None] * E ** 2).sum() + 0.5 * alpha * ((A ** 2).sum() + (V ** 2).sum())) / sw
+    f = ((wr * row_loss).sum() + 0.5 * alpha * ((A ** 2).sum() + (V ** 2).sum())) / sw
     dP = wr[:, None] * E / sw
     gV = H.T @ dP + alpha * V / sw
     gb = dP.sum(axis=0)
@@ -46,10 +58,11 @@ def naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha):
     return f, np.concatenate([gA.T.ravel(), gc, gV.ravel(), gb])
 
 
-def naive_lbfgs(theta0, X, R, w, rows, J, K, activation, alpha, max_iter, m=10):
+def naive_lbfgs(theta0, X, R, w, rows, J, K, activation, alpha, max_iter, m=10, offset=None,
+                loss="squared_error"):
     """L-BFGS as documented in fit_block_lbfgs, written with NumPy lists."""
     theta = theta0.copy()
-    f, g = naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha)
+    f, g = naive_loss_grad(theta, X, R, w, rows, J, K, activation, alpha, offset, loss)
     S, Y = [], []
     it = 0
     while it < max_iter:
@@ -76,7 +89,8 @@ def naive_lbfgs(theta0, X, R, w, rows, J, K, activation, alpha, max_iter, m=10):
         accepted = False
         for _ in range(_kernels.MAX_BACKTRACKS):
             theta_new = theta + step * direction
-            f_new, g_new = naive_loss_grad(theta_new, X, R, w, rows, J, K, activation, alpha)
+            f_new, g_new = naive_loss_grad(theta_new, X, R, w, rows, J, K, activation, alpha,
+                                           offset, loss)
             if f_new <= f + _kernels.ARMIJO_C1 * step * gd:
                 accepted = True
                 break
@@ -113,13 +127,28 @@ def _problem(n=120, d=5, K=1, seed=0):
     return X, R, w, rows
 
 
-def _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, alpha):
+def _classification_problem(loss, n=120, d=5, K=3, seed=0):
+    """Inputs, 0/1 or one-hot targets and non-zero current scores (the offset)."""
+    X, _, w, rows = _problem(n=n, d=d, K=1, seed=seed)
+    rng = np.random.default_rng(seed + 10)
+    if loss == "logistic":
+        R = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(float)[:, None]
+        offset = 0.8 * rng.normal(size=(n, 1))
+    else:
+        R = np.eye(K)[np.digitize(X[:, 0] + X[:, 1], np.linspace(-1, 1, K - 1))]
+        offset = 0.8 * rng.normal(size=(n, K))
+    return X, R, offset, w, rows
+
+
+def _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, alpha, offset=None,
+                      loss="squared_error"):
     n_chunks = max(1, -(-rows.shape[0] // _kernels.CHUNK_ROWS))
     n_chunks = n_chunks if n_chunks >= _kernels.PARALLEL_MIN_CHUNKS else 1
     grad = np.empty_like(theta)
-    f = block_loss_grad(theta, X, R, w, rows, J, K, ACTIVATION_CODES[activation], alpha,
-                        w[rows].sum(), np.empty((n_chunks, theta.size)), np.empty(n_chunks),
-                        grad)
+    offset = np.zeros_like(R) if offset is None else offset
+    f = block_loss_grad(theta, X, R, offset, w, rows, J, K, ACTIVATION_CODES[activation],
+                        LOSS_CODES[loss], alpha, w[rows].sum(), np.empty((n_chunks, theta.size)),
+                        np.empty(n_chunks), grad)
     return f, grad
 
 
@@ -134,6 +163,45 @@ def test_loss_grad_matches_naive_twin(activation, J, K):
     f_ref, grad_ref = naive_loss_grad(theta, X, R, w, rows, J, K, activation, 0.7)
     np.testing.assert_allclose(f, f_ref, rtol=1e-12)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("loss,J,K", [("logistic", 2, 1), ("softmax", 1, 3), ("softmax", 3, 4)])
+def test_classification_losses_match_naive_twin(activation, loss, J, K):
+    X, R, offset, w, rows = _classification_problem(loss, K=K)
+    theta = 3.0 * initial_block(np.random.default_rng(1), X.shape[1], J, K, activation)
+    f, grad = _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, 0.7, offset, loss)
+    f_ref, grad_ref = naive_loss_grad(theta, X, R, w, rows, J, K, activation, 0.7, offset, loss)
+    np.testing.assert_allclose(f, f_ref, rtol=1e-12)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("loss,K", [("logistic", 1), ("softmax", 3)])
+def test_classification_loss_is_the_log_loss_of_offset_plus_block(loss, K):
+    # With a block whose output is zero, the objective is the mean log-loss of the offset.
+    X, R, offset, w, rows = _classification_problem(loss, K=K)
+    theta = np.zeros(n_parameters(X.shape[1], 2, K))
+    f, _ = _kernel_loss_grad(theta, X, R, w, rows, 2, K, "tanh", 0.0, offset, loss)
+    if loss == "logistic":
+        p = expit(offset[rows, 0])
+        y = R[rows, 0]
+        row_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    else:
+        p = np.exp(offset[rows]) / np.exp(offset[rows]).sum(axis=1, keepdims=True)
+        row_loss = -np.log((p * R[rows]).sum(axis=1))
+    np.testing.assert_allclose(f, (w[rows] * row_loss).sum() / w[rows].sum(), rtol=1e-12)
+
+
+def test_softmax_loss_is_stable_for_large_scores():
+    X, R, offset, w, rows = _classification_problem("softmax", K=3)
+    theta = initial_block(np.random.default_rng(1), X.shape[1], 1, 3, "tanh")
+    f, grad = _kernel_loss_grad(theta, X, R, w, rows, 1, 3, "tanh", 0.0, offset + 800.0,
+                                "softmax")
+    f_ref, grad_ref = _kernel_loss_grad(theta, X, R, w, rows, 1, 3, "tanh", 0.0, offset,
+                                        "softmax")
+    # Adding the same constant to every class score changes nothing (and must not overflow).
+    np.testing.assert_allclose(f, f_ref, rtol=1e-9)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["logistic", "tanh"])
@@ -170,7 +238,8 @@ def test_lbfgs_matches_naive_twin(activation, J, K):
     X, R, w, rows = _problem(K=K)
     theta0 = initial_block(np.random.default_rng(4), X.shape[1], J, K, activation)
     out = np.empty_like(theta0)
-    it, f = fit_block_lbfgs(theta0, X, R, w, rows, J, K, ACTIVATION_CODES[activation], 0.5, 12,
+    it, f = fit_block_lbfgs(theta0, X, R, np.zeros_like(R), w, rows, J, K,
+                            ACTIVATION_CODES[activation], LOSS_CODES["squared_error"], 0.5, 12,
                             10, out)
     theta_ref, it_ref, f_ref = naive_lbfgs(theta0, X, R, w, rows, J, K, activation, 0.5, 12)
     assert it == it_ref
@@ -178,12 +247,31 @@ def test_lbfgs_matches_naive_twin(activation, J, K):
     np.testing.assert_allclose(out, theta_ref, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("loss,K", [("logistic", 1), ("softmax", 4)])
+def test_lbfgs_on_classification_loss_matches_naive_twin(loss, K):
+    X, R, offset, w, rows = _classification_problem(loss, K=K)
+    theta0 = initial_block(np.random.default_rng(4), X.shape[1], 2, K, "tanh")
+    out = np.empty_like(theta0)
+    it, f = fit_block_lbfgs(theta0, X, R, offset, w, rows, 2, K, ACTIVATION_CODES["tanh"],
+                            LOSS_CODES[loss], 0.5, 12, 10, out)
+    theta_ref, it_ref, f_ref = naive_lbfgs(theta0, X, R, w, rows, 2, K, "tanh", 0.5, 12,
+                                           offset=offset, loss=loss)
+    assert it == it_ref
+    np.testing.assert_allclose(f, f_ref, rtol=1e-9)
+    np.testing.assert_allclose(out, theta_ref, rtol=1e-6, atol=1e-8)
+    # The block lowers the log-loss of the current scores.
+    f0 = naive_loss_grad(np.zeros_like(theta0), X, R, w, rows, 2, K, "tanh", 0.0, offset,
+                         loss)[0]
+    assert f < f0
+
+
 def test_lbfgs_reaches_scipy_minimum():
     X, R, w, rows = _problem(n=200, K=1, seed=5)
     J, K = 2, 1
     theta0 = initial_block(np.random.default_rng(6), X.shape[1], J, K, "logistic")
     out = np.empty_like(theta0)
-    _, f = fit_block_lbfgs(theta0, X, R, w, rows, J, K, 0, 0.1, 500, 10, out)
+    _, f = fit_block_lbfgs(theta0, X, R, np.zeros_like(R), w, rows, J, K, 0,
+                           LOSS_CODES["squared_error"], 0.1, 500, 10, out)
     ref = minimize(naive_loss_grad, theta0, args=(X, R, w, rows, J, K, "logistic", 0.1),
                    jac=True, method="L-BFGS-B", options={"maxiter": 500})
     f0 = naive_loss_grad(theta0, X, R, w, rows, J, K, "logistic", 0.1)[0]
@@ -195,11 +283,13 @@ def test_lbfgs_reaches_scipy_minimum():
 def test_kernel_does_not_write_into_read_only_inputs():
     X, R, w, rows = _problem()
     theta0 = initial_block(np.random.default_rng(7), X.shape[1], 2, 1, "logistic")
-    copies = [a.copy() for a in (X, R, w, rows, theta0)]
-    for a in (X, R, w, rows, theta0):
+    offset = np.ones_like(R)
+    copies = [a.copy() for a in (X, R, offset, w, rows, theta0)]
+    for a in (X, R, offset, w, rows, theta0):
         a.setflags(write=False)
-    A, c, V, b, n_iter = fit_block(X, R, w, rows, theta0, 2, "logistic", 1e-2, 20)
-    for a, a_copy in zip((X, R, w, rows, theta0), copies):
+    A, c, V, b, n_iter = fit_block(X, R, offset, w, rows, theta0, 2, "logistic",
+                                   "squared_error", 1e-2, 20)
+    for a, a_copy in zip((X, R, offset, w, rows, theta0), copies):
         np.testing.assert_array_equal(a, a_copy)
     assert A.shape == (X.shape[1], 2) and V.shape == (2, 1) and 1 <= n_iter <= 20
 
