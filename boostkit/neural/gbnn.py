@@ -192,7 +192,10 @@ class _BaseGBNN(BaseEstimator):
             )
             train_idx.sort()
             val_idx.sort()
-        else:
+            # Validation rows that all weigh zero (or training rows that do) give no curve.
+            if not (sample_weight[val_idx].sum() > 0 and sample_weight[train_idx].sum() > 0):
+                early_stopping = False
+        if not early_stopping:
             train_idx = np.arange(n_samples)
             val_idx = np.arange(0)
         X_train = np.ascontiguousarray(X[train_idx])

@@ -502,3 +502,15 @@ def test_many_classes_learn_digits():
     model = GBNNClassifier(max_iter=30, random_state=0).fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.92
     assert model.validation_score_[-1] > model.validation_score_[0] + 1.0
+
+
+def test_zero_weight_validation_rows_turn_early_stopping_off():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = X[:, 0] + X[:, 1]
+    model = GBNNRegressor(max_iter=3, validation_fraction=0.5, random_state=0)
+    # Weight only on one row: one side of any split weighs zero.
+    weight = np.zeros(40)
+    weight[0] = 1.0
+    model.fit(X, y, sample_weight=weight)
+    assert model.validation_score_.shape == (0,) and np.all(np.isfinite(model.train_score_))
