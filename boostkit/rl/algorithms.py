@@ -121,6 +121,10 @@ class _OnPolicyAgent:
         """The vector environment the agent trains on (None after loading without one)."""
         return None if isinstance(self.env, _SpacesOnly) else self.env
 
+    def get_vec_normalize_env(self):
+        """None: observations are not normalised (trees split on raw values). For SB3 callers."""
+        return None
+
     def set_env(self, env):
         """Train on another environment with the same spaces (id, Env, factory, VectorEnv)."""
         vec, env_id = make_vec_env(env, self.n_envs)
