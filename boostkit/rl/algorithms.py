@@ -55,7 +55,7 @@ def _policy_and_env(policy, env):
         if policy is None:
             raise ValueError("env is required (an env id, gymnasium.Env, factory or VectorEnv)")
         return policy
-    if not (isinstance(policy, str) and policy in _TREE_POLICY_NAMES):
+    if not (policy is None or isinstance(policy, str) and policy in _TREE_POLICY_NAMES):
         raise ValueError(f"policy must be one of {_TREE_POLICY_NAMES} (SB3's names; the policy "
                          f"is boosted trees either way); got {policy!r}")
     return env
