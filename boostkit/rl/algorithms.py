@@ -75,7 +75,7 @@ class _OnPolicyAgent:
     def __init__(self, env, *, n_envs, n_steps, gamma, gae_lambda, policy_lr, value_lr,
                  ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth, n_bins,
                  grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
-                 max_trees, seed, verbose, tree_kwargs):
+                 max_trees, seed, verbose, tree_kwargs, balance_heads=True):
         _positive_int("n_envs", n_envs)
         _positive_int("n_steps", n_steps)
         _unit_interval("gamma", gamma)
@@ -102,7 +102,7 @@ class _OnPolicyAgent:
             shared_tree=shared_tree, policy_lr=policy_lr, value_lr=value_lr, log_std=log_std,
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
-            max_trees=max_trees, seed=seed, **(tree_kwargs or {}))
+            max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
         self.num_timesteps = 0
         self.history_ = []
         self._obs = None
@@ -328,6 +328,9 @@ _COMMON_DOC = """
         Tree parameters, see :class:`boostkit.rl.BoostedTrees`.
     log_std, log_std_init :
         Gaussian policies: free log-std or a tree head, and its initial value.
+    balance_heads : bool
+        Shared tree: weight the value gradient to the policy gradient's RMS in the split
+        search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -376,7 +379,7 @@ class PPO(_OnPolicyAgent):
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
-                 max_trees=None, seed=None, verbose=0, tree_kwargs=None):
+                 max_trees=None, balance_heads=True, seed=None, verbose=0, tree_kwargs=None):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
@@ -391,7 +394,8 @@ class PPO(_OnPolicyAgent):
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         balance_heads=balance_heads, seed=seed, verbose=verbose,
+                         tree_kwargs=tree_kwargs)
 
     def _train(self, batch):
         pol = self.policy
@@ -428,8 +432,8 @@ class A2C(_OnPolicyAgent):
                  policy_lr=0.135, value_lr=0.047, ent_coef=0.0, vf_coef=1.0,
                  normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
-                 log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
-                 tree_kwargs=None):
+                 log_std_init=0.0, one_hot=False, max_trees=None, balance_heads=True, seed=None,
+                 verbose=0, tree_kwargs=None):
         super().__init__(env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
@@ -437,7 +441,8 @@ class A2C(_OnPolicyAgent):
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         balance_heads=balance_heads, seed=seed, verbose=verbose,
+                         tree_kwargs=tree_kwargs)
 
     def _train(self, batch):
         pol = self.policy
@@ -476,7 +481,7 @@ class AWR(_OnPolicyAgent):
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
-                 max_trees=None, seed=None, verbose=0, tree_kwargs=None):
+                 max_trees=None, balance_heads=True, seed=None, verbose=0, tree_kwargs=None):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         for name, v in (("beta", beta), ("max_weight", max_weight)):
@@ -493,7 +498,8 @@ class AWR(_OnPolicyAgent):
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         balance_heads=balance_heads, seed=seed, verbose=verbose,
+                         tree_kwargs=tree_kwargs)
 
     def _train(self, batch):
         pol = self.policy
