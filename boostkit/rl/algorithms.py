@@ -67,7 +67,8 @@ class _OnPolicyAgent:
     def __init__(self, policy, env, *, n_envs, n_steps, gamma, gae_lambda, policy_lr,
                  value_lr, ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth,
                  n_bins, grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
-                 max_trees, seed, verbose, tree_kwargs, tensorboard_log=None):
+                 max_trees, seed, verbose, tree_kwargs, tensorboard_log=None,
+                 balance_heads=True):
         env = _policy_and_env(policy, env)
         _positive_int("n_envs", n_envs)
         _positive_int("n_steps", n_steps)
@@ -94,7 +95,7 @@ class _OnPolicyAgent:
             shared_tree=shared_tree, policy_lr=policy_lr, value_lr=value_lr, log_std=log_std,
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
-            max_trees=max_trees, seed=seed, **(tree_kwargs or {}))
+            max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
         self.num_timesteps = 0
         self.history_ = []
         self.logger = Logger()
@@ -477,6 +478,9 @@ _COMMON_DOC = """
         Tree parameters, see :class:`boostkit.rl.BoostedTrees`.
     log_std, log_std_init :
         Gaussian policies: free log-std or a tree head, and its initial value.
+    balance_heads : bool
+        Shared tree: weight the value gradient to the policy gradient's RMS in the split
+        search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -532,7 +536,7 @@ class PPO(_OnPolicyAgent):
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
-                 tensorboard_log=None):
+                 tensorboard_log=None, balance_heads=True):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
@@ -548,7 +552,8 @@ class PPO(_OnPolicyAgent):
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
-                         tensorboard_log=tensorboard_log)
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy
@@ -596,7 +601,7 @@ class A2C(_OnPolicyAgent):
                  normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
-                 tree_kwargs=None, tensorboard_log=None):
+                 tree_kwargs=None, tensorboard_log=None, balance_heads=True):
         super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
@@ -605,7 +610,8 @@ class A2C(_OnPolicyAgent):
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
-                         tensorboard_log=tensorboard_log)
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy
@@ -645,7 +651,7 @@ class AWR(_OnPolicyAgent):
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
-                 tensorboard_log=None):
+                 tensorboard_log=None, balance_heads=True):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         for name, v in (("beta", beta), ("max_weight", max_weight)):
@@ -663,7 +669,8 @@ class AWR(_OnPolicyAgent):
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
-                         tensorboard_log=tensorboard_log)
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy

@@ -88,6 +88,10 @@ class ActorCriticTrees:
         Step size of the free log-std (default: ``policy_lr`` if a float, else 0.01).
     one_hot : bool, default=False
         Encode categorical observations one-hot (numerical splits) instead of "equals" splits.
+    balance_heads : bool, default=True
+        Shared tree only: in the split search, weight the value gradient so that its RMS equals
+        the policy gradients' RMS (leaf values are unchanged). Without it the value error, often
+        ten times larger than the policy gradient, picks the splits of the shared tree.
     **tree_params
         Passed to :class:`BoostedTrees` (max_depth, n_bins, grow_policy, split_score,
         candidates, grad_clip, max_trees, min_samples_leaf, seed).
@@ -103,7 +107,7 @@ class ActorCriticTrees:
 
     def __init__(self, observation_space, action_space, *, shared_tree=True, policy_lr=0.029,
                  value_lr=0.015, log_std="free", log_std_init=0.0, log_std_lr=None,
-                 one_hot=False, **tree_params):
+                 one_hot=False, balance_heads=True, **tree_params):
         _check_lr("policy_lr", policy_lr)
         _check_lr("value_lr", value_lr)
         if log_std not in ("free", "head"):
@@ -118,6 +122,7 @@ class ActorCriticTrees:
         self.shared_tree = bool(shared_tree)
         self.log_std_mode = log_std
         self.one_hot = bool(one_hot)
+        self.balance_heads = bool(balance_heads)
         d, cat = self.obs_encoder.n_features, self.obs_encoder.categorical
         self.n_features = d
         n_pi = n_act if kind == "discrete" or log_std == "free" else 2 * n_act
@@ -216,7 +221,14 @@ class ActorCriticTrees:
         """One boosting step: policy_grad (n, n_policy_outputs), value_grad (n,) of the loss."""
         value_grad = np.asarray(value_grad, dtype=np.float64).reshape(-1, 1)
         if self.shared_tree:
-            self.trees.step(X, np.hstack([policy_grad, value_grad]))
+            weights = None
+            if self.balance_heads:
+                rms_pi = np.sqrt(np.mean(policy_grad ** 2))
+                rms_v = np.sqrt(np.mean(value_grad ** 2))
+                if rms_pi > 0 and rms_v > 0:
+                    weights = np.ones(policy_grad.shape[1] + 1)
+                    weights[-1] = rms_pi / rms_v
+            self.trees.step(X, np.hstack([policy_grad, value_grad]), score_weights=weights)
         else:
             self.trees.step(X, policy_grad)
             self.value_trees.step(X, value_grad)
