@@ -27,7 +27,7 @@ import numpy as np
 from boostkit.rl.callbacks import as_callback, function_callbacks
 from boostkit.rl.logger import Logger
 from boostkit.rl.policy import ActorCriticTrees
-from boostkit.rl.vector import VectorRunner, make_vec_env
+from boostkit.rl.vector import SB3VecEnvAdapter, VectorRunner, _is_sb3_vec_env, make_vec_env
 
 __all__ = ["PPO", "A2C", "AWR", "evaluate_policy"]
 
@@ -455,10 +455,11 @@ _COMMON_DOC = """
     policy : {"MlpPolicy", "MultiInputPolicy"} or env, optional
         Stable-Baselines3's first argument (the policy is boosted trees either way); or the
         environment itself, as in ``PPO("CartPole-v1")``.
-    env : str, gymnasium.Env, callable or gymnasium.vector.VectorEnv
+    env : str, gymnasium.Env, callable, gymnasium.vector.VectorEnv or SB3 VecEnv
         An environment id (made as a sync vector env of ``n_envs`` copies), an environment
         instance (deep-copied for ``n_envs > 1``: wrappers and unregistered envs work), a
-        factory returning a new environment, or a vector env in any autoreset mode. See
+        factory returning a new environment, a vector env in any autoreset mode, or a
+        Stable-Baselines3 ``VecEnv`` (``n_envs`` is then the vector env's). See
         :mod:`boostkit.rl.spaces` for the observation and action spaces supported.
     n_envs : int
         Parallel environments.
@@ -708,7 +709,7 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
     ----------
     agent : PPO, A2C, AWR or any object with ``predict(obs, deterministic=...)``
         returning an action or SB3's ``(action, state)``.
-    env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    env : str, gymnasium.Env, gymnasium.vector.VectorEnv or SB3 VecEnv
         Environment id, a single environment, or a vector env (any autoreset mode; its
         sub-envs share the episodes as in SB3, ``(n_eval_episodes + i) // n_envs`` for
         sub-env ``i``, so short episodes are not over-counted).
@@ -748,7 +749,9 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
                              f"{n_eval_episodes} and {n_episodes}")
         n_eval_episodes = n_episodes
     _positive_int("n_eval_episodes", n_eval_episodes)
-    if isinstance(env, VectorEnv):
+    if _is_sb3_vec_env(env):
+        env = SB3VecEnvAdapter(env)
+    if isinstance(env, (VectorEnv, SB3VecEnvAdapter)):
         returns, lengths = _evaluate_vector(agent, env, n_eval_episodes, deterministic, seed)
     else:
         own = isinstance(env, str)

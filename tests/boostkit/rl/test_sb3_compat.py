@@ -235,3 +235,21 @@ def test_tensorboard_scalars(tmp_path):
     assert [e.step for e in trees] == [32, 64] and [e.value for e in trees] == [1.0, 2.0]
     assert {"rollout/ep_rew_mean", "train/value_loss", "train/policy_loss"} <= set(
         events.Tags()["scalars"])
+
+
+def test_training_and_evaluating_on_an_sb3_vec_env():
+    env_util = pytest.importorskip("stable_baselines3.common.env_util")
+    venv = env_util.make_vec_env("CartPole-v1", n_envs=2)  # DummyVecEnv with Monitor
+    agent = PPO("MlpPolicy", venv, n_steps=16, batch_size=32, seed=0).learn(256)
+    assert agent.n_envs == 2 and agent.num_timesteps == 256
+    reference = PPO("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=16, batch_size=32,
+                    seed=0).learn(256)
+    # SB3 seeds sub-env i with seed + i, as gymnasium does: the same run as on the env id
+    obs = np.random.default_rng(4).normal(size=(20, 4))
+    np.testing.assert_array_equal(agent.policy.forward(obs)[0],
+                                  reference.policy.forward(obs)[0])
+    assert [h["ep_return_mean"] for h in agent.history_] == [
+        h["ep_return_mean"] for h in reference.history_]
+    returns, _ = evaluate_policy(agent, env_util.make_vec_env("CartPole-v1", n_envs=2), 4,
+                                 return_episode_rewards=True)
+    assert len(returns) == 4
