@@ -701,7 +701,7 @@ def _action_of(agent, obs, deterministic):
     return out[0] if isinstance(out, tuple) else out
 
 
-def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=None, *,
+def evaluate_policy(agent, env, n_eval_episodes=None, deterministic=True, seed=None, *,
                     n_episodes=None, return_episode_rewards=False):
     """Mean and standard deviation of the episode return over ``n_eval_episodes`` episodes.
 
@@ -714,7 +714,7 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
         sub-envs share the episodes as in SB3, ``(n_eval_episodes + i) // n_envs`` for
         sub-env ``i``, so short episodes are not over-counted).
     n_eval_episodes : int, default=20
-        Episodes (SB3's name; ``n_episodes`` is the same).
+        Episodes (SB3's name; ``n_episodes`` is the same, kept for existing code).
     deterministic : bool, default=True
         Greedy actions (mode of the policy) or sampled ones.
     seed : int, optional
@@ -744,10 +744,12 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
     from gymnasium.vector import VectorEnv
 
     if n_episodes is not None:
-        if n_eval_episodes not in (20, n_episodes):
+        if n_eval_episodes is not None:
             raise ValueError("pass n_eval_episodes or n_episodes (the same), not both; got "
                              f"{n_eval_episodes} and {n_episodes}")
         n_eval_episodes = n_episodes
+    if n_eval_episodes is None:
+        n_eval_episodes = 20
     _positive_int("n_eval_episodes", n_eval_episodes)
     if _is_sb3_vec_env(env):
         env = SB3VecEnvAdapter(env)
