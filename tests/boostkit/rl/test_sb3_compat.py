@@ -95,11 +95,12 @@ def test_on_step_false_stops_and_lists_and_callables_mix():
         agent.learn(32, callback=3)
 
 
-def test_learn_keywords_and_reset_num_timesteps():
+def test_learn_keywords_and_reset_num_timesteps(capsys):
     agent = _small()
     agent.learn(64, log_interval=2, reset_num_timesteps=True, progress_bar=False)
-    assert agent.num_timesteps == 64
-    agent.learn(32, reset_num_timesteps=False)
+    assert agent.num_timesteps == 64 and capsys.readouterr().err == ""
+    agent.learn(32, reset_num_timesteps=False, progress_bar=True)
+    assert "32/32" in capsys.readouterr().err
     assert agent.num_timesteps == 96 and agent.history_[-1]["timesteps"] == 96
     agent.learn(32)
     assert agent.num_timesteps == 32
@@ -124,7 +125,15 @@ def test_logger_writes_csv_with_returns_losses_and_trees(tmp_path, cls):
         assert "train/clip_fraction" in rows[0]
 
 
-def test_logger_columns_grow_and_bad_formats():
+def test_logger_columns_grow_and_bad_formats(tmp_path, capsys):
+    log = Logger(tmp_path, ["csv", "stdout"])
+    log.record("a", 1.0)
+    log.dump(1)
+    log.record("b", 2.5)
+    log.dump(2)
+    assert (tmp_path / "progress.csv").read_text().splitlines() == [
+        "a,time/step,b", "1.0,1,", ",2,2.5"]
+    assert "| b" in capsys.readouterr().out
     log = Logger()
     log.record_mean("a", 1.0)
     log.record_mean("a", 3.0)
