@@ -49,9 +49,8 @@ def _policy_and_env(policy, env):
     """Accept ``Agent(env)`` and SB3's ``Agent("MlpPolicy", env)``."""
     if env is None:
         if isinstance(policy, str) and policy in _TREE_POLICY_NAMES + ("CnnPolicy",):
-            raise ValueError(f"env is required: {type(policy).__name__} {policy!r} names a "
-                             "policy; pass the environment second, e.g. PPO('MlpPolicy', "
-                             "'CartPole-v1')")
+            raise ValueError(f"env is required: {policy!r} is a policy name; pass the "
+                             "environment second, e.g. PPO('MlpPolicy', 'CartPole-v1')")
         if policy is None:
             raise ValueError("env is required (an env id, gymnasium.Env, factory or VectorEnv)")
         return policy
