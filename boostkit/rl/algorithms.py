@@ -17,6 +17,7 @@ episode bootstraps from the value of its final observation.
 
 from __future__ import annotations
 
+import collections
 import numbers
 import pickle
 import time
@@ -104,7 +105,7 @@ class _OnPolicyAgent:
         self._env_seeded = False
         self._ep_return = np.zeros(self.n_envs)
         self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
-        self._recent_episodes = []
+        self._recent_episodes = collections.deque(maxlen=100)
 
     # ------------------------------------------------------------------ SB3 accessors
     @property
@@ -116,6 +117,12 @@ class _OnPolicyAgent:
     def action_space(self):
         """The (single) action space."""
         return self.policy.action_space
+
+    @property
+    def ep_info_buffer(self):
+        """The last 100 episodes as SB3 keeps them: ``{"r": return, "l": length}`` each."""
+        return collections.deque(({"r": r, "l": n} for r, n in self._recent_episodes),
+                                 maxlen=100)
 
     def get_env(self):
         """The vector environment the agent trains on (None after loading without one)."""
@@ -200,6 +207,7 @@ class _OnPolicyAgent:
             infos = [{} for _ in range(m)]
             for i in np.flatnonzero(done):
                 finished.append((float(self._ep_return[i]), int(self._ep_len[i])))
+                self._recent_episodes.append(finished[-1])
                 infos[i]["episode"] = {"r": finished[-1][0], "l": finished[-1][1]}
                 infos[i]["terminal_observation"] = step.final_obs.get(int(i))
                 infos[i]["TimeLimit.truncated"] = bool(step.truncated[i] and not step.terminated[i])
@@ -285,7 +293,6 @@ class _OnPolicyAgent:
 
     def _log_iteration(self, batch, finished, start_steps, t_start, iteration, log_interval):
         elapsed = time.perf_counter() - t_start
-        self._recent_episodes = (self._recent_episodes + finished)[-100:]
         rets = [r for r, _ in self._recent_episodes]
         lens = [n for _, n in self._recent_episodes]
         rec = {
@@ -298,8 +305,9 @@ class _OnPolicyAgent:
         }
         self.history_.append(rec)
         log = self.logger
-        log.record("rollout/ep_rew_mean", rec["ep_return_mean"])
-        log.record("rollout/ep_len_mean", float(np.mean(lens)) if lens else float("nan"))
+        if rets:  # as SB3: nothing before the first episode ends
+            log.record("rollout/ep_rew_mean", rec["ep_return_mean"])
+            log.record("rollout/ep_len_mean", float(np.mean(lens)))
         log.record("time/total_timesteps", self.num_timesteps)
         log.record("time/fps", rec["steps_per_s"])
         log.record("time/iterations", iteration)
@@ -343,7 +351,7 @@ class _OnPolicyAgent:
         if reset_num_timesteps:
             self.num_timesteps = 0
             self._last_obs = None
-            self._recent_episodes = []
+            self._recent_episodes.clear()
         if self._last_obs is None:
             self._reset()
         self._start_logger(tb_log_name)

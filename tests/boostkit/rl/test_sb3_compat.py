@@ -68,6 +68,8 @@ class Recorder(BaseCallback):
 
     def _on_rollout_end(self):
         self.events.append(("rollout_end", self.model.num_timesteps, self.model.policy.n_trees))
+        for info in self.model.ep_info_buffer:  # SB3's episode buffer, updated every step
+            assert info["r"] == info["l"]  # CartPole: reward 1 per step
 
     def _on_training_end(self):
         self.events.append(("end", self.model.num_timesteps))
@@ -78,6 +80,7 @@ def test_callback_hooks_in_sb3_order():
     rec = Recorder()
     agent.learn(64, callback=rec)
     assert rec.model is agent and rec.training_env is agent.get_env()
+    assert len(agent.ep_info_buffer) == sum(h["episodes"] for h in agent.history_) > 0
     assert rec.n_calls == 64 // 2  # one on_step per vector step
     # rollout_end comes before that rollout's trees are grown (as SB3, before train())
     assert rec.events == [("start", 0), ("rollout_start", 0), ("rollout_end", 32, 0),
