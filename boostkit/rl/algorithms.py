@@ -10,12 +10,14 @@ Per row, with advantage ``A``, ratio ``r = pi(a) / pi_old(a)``, return ``R``, va
 * A2C:  ``-A log pi(a) - ent_coef H + 0.5 vf_coef (V - R)^2``.
 * AWR:  ``-min(exp(A / beta), max_weight) log pi(a) - ent_coef H + 0.5 vf_coef (V - R)^2``.
 
-Rollouts run on a gymnasium vector environment in same-step autoreset mode; advantages are
-GAE(lambda); a truncated episode bootstraps from the value of its final observation.
+Rollouts run on a gymnasium vector environment in any autoreset mode (the reset steps of
+NEXT_STEP mode are not transitions and are left out); advantages are GAE(lambda); a truncated
+episode bootstraps from the value of its final observation.
 """
 
 from __future__ import annotations
 
+import collections
 import numbers
 import pickle
 import time
@@ -23,38 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from boostkit.rl.callbacks import as_callback, function_callbacks
+from boostkit.rl.logger import Logger
 from boostkit.rl.policy import ActorCriticTrees
+from boostkit.rl.vector import SB3VecEnvAdapter, VectorRunner, _is_sb3_vec_env, make_vec_env
 
 __all__ = ["PPO", "A2C", "AWR", "evaluate_policy"]
-
-
-def _make_vec_env(env, n_envs):
-    import gymnasium as gym
-    from gymnasium.vector import AutoresetMode, VectorEnv
-
-    kwargs = {"autoreset_mode": AutoresetMode.SAME_STEP}
-    if isinstance(env, str):
-        try:
-            return gym.make_vec(env, num_envs=n_envs, vectorization_mode="sync",
-                                vector_kwargs=kwargs), env
-        except gym.error.Error as exc:
-            raise ValueError(f"env {env!r} could not be made: {exc}") from exc
-    if isinstance(env, VectorEnv):
-        mode = getattr(env, "autoreset_mode", env.metadata.get("autoreset_mode"))
-        if mode != AutoresetMode.SAME_STEP:
-            raise ValueError("a vector env must use autoreset_mode=AutoresetMode.SAME_STEP "
-                             f"(got {mode}); or pass an env id / gymnasium.Env instead")
-        return env, None
-    if isinstance(env, gym.Env):
-        if n_envs == 1:
-            return gym.vector.SyncVectorEnv([lambda: env], **kwargs), None
-        if env.spec is None:
-            raise ValueError("n_envs > 1 needs an env id or an env with a spec to copy; "
-                             f"got {env!r}")
-        spec = env.spec
-        return gym.vector.SyncVectorEnv([lambda: gym.make(spec) for _ in range(n_envs)],
-                                        **kwargs), spec.id
-    raise ValueError(f"env must be a gymnasium env id, gymnasium.Env or VectorEnv; got {env!r}")
 
 
 def _positive_int(name, v):
@@ -67,15 +43,33 @@ def _unit_interval(name, v):
         raise ValueError(f"{name} must be a float in [0, 1]; got {v!r}")
 
 
+_TREE_POLICY_NAMES = ("MlpPolicy", "MultiInputPolicy")
+
+
+def _policy_and_env(policy, env):
+    """Accept ``Agent(env)`` and SB3's ``Agent("MlpPolicy", env)``."""
+    if env is None:
+        if isinstance(policy, str) and policy in _TREE_POLICY_NAMES + ("CnnPolicy",):
+            raise ValueError(f"env is required: {policy!r} is a policy name; pass the "
+                             "environment second, e.g. PPO('MlpPolicy', 'CartPole-v1')")
+        if policy is None:
+            raise ValueError("env is required (an env id, gymnasium.Env, factory or VectorEnv)")
+        return policy
+    if not (policy is None or isinstance(policy, str) and policy in _TREE_POLICY_NAMES):
+        raise ValueError(f"policy must be one of {_TREE_POLICY_NAMES} (SB3's names; the policy "
+                         f"is boosted trees either way); got {policy!r}")
+    return env
+
+
 class _OnPolicyAgent:
-    """Rollouts, GAE, logging, save/load; subclasses define ``_train(batch)``."""
+    """Rollouts, GAE, callbacks, logging, save/load; subclasses define ``_train(batch)``."""
 
-    _defaults = {}
-
-    def __init__(self, env, *, n_envs, n_steps, gamma, gae_lambda, policy_lr, value_lr,
-                 ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth, n_bins,
-                 grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
-                 max_trees, seed, verbose, tree_kwargs):
+    def __init__(self, policy, env, *, n_envs, n_steps, gamma, gae_lambda, policy_lr,
+                 value_lr, ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth,
+                 n_bins, grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
+                 max_trees, seed, verbose, tree_kwargs, tensorboard_log=None,
+                 balance_heads=True):
+        env = _policy_and_env(policy, env)
         _positive_int("n_envs", n_envs)
         _positive_int("n_steps", n_steps)
         _unit_interval("gamma", gamma)
@@ -92,32 +86,91 @@ class _OnPolicyAgent:
         self.normalize_advantage = bool(normalize_advantage)
         self.seed = seed
         self.verbose = verbose
+        self.tensorboard_log = tensorboard_log
         self.rng = np.random.default_rng(seed)
-        self.env, self.env_id = _make_vec_env(env, n_envs)
-        if isinstance(env, str):
-            self.env_id = env
+        self.env, self.env_id = make_vec_env(env, n_envs)
         self.n_envs = self.env.num_envs
         self.policy = ActorCriticTrees(
             self.env.single_observation_space, self.env.single_action_space,
             shared_tree=shared_tree, policy_lr=policy_lr, value_lr=value_lr, log_std=log_std,
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
-            max_trees=max_trees, seed=seed, **(tree_kwargs or {}))
+            max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
         self.num_timesteps = 0
         self.history_ = []
-        self._obs = None
+        self.logger = Logger()
+        self._custom_logger = False
+        self._runner = None
+        self._last_obs = None
+        self._env_seeded = False
         self._ep_return = np.zeros(self.n_envs)
         self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
-        self._recent_returns = []
+        self._recent_episodes = collections.deque(maxlen=100)
+
+    # ------------------------------------------------------------------ SB3 accessors
+    @property
+    def observation_space(self):
+        """The (single) observation space."""
+        return self.policy.observation_space
+
+    @property
+    def action_space(self):
+        """The (single) action space."""
+        return self.policy.action_space
+
+    @property
+    def ep_info_buffer(self):
+        """The last 100 episodes as SB3 keeps them: ``{"r": return, "l": length}`` each."""
+        return collections.deque(({"r": r, "l": n} for r, n in self._recent_episodes),
+                                 maxlen=100)
+
+    def get_env(self):
+        """The vector environment the agent trains on (None after loading without one)."""
+        return None if isinstance(self.env, _SpacesOnly) else self.env
+
+    def get_vec_normalize_env(self):
+        """None: observations are not normalised (trees split on raw values). For SB3 callers."""
+        return None
+
+    def set_env(self, env):
+        """Train on another environment with the same spaces (id, Env, factory, VectorEnv)."""
+        vec, env_id = make_vec_env(env, self.n_envs)
+        if (vec.single_observation_space != self.observation_space
+                or vec.single_action_space != self.action_space):
+            raise ValueError("env has observation / action spaces "
+                             f"{vec.single_observation_space} / {vec.single_action_space}; the "
+                             f"agent was made for {self.observation_space} / {self.action_space}")
+        self.env, self.env_id = vec, env_id
+        self.n_envs = vec.num_envs
+        self._runner = None
+        self._last_obs = None
+        self._env_seeded = False
+        self._ep_return = np.zeros(self.n_envs)
+        self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
+
+    def set_logger(self, logger):
+        """Log to ``logger`` (ours, see :func:`boostkit.rl.logger.configure_logger`, or SB3's)."""
+        self.logger = logger
+        self._custom_logger = True
 
     # ------------------------------------------------------------------ rollouts
     def _reset(self):
-        obs, _ = self.env.reset(seed=self.seed)
-        self._obs = obs
+        if self._runner is None:
+            if isinstance(self.env, _SpacesOnly):
+                raise ValueError("this agent was loaded without an environment; pass env= to "
+                                 "load() or call set_env() before learn()")
+            self._runner = VectorRunner(self.env)
+        seed = None
+        if not self._env_seeded:
+            # sub-env i gets seed + i; without a seed, copies of one instance still differ
+            seed = self.seed if self.seed is not None else int(self.rng.integers(2 ** 31))
+            self._env_seeded = True
+        self._last_obs = self._runner.reset(seed=seed)
         self._ep_return[:] = 0.0
         self._ep_len[:] = 0
 
-    def _collect(self):
+    def _collect(self, callback, total_timesteps):
+        """One rollout of ``n_steps`` vector steps; None when a callback stopped training."""
         pol = self.policy
         n, m = self.n_steps, self.n_envs
         d = pol.n_features
@@ -128,38 +181,63 @@ class _OnPolicyAgent:
         values = np.empty((n, m))
         rewards = np.empty((n, m))
         dones = np.empty((n, m), dtype=bool)
+        valid = np.empty((n, m), dtype=bool)
         finished = []
-        low = high = None
-        if pol.kind == "continuous":
-            low, high = self.env.single_action_space.low, self.env.single_action_space.high
         for t in range(n):
-            X = pol.features(self._obs)
+            X = pol.features(self._last_obs)
             pi_out, v = pol.forward(X, use_cache=False)
             a = pol.act(pi_out, self.rng)
             obs_buf[t] = X
             actions[t] = a
             logp[t] = pol.log_prob(pi_out, a)
             values[t] = v
-            env_a = np.clip(a, low, high) if low is not None else a
-            obs, r, term, trunc, info = self.env.step(env_a)
-            r = np.asarray(r, dtype=np.float64).copy()
-            self._ep_return += r
-            self._ep_len += 1
-            done = np.logical_or(term, trunc)
-            if np.any(trunc & ~term) and "final_obs" in info:
-                idx = np.flatnonzero(trunc & ~term & info.get("_final_obs", done))
-                if idx.size:
-                    final = np.stack([info["final_obs"][i] for i in idx])
-                    _, v_final = pol.forward(pol.features(final), use_cache=False)
-                    r[idx] += self.gamma * v_final
+            env_actions = pol.action_codec.to_env(a)
+            step = self._runner.step(env_actions)
+            r = step.reward.copy()
+            real = step.valid
+            self._ep_return[real] += r[real]
+            self._ep_len[real] += 1
+            boot = [i for i in step.final_obs if step.truncated[i] and not step.terminated[i]]
+            if boot:
+                # a truncated episode's value goes on: bootstrap from its final observation
+                final = np.vstack([pol.features(step.final_obs[i]) for i in boot])
+                _, v_final = pol.forward(final, use_cache=False)
+                r[boot] += self.gamma * v_final
+            done = step.done
+            infos = [{} for _ in range(m)]
             for i in np.flatnonzero(done):
                 finished.append((float(self._ep_return[i]), int(self._ep_len[i])))
+                self._recent_episodes.append(finished[-1])
+                infos[i]["episode"] = {"r": finished[-1][0], "l": finished[-1][1]}
+                infos[i]["terminal_observation"] = step.final_obs.get(int(i))
+                infos[i]["TimeLimit.truncated"] = bool(step.truncated[i] and not step.terminated[i])
                 self._ep_return[i] = 0.0
                 self._ep_len[i] = 0
             rewards[t] = r
             dones[t] = done
-            self._obs = obs
-        _, last_v = pol.forward(pol.features(self._obs), use_cache=False)
+            valid[t] = real
+            self._last_obs = step.obs
+            self.num_timesteps += int(real.sum())
+            callback.update_locals({"new_obs": step.obs, "rewards": step.reward, "dones": done,
+                                    "infos": infos, "actions": env_actions,
+                                    "total_timesteps": total_timesteps})
+            if callback.on_step() is False:
+                return None
+        _, last_v = pol.forward(pol.features(self._last_obs), use_cache=False)
+        adv = self._advantages(rewards, values, dones, last_v)
+        keep = valid.reshape(-1)
+        batch = {
+            "X": obs_buf.reshape(n * m, d)[keep],
+            "actions": actions.reshape((n * m,) + actions.shape[2:])[keep],
+            "logp": logp.reshape(-1)[keep], "values": values.reshape(-1)[keep],
+            "advantages": adv.reshape(-1)[keep], "returns": (adv + values).reshape(-1)[keep],
+        }
+        return batch, finished
+
+    def _advantages(self, rewards, values, dones, last_v):
+        """GAE(lambda) of a rollout (n_steps, n_envs); an ended episode does not look ahead,
+        so the invalid reset step that follows it in NEXT_STEP mode never enters."""
+        n, m = rewards.shape
         adv = np.zeros((n, m))
         gae = np.zeros(m)
         for t in range(n - 1, -1, -1):
@@ -168,14 +246,7 @@ class _OnPolicyAgent:
             delta = rewards[t] + self.gamma * next_v * nonterminal - values[t]
             gae = delta + self.gamma * self.gae_lambda * nonterminal * gae
             adv[t] = gae
-        self.num_timesteps += n * m
-        batch = {
-            "X": obs_buf.reshape(n * m, d),
-            "actions": actions.reshape((n * m,) + actions.shape[2:]),
-            "logp": logp.reshape(-1), "values": values.reshape(-1),
-            "advantages": adv.reshape(-1), "returns": (adv + values).reshape(-1),
-        }
-        return batch, finished
+        return adv
 
     # ------------------------------------------------------------------ gradients
     def _policy_terms(self, pi_out, actions, weights):
@@ -195,105 +266,186 @@ class _OnPolicyAgent:
             return (adv - adv.mean()) / (adv.std() + 1e-8)
         return adv
 
+    # ------------------------------------------------------------------ logging
+    def _loss_terms(self, batch):
+        """Loss terms on the rollout after the update (logged when the logger writes)."""
+        pol = self.policy
+        pi_out, v = pol.forward(batch["X"], use_cache=True)
+        terms = {"train/value_loss": float(np.mean((v - batch["returns"]) ** 2)),
+                 "train/entropy": float(np.mean(pol.entropy(pi_out)))}
+        terms.update(self._policy_loss(batch, pi_out))
+        return terms
+
+    def _policy_loss(self, batch, pi_out):
+        adv = self._normalized(batch["advantages"])
+        return {"train/policy_loss":
+                float(-np.mean(adv * self.policy.log_prob(pi_out, batch["actions"])))}
+
+    def _start_logger(self, tb_log_name):
+        if self._custom_logger or self.tensorboard_log is None:
+            return
+        root = Path(self.tensorboard_log)
+        name = tb_log_name or type(self).__name__
+        run = 1
+        while (root / f"{name}_{run}").exists():
+            run += 1
+        self.logger = Logger(root / f"{name}_{run}", ["tensorboard", "csv"])
+
+    def _log_iteration(self, batch, finished, start_steps, t_start, iteration, log_interval):
+        elapsed = time.perf_counter() - t_start
+        rets = [r for r, _ in self._recent_episodes]
+        lens = [n for _, n in self._recent_episodes]
+        rec = {
+            "timesteps": self.num_timesteps,
+            "trees": self.policy.n_trees,
+            "ep_return_mean": float(np.mean(rets)) if rets else float("nan"),
+            "episodes": len(finished),
+            "steps_per_s": (self.num_timesteps - start_steps) / max(elapsed, 1e-9),
+            "time_s": elapsed,
+        }
+        self.history_.append(rec)
+        log = self.logger
+        if rets:  # as SB3: nothing before the first episode ends
+            log.record("rollout/ep_rew_mean", rec["ep_return_mean"])
+            log.record("rollout/ep_len_mean", float(np.mean(lens)))
+        log.record("time/total_timesteps", self.num_timesteps)
+        log.record("time/fps", rec["steps_per_s"])
+        log.record("time/iterations", iteration)
+        log.record("train/n_trees", rec["trees"])
+        if getattr(log, "writes", True) and batch["X"].shape[0]:
+            for key, value in self._loss_terms(batch).items():
+                log.record(key, value)
+        if iteration % log_interval == 0:
+            log.dump(step=self.num_timesteps)
+        return rec
+
     # ------------------------------------------------------------------ public API
-    def learn(self, total_timesteps, callback=None):
+    def learn(self, total_timesteps, callback=None, log_interval=1, tb_log_name=None,
+              reset_num_timesteps=True, progress_bar=False):
         """Train for ``total_timesteps`` environment steps (summed over the vector envs).
 
         Parameters
         ----------
         total_timesteps : int
-        callback : callable, optional
-            Called as ``callback(agent)`` after every iteration; returning False stops.
+            Environment transitions to collect (a NEXT_STEP vector env's reset steps, which
+            are not transitions, do not count).
+        callback : BaseCallback, list, or callable, optional
+            A :class:`boostkit.rl.callbacks.BaseCallback` (or Stable-Baselines3's), a list of
+            them, or ``f(agent)`` called after every iteration; False from either stops.
+        log_interval : int, default=1
+            Dump the logger every ``log_interval`` iterations (rollout + trees).
+        tb_log_name : str, optional
+            Run name under ``tensorboard_log`` (default: the class name); runs are numbered.
+        reset_num_timesteps : bool, default=True
+            Start counting (and the environments) afresh, as SB3; False continues the previous
+            call's count and episodes.
+        progress_bar : bool, default=False
+            Show a tqdm bar (also shown with ``verbose >= 1``).
 
         Returns
         -------
         self
         """
         _positive_int("total_timesteps", total_timesteps)
-        if self._obs is None:
+        _positive_int("log_interval", log_interval)
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._last_obs = None
+            self._recent_episodes.clear()
+        if self._last_obs is None:
             self._reset()
+        self._start_logger(tb_log_name)
+        cb = as_callback(callback)
+        cb.init_callback(self)
+        after_iteration = function_callbacks(cb)
         bar = None
-        if self.verbose:
+        if self.verbose or progress_bar:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total_timesteps, desc=type(self).__name__, unit="step")
         start_steps = self.num_timesteps
+        target = start_steps + total_timesteps
         t_start = time.perf_counter()
+        iteration = 0
+        cb.on_training_start(locals(), globals())
         try:
-            while self.num_timesteps - start_steps < total_timesteps:
-                batch, finished = self._collect()
-                self._recent_returns.extend(r for r, _ in finished)
-                self._recent_returns = self._recent_returns[-100:]
-                self._train(batch)
-                elapsed = time.perf_counter() - t_start
-                done_steps = self.num_timesteps - start_steps
-                rec = {
-                    "timesteps": self.num_timesteps,
-                    "trees": self.policy.n_trees,
-                    "ep_return_mean": (float(np.mean(self._recent_returns))
-                                       if self._recent_returns else float("nan")),
-                    "episodes": len(finished),
-                    "steps_per_s": done_steps / max(elapsed, 1e-9),
-                    "time_s": elapsed,
-                }
-                self.history_.append(rec)
+            while self.num_timesteps < target:
+                cb.on_rollout_start()
+                collected = self._collect(cb, total_timesteps)
+                if collected is None:
+                    break
+                batch, finished = collected
+                cb.on_rollout_end()
+                if batch["X"].shape[0]:
+                    self._train(batch)
+                iteration += 1
+                rec = self._log_iteration(batch, finished, start_steps, t_start, iteration,
+                                          log_interval)
                 if bar is not None:
-                    bar.update(min(self.n_steps * self.n_envs, bar.total - bar.n))
+                    bar.update(min(self.num_timesteps - start_steps, bar.total) - bar.n)
                     bar.set_postfix(ret=f"{rec['ep_return_mean']:.1f}", trees=rec["trees"],
                                     sps=f"{rec['steps_per_s']:.0f}")
                     if self.verbose >= 2:
                         bar.write(f"steps {rec['timesteps']:>8d}  return {rec['ep_return_mean']:8.2f}"
                                   f"  trees {rec['trees']:>6d}  steps/s {rec['steps_per_s']:7.0f}")
-                if callback is not None and callback(self) is False:
+                if not all([f.after_iteration() for f in after_iteration]):
                     break
         finally:
             if bar is not None:
                 bar.close()
+        cb.on_training_end()
         return self
 
-    def predict(self, obs, deterministic=True):
-        """Actions for one observation or a batch (leading axis = batch if it matches).
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        """Actions for one observation or a batch, as Stable-Baselines3's ``predict``.
+
+        Parameters
+        ----------
+        observation : array-like, dict or tuple
+            One observation of the observation space, or a batch (leading axis).
+        state, episode_start :
+            Accepted for SB3 callers (tree policies are not recurrent); ``state`` is returned.
+        deterministic : bool, default=False
+            The policy's mode (argmax / mean) instead of a sample.
 
         Returns
         -------
-        ndarray: one action per observation (a scalar-shaped action for a single observation).
+        (action, state)
+            Environment actions (Discrete: with the space's ``start``; Box: clipped to the
+            bounds); one action for one observation.
         """
-        space = self.env.single_observation_space
-        obs = np.asarray(obs)
-        single = obs.shape == tuple(space.shape)
-        batch = obs[None] if single else obs
-        acts = self.policy.predict_actions(batch, self.rng, deterministic)
-        return acts[0] if single else acts
+        single = self.policy.obs_encoder.is_single(observation)
+        acts = self.policy.predict_actions(observation, self.rng, deterministic)
+        return (acts[0] if single else acts), state
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["env"] = _SpacesOnly(self.observation_space, self.action_space, self.n_envs)
+        state["_runner"] = None
+        state["_last_obs"] = None
+        state["_env_seeded"] = False
+        state["logger"] = Logger()
+        state["_custom_logger"] = False
+        return state
 
     def save(self, path):
         """Pickle the agent (trees, heads, history, RNG; not the environment) to ``path``."""
-        state = self.__dict__.copy()
-        state["env"] = None
-        state["_obs"] = None
-        state["_spaces"] = (self.env.single_observation_space, self.env.single_action_space)
         with open(Path(path), "wb") as fh:
-            pickle.dump({"class": type(self).__name__, "state": state}, fh)
+            pickle.dump({"class": type(self).__name__, "agent": self}, fh)
         return path
 
     @classmethod
     def load(cls, path, env=None):
-        """Load an agent saved with :meth:`save`; ``env`` (id, Env or VectorEnv) to continue.
-
-        Without ``env`` the saved env id is re-made when there is one.
-        """
+        """Load an agent saved with :meth:`save`; ``env`` (id, Env, factory, VectorEnv) to
+        continue training. Without ``env`` the saved env id is re-made when there is one."""
         with open(Path(path), "rb") as fh:
             payload = pickle.load(fh)
         if payload.get("class") != cls.__name__:
             raise ValueError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}")
-        agent = cls.__new__(cls)
-        state = payload["state"]
-        spaces = state.pop("_spaces")
-        agent.__dict__.update(state)
+        agent = payload["agent"]
         target = env if env is not None else agent.env_id
         if target is not None:
-            agent.env, _ = _make_vec_env(target, agent.n_envs)
-        else:
-            agent.env = _SpacesOnly(*spaces, agent.n_envs)
+            agent.set_env(target)
         return agent
 
 
@@ -307,9 +459,15 @@ class _SpacesOnly:
 
 
 _COMMON_DOC = """
-    env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    policy : {"MlpPolicy", "MultiInputPolicy"} or env, optional
+        Stable-Baselines3's first argument (the policy is boosted trees either way); or the
+        environment itself, as in ``PPO("CartPole-v1")``.
+    env : str, gymnasium.Env, callable, gymnasium.vector.VectorEnv or SB3 VecEnv
         An environment id (made as a sync vector env of ``n_envs`` copies), an environment
-        (copied from its spec) or a vector env in same-step autoreset mode.
+        instance (deep-copied for ``n_envs > 1``: wrappers and unregistered envs work), a
+        factory returning a new environment, a vector env in any autoreset mode, or a
+        Stable-Baselines3 ``VecEnv`` (``n_envs`` is then the vector env's). See
+        :mod:`boostkit.rl.spaces` for the observation and action spaces supported.
     n_envs : int
         Parallel environments.
     n_steps : int
@@ -328,6 +486,9 @@ _COMMON_DOC = """
         Tree parameters, see :class:`boostkit.rl.BoostedTrees`.
     log_std, log_std_init :
         Gaussian policies: free log-std or a tree head, and its initial value.
+    balance_heads : bool
+        Shared tree: weight the value gradient to the policy gradient's RMS in the split
+        search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -337,6 +498,9 @@ _COMMON_DOC = """
         0 silent, 1 progress bar, 2 also a log line per iteration.
     tree_kwargs : dict, optional
         Further :class:`BoostedTrees` parameters (``candidates``, ``min_samples_leaf``).
+    tensorboard_log : str or path-like, optional
+        Folder for TensorBoard scalars and ``progress.csv`` (a numbered run per ``learn``); or
+        call :meth:`set_logger`.
 
     Attributes
     ----------
@@ -344,6 +508,8 @@ _COMMON_DOC = """
     num_timesteps : int
     history_ : list of dict
         Per iteration: timesteps, trees, ep_return_mean (last 100 episodes), steps_per_s.
+    logger : boostkit.rl.logger.Logger
+        See :mod:`boostkit.rl.logger` for the keys recorded.
 """
 
 
@@ -367,16 +533,18 @@ class PPO(_OnPolicyAgent):
     >>> agent = PPO("CartPole-v1", n_envs=4, n_steps=32, seed=0).learn(256)
     >>> agent.policy.n_trees
     4
-    >>> agent.predict(agent.env.reset(seed=0)[0]).shape
+    >>> actions, _ = agent.predict(agent.env.reset(seed=0)[0], deterministic=True)
+    >>> actions.shape
     (4,)
 """
 
-    def __init__(self, env, *, n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98,
+    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98,
                  gae_lambda=0.8, policy_lr=0.029, value_lr=0.015, clip_range=0.2,
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
-                 max_trees=None, seed=None, verbose=0, tree_kwargs=None):
+                 max_trees=None, seed=None, verbose=0, tree_kwargs=None,
+                 tensorboard_log=None, balance_heads=True):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
@@ -384,14 +552,16 @@ class PPO(_OnPolicyAgent):
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = float(clip_range)
-        super().__init__(env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
+        super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
                          normalize_advantage=normalize_advantage, shared_tree=shared_tree,
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy
@@ -413,6 +583,16 @@ class PPO(_OnPolicyAgent):
                 g_v = self.vf_coef * (v - batch["returns"][idx])
                 pol.update(X[idx], g_pi, g_v, g_ls)
 
+    def _policy_loss(self, batch, pi_out):
+        adv = self._normalized(batch["advantages"])
+        log_ratio = self.policy.log_prob(pi_out, batch["actions"]) - batch["logp"]
+        ratio = np.exp(log_ratio)
+        eps = self.clip_range
+        surrogate = np.minimum(ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv)
+        return {"train/policy_loss": float(-np.mean(surrogate)),
+                "train/approx_kl": float(np.mean((ratio - 1) - log_ratio)),
+                "train/clip_fraction": float(np.mean(np.abs(ratio - 1) > eps))}
+
 
 class A2C(_OnPolicyAgent):
     __doc__ = """Advantage actor-critic with boosted trees: one tree per rollout.
@@ -424,20 +604,22 @@ class A2C(_OnPolicyAgent):
     2
 """
 
-    def __init__(self, env, *, n_envs=16, n_steps=8, gamma=0.99, gae_lambda=1.0,
+    def __init__(self, policy=None, env=None, *, n_envs=16, n_steps=8, gamma=0.99, gae_lambda=1.0,
                  policy_lr=0.135, value_lr=0.047, ent_coef=0.0, vf_coef=1.0,
                  normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
-                 tree_kwargs=None):
-        super().__init__(env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
+                 tree_kwargs=None, tensorboard_log=None, balance_heads=True):
+        super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
                          normalize_advantage=normalize_advantage, shared_tree=shared_tree,
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy
@@ -471,12 +653,13 @@ class AWR(_OnPolicyAgent):
     4
 """
 
-    def __init__(self, env, *, n_envs=8, n_steps=128, batch_size=256, n_epochs=2, beta=1.0,
+    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=256, n_epochs=2, beta=1.0,
                  max_weight=20.0, gamma=0.98, gae_lambda=0.9, policy_lr=0.05, value_lr=0.03,
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
-                 max_trees=None, seed=None, verbose=0, tree_kwargs=None):
+                 max_trees=None, seed=None, verbose=0, tree_kwargs=None,
+                 tensorboard_log=None, balance_heads=True):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         for name, v in (("beta", beta), ("max_weight", max_weight)):
@@ -486,14 +669,16 @@ class AWR(_OnPolicyAgent):
         self.n_epochs = n_epochs
         self.beta = float(beta)
         self.max_weight = float(max_weight)
-        super().__init__(env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
+        super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
                          normalize_advantage=normalize_advantage, shared_tree=shared_tree,
                          max_depth=max_depth, n_bins=n_bins, grow_policy=grow_policy,
                          split_score=split_score, grad_clip=grad_clip, log_std=log_std,
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
-                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs)
+                         seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
+                         tensorboard_log=tensorboard_log,
+                         balance_heads=balance_heads)
 
     def _train(self, batch):
         pol = self.policy
@@ -511,51 +696,118 @@ class AWR(_OnPolicyAgent):
                 g_v = self.vf_coef * (v - batch["returns"][idx])
                 pol.update(X[idx], g_pi, g_v, g_ls)
 
+    def _policy_loss(self, batch, pi_out):
+        adv = self._normalized(batch["advantages"])
+        w = np.minimum(np.exp(np.minimum(adv / self.beta, 50.0)), self.max_weight)
+        return {"train/policy_loss":
+                float(-np.mean(w * self.policy.log_prob(pi_out, batch["actions"])))}
 
-def evaluate_policy(agent, env, n_episodes=20, deterministic=True, seed=None):
-    """Mean and standard deviation of the episode return over ``n_episodes`` episodes.
+
+def _action_of(agent, obs, deterministic):
+    out = agent.predict(obs, deterministic=deterministic)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def evaluate_policy(agent, env, n_eval_episodes=None, deterministic=True, seed=None, *,
+                    n_episodes=None, return_episode_rewards=False):
+    """Mean and standard deviation of the episode return over ``n_eval_episodes`` episodes.
 
     Parameters
     ----------
-    agent : PPO, A2C, AWR or any object with ``predict(obs, deterministic)``
-    env : str or gymnasium.Env
-        Environment id or a single (non-vector) environment.
-    n_episodes : int
-    deterministic : bool
+    agent : PPO, A2C, AWR or any object with ``predict(obs, deterministic=...)``
+        returning an action or SB3's ``(action, state)``.
+    env : str, gymnasium.Env, gymnasium.vector.VectorEnv or SB3 VecEnv
+        Environment id, a single environment, or a vector env (any autoreset mode; its
+        sub-envs share the episodes as in SB3, ``(n_eval_episodes + i) // n_envs`` for
+        sub-env ``i``, so short episodes are not over-counted).
+    n_eval_episodes : int, default=20
+        Episodes (SB3's name; ``n_episodes`` is the same, kept for existing code).
+    deterministic : bool, default=True
         Greedy actions (mode of the policy) or sampled ones.
     seed : int, optional
-        Seed of the first reset (episode ``i`` uses ``seed + i``).
+        Seed of the first reset (single env: episode ``i`` uses ``seed + i``; vector env:
+        sub-env ``i`` uses ``seed + i``).
+    return_episode_rewards : bool, default=False
+        Return the lists of episode returns and lengths instead (as SB3).
 
     Returns
     -------
-    (mean, std) : tuple of float
+    (mean, std) : tuple of float, or (returns, lengths) : lists
 
     Examples
     --------
+    >>> import gymnasium as gym
     >>> from boostkit.rl import PPO, evaluate_policy
     >>> agent = PPO("CartPole-v1", n_envs=2, n_steps=16, seed=0)
-    >>> mean, std = evaluate_policy(agent, "CartPole-v1", n_episodes=2, seed=0)
+    >>> mean, std = evaluate_policy(agent, "CartPole-v1", n_eval_episodes=2, seed=0)
     >>> mean > 0
     True
+    >>> vec = gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync")
+    >>> returns, lengths = evaluate_policy(agent, vec, 4, seed=0, return_episode_rewards=True)
+    >>> len(returns), returns == [float(n) for n in lengths]
+    (4, True)
     """
     import gymnasium as gym
+    from gymnasium.vector import VectorEnv
 
-    _positive_int("n_episodes", n_episodes)
-    own = isinstance(env, str)
-    if own:
-        env = gym.make(env)
-    returns = []
-    try:
-        for ep in range(n_episodes):
-            obs, _ = env.reset(seed=None if seed is None else seed + ep)
-            total, done = 0.0, False
-            while not done:
-                action = agent.predict(obs, deterministic=deterministic)
-                obs, r, term, trunc, _ = env.step(action)
-                total += float(r)
-                done = term or trunc
-            returns.append(total)
-    finally:
+    if n_episodes is not None:
+        if n_eval_episodes is not None:
+            raise ValueError("pass n_eval_episodes or n_episodes (the same), not both; got "
+                             f"{n_eval_episodes} and {n_episodes}")
+        n_eval_episodes = n_episodes
+    if n_eval_episodes is None:
+        n_eval_episodes = 20
+    _positive_int("n_eval_episodes", n_eval_episodes)
+    if _is_sb3_vec_env(env):
+        env = SB3VecEnvAdapter(env)
+    if isinstance(env, (VectorEnv, SB3VecEnvAdapter)):
+        returns, lengths = _evaluate_vector(agent, env, n_eval_episodes, deterministic, seed)
+    else:
+        own = isinstance(env, str)
         if own:
-            env.close()
+            env = gym.make(env)
+        elif not isinstance(env, gym.Env):
+            raise ValueError("env must be an env id, a gymnasium.Env or a gymnasium VectorEnv; "
+                             f"got {env!r}")
+        returns, lengths = [], []
+        try:
+            for ep in range(n_eval_episodes):
+                obs, _ = env.reset(seed=None if seed is None else seed + ep)
+                total, steps, done = 0.0, 0, False
+                while not done:
+                    obs, r, term, trunc, _ = env.step(_action_of(agent, obs, deterministic))
+                    total += float(r)
+                    steps += 1
+                    done = term or trunc
+                returns.append(total)
+                lengths.append(steps)
+        finally:
+            if own:
+                env.close()
+    if return_episode_rewards:
+        return returns, lengths
     return float(np.mean(returns)), float(np.std(returns))
+
+
+def _evaluate_vector(agent, env, n_episodes, deterministic, seed):
+    runner = VectorRunner(env)
+    m = env.num_envs
+    targets = np.array([(n_episodes + i) // m for i in range(m)])
+    counts = np.zeros(m, dtype=np.int64)
+    totals = np.zeros(m)
+    steps = np.zeros(m, dtype=np.int64)
+    returns, lengths = [], []
+    obs = runner.reset(seed=seed)
+    while np.any(counts < targets):
+        step = runner.step(_action_of(agent, obs, deterministic))
+        totals[step.valid] += step.reward[step.valid]
+        steps[step.valid] += 1
+        for i in np.flatnonzero(step.done):
+            if counts[i] < targets[i]:
+                returns.append(float(totals[i]))
+                lengths.append(int(steps[i]))
+                counts[i] += 1
+            totals[i] = 0.0
+            steps[i] = 0
+        obs = step.obs
+    return returns, lengths

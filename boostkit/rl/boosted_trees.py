@@ -300,7 +300,7 @@ class BoostedTrees:
             lr = lr(self.n_trees_)
         return self._lr_vector(lr)
 
-    def step(self, X, grads):
+    def step(self, X, grads, *, score_weights=None):
         """Fit ONE tree to the per-row gradients ``grads`` and append it.
 
         Parameters
@@ -310,6 +310,10 @@ class BoostedTrees:
         grads : array-like of shape (n_rows, n_outputs)
             Gradient of the loss with respect to each model output, per row; the new tree moves
             the outputs against it. Shape (n_rows,) is accepted when ``n_outputs == 1``.
+        score_weights : array-like of shape (n_outputs,), optional
+            Positive weight of each output's gradient column in the SPLIT SEARCH only (the
+            leaves still hold the unweighted mean gradients). Used to keep one output with
+            large gradients (e.g. a value head) from choosing every split of a shared tree.
 
         Returns
         -------
@@ -337,12 +341,20 @@ class BoostedTrees:
         if self.n_features_in_ is None:
             self.n_features_in_ = X.shape[1]
             self._is_cat_mask = self._categorical_mask(X.shape[1])
+        w = None
+        if score_weights is not None:
+            w = np.asarray(score_weights, dtype=np.float64).reshape(-1)
+            if w.shape != (self.n_outputs,) or not np.all(np.isfinite(w) & (w > 0)):
+                raise ValueError("score_weights must be positive and finite of shape "
+                                 f"(n_outputs,)=({self.n_outputs},); got {score_weights!r}")
+            G = G * w
         lr = self.current_learning_rate()
         tree = grow_tree(X, G, max_depth=self.max_depth, n_bins=self.n_bins,
                          grow_policy=self.grow_policy, split_score=self.split_score,
                          candidates=self.candidates, min_samples_leaf=self.min_samples_leaf,
                          is_categorical=self._is_cat_mask, grad_clip=self.grad_clip)
-        self._append(tree, -lr * tree.leaf_values)
+        leaf_values = tree.leaf_values if w is None else tree.leaf_values / w
+        self._append(tree, -lr * leaf_values)
         if self.max_trees is not None:
             self._remember_rows(X)
             if self.n_trees_ > self.max_trees:

@@ -26,21 +26,33 @@ import io
 import numpy as np
 
 KIND = {kind!r}
-OBS_SHAPE = {obs_shape!r}
+ACTION_START = {action_start!r}
+ACTION_DTYPE = {action_dtype!r}
+# per observation part: (keys from the observation, shape of one, one-hot sizes, starts)
+LAYOUT = {layout!r}
 _A = dict(np.load(io.BytesIO(base64.b64decode({data!r}))))
 
 
+def _part(obs, path):
+    for key in path:
+        obs = obs[key]
+    return obs
+
+
 def _features(obs):
-    obs = np.asarray(obs, dtype=np.float64)
-    single = obs.shape == OBS_SHAPE
-    X = obs.reshape(1 if single else obs.shape[0], -1)
-    if "enc_sizes" in _A:
-        sizes, starts = _A["enc_sizes"], _A["enc_starts"]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        out = np.zeros((X.shape[0], int(sizes.sum())))
-        out[np.arange(X.shape[0])[:, None], offsets + (X - starts).astype(np.int64)] = 1.0
-        X = out
-    return X, single
+    single = np.shape(_part(obs, LAYOUT[0][0])) == tuple(LAYOUT[0][1])
+    columns = []
+    for path, shape, sizes, starts in LAYOUT:
+        x = np.asarray(_part(obs, path), dtype=np.float64)
+        x = x.reshape(1 if single else x.shape[0], -1)
+        if sizes is not None:
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            onehot = np.zeros((x.shape[0], int(np.sum(sizes))))
+            codes = (x - np.asarray(starts)).astype(np.int64)
+            onehot[np.arange(x.shape[0])[:, None], offsets + codes] = 1.0
+            x = onehot
+        columns.append(x)
+    return np.hstack(columns), single
 
 
 def policy_outputs(obs):
@@ -73,13 +85,14 @@ def policy_outputs(obs):
 
 
 def predict(obs):
-    """Deterministic action(s): argmax of the logits, or the Gaussian mean clipped to bounds."""
+    """Deterministic action(s): argmax of the logits (plus the space's start), or the Gaussian
+    mean clipped to the bounds."""
     _, single = _features(obs)
     pi = policy_outputs(obs)
     if KIND == "discrete":
-        act = np.argmax(pi, axis=1)
+        act = np.argmax(pi, axis=1) + ACTION_START
     else:
-        act = np.clip(pi[:, :_A["n_actions"]], _A["low"], _A["high"])
+        act = np.clip(pi[:, :_A["n_actions"]], _A["low"], _A["high"]).astype(ACTION_DTYPE)
     return act[0] if single else act
 '''
 
@@ -141,7 +154,7 @@ def export_policy(agent, path=None):
     >>> agent = PPO("CartPole-v1", n_envs=2, n_steps=32, batch_size=32, seed=0).learn(128)
     >>> mod = load_exported(export_policy(agent))
     >>> obs = np.random.default_rng(0).normal(size=(5, 4))
-    >>> bool(np.all(mod.predict(obs) == agent.predict(obs)))
+    >>> bool(np.all(mod.predict(obs) == agent.predict(obs, deterministic=True)[0]))
     True
     """
     pol = getattr(agent, "policy", agent)
@@ -152,13 +165,12 @@ def export_policy(agent, path=None):
     if pol.kind == "continuous":
         arrays["low"] = np.asarray(pol.action_space.low, float)
         arrays["high"] = np.asarray(pol.action_space.high, float)
-    if pol._encoder is not None:
-        arrays["enc_sizes"], arrays["enc_starts"] = pol._encoder
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    obs_shape = tuple(int(s) for s in (pol.observation_space.shape or ()))
-    source = _TEMPLATE.format(kind=pol.kind, obs_shape=obs_shape, data=data)
+    source = _TEMPLATE.format(kind=pol.kind, action_start=pol.action_codec.start,
+                              action_dtype=str(np.dtype(pol.action_space.dtype)),
+                              layout=pol.obs_encoder.layout(), data=data)
     if path is not None:
         Path(path).write_text(source)
     return source

@@ -14,6 +14,7 @@ import numpy as np
 
 from boostkit.rl.boosted_trees import BoostedTrees
 from boostkit.rl.distributions import Categorical, DiagGaussian
+from boostkit.rl.spaces import ActionCodec, ObservationEncoder
 
 __all__ = ["ActorCriticTrees", "HeadRates", "space_layout"]
 
@@ -21,9 +22,7 @@ __all__ = ["ActorCriticTrees", "HeadRates", "space_layout"]
 def space_layout(observation_space, action_space):
     """Check the spaces and describe them: (n_features, categorical mask, action kind, n_act).
 
-    Box observations are flattened; a Discrete observation is one categorical feature;
-    MultiDiscrete observations are one categorical feature each. Actions: Discrete (softmax)
-    or a 1-D Box (Gaussian).
+    See :mod:`boostkit.rl.spaces` for the supported spaces.
 
     Examples
     --------
@@ -33,29 +32,11 @@ def space_layout(observation_space, action_space):
     >>> space_layout(gym.spaces.Text(5), gym.spaces.Discrete(2))
     Traceback (most recent call last):
     ...
-    ValueError: observation space Text(1, 5, charset=...) is not supported; use Box, Discrete or MultiDiscrete
+    ValueError: observation space Text(1, 5, charset=...) is not supported; use Box, Discrete, MultiDiscrete, MultiBinary, or a Dict / Tuple of them
     """
-    from gymnasium import spaces
-
-    if isinstance(observation_space, spaces.Box):
-        d = int(np.prod(observation_space.shape))
-        cat = np.zeros(d, dtype=bool)
-    elif isinstance(observation_space, spaces.Discrete):
-        d, cat = 1, np.ones(1, dtype=bool)
-    elif isinstance(observation_space, spaces.MultiDiscrete):
-        d = int(np.prod(observation_space.nvec.shape))
-        cat = np.ones(d, dtype=bool)
-    else:
-        text = repr(observation_space)
-        if isinstance(observation_space, spaces.Text):
-            text = text.split(", charset=")[0] + ", charset=...)"
-        raise ValueError(f"observation space {text} is not supported; use Box, Discrete or "
-                         "MultiDiscrete")
-    if isinstance(action_space, spaces.Discrete):
-        return d, cat, "discrete", int(action_space.n)
-    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
-        return d, cat, "continuous", int(action_space.shape[0])
-    raise ValueError(f"action space {action_space!r} is not supported; use Discrete or a 1-D Box")
+    enc = ObservationEncoder(observation_space)
+    codec = ActionCodec(action_space)
+    return enc.n_features, enc.categorical, codec.kind, codec.n_actions
 
 
 class HeadRates:
@@ -107,6 +88,10 @@ class ActorCriticTrees:
         Step size of the free log-std (default: ``policy_lr`` if a float, else 0.01).
     one_hot : bool, default=False
         Encode categorical observations one-hot (numerical splits) instead of "equals" splits.
+    balance_heads : bool, default=True
+        Shared tree only: in the split search, weight the value gradient so that its RMS equals
+        the policy gradients' RMS (leaf values are unchanged). Without it the value error, often
+        ten times larger than the policy gradient, picks the splits of the shared tree.
     **tree_params
         Passed to :class:`BoostedTrees` (max_depth, n_bins, grow_policy, split_score,
         candidates, grad_clip, max_trees, min_samples_leaf, seed).
@@ -122,33 +107,23 @@ class ActorCriticTrees:
 
     def __init__(self, observation_space, action_space, *, shared_tree=True, policy_lr=0.029,
                  value_lr=0.015, log_std="free", log_std_init=0.0, log_std_lr=None,
-                 one_hot=False, **tree_params):
-        d, cat, kind, n_act = space_layout(observation_space, action_space)
+                 one_hot=False, balance_heads=True, **tree_params):
         _check_lr("policy_lr", policy_lr)
         _check_lr("value_lr", value_lr)
         if log_std not in ("free", "head"):
             raise ValueError(f"log_std must be 'free' or 'head'; got {log_std!r}")
         self.observation_space = observation_space
         self.action_space = action_space
+        self.obs_encoder = ObservationEncoder(observation_space, one_hot=one_hot)
+        self.action_codec = ActionCodec(action_space)
+        kind, n_act = self.action_codec.kind, self.action_codec.n_actions
         self.kind = kind
         self.n_actions = n_act
         self.shared_tree = bool(shared_tree)
         self.log_std_mode = log_std
         self.one_hot = bool(one_hot)
-        self._encoder = None
-        from gymnasium import spaces
-
-        if self.one_hot and cat.any():
-            if isinstance(observation_space, spaces.Discrete):
-                sizes = np.array([observation_space.n])
-                starts = np.array([observation_space.start])
-            else:
-                sizes = np.asarray(observation_space.nvec).ravel()
-                starts = np.asarray(getattr(observation_space, "start", np.zeros_like(sizes))
-                                    ).ravel()
-            self._encoder = (sizes.astype(np.int64), starts.astype(np.int64))
-            d = int(sizes.sum())
-            cat = np.zeros(d, dtype=bool)
+        self.balance_heads = bool(balance_heads)
+        d, cat = self.obs_encoder.n_features, self.obs_encoder.categorical
         self.n_features = d
         n_pi = n_act if kind == "discrete" or log_std == "free" else 2 * n_act
         self.n_policy_outputs = n_pi
@@ -171,18 +146,14 @@ class ActorCriticTrees:
 
     # ------------------------------------------------------------------ features
     def features(self, obs):
-        """Observation batch (n, ...) as the (n, n_features) float matrix the trees see."""
-        obs = np.asarray(obs, dtype=np.float64)
-        n = obs.shape[0]
-        X = obs.reshape(n, -1)
-        if self._encoder is not None:
-            sizes, starts = self._encoder
-            codes = (X - starts).astype(np.int64)
-            out = np.zeros((n, int(sizes.sum())))
-            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            out[np.arange(n)[:, None], offsets + codes] = 1.0
-            return out
-        return np.ascontiguousarray(X)
+        """Observation batch (or one observation) as the (n, n_features) float matrix the
+        trees see; errors name the shapes that do not match the observation space."""
+        return self.obs_encoder.transform(obs)
+
+    @property
+    def feature_names(self):
+        """Name of every feature column (see :class:`boostkit.rl.spaces.ObservationEncoder`)."""
+        return self.obs_encoder.feature_names
 
     @property
     def n_trees(self):
@@ -250,7 +221,14 @@ class ActorCriticTrees:
         """One boosting step: policy_grad (n, n_policy_outputs), value_grad (n,) of the loss."""
         value_grad = np.asarray(value_grad, dtype=np.float64).reshape(-1, 1)
         if self.shared_tree:
-            self.trees.step(X, np.hstack([policy_grad, value_grad]))
+            weights = None
+            if self.balance_heads:
+                rms_pi = np.sqrt(np.mean(policy_grad ** 2))
+                rms_v = np.sqrt(np.mean(value_grad ** 2))
+                if rms_pi > 0 and rms_v > 0:
+                    weights = np.ones(policy_grad.shape[1] + 1)
+                    weights[-1] = rms_pi / rms_v
+            self.trees.step(X, np.hstack([policy_grad, value_grad]), score_weights=weights)
         else:
             self.trees.step(X, policy_grad)
             self.value_trees.step(X, value_grad)
@@ -258,8 +236,10 @@ class ActorCriticTrees:
             self.log_std = self.log_std - self.log_std_lr * log_std_grad.mean(axis=0)
 
     def predict_actions(self, obs, rng=None, deterministic=True):
-        """Actions for raw observations (batch)."""
+        """Environment actions for a batch of raw observations (Discrete: shifted by the
+        space's ``start``; Box: clipped to the bounds)."""
         X = self.features(obs)
         pi_out, _ = self.forward(X, use_cache=False)
-        return self.act(pi_out, rng if rng is not None else np.random.default_rng(),
-                        deterministic)
+        act = self.act(pi_out, rng if rng is not None else np.random.default_rng(),
+                       deterministic)
+        return self.action_codec.to_env(act)

@@ -1,32 +1,24 @@
-"""End to end: PPO on boosted trees solves CartPole-v1 within 200k steps.
+"""End to end: the DEFAULTS of PPO, A2C and AWR solve CartPole-v1 within 200k steps.
 
-The authors' CartPole settings with both learning rates doubled (policy 0.06, value 0.03): with
-the authors' own rates both libraries reach ~390-460 at 200k steps (see benchmarks/RESULTS.md).
+Solved = mean return >= 475 over 20 deterministic episodes (reset seeds 1000..1019, not the
+training seeds). PPO is checked on seeds 0-4 (the seeds of issue 15, where the former defaults
+solved none), A2C and AWR on three seeds each. The numbers behind the defaults, on more seeds,
+are in docs/rl.md ("Why the defaults are what they are").
 """
 
 import pytest
 
-from boostkit.rl import PPO, evaluate_policy
+from boostkit.rl import A2C, AWR, PPO, evaluate_policy
 
-AUTHORS = dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98, gae_lambda=0.8,
-               policy_lr=0.029, value_lr=0.015, max_depth=4, clip_range=0.2, ent_coef=0.0)
+CASES = ([(PPO, s) for s in range(5)] + [(A2C, s) for s in (0, 1, 2)]
+         + [(AWR, s) for s in (0, 1, 2)])
 
 
 @pytest.mark.slow
-def test_ppo_solves_cartpole_within_200k_steps():
-    agent = PPO("CartPole-v1", seed=0, **dict(AUTHORS, policy_lr=0.06, value_lr=0.03))
-    solved = {}
-
-    def check(a):
-        # every 25 iterations (~25k steps), stop as soon as the greedy policy solves it
-        if len(a.history_) % 25 == 0:
-            mean, _ = evaluate_policy(a, "CartPole-v1", n_episodes=20, seed=1000)
-            if mean >= 475:
-                solved["at"] = a.num_timesteps
-                return False
-        return True
-
-    agent.learn(200_000, callback=check)
-    mean, std = evaluate_policy(agent, "CartPole-v1", n_episodes=20, seed=1000)
-    assert agent.num_timesteps <= 200_704
-    assert mean >= 475, (mean, std, agent.history_[-1])
+@pytest.mark.parametrize("cls, seed", CASES, ids=[f"{c.__name__}-seed{s}" for c, s in CASES])
+def test_defaults_solve_cartpole_within_200k_steps(cls, seed):
+    agent = cls("CartPole-v1", seed=seed).learn(200_000)
+    assert agent.num_timesteps <= 200_000 + agent.n_envs * agent.n_steps
+    result = evaluate_policy(agent, "CartPole-v1", n_episodes=20, seed=1000)
+    mean = result[0]
+    assert mean >= 475, (cls.__name__, seed, result, agent.history_[-1])
