@@ -118,7 +118,9 @@ class _Partitions:
             self.columns = [str(c) for c in X.columns]
             self.divisions = X.divisions
             self.n_features = len(X.columns)
-            self.X = list(X.to_delayed())
+            # unoptimised: an optimised graph may merge small partitions differently for X
+            # (many columns) and y (one column), so that their partitions no longer match
+            self.X = list(X.to_delayed(optimize_graph=False))
         elif isinstance(X, da.Array):
             if X.ndim != 2:
                 raise ValueError(f"X must be 2-dimensional (rows x features); got "
@@ -149,7 +151,7 @@ class _Partitions:
             if (self.divisions is not None and values.known_divisions
                     and tuple(values.divisions) != tuple(self.divisions)):
                 raise ValueError(f"{name} is partitioned at other index divisions than X")
-            return list(values.to_delayed())
+            return list(values.to_delayed(optimize_graph=False))
         if isinstance(values, da.Array):
             if not self.is_frame and not np.isnan(X.shape[0]) and values.shape[0] != X.shape[0]:
                 raise ValueError(f"{name} has {values.shape[0]} rows but X has {X.shape[0]}; "
