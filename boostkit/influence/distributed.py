@@ -36,7 +36,7 @@ from . import _kernels
 from ._base import (_PARITY_ROWS, TopInfluence, _check_model_fitted, _is_dask_collection, _numba_threads,
                     _self_top_frame)
 
-__all__ = ["DaskTraining", "local_model"]
+__all__ = ["DaskTraining", "local_model", "take_rows"]
 
 # Per-partition top-k lists merged per task when the merge runs as a tree.
 _MERGE_FANIN = 8
@@ -498,3 +498,33 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
         del first  # the finished shards hold the same arrays
     explainer._dask = DaskTraining(client, shards, lengths, partitions, persist, final)
     return explainer
+
+
+def take_rows(frame, lengths, positions):
+    """Rows of a dask DataFrame by global position, reading only the partitions that hold them.
+
+    Parameters
+    ----------
+    frame : dask DataFrame
+        Partitioned as when the explainer was fitted (``lengths`` rows per partition).
+    lengths : sequence of int
+    positions : array-like of int
+
+    Returns
+    -------
+    pandas DataFrame
+        The rows in the order of ``positions`` (repeats allowed), with their index labels.
+    """
+    import dask
+
+    positions = np.asarray(positions, dtype=np.int64)
+    edges = np.concatenate([[0], np.cumsum(lengths)])
+    partition = np.searchsorted(edges, positions, side="right") - 1
+    needed = np.unique(partition)
+    delayed_parts = frame.to_delayed(optimize_graph=False)  # the partitions fit saw
+    parts = dask.compute(*[delayed_parts[int(p)] for p in needed])
+    pieces = [part.iloc[positions[partition == p] - edges[p]] for p, part in zip(needed, parts)]
+    rows = pd.concat(pieces)
+    # back into the order asked for
+    order = np.concatenate([np.flatnonzero(partition == p) for p in needed])
+    return rows.iloc[np.argsort(order, kind="stable")]
