@@ -33,8 +33,8 @@ import pandas as pd
 from ..losses import OBJECTIVE_CODES
 from ..trees import check_parity, from_model
 from . import _kernels
-from ._base import (_PARITY_ROWS, TopInfluence, _check_model_fitted, _is_dask_collection, _numba_threads,
-                    _self_top_frame)
+from ._base import (_PARITY_ROWS, TopInfluence, _check_model_fitted, _chunks, _concat_top,
+                    _is_dask_collection, _numba_threads, _rows, _self_top_frame)
 
 __all__ = ["DaskTraining", "local_model", "take_rows"]
 
@@ -272,6 +272,104 @@ def _first_pass_stats(shard):
     return shard.n_train_, info["hessian_sums"], info["weight_sum"]
 
 
+# ---------------------------------------------------------------------------- TREX tasks
+def _trex_first_pass(context, X_part, y_part, w_part):
+    """A partition's leaf ids (every tree), raw model outputs, labels and leaf counts."""
+    ensemble = context.ensemble_
+    X_part, index, labels, weights = _partition_rows(context, X_part, y_part, w_part)
+    n = labels.shape[0]
+    with _numba_threads(context.n_jobs):
+        if n:
+            leaf_ids = context._apply(X_part, "X")
+        else:
+            leaf_ids = np.zeros((0, ensemble.n_trees), dtype=np.uint8)
+    n_trees, n_leaves = leaf_ids.shape[1], max(ensemble.max_leaves, 1)
+    flat = leaf_ids + np.arange(n_trees, dtype=np.int64) * n_leaves
+    counts = np.bincount(flat.ravel(), minlength=n_trees * n_leaves).reshape(n_trees, n_leaves)
+    shard = _context_copy(context, n_train_=n, sample_weight_=weights)
+    shard._shard = {"index": index, "leaf_ids": leaf_ids, "labels": labels,
+                    "raw": context._raw_from_leaves(leaf_ids), "counts": counts,
+                    "n_kernel_trees": len(context._distinct_trees(leaf_ids)),
+                    "weight_sum": weights.sum()}
+    return shard
+
+
+def _trex_first_stats(shard):
+    info = shard._shard
+    return shard.n_train_, info["counts"], info["n_kernel_trees"], info["weight_sum"]
+
+
+def _trex_features(shard, context, offset):
+    """The partition's kernel-tree leaf ids, feature map and surrogate targets."""
+    info = shard._shard
+    leaf_ids = np.ascontiguousarray(info["leaf_ids"][:, context._kernel_trees])
+    targets = (info["labels"] if context.target == "actual"
+               else context._predicted_targets(info["raw"]))
+    out = _context_copy(context, n_train_=shard.n_train_, sample_weight_=shard.sample_weight_,
+                        train_leaf_ids_=leaf_ids, _train_targets=targets)
+    phi = context._feature_map(leaf_ids)
+    out._shard = {"index": info["index"], "offset": int(offset), "raw": info["raw"],
+                  "phi": phi, "phi_t": phi.T}  # CSC view, as in the in-memory fit
+    return out
+
+
+def _trex_loss_and_gradient(shard, coef):
+    info = shard._shard
+    return shard._loss_and_gradient(info["phi"], info["phi_t"], shard._train_targets,
+                                    shard.sample_weight_, coef)
+
+
+def _trex_alpha(shard, coef, l2, n_total):
+    """Representer weights of the partition's rows, and their share of W = Phi^T alpha."""
+    info = shard._shard
+    scores = info["phi"] @ coef
+    alpha = -(shard.sample_weight_[:, None] * shard._loss.gradient(shard._train_targets,
+                                                                   scores)) / (2.0 * l2 * n_total)
+    out = _context_copy(shard, representer_weights_=alpha)
+    out._shard = dict(info, surrogate=shard._loss.link_inverse(scores))
+    return out
+
+
+def _trex_representer_share(shard):
+    return shard._shard["phi_t"] @ shard.representer_weights_
+
+
+def _trex_finish(shard, context):
+    out = _context_copy(shard, _representer_coef=context._representer_coef)
+    out._train_scores = np.asarray(shard._shard["phi"] @ context._representer_coef)
+    out._shard = {"index": shard._shard["index"], "offset": shard._shard["offset"],
+                  "raw": shard._shard["raw"], "surrogate": shard._shard["surrogate"]}
+    return out
+
+
+def _trex_fidelity_sample(shard, step):
+    info = shard._shard
+    return info["raw"][::step], info["surrogate"][::step]
+
+
+def _trex_local(shard, X_test, targets, scores, top_k, chunk_size):
+    """TREX influence of a partition's rows on test points whose surrogate outputs ``scores``
+    sum over every partition (a partition alone does not know them)."""
+    n = shard.n_train_
+    n_test = X_test.shape[0]
+    if n == 0:
+        return None if top_k is not None else np.zeros((0, n_test))
+    k = None if top_k is None else min(top_k, n)
+    size = chunk_size or shard._default_test_chunk(n_test, k)
+    parts = []
+    with _numba_threads(shard.n_jobs):
+        for start, stop in _chunks(n_test, size):
+            kernel = np.ascontiguousarray(shard._kernel_values(_rows(X_test, start, stop)).T)
+            parts.append(shard._influence_from_kernel(kernel, scores[start:stop],
+                                                      targets[start:stop], k))
+    if top_k is None:
+        return np.concatenate([p[:, :, 0] for p in parts], axis=1)
+    top = _concat_top(parts)
+    offset = shard._shard["offset"]
+    return TopInfluence(top.helpful_indices + offset, top.helpful_values,
+                        top.harmful_indices + offset, top.harmful_values)
+
+
 # ---------------------------------------------------------------------------- query tasks
 def _shard_self(shard, per_output, as_series, columns):
     n = shard.n_train_
@@ -361,7 +459,8 @@ class DaskTraining:
         Rows per partition, and the first row's global position.
     """
 
-    def __init__(self, client, shards, lengths, partitions, persist, context):
+    def __init__(self, kind, client, shards, lengths, partitions, persist, context):
+        self.kind = kind
         self.client = client
         self.shards = shards
         self.lengths = np.asarray(lengths, dtype=np.int64)
@@ -411,9 +510,18 @@ class DaskTraining:
             X_test = X_test.compute()
         X_test = explainer._check_X(X_test, "X_test")
         targets = explainer._targets(y_test, "y_test", X_test.shape[0])
-        test = self.client.scatter([X_test, targets], broadcast=True, hash=False)
-        parts = [delayed(_shard_local)(s, test[0], test[1], top_k, per_output, chunk_size)
-                 for s in self.shards]
+        if self.kind == "trex":
+            # a test point's surrogate output sums over every partition: computed here, from
+            # W = Phi^T alpha (the representer sum)
+            leaf_ids = explainer._apply(X_test, "X_test")[:, explainer._kernel_trees]
+            scores = np.asarray(explainer._feature_map(leaf_ids) @ explainer._representer_coef)
+            test = self.client.scatter([X_test, targets, scores], broadcast=True, hash=False)
+            parts = [delayed(_trex_local)(s, test[0], test[1], test[2], top_k, chunk_size)
+                     for s in self.shards]
+        else:
+            test = self.client.scatter([X_test, targets], broadcast=True, hash=False)
+            parts = [delayed(_shard_local)(s, test[0], test[1], top_k, per_output, chunk_size)
+                     for s in self.shards]
         if top_k is not None:
             while len(parts) > 1:  # a merge tree: no task sees more than a few lists
                 parts = [delayed(_merge_top)(parts[i:i + _MERGE_FANIN], top_k)
@@ -496,7 +604,8 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
         shards = client.persist(shards)
         wait(futures_of(shards))
         del first  # the finished shards hold the same arrays
-    explainer._dask = DaskTraining(client, shards, lengths, partitions, persist, final)
+    explainer._dask = DaskTraining("boostin", client, shards, lengths, partitions, persist,
+                                   final)
     return explainer
 
 
@@ -528,3 +637,86 @@ def take_rows(frame, lengths, positions):
     # back into the order asked for
     order = np.concatenate([np.flatnonzero(partition == p) for p in needed])
     return rows.iloc[np.argsort(order, kind="stable")]
+
+
+# Rows whose model and surrogate outputs give TREX's fidelity_ (a systematic sample beyond).
+_FIDELITY_ROWS = 100_000
+
+
+def fit_trex(explainer, model, X, y, sample_weight, client, persist):
+    """:meth:`TREX.fit` on dask training data (see the module docstring)."""
+    from dask import delayed
+    from distributed import futures_of, wait
+
+    from ..losses import get_loss
+
+    if persist is not True:
+        raise ValueError("persist must be True for TREX: its solver revisits every partition at "
+                         "each iteration, so the partitions' leaf ids stay on the workers")
+    client, partitions = _fit_common(explainer, model, X, y, sample_weight, client)
+    ensemble = explainer.ensemble_
+    task = ensemble.objective
+    n_out = 1 if task in ("squared_error", "logistic") else len(explainer.classes_)
+    explainer._n_loss_outputs = n_out
+    explainer._loss = get_loss(task)
+    context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
+    first = client.persist([
+        delayed(_trex_first_pass)(context, x, y_part, w_part)
+        for x, y_part, w_part in zip(partitions.X, partitions.y,
+                                     partitions.sample_weight or [None] * len(partitions))])
+    stats = client.compute([delayed(_trex_first_stats)(s) for s in first], sync=True)
+    lengths = [s[0] for s in stats]
+    n = int(sum(lengths))
+    if n == 0:
+        raise ValueError("X has no rows")
+    if not sum(s[3] for s in stats) > 0:
+        raise ValueError("sample_weight is zero for every row")
+    every = np.arange(ensemble.n_trees)
+    # outputs share a structure only if they do in every partition
+    shared = max(s[2] for s in stats) < ensemble.n_trees
+    explainer._kernel_trees = every[::ensemble.n_outputs] if shared else every
+    counts = np.zeros_like(stats[0][1])
+    for s in stats:
+        counts += s[1]
+    n_leaves = max(ensemble.max_leaves, 1)
+    explainer._offsets = np.arange(len(explainer._kernel_trees), dtype=np.int64) * n_leaves
+    explainer.n_train_ = n
+    explainer.leaf_weights_ = explainer._leaf_weights(counts[explainer._kernel_trees])
+    context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    shards = client.persist([delayed(_trex_features)(s, context, int(o))
+                             for s, o in zip(first, offsets)])
+    wait(futures_of(shards))
+    del first
+    d = explainer.leaf_weights_.size
+
+    def loss_and_gradient(coef):  # summed over the partitions, in partition order
+        coef = client.scatter(coef, broadcast=True, hash=False)
+        parts = client.compute([delayed(_trex_loss_and_gradient)(s, coef) for s in shards],
+                               sync=True)
+        loss_sum, gradient_sum = 0.0, np.zeros((d, n_out))
+        for value, gradient in parts:
+            loss_sum += value
+            gradient_sum += gradient
+        return loss_sum, gradient_sum
+
+    explainer.coef_ = coef = explainer._solve(loss_and_gradient, d, n_out)
+    coef = client.scatter(coef, broadcast=True, hash=False)
+    shards = client.persist([delayed(_trex_alpha)(s, coef, float(explainer.l2), n)
+                             for s in shards])
+    shares = client.compute([delayed(_trex_representer_share)(s) for s in shards], sync=True)
+    representer_coef = np.zeros((d, n_out))
+    for share in shares:
+        representer_coef += share
+    explainer._representer_coef = representer_coef
+    context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
+    shards = client.persist([delayed(_trex_finish)(s, context) for s in shards])
+    wait(futures_of(shards))
+    step = -(-n // _FIDELITY_ROWS)
+    samples = client.compute([delayed(_trex_fidelity_sample)(s, step) for s in shards],
+                             sync=True)
+    explainer.fidelity_ = explainer._fidelity(np.concatenate([r for r, _ in samples]),
+                                              np.concatenate([f for _, f in samples]))
+    explainer._dask = DaskTraining("trex", client, shards, lengths, partitions, persist,
+                                   context)
+    return explainer

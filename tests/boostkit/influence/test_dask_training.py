@@ -164,3 +164,44 @@ def test_bad_dask_inputs(client):
     explainer = BoostIn().fit(model, X_dask, y_dask, client=client)
     explainer.fit(model, X, y)
     assert isinstance(explainer.self_influence(), np.ndarray)
+
+
+# TREX's surrogate is solved by L-BFGS to float precision in its objective, which fixes the
+# optimum only to ~1e-8 along poorly conditioned directions: the partitions' losses and
+# gradients, summed in another order, move the solution by that much (so would another row order
+# in memory). The ranking (top-k rows) is the same.
+@pytest.mark.parametrize("library, objective", [("lightgbm", "logistic"),
+                                                ("hist_gradient_boosting", "squared_error"),
+                                                ("lightgbm", "softmax")])
+def test_trex_on_dask_matches_single_process(client, library, objective):
+    rtol = 1e-6
+    from boostkit.influence import TREX
+
+    model, X, y, w = make_model(library, objective)
+    _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
+    reference = TREX().fit(model, X, y, sample_weight=w)
+    chunks = uneven_chunks(len(X))
+    explainer = TREX().fit(model, da.from_array(X, chunks=(chunks, -1)),
+                           da.from_array(y, chunks=(chunks,)), client=client,
+                           sample_weight=da.from_array(w, chunks=(chunks,)))
+
+    def close(ours, theirs):
+        theirs = np.asarray(theirs)
+        np.testing.assert_allclose(np.asarray(ours), theirs, rtol=rtol,
+                                   atol=rtol * np.abs(theirs).max())
+
+    close(explainer.coef_, reference.coef_)
+    assert explainer.fidelity_["spearman"] == pytest.approx(reference.fidelity_["spearman"],
+                                                            abs=1e-9)
+    close(explainer.self_influence().compute(), reference.self_influence())
+    close(explainer.local_influence(X_test, y_test).compute(),
+          reference.local_influence(X_test, y_test))
+    ours, theirs = (e.local_influence(X_test, y_test, top_k=5) for e in (explainer, reference))
+    np.testing.assert_array_equal(ours.helpful_indices, theirs.helpful_indices)
+    np.testing.assert_array_equal(ours.harmful_indices, theirs.harmful_indices)
+    close(ours.helpful_values, theirs.helpful_values)
+    np.testing.assert_array_equal(explainer.self_influence(top_k=5)["position"],
+                                  reference.self_influence(top_k=5)["position"])
+    with pytest.raises(ValueError, match="persist must be True for TREX"):
+        TREX().fit(model, da.from_array(X, chunks=(chunks, -1)),
+                   da.from_array(y, chunks=(chunks,)), client=client, persist=False)
