@@ -215,7 +215,10 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
         Returns
         -------
         ndarray of shape (n_train, T, C)
+            Fitted on dask training data: a lazy dask array, one chunk per partition.
         """
+        if self._dask is not None:
+            return self._dask.leaf_derivatives(self)
         ensemble = self.ensemble_
         return self._train_derivatives.reshape(self.n_train_, ensemble.n_rounds,
                                                ensemble.n_outputs).copy()

@@ -387,6 +387,12 @@ def _shard_self(shard, per_output, as_series, columns):
     return pd.Series(values, index=index, name="self_influence")
 
 
+def _shard_derivatives(shard):
+    ensemble = shard.ensemble_
+    return shard._train_derivatives.reshape(shard.n_train_, ensemble.n_rounds,
+                                            ensemble.n_outputs).copy()
+
+
 def _shard_self_top(shard, k):
     """The partition's k largest self influences: (values, global positions, labels)."""
     n = shard.n_train_
@@ -501,6 +507,17 @@ class DaskTraining:
             da.from_delayed(b, shape=(int(n), n_out) if per_output else (int(n),),
                             dtype=np.float64)
             for b, n in zip(blocks, self.lengths)], axis=0)
+
+    def leaf_derivatives(self, explainer):
+        from dask import delayed
+        import dask.array as da
+
+        ensemble = explainer.ensemble_
+        tail = (ensemble.n_rounds, ensemble.n_outputs)
+        return da.concatenate([
+            da.from_delayed(delayed(_shard_derivatives)(s), shape=(int(n),) + tail,
+                            dtype=np.float64)
+            for s, n in zip(self.shards, self.lengths)], axis=0)
 
     # -------------------------------------------------------------- local influence
     def local_influence(self, explainer, X_test, y_test, top_k, per_output, chunk_size):

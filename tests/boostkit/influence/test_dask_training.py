@@ -59,6 +59,7 @@ def test_dask_array_training_matches_single_process(client, library, objective, 
                               sample_weight=da.from_array(w, chunks=(chunks,)), persist=persist)
     assert explainer.n_train_ == len(X)
     assert_close(explainer.leaf_hessian_sums_, reference.leaf_hessian_sums_)
+    assert_close(explainer.leaf_derivatives().compute(), reference.leaf_derivatives())
 
     self_influence = explainer.self_influence()
     assert isinstance(self_influence, da.Array)
