@@ -106,9 +106,11 @@ class _Partitions:
 
         if y is None:
             raise ValueError("y is required")
+        self._in_memory_index = None
         if not _is_dask_collection(X):  # in memory: split it, as a user would with from_array
             n_parts = 2 * _n_workers(client)
             if isinstance(X, pd.DataFrame):
+                self._in_memory_index = X.index
                 X = dd.from_pandas(X, npartitions=n_parts, sort=False)
             else:
                 X = np.asarray(X) if not hasattr(X, "shape") else X
@@ -166,6 +168,16 @@ class _Partitions:
         if _is_dask_collection(values):
             raise TypeError(f"{name}: a dask collection must be a dask Series, DataFrame or "
                             f"array; got {type(values).__name__}")
+        if self._in_memory_index is not None:  # split like the in-memory DataFrame X
+            values = (values.to_numpy() if isinstance(values, (pd.Series, pd.DataFrame))
+                      else np.asarray(values))
+            if values.shape[0] != len(self._in_memory_index):
+                raise ValueError(f"{name} has {values.shape[0]} rows but X has "
+                                 f"{len(self._in_memory_index)}; they must match")
+            series = pd.Series(list(values) if values.ndim > 1 else values,
+                               index=self._in_memory_index)
+            return list(dd.from_pandas(series, npartitions=n_parts, sort=False)
+                        .to_delayed(optimize_graph=False))
         if isinstance(X, da.Array) and not any(np.isnan(c) for c in X.chunks[0]):
             values = values.to_numpy() if isinstance(values, (pd.Series, pd.DataFrame)) else (
                 np.asarray(values))

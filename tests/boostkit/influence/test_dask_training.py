@@ -161,6 +161,11 @@ def test_bad_dask_inputs(client):
                       client=client)
     with pytest.raises(TypeError, match="partitioned like X"):
         BoostIn().fit(model, frame, y, client=client)
+    # in-memory data with client=: split into partitions on the way
+    reference = BoostIn().fit(model, X, y, sample_weight=w)
+    for data in (X, pd.DataFrame(X, index=np.arange(len(X))[::-1])):
+        explainer = BoostIn().fit(model, data, y, sample_weight=w, client=client)
+        assert_close(explainer.self_influence().compute(), reference.self_influence())
     # a later in-memory fit forgets the cluster
     explainer = BoostIn().fit(model, X_dask, y_dask, client=client)
     explainer.fit(model, X, y)
