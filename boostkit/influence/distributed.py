@@ -279,9 +279,23 @@ def _boostin_finish(shard, context, offset):
     return shard
 
 
+def _boostin_rebuild(context, final, X_part, y_part, w_part, offset):
+    return _boostin_finish(_boostin_first_pass(context, X_part, y_part, w_part), final, offset)
+
+
+def _rebuilt_then(query, n_query_args, *args):
+    """persist=False: rebuild a partition's shard and answer ``query`` in one task."""
+    query_args, build_args = args[:n_query_args], args[n_query_args:]
+    return query(_boostin_rebuild(*build_args), *query_args)
+
+
 def _first_pass_stats(shard):
     info = shard._shard
     return shard.n_train_, info["hessian_sums"], info["weight_sum"]
+
+
+def _first_pass_stats_of(context, X_part, y_part, w_part):
+    return _first_pass_stats(_boostin_first_pass(context, X_part, y_part, w_part))
 
 
 # ---------------------------------------------------------------------------- TREX tasks
@@ -477,10 +491,12 @@ class DaskTraining:
         Rows per partition, and the first row's global position.
     """
 
-    def __init__(self, kind, client, shards, lengths, partitions, persist, context):
+    def __init__(self, kind, client, shards, lengths, partitions, persist, context,
+                 rebuild=None):
         self.kind = kind
         self.client = client
         self.shards = shards
+        self.rebuild = rebuild
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
         self.is_frame = partitions.is_frame
@@ -488,12 +504,23 @@ class DaskTraining:
         self.persist = persist
         self.context = context  # the scattered context (keeps it alive on the workers)
 
+    def _per_shard(self, query, *args):
+        """``query(shard, *args)`` for every partition, as delayed objects. Lazy shards are
+        rebuilt inside the query's own task, so a worker holds a partition's state only
+        while it answers the query."""
+        from dask import delayed
+
+        if self.rebuild is None:
+            return [delayed(query)(shard, *args) for shard in self.shards]
+        return [delayed(_rebuilt_then)(query, len(args), *args, *build)
+                for build in self.rebuild]
+
     # -------------------------------------------------------------- self influence
     def self_influence(self, explainer, per_output, top_k):
         from dask import delayed
 
         if top_k is not None:
-            parts = [delayed(_shard_self_top)(s, top_k) for s in self.shards]
+            parts = self._per_shard(_shard_self_top, top_k)
             values, positions, labels = self.client.compute(
                 delayed(_merge_self_top)(parts, top_k), sync=True)
             return _self_top_frame(values, positions, labels)
@@ -503,8 +530,7 @@ class DaskTraining:
             n_out = explainer.ensemble_.n_outputs
             columns = (list(classes) if classes is not None and len(classes) == n_out
                        else list(range(n_out)))
-        blocks = [delayed(_shard_self)(s, per_output, self.is_frame, columns)
-                  for s in self.shards]
+        blocks = self._per_shard(_shard_self, per_output, self.is_frame, columns)
         if self.is_frame:
             import dask.dataframe as dd
 
@@ -521,15 +547,13 @@ class DaskTraining:
             for b, n in zip(blocks, self.lengths)], axis=0)
 
     def leaf_derivatives(self, explainer):
-        from dask import delayed
         import dask.array as da
 
         ensemble = explainer.ensemble_
         tail = (ensemble.n_rounds, ensemble.n_outputs)
         return da.concatenate([
-            da.from_delayed(delayed(_shard_derivatives)(s), shape=(int(n),) + tail,
-                            dtype=np.float64)
-            for s, n in zip(self.shards, self.lengths)], axis=0)
+            da.from_delayed(block, shape=(int(n),) + tail, dtype=np.float64)
+            for block, n in zip(self._per_shard(_shard_derivatives), self.lengths)], axis=0)
 
     # -------------------------------------------------------------- local influence
     def local_influence(self, explainer, X_test, y_test, top_k, per_output, chunk_size):
@@ -545,12 +569,11 @@ class DaskTraining:
             leaf_ids = explainer._apply(X_test, "X_test")[:, explainer._kernel_trees]
             scores = np.asarray(explainer._feature_map(leaf_ids) @ explainer._representer_coef)
             test = self.client.scatter([X_test, targets, scores], broadcast=True, hash=False)
-            parts = [delayed(_trex_local)(s, test[0], test[1], test[2], top_k, chunk_size)
-                     for s in self.shards]
+            parts = self._per_shard(_trex_local, test[0], test[1], test[2], top_k, chunk_size)
         else:
             test = self.client.scatter([X_test, targets], broadcast=True, hash=False)
-            parts = [delayed(_shard_local)(s, test[0], test[1], top_k, per_output, chunk_size)
-                     for s in self.shards]
+            parts = self._per_shard(_shard_local, test[0], test[1], top_k, per_output,
+                                    chunk_size)
         if top_k is not None:
             while len(parts) > 1:  # a merge tree: no task sees more than a few lists
                 parts = [delayed(_merge_top)(parts[i:i + _MERGE_FANIN], top_k)
@@ -606,12 +629,16 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
     explainer._n_loss_outputs = explainer.ensemble_.n_outputs
     explainer._stored_view()
     context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
-    first = [delayed(_boostin_first_pass)(context, x, y_part, w_part)
-             for x, y_part, w_part in zip(partitions.X, partitions.y,
-                                          partitions.sample_weight or [None] * len(partitions))]
+    weights = partitions.sample_weight or [None] * len(partitions)
     if persist:
-        first = client.persist(first)
-    stats = client.compute([delayed(_first_pass_stats)(s) for s in first], sync=True)
+        first = client.persist([delayed(_boostin_first_pass)(context, x, y_part, w_part)
+                                for x, y_part, w_part in zip(partitions.X, partitions.y,
+                                                             weights)])
+        stats = client.compute([delayed(_first_pass_stats)(s) for s in first], sync=True)
+    else:  # one task per partition: its state never outlives the task
+        stats = client.compute([delayed(_first_pass_stats_of)(context, x, y_part, w_part)
+                                for x, y_part, w_part in zip(partitions.X, partitions.y,
+                                                             weights)], sync=True)
     lengths = [s[0] for s in stats]
     hessian_sums = np.zeros_like(stats[0][1])
     for _, partial, _ in stats:  # in partition order: the same sum on every run
@@ -628,13 +655,19 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
                                                         -1)
     final = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    shards = [delayed(_boostin_finish)(s, final, int(o)) for s, o in zip(first, offsets)]
+    rebuild = None
     if persist:
-        shards = client.persist(shards)
+        shards = client.persist([delayed(_boostin_finish)(s, final, int(o))
+                                 for s, o in zip(first, offsets)])
         wait(futures_of(shards))
         del first  # the finished shards hold the same arrays
+    else:
+        shards = None
+        rebuild = [(context, final, x, y_part, w_part, int(o))
+                   for x, y_part, w_part, o in zip(partitions.X, partitions.y, weights,
+                                                   offsets)]
     explainer._dask = DaskTraining("boostin", client, shards, lengths, partitions, persist,
-                                   final)
+                                   final, rebuild)
     return explainer
 
 
