@@ -85,7 +85,8 @@ def _peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-def run_cluster(n_workers, folder, model, X_test, y_test, n_partitions, memory_limit, k):
+def run_cluster(n_workers, folder, model, X_test, y_test, n_partitions, memory_limit, k,
+                persist=False):
     """Fit and query on a fresh LocalCluster; returns timings, results and worker peaks."""
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
@@ -109,7 +110,7 @@ def run_cluster(n_workers, folder, model, X_test, y_test, n_partitions, memory_l
         timings = {}
         start = time.perf_counter()
         explainer = BoostIn(n_jobs=1).fit(model, data[features], data["label"], client=client,
-                                          persist=False)
+                                          persist=persist)
         timings["fit"] = time.perf_counter() - start
         start = time.perf_counter()
         suspects = explainer.self_influence(top_k=k)
@@ -172,6 +173,8 @@ def main():
     parser.add_argument("--workers", default="1,2", help="cluster sizes to run")
     parser.add_argument("--data", default=str(ROOT / "benchmarks" / "out" / "influence_dask"),
                         help="where the parquet folder and model go (git-ignored)")
+    parser.add_argument("--persist", action="store_true",
+                        help="keep leaf ids and derivatives on the workers (persist=True)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
 
@@ -192,7 +195,7 @@ def main():
     for n_workers in [int(w) for w in args.workers.split(",")]:
         print(f"{n_workers} worker(s) ...", file=sys.stderr, flush=True)
         runs[n_workers] = run_cluster(n_workers, folder, model, X_test, y_test, None,
-                                      args.memory_limit, args.top_k)
+                                      args.memory_limit, args.top_k, args.persist)
         print(f"{n_workers} worker(s): {runs[n_workers]['timings']}, peak "
               f"{runs[n_workers]['peak_gb']} GB", file=sys.stderr, flush=True)
     single_rows = min(args.single_rows, args.rows)
@@ -205,7 +208,7 @@ def main():
         small = runs[2]  # the same run
     else:
         small = run_cluster(2, folder, model, X_test, y_test, n_single_parts,
-                            args.memory_limit, args.top_k)
+                            args.memory_limit, args.top_k, args.persist)
     equal, gap = same_results(small, single)
     print(f"2 workers at {single_rows} rows: {small['timings']}; equal top-k {equal}, "
           f"value gap {gap:.1e}", file=sys.stderr, flush=True)
@@ -232,8 +235,10 @@ def report(args, runs, single, small, single_rows, equal, gap, train_rows, train
         f"LightGBM binary, {args.trees} trees x 31 leaves, trained on the first "
         f"{train_rows:,} rows{'' if train_s is None else f' ({train_s:.0f} s)'}; "
         f"{args.test:,} test points, top {args.top_k}. Workers: 1 thread each, numba "
-        f"n_jobs=1, memory limit {args.memory_limit}; explainer fitted with persist=False "
-        f"(leaf ids and derivatives recomputed from the partition's rows at each query).",
+        f"n_jobs=1, memory limit {args.memory_limit}; explainer fitted with "
+        + ("persist=True (leaf ids and derivatives kept on the workers)." if args.persist else
+           "persist=False (leaf ids and derivatives recomputed from the partition's rows at "
+           "each query, in the query's task)."),
         "",
         "| run | rows | fit (s) | self influence top-10 (s) | local top-10, "
         f"{args.test:,} test (s) | total (s) | peak RSS per worker (GB) |",
@@ -244,10 +249,11 @@ def report(args, runs, single, small, single_rows, equal, gap, train_rows, train
         lines.append(f"| {n_workers} worker(s) | {run['n_train']:,} | {t['fit']:.1f} | "
                      f"{t['self_top']:.1f} | {t['local_top']:.1f} | {total(t):.1f} | "
                      f"{', '.join(f'{p:.2f}' for p in run['peak_gb'])} |")
-    t = small["timings"]
-    lines.append(f"| 2 workers | {small['n_train']:,} | {t['fit']:.1f} | {t['self_top']:.1f} | "
-                 f"{t['local_top']:.1f} | {total(t):.1f} | "
-                 f"{', '.join(f'{p:.2f}' for p in small['peak_gb'])} |")
+    if small is not runs.get(2):
+        t = small["timings"]
+        lines.append(f"| 2 workers | {small['n_train']:,} | {t['fit']:.1f} | "
+                     f"{t['self_top']:.1f} | {t['local_top']:.1f} | {total(t):.1f} | "
+                     f"{', '.join(f'{p:.2f}' for p in small['peak_gb'])} |")
     t = single["timings"]
     lines.append(f"| single process (numpy, {os.cpu_count()} threads) | {single_rows:,} | "
                  f"{t['fit']:.1f} | {t['self_top']:.1f} | {t['local_top']:.1f} | "
