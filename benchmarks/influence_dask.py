@@ -217,7 +217,8 @@ def main():
     print(text)
     if args.write:
         command = "python benchmarks/influence_dask.py " + " ".join(sys.argv[1:])
-        write_section("influence_dask", f"Command: `{command.strip()}`\n\n{text}")
+        heading, body = text.split("\n", 1)
+        write_section("influence_dask", f"{heading}\n\nCommand: `{command.strip()}`\n{body}")
 
 
 def report(args, runs, single, small, single_rows, equal, gap, train_rows, train_s):
