@@ -6,6 +6,8 @@ Subcommands:
     Influence audit of a saved tree model on its training data: the training rows most likely
     mislabeled or harmful, and for the worst test predictions the most helpful and harmful
     training rows, written as one self-contained HTML file (see :func:`boostkit.influence.audit`).
+    With ``--data`` a parquet file or folder, or ``--scheduler ADDRESS``, the training data is
+    read with Dask and stays partitioned on the cluster's workers (BoostIn only).
 
 Exit status: 0 on success, 2 with a one-line error on bad input (``--debug`` shows the
 traceback), 1 on an unexpected internal error.
@@ -34,6 +36,10 @@ _EXTENSIONS = {".txt": "lightgbm", ".json": "xgboost", ".ubj": "xgboost", ".cbm"
 # First bytes of joblib's compressed dumps: zlib, gzip, bz2, xz, lz4.
 _COMPRESSED = (b"x\x01", b"x\x5e", b"x\x9c", b"x\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
                b"\x04\x22\x4d\x18")
+
+
+# Self-influence values drawn in the Dask route's histogram (a systematic sample beyond).
+_HISTOGRAM_ROWS = 1_000_000
 
 
 class CommandLineError(Exception):
@@ -189,7 +195,7 @@ def _match_features(X, ensemble, option, path):
                 f"{option}: {path} has {X.shape[1]} feature columns besides the target, but "
                 f"the model expects {ensemble.n_features} (it has no feature names, so the "
                 f"columns are taken in order)")
-        return X.to_numpy()
+        return X if type(X).__module__.startswith("dask") else X.to_numpy()
     if getattr(ensemble, "whitespace_in_names_as_underscore", False):
         model_name = {re.sub(r"\s", "_", c): c for c in X.columns}
     else:
@@ -205,8 +211,181 @@ def _match_features(X, ensemble, option, path):
     return X[[model_name[c] for c in names]]
 
 
+def _is_dask_route(args):
+    path = Path(args.data)
+    return args.scheduler is not None or path.is_dir() or path.suffix.lower() in (
+        ".parquet", ".pq")
+
+
+def _read_table(path, option, target, index_column):
+    """A CSV or parquet file in memory (the test data of the Dask route)."""
+    if Path(path).suffix.lower() not in (".parquet", ".pq"):
+        return _read_csv(path, option, target, index_column)
+    import pandas as pd
+
+    if not Path(path).is_file():
+        raise CommandLineError(f"{option}: no such file: {path}")
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as err:
+        raise CommandLineError(f"{option}: could not read {path} as parquet: {err}") from err
+    frame.columns = [str(c) for c in frame.columns]
+    if index_column is not None:
+        if index_column not in frame.columns:
+            raise CommandLineError(f"--index-column: column {index_column!r} is not in {path}")
+        frame = frame.set_index(index_column)
+    if target not in frame.columns:
+        raise CommandLineError(f"--target: column {target!r} is not in {path}; its columns are "
+                               f"{list(frame.columns)[:20]}")
+    y = frame.pop(target)
+    if len(frame) == 0:
+        raise CommandLineError(f"{option}: {path} has no rows")
+    return frame, y
+
+
+def _connect(scheduler):
+    """A dask client: to the scheduler at this address, or an in-process LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is None or scheduler == "local":
+        cluster = LocalCluster(processes=False, dashboard_address=":0", silence_logs=40)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except (OSError, TimeoutError, ValueError) as err:
+        raise CommandLineError(f"--scheduler: could not connect to {scheduler!r}: {err}") from err
+
+
+def _audit_dask_command(args):
+    """``boostkit audit`` with the training data partitioned on a Dask cluster."""
+    import numpy as np
+
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise CommandLineError("parquet training data and --scheduler need dask: pip install "
+                               "'boostkit[dask]'") from None
+    from .influence import BoostIn
+    from .influence.distributed import take_rows
+    from .influence.report import (AuditReport, _choose_test_points, _normalise, _Predictor,
+                                   _row_table)
+    from .trees import from_model
+
+    if _normalise(args.method) != "boostin":
+        raise CommandLineError(f"--method: with parquet data or --scheduler the audit runs "
+                               f"BoostIn on the cluster; got {args.method!r}")
+    for option, value in (("--top-k", args.top_k), ("--n-test-points", args.n_test_points)):
+        if value < 1:
+            raise CommandLineError(f"{option} must be a positive integer; got {value}")
+    model = load_model(args.model)
+    try:
+        ensemble = from_model(model)
+    except ValueError as err:
+        raise CommandLineError(f"--model: {err}") from err
+    path = Path(args.data)
+    if not path.exists():
+        raise CommandLineError(f"--data: no such file or folder: {path}")
+    try:
+        frame = dd.read_parquet(str(path), index=args.index_column or None)
+    except (OSError, ValueError, KeyError, ImportError) as err:
+        raise CommandLineError(f"--data: could not read {path} as parquet: {err}") from err
+    frame.columns = [str(c) for c in frame.columns]
+    if args.target not in frame.columns:
+        raise CommandLineError(f"--target: column {args.target!r} is not in {path}; its columns "
+                               f"are {list(frame.columns)[:20]}")
+    features = [c for c in frame.columns if c != args.target]
+    X = _match_features(frame[features], ensemble, "--data", path)
+    X_test = y_test = None
+    if args.test is not None:
+        X_t, y_test = _read_table(args.test, "--test", args.target, args.index_column)
+        X_test = _match_features(X_t, ensemble, "--test", args.test)
+    print(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
+    client, cluster = _connect(args.scheduler)
+    try:
+        explainer = BoostIn(verbose=0).fit(model, X, frame[args.target], client=client,
+                                           persist=args.persist)
+        k = min(args.top_k, explainer.n_train_)
+        suspects_top = explainer.self_influence(top_k=k)
+        predictor = _Predictor(ensemble, explainer.classes_)
+        needed = [suspects_top["position"].to_numpy()]
+        chosen, test_table, top = [], None, None
+        notes = [f"Training data read with Dask from {path.name} ({frame.npartitions} "
+                 f"partitions) and kept on the cluster."]
+        # the histogram's rows: all of them up to a million, else a systematic sample
+        step = -(-explainer.n_train_ // _HISTOGRAM_ROWS)
+        histogram = np.asarray(explainer.self_influence().map_partitions(
+            lambda part: part.iloc[::step]).compute())  # every step-th row of each partition
+        if step > 1:
+            notes.append(f"The self-influence plots show every {step}-th training row of each "
+                         f"partition ({len(histogram):,} of {explainer.n_train_:,}).")
+        if X_test is not None:
+            full_test = predictor.table(X_test, y_test.to_numpy(), "y_test")
+            full_test.index = X_t.index
+            chosen = _choose_test_points(_test_points(args), full_test["loss"].to_numpy(),
+                                         args.n_test_points, len(full_test))
+            test_table = full_test.iloc[chosen].copy()
+            test_table.insert(0, "position", chosen)
+            rows = X_test.iloc[chosen] if hasattr(X_test, "iloc") else X_test[chosen]
+            top = explainer.local_influence(rows, y_test.to_numpy()[chosen], top_k=k)
+            needed += [top.helpful_indices.ravel(), top.harmful_indices.ravel()]
+        positions = np.unique(np.concatenate(needed))
+        rows = take_rows(frame, explainer._dask.lengths, positions)
+        rows_X = _match_features(rows[features], ensemble, "--data", path)
+        table = predictor.table(rows_X, rows[args.target].to_numpy(), "y")
+        table.index = rows.index
+
+        def row_table(global_positions, values, name):
+            local = np.searchsorted(positions, global_positions)
+            out = _row_table(table, local, values, name)
+            out["position"] = np.asarray(global_positions, dtype=np.int64)
+            return out
+
+        suspects = row_table(suspects_top["position"].to_numpy(),
+                             suspects_top["self_influence"].to_numpy(), "self_influence")
+        helpful, harmful = {}, {}
+        for j, e in enumerate(chosen):
+            helpful[e] = row_table(top.helpful_indices[:, j], top.helpful_values[:, j],
+                                   "influence")
+            harmful[e] = row_table(top.harmful_indices[:, j], top.harmful_values[:, j],
+                                   "influence")
+        if X_test is None:
+            notes.append("No test data given (--test): only the training rows are audited.")
+        report = AuditReport(
+            method="BoostIn", explainer=explainer,
+            model_name=f"{type(model).__name__} ({Path(args.model).name})",
+            objective=ensemble.objective, n_train=explainer.n_train_, top_k=args.top_k,
+            self_influence=histogram, training=None, suspects=suspects,
+            test_predictions=test_table, helpful=helpful, harmful=harmful, notes=notes)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(report.summary())
+    if args.suspects_csv is not None:
+        report.suspects.to_csv(args.suspects_csv)
+        print(f"Flagged rows written to {Path(args.suspects_csv).resolve()}")
+    out = report.to_html(args.out)
+    print(f"Report written to {Path(out).resolve()}")
+    return 0
+
+
+def _test_points(args):
+    if args.test_points is None:
+        return None
+    if args.test is None:
+        raise CommandLineError("--test-points needs --test")
+    try:
+        return [int(v) for v in args.test_points.split(",") if v.strip()]
+    except ValueError:
+        raise CommandLineError(f"--test-points must be comma-separated row positions; got "
+                               f"{args.test_points!r}") from None
+
+
 def _audit_command(args):
     from .trees import from_model
+
+    if _is_dask_route(args):
+        return _audit_dask_command(args)
 
     from .influence.report import _available_methods, _resolve_method
 
@@ -231,15 +410,7 @@ def _audit_command(args):
         X_t, y_test = _read_csv(args.test, "--test", args.target, args.index_column)
         X_test = _match_features(X_t, ensemble, "--test", args.test)
         test_index = X_t.index
-    test_points = None
-    if args.test_points is not None:
-        if args.test is None:
-            raise CommandLineError("--test-points needs --test")
-        try:
-            test_points = [int(v) for v in args.test_points.split(",") if v.strip()]
-        except ValueError:
-            raise CommandLineError(f"--test-points must be comma-separated row positions; got "
-                                   f"{args.test_points!r}") from None
+    test_points = _test_points(args)
     print(f"{Path(args.model).name}: {ensemble.summary().splitlines()[0]}")
     report = _run_audit(model, X_train, y, X_test, y_test, explainer, top_k=args.top_k,
                         test_points=test_points, n_test_points=args.n_test_points,
@@ -296,8 +467,9 @@ def _parser():
             "0..K-1; for a pickled scikit-learn-style classifier, its classes_."))
     audit.add_argument("--model", required=True, metavar="FILE",
                        help="saved model (format from the extension, else the first bytes)")
-    audit.add_argument("--data", required=True, metavar="CSV",
-                       help="training data: the target column and the model's feature columns")
+    audit.add_argument("--data", required=True, metavar="CSV|PARQUET",
+                       help="training data: the target column and the model's feature columns; "
+                            "a parquet file or folder is read with Dask and stays partitioned")
     audit.add_argument("--target", required=True, metavar="COLUMN", help="label column")
     audit.add_argument("--test", metavar="CSV", help="test data with the same columns")
     audit.add_argument("--out", default="audit_report.html", metavar="HTML",
@@ -316,6 +488,13 @@ def _parser():
                        help="explain these 0-based row positions of --test instead")
     audit.add_argument("--index-column", metavar="COLUMN",
                        help="CSV column holding row ids (used in the tables; not a feature)")
+    audit.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. "
+                            "tcp://10.0.0.5:8786; 'local': a cluster in this process); the "
+                            "training data is read with Dask and never gathered (BoostIn)")
+    audit.add_argument("--persist", action="store_true",
+                       help="with Dask: keep every partition's leaf ids and derivatives in the "
+                            "workers' memory (faster queries) instead of recomputing them")
     audit.add_argument("--quiet", action="store_true",
                        help="no progress bars (the summary is still printed)")
     audit.add_argument("--debug", action="store_true", help="show tracebacks of errors")

@@ -128,6 +128,9 @@ def _leaf_id_dtype(max_leaves):
 class _InfluenceExplainer(BaseEstimator):
     """Input handling shared by every influence explainer (not public)."""
 
+    # set by a fit on dask training data (``distributed.DaskTraining``): the queries go there
+    _dask = None
+
     # -------------------------------------------------------------- parameters
     def _check_common_params(self):
         if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer))
@@ -307,7 +310,8 @@ class _InfluenceExplainer(BaseEstimator):
             Multiclass: one influence per output (last axis) instead of their sum.
         client : dask.distributed.Client, optional
             Run chunks of test points on the cluster's workers; the fitted explainer is sent
-            to each worker once. Results are identical to the single-process ones.
+            to each worker once. Results are identical to the single-process ones. (An
+            explainer fitted on dask training data always runs on its own cluster.)
         chunk_size : int, optional
             Test points per chunk (per task with ``client``).
 
@@ -316,9 +320,14 @@ class _InfluenceExplainer(BaseEstimator):
         influence : ndarray of shape (n_train, n_test) (``(n_train, n_test, C)`` with
             ``per_output``), or :class:`TopInfluence` with ``top_k``.
             Positive = helpful: up-weighting the training row lowers the test loss.
+            Fitted on dask training data: the full matrix is a lazy dask array whose row
+            chunks are the training partitions; ``top_k`` merges the partitions' lists.
         """
         check_is_fitted(self, "ensemble_")
         top_k = self._check_top_k(top_k, per_output)
+        if self._dask is not None:
+            return self._dask.local_influence(self, X_test, y_test, top_k, per_output,
+                                              chunk_size)
         if client is not None:
             return self._distributed_local(client, X_test, y_test, top_k, per_output,
                                            chunk_size)
@@ -328,7 +337,7 @@ class _InfluenceExplainer(BaseEstimator):
         targets = self._targets(y_test, "y_test", X_test.shape[0])
         return self._local_all(X_test, targets, top_k, per_output, chunk_size)
 
-    def self_influence(self, *, per_output=False, client=None, chunk_size=None):
+    def self_influence(self, *, per_output=False, top_k=None, client=None, chunk_size=None):
         """Influence of every training row on its own training loss (the diagonal).
 
         A large value means the row pulled the model strongly towards itself: rows the
@@ -339,6 +348,9 @@ class _InfluenceExplainer(BaseEstimator):
         ----------
         per_output : bool, default=False
             Multiclass: one column per output instead of their sum.
+        top_k : int, optional
+            Only the ``top_k`` rows with the largest self influence (the most suspicious),
+            as a DataFrame (see Returns).
         client : dask.distributed.Client, optional
             Compute chunks of training rows on the cluster's workers.
         chunk_size : int, optional
@@ -347,9 +359,22 @@ class _InfluenceExplainer(BaseEstimator):
         Returns
         -------
         influence : ndarray of shape (n_train,) (``(n_train, C)`` with ``per_output``)
+            Fitted on dask training data: a lazy dask array with the training partitions as
+            chunks, or a dask Series (DataFrame with ``per_output``) with X's index when X was
+            a dask DataFrame.
+        top : DataFrame with ``top_k``
+            Columns ``position`` (0-based row in the training data) and ``self_influence``,
+            largest first (ties to the smaller position), indexed by the rows' labels when X
+            was a dask DataFrame, else by position.
         """
         check_is_fitted(self, "ensemble_")
-        self._check_per_output(per_output)
+        top_k = self._check_top_k(top_k, per_output)
+        if self._dask is not None:
+            return self._dask.self_influence(self, per_output, top_k)
+        if top_k is not None:
+            values = self.self_influence(client=client, chunk_size=chunk_size)
+            order = np.argsort(-values, kind="stable")[:top_k]
+            return _self_top_frame(values[order], order)
         n = self.n_train_
         size = chunk_size or max(1, _CHUNK_ENTRIES // max(1, self.ensemble_.n_trees))
         if client is not None:
@@ -464,6 +489,15 @@ def _full_or_top(influence, top_k):
     result = _empty_top(top_k, influence.shape[1])
     _kernels.top_k_rows(np.ascontiguousarray(influence.T), top_k, *result)
     return result
+
+
+def _self_top_frame(values, positions, labels=None):
+    """The most suspicious rows as a DataFrame: their position and self influence, largest
+    first, indexed by the rows' labels (their positions when there are none)."""
+    index = (pd.Index(np.asarray(positions), name="row") if labels is None
+             else pd.Index(labels))
+    return pd.DataFrame({"position": np.asarray(positions, dtype=np.int64),
+                         "self_influence": np.asarray(values, dtype=np.float64)}, index=index)
 
 
 def _test_table(leaf_ids, values, n_leaves):

@@ -8,8 +8,8 @@ import numpy as np
 from ..exceptions import UnsupportedModelError
 from ..losses import OBJECTIVE_CODES
 from . import _kernels
-from ._base import (_empty_top, _InfluenceExplainer, _numba_threads, _test_table,
-                    refuse_averaged)
+from ._base import (_empty_top, _InfluenceExplainer, _is_dask_collection, _numba_threads,
+                    _test_table, refuse_averaged)
 from ._newton import _NewtonView
 
 __all__ = ["BoostIn"]
@@ -99,19 +99,31 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
         self.verbose = verbose
 
     # -------------------------------------------------------------- fit
-    def fit(self, model, X, y, sample_weight=None):
+    def fit(self, model, X, y, sample_weight=None, *, client=None, persist=True):
         """Read the fitted model and trace its training rows through every round.
 
         Parameters
         ----------
         model : fitted boosted tree model
-            Any boosted model :func:`boostkit.trees.from_model` reads.
-        X : array-like or DataFrame of shape (n_train, n_features)
+            Any boosted model :func:`boostkit.trees.from_model` reads, and models trained on
+            Dask (``lightgbm.DaskLGBM*``, ``xgboost.dask`` estimators or the dict
+            ``xgboost.dask.train`` returns).
+        X : array-like, DataFrame, dask DataFrame or dask array of shape (n_train, n_features)
             The model's training data (as it was passed to the model's ``fit``).
-        y : array-like of shape (n_train,)
-            The training labels.
-        sample_weight : array-like of shape (n_train,), optional
+        y : array-like, dask Series or dask array of shape (n_train,)
+            The training labels (partitioned like X when X is a dask collection).
+        sample_weight : array-like, dask Series or dask array of shape (n_train,), optional
             The weights the model was trained with; they scale ``g`` and ``h``.
+        client : dask.distributed.Client, optional
+            Fit on a Dask cluster: the training rows stay on the workers, partition by
+            partition, and the queries return dask collections or merged top-k lists (see
+            :doc:`influence_dask`). Used (the default client when omitted) when X is a dask
+            collection. Only ``mode="reference"``.
+        persist : bool, default=True
+            With ``client``: keep every partition's leaf ids and leaf derivatives in the
+            workers' memory (``n_train * trees * (8 + 1)`` bytes in all), or recompute them
+            from the partition's rows at every query (memory per worker bounded by the
+            partition size).
 
         Returns
         -------
@@ -119,12 +131,17 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
         """
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {self.mode!r}")
+        if client is not None or _is_dask_collection(X):
+            from .distributed import fit_boostin
+
+            return fit_boostin(self, model, X, y, sample_weight, client, persist)
+        self._dask = None
         X = self._fit_inputs(model, X, y, sample_weight)
         with _numba_threads(self.n_jobs):
             self._fit_rounds(X, y, sample_weight)
         return self
 
-    def _fit_rounds(self, X, y, sample_weight):
+    def _check_boosted(self):
         ensemble = self.ensemble_
         refuse_averaged(ensemble, "BoostIn")
         if getattr(ensemble, "newton_leaves", True) is False:
@@ -133,6 +150,19 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
                 f"{ensemble.source} was trained with leaf_estimation_iterations != 1 (several "
                 f"gradient steps per leaf); refit it with leaf_estimation_iterations=1"
             )
+
+    def _stored_view(self):
+        """The library's stored leaf values, bias, hessian factor and lambda, as the published
+        method reads them (mode='reference')."""
+        ensemble = self.ensemble_
+        self._leaf_table = ensemble.leaf_values().reshape(ensemble.n_trees,
+                                                          max(ensemble.max_leaves, 1))
+        self._bias = ensemble.bias
+        self._hessian_factor, self._l2 = ensemble.hessian_factor, ensemble.l2
+
+    def _fit_rounds(self, X, y, sample_weight):
+        ensemble = self.ensemble_
+        self._check_boosted()
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n_trees, n_leaves, n = T * C, max(ensemble.max_leaves, 1), self.n_train_
         self._n_loss_outputs = C
@@ -149,9 +179,7 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
                     "MultiClass leaves solve a full K x K Newton system; use mode='reference' "
                     "(the published approximation) or LeafInfluence")
         else:  # the library's stored values, as the published method reads them
-            self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
-            self._bias = ensemble.bias
-            self._hessian_factor, self._l2 = ensemble.hessian_factor, ensemble.l2
+            self._stored_view()
 
         code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))
@@ -187,7 +215,10 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
         Returns
         -------
         ndarray of shape (n_train, T, C)
+            Fitted on dask training data: a lazy dask array, one chunk per partition.
         """
+        if self._dask is not None:
+            return self._dask.leaf_derivatives(self)
         ensemble = self.ensemble_
         return self._train_derivatives.reshape(self.n_train_, ensemble.n_rounds,
                                                ensemble.n_outputs).copy()

@@ -13,7 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..losses import get_loss
 from . import _kernels
-from ._base import _full_or_top, _InfluenceExplainer, _numba_threads, _test_table
+from ._base import (_full_or_top, _InfluenceExplainer, _is_dask_collection, _numba_threads,
+                    _test_table)
 
 __all__ = ["TREX"]
 
@@ -113,25 +114,39 @@ class TREX(_InfluenceExplainer):
             raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
 
     # -------------------------------------------------------------- fit
-    def fit(self, model, X, y, sample_weight=None):
+    def fit(self, model, X, y, sample_weight=None, *, client=None, persist=True):
         """Build the leaf feature map, fit the surrogate and its representer weights.
 
         Parameters
         ----------
         model : fitted tree model
-            Any model :func:`boostkit.trees.from_model` reads, forests included.
-        X : array-like or DataFrame of shape (n_train, n_features)
+            Any model :func:`boostkit.trees.from_model` reads, forests included, and models
+            trained on Dask (``lightgbm.DaskLGBM*``, ``xgboost.dask``).
+        X : array-like, DataFrame, dask DataFrame or dask array of shape (n_train, n_features)
             The model's training data.
-        y : array-like of shape (n_train,)
-            The training labels.
-        sample_weight : array-like of shape (n_train,), optional
+        y : array-like, dask Series or dask array of shape (n_train,)
+            The training labels (partitioned like X when X is a dask collection).
+        sample_weight : array-like, dask Series or dask array of shape (n_train,), optional
             Weights of the surrogate's training loss.
+        client : dask.distributed.Client, optional
+            Fit on a Dask cluster: every partition keeps its leaf ids and feature map on its
+            worker, the surrogate is solved with losses and gradients summed over the
+            partitions at every L-BFGS iteration (see :doc:`influence_dask`). Used (the
+            default client when omitted) when X is a dask collection.
+        persist : bool, default=True
+            Must be True with ``client`` (the solver revisits every partition at each
+            iteration).
 
         Returns
         -------
         self
         """
         self._check_params()
+        if client is not None or _is_dask_collection(X):
+            from .distributed import fit_trex
+
+            return fit_trex(self, model, X, y, sample_weight, client, persist)
+        self._dask = None
         X = self._fit_inputs(model, X, y, sample_weight)
         ensemble = self.ensemble_
         n = self.n_train_
@@ -153,25 +168,16 @@ class TREX(_InfluenceExplainer):
         flat = leaf_ids + offsets
         counts = np.bincount(flat.ravel(), minlength=n_trees * n_leaves).reshape(n_trees,
                                                                                  n_leaves)
-        if self.kernel == "leaf_weighted":
-            weights = np.divide(1.0, counts, out=np.zeros(counts.shape), where=counts > 0)
-        elif self.kernel == "leaf":
-            weights = np.ones(counts.shape)
-        else:
-            table = ensemble.leaf_values().reshape(ensemble.n_trees, -1)
-            weights = np.zeros((n_trees, n_leaves))
-            weights[:, :table.shape[1]] = table[self._kernel_trees]
-        self.leaf_weights_ = weights
+        self.leaf_weights_ = self._leaf_weights(counts)
         self._offsets = offsets
 
-        phi = sp.csr_matrix(
-            (weights.ravel()[flat.ravel()], flat.ravel(),
-             np.arange(0, n * n_trees + 1, n_trees, dtype=np.int64)),
-            shape=(n, n_trees * n_leaves))
+        phi = self._feature_map(leaf_ids)
         targets = labels if self.target == "actual" else self._predicted_targets(model_raw)
         self._train_targets = targets
 
-        coef = self._solve(phi, targets, w, loss, n_out)
+        phi_t = phi.T  # CSC view: its matvec needs no conversion
+        coef = self._solve(lambda c: self._loss_and_gradient(phi, phi_t, targets, w, c),
+                           phi.shape[1], n_out)
         scores = phi @ coef
         alpha = -(w[:, None] * loss.gradient(targets, scores)) / (2.0 * self.l2 * n)
         self.coef_ = coef
@@ -182,6 +188,32 @@ class TREX(_InfluenceExplainer):
         self.fidelity_ = self._fidelity(model_raw, loss.link_inverse(scores))
 
         return self
+
+    def _feature_map(self, leaf_ids):
+        """phi of rows with these kernel-tree leaf ids: sparse (n, trees * max_leaves)."""
+        n, n_trees = leaf_ids.shape
+        flat = (leaf_ids + self._offsets).ravel()
+        return sp.csr_matrix((self.leaf_weights_.ravel()[flat], flat,
+                              np.arange(0, n * n_trees + 1, n_trees, dtype=np.int64)),
+                             shape=(n, self.leaf_weights_.size))
+
+    def _loss_and_gradient(self, phi, phi_t, targets, w, coef):
+        """The surrogate's summed weighted loss on rows phi, and its gradient in coef."""
+        scores = phi @ coef
+        return (w @ self._loss.value(targets, scores),
+                phi_t @ (w[:, None] * self._loss.gradient(targets, scores)))
+
+    def _leaf_weights(self, counts):
+        """Feature-map weight of every leaf from its training-row count (trees x leaves)."""
+        if self.kernel == "leaf_weighted":
+            return np.divide(1.0, counts, out=np.zeros(counts.shape), where=counts > 0)
+        if self.kernel == "leaf":
+            return np.ones(counts.shape)
+        ensemble = self.ensemble_
+        table = ensemble.leaf_values().reshape(ensemble.n_trees, -1)
+        weights = np.zeros(counts.shape)
+        weights[:, :table.shape[1]] = table[self._kernel_trees]
+        return weights
 
     def _raw_from_leaves(self, leaf_ids):
         """The model's raw output from the training rows' leaves (no second tree walk)."""
@@ -240,16 +272,17 @@ class TREX(_InfluenceExplainer):
         return {"pearson": float(np.corrcoef(model, surrogate)[0, 1]),
                 "spearman": float(spearmanr(model, surrogate).statistic)}
 
-    def _solve(self, phi, targets, w, loss, n_out):
-        n, d = phi.shape
-        phi_t = phi.T  # CSC view: its matvec needs no conversion
+    def _solve(self, loss_and_gradient, d, n_out):
+        """L-BFGS on the surrogate's objective; ``loss_and_gradient(coef)`` returns the summed
+        weighted loss over the training rows and its gradient (d, n_out) with respect to coef."""
+        n = self.n_train_
         l2 = float(self.l2)
 
         def objective(x):
             coef = x.reshape(d, n_out)
-            scores = phi @ coef
-            value = w @ loss.value(targets, scores) / n + l2 * (x @ x)
-            grad = phi_t @ (w[:, None] * loss.gradient(targets, scores)) / n + 2.0 * l2 * coef
+            loss_sum, gradient_sum = loss_and_gradient(coef)
+            value = loss_sum / n + l2 * (x @ x)
+            grad = gradient_sum / n + 2.0 * l2 * coef
             return value, grad.ravel()
 
         x0 = np.zeros(d * n_out)
@@ -283,11 +316,16 @@ class TREX(_InfluenceExplainer):
         return out
 
     def _local_block(self, X, targets, top_k, per_output):
-        loss = self._loss
         kernel = np.ascontiguousarray(self._kernel_values(X).T)
+        return self._influence_from_kernel(kernel, kernel @ self.representer_weights_, targets,
+                                           top_k)
+
+    def _influence_from_kernel(self, kernel, scores, targets, top_k):
+        """Influence of the training rows in ``kernel`` (n_test, n_rows) on test points whose
+        surrogate outputs are ``scores`` (the sum over every training row)."""
+        loss = self._loss
         n_test, n_train = kernel.shape
         alpha = self.representer_weights_
-        scores = kernel @ alpha
         contributions = kernel[:, :, None] * alpha[None, :, :]
         removed = loss.value(np.repeat(targets, n_train, axis=0),
                              (scores[:, None, :] - contributions).reshape(-1, alpha.shape[1]))
