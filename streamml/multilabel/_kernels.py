@@ -347,11 +347,12 @@ def _bits(p):
 
 
 @njit(cache=True)
-def presence_gains(present, together, positives, n, gains):
+def presence_gains(present, together, positives, n, min_branch, gains):
     """Multi-label information gain of each split "feature non-zero" vs "feature zero".
 
-    ``H = sum_l h(p_l)`` with ``h`` the binary entropy in bits; features never or always
-    non-zero get gain 0.
+    ``H = sum_l h(p_l)`` with ``h`` the binary entropy in bits; features whose smaller branch
+    would hold less than ``min_branch`` weight get gain 0 without being scored (in text most
+    words are rare, and the scoring costs ``n_labels`` logarithms per feature).
 
     Parameters
     ----------
@@ -361,6 +362,7 @@ def presence_gains(present, together, positives, n, gains):
         Weight of the instances carrying each label.
     n : float
         Weight of all instances.
+    min_branch : float
     gains : float64 (n_features,), output
     """
     n_features = present.shape[0]
@@ -371,7 +373,7 @@ def presence_gains(present, together, positives, n, gains):
     for f in range(n_features):
         a = present[f]
         b = n - a
-        if a <= 0.0 or b <= 0.0:
+        if a <= 0.0 or b <= 0.0 or a < min_branch or b < min_branch:
             gains[f] = 0.0
             continue
         h_a = 0.0
@@ -478,7 +480,7 @@ def warm_up():
     present = np.zeros(3)
     together = np.zeros((3, 2))
     presence_update(present, together, cols, np.array([1], dtype=np.int64), 1.0)
-    presence_gains(present, together, np.ones(2), 2.0, np.zeros(3))
+    presence_gains(present, together, np.ones(2), 2.0, 0.0, np.zeros(3))
     hist = np.zeros((2, 4))
     threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
     best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))

@@ -18,6 +18,11 @@ from . import _kernels
 from ._tree import MAX_LABELSETS, ContextInputs, Leaf
 
 
+# Presence splits sending less than this fraction of a leaf to one side are not scored: their
+# gain is too small to ever pass the Hoeffding test, and scoring costs labels x features.
+MIN_BRANCH_FRACTION = 0.05
+
+
 def _grow_rows(a, n, axis):
     """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity doubles)."""
     have = a.shape[axis]
@@ -154,11 +159,13 @@ class SparseLeaf(Leaf):
         return [self.n - a, a]
 
     def best_splits(self, n_split_points):
-        """Gain of each presence split (feature, threshold 0)."""
+        """Gain of each presence split (feature, threshold 0) whose smaller branch holds at
+        least ``MIN_BRANCH_FRACTION`` of the leaf's weight."""
         if self.n <= 0:
             return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
         gains = np.zeros(len(self.present))
-        _kernels.presence_gains(self.present, self.together, self.positives, self.n, gains)
+        _kernels.presence_gains(self.present, self.together, self.positives, self.n,
+                                MIN_BRANCH_FRACTION * self.n, gains)
         feats = np.flatnonzero(gains > 0)
         return gains[feats], feats, np.zeros(len(feats))
 

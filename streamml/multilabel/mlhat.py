@@ -81,8 +81,9 @@ class MLHAT(base.MultiLabelClassifier):
         Input representation. False: a dense vector of every feature seen, absent features are
         missing (imputed), split search on Gaussian estimators. True: only the non-zero
         features, absent features are 0; learning and prediction cost grow with an instance's
-        non-zero features, the leaves are per-label logistic regressions on the (max-abs
-        scaled) features and the splits are "feature non-zero" vs "zero" (text streams).
+        non-zero features, the leaves are per-label logistic regressions on the features
+        divided by their running root mean square (a rare word weighs more) and the splits
+        are "feature non-zero" vs "zero" (text streams).
         ``"auto"``: sparse when the first instances hold non-zero values for at most a
         quarter of the (at least 64) features seen; the first instances are learnt again in
         the chosen representation.
@@ -256,16 +257,14 @@ class MLHAT(base.MultiLabelClassifier):
         return xv, self._features.standardize(xv)
 
     def predict_proba_one(self, x, **kwargs):
-        proba = self._proba_arrays(*self._vectors(x))
+        proba = self._proba_arrays(*self._vectors(x)).tolist()
         return LabelProbabilities(
-            (label, {False: 1.0 - p, True: p}) for label, p in zip(self._labels.names, proba)
+            zip(self._labels.names, [{False: 1.0 - p, True: p} for p in proba])
         )
 
     def predict_one(self, x, **kwargs):
         labels = self._decide_arrays(*self._vectors(x))
-        return LabelDecisions(
-            (label, bool(v > 0.5)) for label, v in zip(self._labels.names, labels)
-        )
+        return LabelDecisions(zip(self._labels.names, (labels > 0.5).tolist()))
 
     def _proba_from_dict(self, x):
         return self._proba_arrays(*self._vectors(x))

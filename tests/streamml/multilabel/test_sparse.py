@@ -128,7 +128,12 @@ def test_presence_gain_matches_the_exact_information_gain():
         _kernels.presence_update(present, together, np.flatnonzero(X[i]).astype(np.int64),
                                  np.flatnonzero(Y[i]).astype(np.int64), 1.0)
     gains = np.zeros(n_features)
-    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), gains)
+    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), 0.0, gains)
+    limited = np.zeros(n_features)
+    cut = np.sort(np.minimum(present, n - present))[2]
+    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), cut, limited)
+    small = np.minimum(present, n - present) < cut
+    assert (limited[small] == 0).all() and (limited[~small] == gains[~small]).all()
 
     def h(block):
         p = block.mean(axis=0)
