@@ -251,3 +251,22 @@ def test_river_progressive_val_score_works_with_labels_appearing_mid_stream():
 def test_new_parameters_are_validated(param, value):
     with pytest.raises(ValueError, match=param):
         MLHAT(**{param: value})
+
+
+def test_sparse_model_restricted_to_some_labels_and_growing_labels():
+    data = list(_text_stream(400, 4))
+    model = MLHAT(sparse=True, seed=0)
+    for x, y in data[:200]:
+        model.learn_one(x, y)
+    model.learn_one(data[200][0], {**data[200][1], "late": True})  # a label appears mid-stream
+    for x, y in data[201:]:
+        model.learn_one(x, y)
+    assert model.labels[-1] == "late"
+    x = data[-1][0]
+    full = model.predict_proba_one(x)
+    positions = [3, 0, len(model.labels) - 1]
+    twin = model._restricted_copy(positions)
+    part = twin.predict_proba_one(x)
+    assert list(part) == [model.labels[p] for p in positions]
+    for label in part:
+        assert part[label][True] == pytest.approx(full[label][True], rel=1e-12)
