@@ -232,7 +232,7 @@ def sparse_logits(cols, values, coef, intercept, proba):
     cols : int64 (nnz,), input
         Columns of the non-zero features (columns beyond ``coef.shape[1]`` are ignored).
     values : float64 (nnz,), input
-    coef : float64 (n_members, n_features, >= n_labels), input
+    coef : float (n_members, n_features, >= n_labels), input
         Feature-major so that one feature's weights for every label are contiguous; columns
         beyond ``n_labels`` are spare capacity (labels appearing mid-stream).
     intercept : float64 (n_members, n_labels), input
@@ -274,7 +274,7 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
     cols, values : the non-zero features (see ``sparse_logits``), input
     labels : float64 (n_labels,), input, values 0 / 1
     member_weights : float64 (n_members,), input
-    coef : float64 (n_members, n_features, n_labels), updated in place
+    coef : float (n_members, n_features, >= n_labels), updated in place
     intercept : float64 (n_members, n_labels), updated in place
     lr, lr_coef, l2 : float
     acc_coef, acc_intercept : shaped like ``coef`` and ``intercept``, updated in place
@@ -473,12 +473,12 @@ def warm_up():
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
     cols = np.array([0, 2], dtype=np.int64)
     vals = np.ones(2)
-    scoef = np.zeros((1, 3, 2))
+    scoef = np.zeros((1, 3, 2), dtype=np.float32)  # the dtype MLHAT's sparse leaves use
     sparse_logits(cols, vals, scoef, inter, proba)
     sparse_sgd(cols, vals, np.zeros(2), np.ones(1), scoef, inter, 0.1, 0.1, 0.0, scoef.copy(),
                inter.copy(), 0.999, np.zeros((1, 2)))
     present = np.zeros(3)
-    together = np.zeros((3, 2))
+    together = np.zeros((3, 2), dtype=np.float32)
     presence_update(present, together, cols, np.array([1], dtype=np.int64), 1.0)
     presence_gains(present, together, np.ones(2), 2.0, 0.0, np.zeros(3))
     hist = np.zeros((2, 4))

@@ -24,11 +24,11 @@ MIN_BRANCH_FRACTION = 0.05
 
 
 def _grow_rows(a, n, axis):
-    """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity doubles)."""
+    """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity grows by 1/4)."""
     have = a.shape[axis]
     if have >= n:
         return a
-    new = max(n, have + have // 2, 16)
+    new = max(n, have + have // 4, 16)
     shape = list(a.shape)
     shape[axis] = new - have
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
@@ -41,8 +41,9 @@ class SparseLogisticModel(ContextInputs):
 
     def __init__(self, n_members, n_labels, n_features):
         # Label columns beyond n_labels are spare capacity: labels appearing one by one do
-        # not copy the (features x labels) weights each time.
-        self.coef = np.zeros((n_members, n_features, n_labels))
+        # not copy the (features x labels) weights each time. float32 weights halve the
+        # memory of wide label spaces (the kernels sum the logits in float64).
+        self.coef = np.zeros((n_members, n_features, n_labels), dtype=np.float32)
         self.intercept = np.zeros((n_members, n_labels))
         self.acc_coef = np.zeros(self.coef.shape, dtype=np.float32)
         self.acc_intercept = np.zeros_like(self.intercept)
