@@ -69,6 +69,9 @@ def test_auto_chooses_sparse_for_wide_zero_filled_rows_and_dense_for_yeast():
     for x, y in datasets.Yeast().take(40):
         yeast.learn_one(x, y)
     assert yeast._mode == "dense" and not yeast._sparse_leaves
+    # calibrated="auto": learned thresholds on sparse input, 0.5 on dense input.
+    assert auto._calibrated and not yeast._calibrated
+    assert MLHAT(calibrated=True)._calibrated
 
 
 def test_sparse_learning_cost_does_not_touch_absent_features():
