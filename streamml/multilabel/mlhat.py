@@ -196,7 +196,7 @@ class MLHAT(base.MultiLabelClassifier):
             raise ValueError(
                 f"max_chain_labels must be an integer >= 0, got {self.max_chain_labels!r}"
             )
-        if self.sparse not in (True, False, "auto"):
+        if not (isinstance(self.sparse, bool) or self.sparse == "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
         if not (isinstance(self.calibrated, bool) or self.calibrated == "auto"):
             raise ValueError(

@@ -250,7 +250,7 @@ def test_river_progressive_val_score_works_with_labels_appearing_mid_stream():
     hamming.update(rows[30][1], model.predict_one(rows[30][0]))
 
 
-@pytest.mark.parametrize(("param", "value"), [("sparse", "yes"), ("calibrated", 1)])
+@pytest.mark.parametrize(("param", "value"), [("sparse", "yes"), ("sparse", 1), ("calibrated", 1)])
 def test_new_parameters_are_validated(param, value):
     with pytest.raises(ValueError, match=param):
         MLHAT(**{param: value})
