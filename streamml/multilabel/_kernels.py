@@ -265,9 +265,10 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
                acc_coef, acc_intercept, decay, errors):
     """One adaptive-gradient step of per-label logistic regressions on the non-zero features.
 
-    Same rule as ``chain_sgd`` (``acc = decay * acc + g**2``, ``w -= lr * g / sqrt(acc)``) but
-    only the weights of the features in ``cols`` move (lazy L2: a weight is shrunk when its
-    feature occurs). Cost grows with ``len(cols) * n_labels``.
+    Like ``chain_sgd`` (``acc = decay * acc + g**2``) but the feature weights step
+    ``w -= lr_coef * g / (1 + sqrt(acc))`` and only the weights of the features in ``cols``
+    move (lazy L2: a weight is shrunk when its feature occurs). Cost grows with
+    ``len(cols) * n_labels``.
 
     Parameters
     ----------
@@ -315,7 +316,10 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
                 g = errors[e, j] * v + l2 * coef[e, f, j]
                 if g != 0.0:
                     acc_coef[e, f, j] = decay * acc_coef[e, f, j] + g * g
-                    coef[e, f, j] -= lr_coef * g / (math.sqrt(acc_coef[e, f, j]) + 1e-8)
+                    # +1 (FTRL-proximal's beta = 1, not AdaGrad's epsilon): a weight that
+                    # only ever sees tiny gradients (a rare label's negatives) moves little,
+                    # instead of lr * sqrt(steps) (medical micro-F1 0.66 -> 0.72).
+                    coef[e, f, j] -= lr_coef * g / (math.sqrt(acc_coef[e, f, j]) + 1.0)
 
 
 @njit(cache=True)

@@ -117,7 +117,7 @@ def test_sparse_kernels_match_a_naive_computation():
         g[dense == 0] = 0.0  # absent features do not move
         ac = np.where(g != 0, 0.9 * 0.5 + g**2, 0.5)
         np.testing.assert_allclose(acc_c[e], ac, rtol=1e-12)
-        np.testing.assert_allclose(c[e], coef[e] - 0.2 * g / (np.sqrt(ac) + 1e-8), rtol=1e-12)
+        np.testing.assert_allclose(c[e], coef[e] - 0.2 * g / (np.sqrt(ac) + 1.0), rtol=1e-12)
 
 
 def test_presence_gain_matches_the_exact_information_gain():
