@@ -168,7 +168,7 @@ def test_sparse_tree_splits_on_a_word_that_decides_the_labels():
 
 def test_thresholds_maximize_f1_with_at_most_one_false_per_true_positive():
     rng = np.random.default_rng(0)
-    thresholds = LabelThresholds(2, every=1, half_life=10**9)
+    thresholds = LabelThresholds(2, every=1, half_life=10**9, max_false_per_true=1.0)
     n = 4000
     truth = np.column_stack([rng.random(n) < 0.05, rng.random(n) < 0.05]).astype(float)
     # Label 0: positives score ~0.3, negatives ~0.02 (0.5 would never predict it).
