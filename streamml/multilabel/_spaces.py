@@ -13,6 +13,34 @@ from . import _kernels
 
 _ROW0 = np.zeros(1, dtype=np.int64)
 
+# Largest scaled value of a sparse feature: a word in 1 instance of 4 or rarer scales to 2
+# (measured on medical, enron, bibtex: 2 beats 4 and 8, which let rare noise words dominate).
+SPARSE_CLIP = 2.0
+
+
+class SparseVector:
+    """Non-zero entries of an instance: sorted column indices ``cols`` and their ``values``.
+
+    ``n`` is the number of features known when it was made; every other entry is 0.
+    """
+
+    __slots__ = ("cols", "values", "n")
+
+    def __init__(self, cols, values, n):
+        self.cols = cols
+        self.values = values
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def get(self, col):
+        """Value at column ``col`` (0 when absent)."""
+        k = int(np.searchsorted(self.cols, col))
+        if k < len(self.cols) and self.cols[k] == col:
+            return float(self.values[k])
+        return 0.0
+
 
 class FeatureSpace:
     """Maps feature names to columns; strings become one-hot columns ``(name, value)``.
@@ -32,6 +60,8 @@ class FeatureSpace:
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
+        self._sumsq = np.zeros(0)
+        self._n_rows = 0
 
     def __len__(self):
         return self.n
@@ -47,6 +77,38 @@ class FeatureSpace:
                 self._onehot.setdefault(key[0], []).append(col)
         return col
 
+    def _checked_items(self, x):
+        """``x``'s (key, value) pairs, every value validated before any state changes.
+
+        A refused instance leaves the space (and the model using it) exactly as it was.
+        """
+        if not isinstance(x, dict):
+            raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        for key, value in x.items():
+            kind = type(value)
+            if kind is int or kind is bool or kind is str or value is None:
+                continue
+            if kind is float:  # the common case, without the slow abstract-class checks
+                if value - value != 0.0 and value == value:  # inf (not NaN)
+                    raise ValueError(
+                        f"feature {key!r} is infinite ({value!r}); use finite values, or None / "
+                        "NaN for a missing value"
+                    )
+                continue
+            if isinstance(value, str):
+                continue
+            if isinstance(value, (numbers.Real, np.bool_)):
+                if math.isinf(float(value)):
+                    raise ValueError(
+                        f"feature {key!r} is infinite ({value!r}); use finite values, or None / "
+                        "NaN for a missing value"
+                    )
+                continue
+            raise TypeError(
+                f"feature {key!r} has unsupported type {type(value).__name__}; "
+                "accepted: numbers, bools, str (one-hot encoded) or None (missing)"
+            )
+
     def vectorize(self, x, grow):
         """Raw vector (NaN = missing) of ``x``; unknown features are added when ``grow``."""
         if not isinstance(x, dict):
@@ -58,9 +120,12 @@ class FeatureSpace:
             except (TypeError, ValueError):
                 values = None
             if values is not None:
+                if np.isinf(values).any():
+                    self._checked_items(x)  # raises, naming the feature
                 out = np.full(self.n, np.nan)
                 out[self._last_cols] = values
                 return out
+        self._checked_items(x)
         cols = []
         values = []
         simple = True
@@ -72,16 +137,9 @@ class FeatureSpace:
                 simple = False
                 col = self._column((key, value), grow)
                 v = 1.0
-            elif isinstance(value, (numbers.Real, np.bool_)):
+            else:
                 col = self._column(key, grow)
                 v = float(value)
-                if math.isinf(v):
-                    raise ValueError(f"feature {key!r} is infinite; use finite values or None")
-            else:
-                raise TypeError(
-                    f"feature {key!r} has unsupported type {type(value).__name__}; "
-                    "accepted: numbers, bools, str (one-hot encoded) or None (missing)"
-                )
             if col is None:
                 continue
             cols.append(col)
@@ -101,6 +159,63 @@ class FeatureSpace:
             self._last_keys = keys
             self._last_cols = cols_arr
         return out
+
+    def vectorize_sparse(self, x, grow):
+        """Non-zero entries of ``x`` as a :class:`SparseVector` (absent, None, NaN and 0 = 0).
+
+        Cost grows with the keys of ``x``, not with the features seen so far. Strings are
+        one-hot columns ``(name, value)`` set to 1.
+        """
+        if not isinstance(x, dict):
+            raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        x = {key: value for key, value in x.items() if value != 0}  # explicit zeros: cheap skip
+        self._checked_items(x)
+        cols = []
+        values = []
+        for key, value in x.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                col = self._column((key, value), grow)
+                v = 1.0
+            else:
+                v = float(value)
+                if v == 0.0 or v != v:
+                    continue
+                col = self._column(key, grow)
+            if col is not None:
+                cols.append(col)
+                values.append(v)
+        cols_arr = np.asarray(cols, dtype=np.int64)
+        values_arr = np.asarray(values, dtype=np.float64)
+        if len(cols_arr) > 1:
+            order = np.argsort(cols_arr, kind="stable")
+            cols_arr, values_arr = cols_arr[order], values_arr[order]
+        return SparseVector(cols_arr, values_arr, self.n)
+
+    def learn_scale(self, row):
+        """Update the running sum of squares of each feature (sparse scaling)."""
+        if len(self._sumsq) < self.n:
+            extra = max(self.n - len(self._sumsq), len(self._sumsq) // 2)
+            self._sumsq = np.concatenate([self._sumsq, np.zeros(extra)])
+        np.add.at(self._sumsq, row.cols, row.values * row.values)
+        self._n_rows += 1
+
+    def scale(self, row):
+        """``row`` divided by each feature's running root mean square, zeros counted (keeps
+        zeros zero), clipped to ``[-SPARSE_CLIP, SPARSE_CLIP]`` (measured against scaling by
+        the largest absolute value: macro-F1 up 0.01-0.02 on medical, enron and bibtex).
+
+        A binary word present in a fraction ``p`` of the instances becomes ``1 / sqrt(p)``:
+        rare words weigh more, like an inverse document frequency.
+        """
+        values = row.values
+        known = row.cols < len(self._sumsq)
+        if self._n_rows and known.any():
+            values = values.copy()
+            rms = np.sqrt(self._sumsq[row.cols[known]] / self._n_rows)
+            values[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
+        return SparseVector(row.cols, np.clip(values, -SPARSE_CLIP, SPARSE_CLIP), row.n)
 
     def _grow(self):
         extra = self.n - self._count.shape[1]
@@ -148,10 +263,10 @@ class LabelSpace:
                 f"y must be a dict {{label: bool}}, got {type(y).__name__}; for an empty label "
                 "set pass {} or every label with False"
             )
+        truths = [_as_bool(label, value) for label, value in y.items()]  # validate first
         positives = []
         new = []
-        for label, value in y.items():
-            truth = _as_bool(label, value)
+        for label, truth in zip(y, truths):
             idx = self.index.get(label)
             if idx is None:
                 idx = len(self.names)
@@ -161,3 +276,21 @@ class LabelSpace:
             if truth:
                 positives.append(idx)
         return positives, new
+
+
+class LabelDecisions(dict):
+    """``predict_one``'s answer: every label seen so far; a label never seen reads as False.
+
+    river's multi-output metrics look up every label of the truth in the prediction, so a
+    label that first appears in the truth of the instance being predicted must not raise.
+    """
+
+    def __missing__(self, label):
+        return False
+
+
+class LabelProbabilities(dict):
+    """``predict_proba_one``'s answer; a label never seen reads as ``{False: 1.0, True: 0.0}``."""
+
+    def __missing__(self, label):
+        return {False: 1.0, True: 0.0}

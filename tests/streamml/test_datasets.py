@@ -53,7 +53,7 @@ def test_sparse_rows_equal_dense_rows(tmp_path):
 
 def test_bad_files_fail_clearly(tmp_path):
     header = "@relation t\n@attribute x1 numeric\n@attribute a {0,1}\n@attribute b {0,1}\n@data\n"
-    with pytest.raises(ValueError, match="label 'a' has value '2'"):
+    with pytest.raises(ValueError, match=r"t.arff, line 6: attribute 'a' has value '2', outside"):
         list(MulanStream(_write(tmp_path, header + "1,2,0\n")))
     with pytest.raises(ValueError, match="2 values for 3 attributes"):
         list(MulanStream(_write(tmp_path, header + "1,0\n")))
@@ -84,3 +84,49 @@ def test_drifting_generator_changes_dependencies_at_known_points():
     assert stream.groups_at(0) != stream.groups_at(2000)
     with pytest.raises(ValueError, match="n_groups"):
         DriftingMultiLabel(n_labels=2, n_groups=3)
+
+
+_HEADER = ("@relation t\n% a comment\n@attribute x1 numeric\n@attribute c {red,blue}\n"
+           "@attribute a {0,1}\n@attribute b {0,1}\n@data\n")  # @data is line 7
+
+
+def test_sparse_option_yields_only_non_zero_features(tmp_path):
+    path = _write(tmp_path, _HEADER + "0,red,0,1\n{0 2.5,3 1}\n")
+    full = list(MulanStream(path))
+    assert full[1][0] == {"x1": 2.5, "c": "red"}
+    assert list(MulanStream(path, sparse=True)) == [
+        ({"c": "red"}, {"a": False, "b": True}), ({"x1": 2.5, "c": "red"}, {"a": False, "b": True})]
+    auto = list(MulanStream(path, sparse="auto"))
+    assert auto[0][0] == {"x1": 0.0, "c": "red"}  # dense rows stay dense
+    assert auto[1][0] == {"x1": 2.5, "c": "red"}
+    with pytest.raises(ValueError, match="sparse must be"):
+        MulanStream(path, sparse="yes")
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [("abc,red,0,1", r"line 9: attribute 'x1' has value 'abc', not a number"),
+     ("1,green,0,1", r"line 9: attribute 'c' has value 'green', outside its declaration"),
+     ("{0 1,9 1}", r"line 9: sparse index 9 out of range"),
+     ("{0 1,3 1", r"line 9: sparse row not closed"),
+     ("{x 1}", r"line 9: sparse entry 'x 1' does not start with an attribute index")],
+)
+def test_bad_rows_name_the_file_and_line(tmp_path, row, match):
+    path = _write(tmp_path, _HEADER + "1,red,0,1\n" + row + "\n")
+    with pytest.raises(ValueError, match=r"t\.arff, " + match):
+        list(MulanStream(path))
+
+
+def test_malformed_label_file_names_file_and_line(tmp_path):
+    path = _write(tmp_path, _HEADER + "1,red,0,1\n")
+    (tmp_path / "t.xml").write_text('<labels>\n<label name="a"></labels>')
+    with pytest.raises(ValueError, match=r"t\.xml, line 2, column \d+: malformed"):
+        MulanStream(path)
+
+
+@needs_data
+def test_bibtex_sparse_rows_hold_only_the_words():
+    stream = MulanStream(DATA / "bibtex" / "bibtex.arff", sparse=True)
+    x, y = next(iter(stream))
+    assert 0 < len(x) < 200 and all(v == 1.0 for v in x.values())
+    assert len(y) == 159
