@@ -290,6 +290,76 @@ class LabelClusterer(base.Base):
                         out[i] = where[id(other)]
         return out
 
+    def _similarities(self, labels):
+        """Whole-stream Jaccard similarity of the co-occurring pairs of ``labels``, best first."""
+        members = set(labels)
+        out = []
+        for (a, b), n_ab in self._pairs.items():
+            if a in members and b in members and n_ab > 0:
+                union = self._counts.get(a, 0) + self._counts.get(b, 0) - n_ab
+                if union > 0:
+                    out.append((n_ab / union, a, b))
+        out.sort(key=lambda t: (-t[0], t[1], t[2]))
+        return out
+
+    def capped_groups(self, labels, max_size):
+        """Split ``labels`` (indices) into groups of at most ``max_size`` co-occurring labels.
+
+        Greedy agglomeration (Kruskal on whole-stream Jaccard similarity): pairs
+        are joined most similar first as long as the joined group stays within ``max_size``;
+        the groups left are then packed, largest first, into groups of at most ``max_size``
+        (first fit), so labels that never co-occur share a group only to respect the cap.
+        """
+        labels = list(labels)
+        if len(labels) <= max_size:
+            return [labels]
+        parent = {a: a for a in labels}
+        size = dict.fromkeys(labels, 1)
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for _, a, b in self._similarities(labels):
+            ra, rb = find(a), find(b)
+            if ra != rb and size[ra] + size[rb] <= max_size:
+                if size[ra] < size[rb]:
+                    ra, rb = rb, ra
+                parent[rb] = ra
+                size[ra] += size[rb]
+        components = {}
+        for a in labels:
+            components.setdefault(find(a), []).append(a)
+        groups = []
+        for comp in sorted(components.values(), key=len, reverse=True):
+            for g in groups:
+                if len(g) + len(comp) <= max_size:
+                    g.extend(comp)
+                    break
+            else:
+                groups.append(list(comp))
+        return groups
+
+    def _lowest_common_node(self, labels):
+        """The lowest node of the hierarchy holding every label of ``labels``."""
+        nodes = {id(self._leaf_of[a]): self._leaf_of[a] for a in labels}
+        paths = []
+        for node in nodes.values():
+            path = []
+            while node is not None:
+                path.append(node)
+                node = node.parent
+            paths.append(path[::-1])
+        common = paths[0][0]
+        for depth in range(min(len(p) for p in paths)):
+            if all(p[depth] is paths[0][depth] for p in paths):
+                common = paths[0][depth]
+            else:
+                break
+        return common
+
     @property
     def clusters(self):
         """The active clusters (leaves of the hierarchy) as lists of label names."""
