@@ -48,7 +48,13 @@ def _split_values(text):
 
 
 def _read_label_names(xml_path):
-    tree = ET.parse(xml_path)
+    try:
+        tree = ET.parse(xml_path)
+    except ET.ParseError as err:
+        line, column = err.position
+        raise ValueError(
+            f"{xml_path}, line {line}, column {column}: malformed Mulan label file ({err})"
+        ) from None
     names = []
     for element in tree.iter():
         if element.tag.split("}")[-1] == "label" and "name" in element.attrib:
@@ -79,11 +85,13 @@ class _Header:
         self.names = []
         self.kinds = []  # "numeric", "string" or a tuple of nominal values
         self.data_offset = None
+        self.data_line = 0  # file line number of the @data line
         with open(path, encoding="utf-8", errors="replace") as f:
             while True:
                 line = f.readline()
                 if not line:
                     break
+                self.data_line += 1
                 s = line.strip()
                 if not s or s.startswith("%"):
                     continue
@@ -122,6 +130,15 @@ class MulanStream(dataset_base.Dataset):
     xml
         Path of the XML label file; by default ``<name>.xml`` next to the (first) ARFF file,
         with any ``-train`` / ``-test`` suffix removed.
+    sparse
+        False: every feature of every row (omitted sparse values are 0, as ARFF defines).
+        True: only the features with a non-zero number or a non-numeric nominal / string
+        value, which is what wide text streams (bag of words) are best streamed as: a
+        model's cost can then grow with an instance's words instead of the vocabulary.
+        ``"auto"``: True for the rows written in sparse form (``{index value, ...}``).
+
+    Errors in the data name the file and its line: a value that is not a number, a nominal
+    value outside its declaration, a sparse index out of range or a sparse row not closed.
 
     Examples
     --------
@@ -142,9 +159,14 @@ class MulanStream(dataset_base.Dataset):
     {'f1': 1.5, 'colour': 'red'} {'a': True, 'b': False}
     {'colour': 'blue'} {'a': False, 'b': False}
     {'f1': 2.0, 'colour': 'red'} {'a': True, 'b': False}
+    >>> [x for x, _ in MulanStream(folder / "toy.arff", sparse=True)][2]
+    {'f1': 2.0, 'colour': 'red'}
     """
 
-    def __init__(self, path, xml=None):
+    def __init__(self, path, xml=None, sparse=False):
+        if sparse not in (True, False, "auto"):
+            raise ValueError(f"sparse must be True, False or 'auto', got {sparse!r}")
+        self._sparse_mode = sparse  # river's Dataset owns the attribute ``sparse``
         paths = [path] if isinstance(path, (str, pathlib.Path)) else list(path)
         if not paths:
             raise ValueError("path must name at least one ARFF file")
@@ -168,6 +190,7 @@ class MulanStream(dataset_base.Dataset):
         self._label_cols = [first.names.index(n) for n in label_names]
         self._feature_cols = [i for i, n in enumerate(first.names) if n not in label_set]
         self._converters = [self._converter(kind) for kind in first.kinds]
+        self._allowed = [frozenset(k) if isinstance(k, tuple) else None for k in first.kinds]
         self._zero = [self._sparse_zero(kind) for kind in first.kinds]
         n_samples = sum(self._count_rows(p, h) for p, h in zip(self.paths, self._headers))
         super().__init__(
@@ -175,6 +198,7 @@ class MulanStream(dataset_base.Dataset):
             n_features=len(self.features),
             n_samples=n_samples,
             n_outputs=len(label_names),
+            sparse=sparse is not False,
         )
 
     @staticmethod
@@ -200,47 +224,95 @@ class MulanStream(dataset_base.Dataset):
             f.seek(header.data_offset)
             return sum(1 for line in f if line.strip() and not line.lstrip().startswith("%"))
 
+    def _value(self, col, raw, path, lineno):
+        """Converted value of attribute ``col`` (None when missing); errors name the line."""
+        if raw == "?" or raw is None:
+            return None
+        kind = self._headers[0].kinds[col]
+        if isinstance(kind, tuple) and raw not in self._allowed[col]:
+            name = self._headers[0].names[col]
+            raise ValueError(
+                f"{path}, line {lineno}: attribute {name!r} has value {raw!r}, outside its "
+                f"declaration {{{','.join(kind)}}}"
+            )
+        try:
+            return self._converters[col](raw)
+        except ValueError:
+            name = self._headers[0].names[col]
+            raise ValueError(
+                f"{path}, line {lineno}: attribute {name!r} has value {raw!r}, not a number"
+            ) from None
+
+    def _sparse_items(self, s, path, lineno):
+        """(column, raw value) pairs of a sparse row ``{index value, ...}``."""
+        end = s.rfind("}")
+        if end < 0:
+            raise ValueError(f"{path}, line {lineno}: sparse row not closed with '}}'")
+        body = s[1:end].strip()
+        items = []
+        if not body:
+            return items
+        n_cols = len(self._converters)
+        for item in _split_values(body):
+            idx, _, raw = item.strip().partition(" ")
+            try:
+                col = int(idx)
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {lineno}: sparse entry {item.strip()!r} does not start with "
+                    "an attribute index"
+                ) from None
+            if not 0 <= col < n_cols:
+                raise ValueError(
+                    f"{path}, line {lineno}: sparse index {col} out of range (the file "
+                    f"declares {n_cols} attributes, indices 0..{n_cols - 1})"
+                )
+            items.append((col, raw.strip()))
+        return items
+
     def _row(self, line, path, lineno):
         s = line.strip()
         if s.startswith("{"):
+            sparse_row = True
             values = list(self._zero)
-            body = s[1 : s.rindex("}")].strip()
-            if body:
-                for item in _split_values(body):
-                    idx, _, raw = item.strip().partition(" ")
-                    values[int(idx)] = raw.strip()
+            for col, raw in self._sparse_items(s, path, lineno):
+                values[col] = self._value(col, raw, path, lineno)
         else:
-            values = _split_values(s)
-            if len(values) != len(self._converters):
+            sparse_row = False
+            raw_values = _split_values(s)
+            if len(raw_values) != len(self._converters):
                 raise ValueError(
-                    f"{path}, data line {lineno}: {len(values)} values for "
+                    f"{path}, line {lineno}: {len(raw_values)} values for "
                     f"{len(self._converters)} attributes"
                 )
+            values = [self._value(c, v, path, lineno) for c, v in enumerate(raw_values)]
+        mode = self._sparse_mode
+        only_non_zero = mode is True or (mode == "auto" and sparse_row)
+        names = self._headers[0].names
         x = {}
         for col in self._feature_cols:
             v = values[col]
-            if v == "?" or v is None:
+            if v is None or (only_non_zero and v == 0.0 and not isinstance(v, str)):
                 continue
-            x[self._headers[0].names[col]] = self._converters[col](v) if isinstance(v, str) else v
+            x[names[col]] = v
         y = {}
         for name, col in zip(self.labels, self._label_cols):
             v = values[col]
-            if isinstance(v, float):
-                v = "1" if v == 1.0 else "0"
-            v = v.strip()
-            if v in ("1", "1.0"):
+            if v is None:
+                y[name] = False
+            elif v in (1.0, "1"):
                 y[name] = True
-            elif v in ("0", "0.0", "?", ""):
+            elif v in (0.0, "0"):
                 y[name] = False
             else:
-                raise ValueError(f"{path}, data line {lineno}: label {name!r} has value {v!r}, not 0/1")
+                raise ValueError(f"{path}, line {lineno}: label {name!r} has value {v!r}, not 0/1")
         return x, y
 
     def __iter__(self):
         for path, header in zip(self.paths, self._headers):
             with open(path, encoding="utf-8", errors="replace") as f:
                 f.seek(header.data_offset)
-                for lineno, line in enumerate(f, 1):
+                for lineno, line in enumerate(f, header.data_line + 1):
                     if not line.strip() or line.lstrip().startswith("%"):
                         continue
                     yield self._row(line, path, lineno)

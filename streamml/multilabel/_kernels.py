@@ -213,6 +213,248 @@ def standardize(raw, count, mean, m2, clip, out):
         out[f] = z
 
 
+@njit(cache=True)
+def _sigmoid(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
+
+
+@njit(cache=True)
+def sparse_logits(cols, values, coef, intercept, proba):
+    """Mean over members of each label's logistic probability, from the non-zero features.
+
+    Cost grows with ``len(cols) * n_labels``, not with the number of features.
+
+    Parameters
+    ----------
+    cols : int64 (nnz,), input
+        Columns of the non-zero features (columns beyond ``coef.shape[1]`` are ignored).
+    values : float64 (nnz,), input
+    coef : float64 (n_members, n_features, n_labels), input
+        Feature-major so that one feature's weights for every label are contiguous.
+    intercept : float64 (n_members, n_labels), input
+    proba : float64 (n_labels,), output
+    """
+    n_members = coef.shape[0]
+    n_features = coef.shape[1]
+    n_labels = coef.shape[2]
+    z = np.empty(n_labels)
+    for j in range(n_labels):
+        proba[j] = 0.0
+    for e in range(n_members):
+        for j in range(n_labels):
+            z[j] = intercept[e, j]
+        for k in range(cols.shape[0]):
+            f = cols[k]
+            if f >= n_features:
+                continue
+            v = values[k]
+            for j in range(n_labels):
+                z[j] += coef[e, f, j] * v
+        for j in range(n_labels):
+            proba[j] += _sigmoid(z[j])
+    for j in range(n_labels):
+        proba[j] /= n_members
+
+
+@njit(cache=True)
+def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coef, l2,
+               acc_coef, acc_intercept, decay, errors):
+    """One adaptive-gradient step of per-label logistic regressions on the non-zero features.
+
+    Same rule as ``chain_sgd`` (``acc = decay * acc + g**2``, ``w -= lr * g / sqrt(acc)``) but
+    only the weights of the features in ``cols`` move (lazy L2: a weight is shrunk when its
+    feature occurs). Cost grows with ``len(cols) * n_labels``.
+
+    Parameters
+    ----------
+    cols, values : the non-zero features (see ``sparse_logits``), input
+    labels : float64 (n_labels,), input, values 0 / 1
+    member_weights : float64 (n_members,), input
+    coef : float64 (n_members, n_features, n_labels), updated in place
+    intercept : float64 (n_members, n_labels), updated in place
+    lr, lr_coef, l2 : float
+    acc_coef, acc_intercept : shaped like ``coef`` and ``intercept``, updated in place
+    decay : float in (0, 1]
+    errors : float64 (n_members, n_labels), output
+        ``w * (p - y)`` per member and label (``p`` before the step).
+    """
+    n_members = coef.shape[0]
+    n_features = coef.shape[1]
+    n_labels = coef.shape[2]
+    z = np.empty(n_labels)
+    for e in range(n_members):
+        w = member_weights[e]
+        for j in range(n_labels):
+            errors[e, j] = 0.0
+        if w <= 0.0:
+            continue
+        for j in range(n_labels):
+            z[j] = intercept[e, j]
+        for k in range(cols.shape[0]):
+            f = cols[k]
+            if f >= n_features:
+                continue
+            v = values[k]
+            for j in range(n_labels):
+                z[j] += coef[e, f, j] * v
+        for j in range(n_labels):
+            err = w * (_sigmoid(z[j]) - labels[j])
+            errors[e, j] = err
+            acc_intercept[e, j] = decay * acc_intercept[e, j] + err * err
+            intercept[e, j] -= lr * err / (math.sqrt(acc_intercept[e, j]) + 1e-8)
+        for k in range(cols.shape[0]):
+            f = cols[k]
+            if f >= n_features:
+                continue
+            v = values[k]
+            for j in range(n_labels):
+                g = errors[e, j] * v + l2 * coef[e, f, j]
+                if g != 0.0:
+                    acc_coef[e, f, j] = decay * acc_coef[e, f, j] + g * g
+                    coef[e, f, j] -= lr_coef * g / (math.sqrt(acc_coef[e, f, j]) + 1e-8)
+
+
+@njit(cache=True)
+def presence_update(present, together, cols, positives, weight):
+    """Count, per feature, the instances where it is non-zero, overall and with each label.
+
+    Parameters
+    ----------
+    present : float64 (n_features,), updated in place
+    together : float64 (n_features, n_labels), updated in place
+    cols : int64 (nnz,), input
+        Columns of the non-zero features of the instance (all < ``n_features``).
+    positives : int64 (n_positive,), input
+        The labels present.
+    weight : float
+    """
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        present[f] += weight
+        for i in range(positives.shape[0]):
+            together[f, positives[i]] += weight
+
+
+@njit(cache=True)
+def _bits(p):
+    if p <= 0.0 or p >= 1.0:
+        return 0.0
+    return -(p * math.log2(p) + (1.0 - p) * math.log2(1.0 - p))
+
+
+@njit(cache=True)
+def presence_gains(present, together, positives, n, gains):
+    """Multi-label information gain of each split "feature non-zero" vs "feature zero".
+
+    ``H = sum_l h(p_l)`` with ``h`` the binary entropy in bits; features never or always
+    non-zero get gain 0.
+
+    Parameters
+    ----------
+    present : float64 (n_features,), input
+    together : float64 (n_features, n_labels), input
+    positives : float64 (n_labels,), input
+        Weight of the instances carrying each label.
+    n : float
+        Weight of all instances.
+    gains : float64 (n_features,), output
+    """
+    n_features = present.shape[0]
+    n_labels = positives.shape[0]
+    h_parent = 0.0
+    for j in range(n_labels):
+        h_parent += _bits(positives[j] / n)
+    for f in range(n_features):
+        a = present[f]
+        b = n - a
+        if a <= 0.0 or b <= 0.0:
+            gains[f] = 0.0
+            continue
+        h_a = 0.0
+        h_b = 0.0
+        for j in range(n_labels):
+            t = together[f, j]
+            h_a += _bits(t / a)
+            h_b += _bits((positives[j] - t) / b)
+        gains[f] = h_parent - (a / n) * h_a - (b / n) * h_b
+
+
+@njit(cache=True)
+def threshold_record(proba, labels, pos_hist, neg_hist, logit_range):
+    """Count ``proba`` in the positive or negative histogram of each label.
+
+    Bins split ``[-logit_range, logit_range]`` of the logit evenly; outside values go to the
+    end bins.
+
+    Parameters
+    ----------
+    proba : float64 (n_labels,), input
+    labels : float64 (n_labels,), input, values 0 / 1
+    pos_hist, neg_hist : float64 (n_labels, n_bins), updated in place
+    logit_range : float
+    """
+    n_bins = pos_hist.shape[1]
+    for j in range(proba.shape[0]):
+        p = min(max(proba[j], 1e-12), 1.0 - 1e-12)
+        z = math.log(p / (1.0 - p))
+        b = int(math.floor((z + logit_range) / (2.0 * logit_range) * n_bins))
+        if b < 0:
+            b = 0
+        elif b >= n_bins:
+            b = n_bins - 1
+        if labels[j] > 0.5:
+            pos_hist[j, b] += 1.0
+        else:
+            neg_hist[j, b] += 1.0
+
+
+@njit(cache=True)
+def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, max_false_per_true,
+                    default, thresholds):
+    """Per label, the bin edge that maximizes F1 with at most ``max_false_per_true`` false
+    positives per true positive (1 keeps the Hamming loss at most the empty prediction's).
+
+    Labels with fewer than ``min_positives`` positives keep ``default``; labels where no edge
+    meets the bound get a threshold above 1 (never predicted).
+
+    Parameters
+    ----------
+    pos_hist, neg_hist : float64 (n_labels, n_bins), input
+    logit_range, min_positives, max_false_per_true, default : float
+    thresholds : float64 (n_labels,), output (probabilities)
+    """
+    n_labels = pos_hist.shape[0]
+    n_bins = pos_hist.shape[1]
+    for j in range(n_labels):
+        total_pos = 0.0
+        for b in range(n_bins):
+            total_pos += pos_hist[j, b]
+        if total_pos < min_positives:
+            thresholds[j] = default
+            continue
+        tp = 0.0
+        fp = 0.0
+        best = -1.0
+        best_edge = n_bins
+        for b in range(n_bins - 1, -1, -1):
+            tp += pos_hist[j, b]
+            fp += neg_hist[j, b]
+            if tp <= 0.0 or fp > max_false_per_true * tp:
+                continue
+            f1 = 2.0 * tp / (tp + fp + total_pos)
+            if f1 > best:
+                best = f1
+                best_edge = b
+        if best_edge == n_bins:
+            thresholds[j] = 1.5
+        else:
+            z = -logit_range + 2.0 * logit_range * best_edge / n_bins
+            thresholds[j] = 1.0 / (1.0 + math.exp(-z))
+
+
 def warm_up():
     """Compile (or load from cache) every kernel on tiny inputs."""
     c = np.zeros((2, 3))
@@ -226,3 +468,16 @@ def warm_up():
     standardize(np.zeros(3), c[:1], c[:1], c[:1], 8.0, np.zeros(3))
     chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.1, 0.0,
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
+    cols = np.array([0, 2], dtype=np.int64)
+    vals = np.ones(2)
+    scoef = np.zeros((1, 3, 2))
+    sparse_logits(cols, vals, scoef, inter, proba)
+    sparse_sgd(cols, vals, np.zeros(2), np.ones(1), scoef, inter, 0.1, 0.1, 0.0, scoef.copy(),
+               inter.copy(), 0.999, np.zeros((1, 2)))
+    present = np.zeros(3)
+    together = np.zeros((3, 2))
+    presence_update(present, together, cols, np.array([1], dtype=np.int64), 1.0)
+    presence_gains(present, together, np.ones(2), 2.0, np.zeros(3))
+    hist = np.zeros((2, 4))
+    threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
+    best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))

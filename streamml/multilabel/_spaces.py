@@ -14,6 +14,30 @@ from . import _kernels
 _ROW0 = np.zeros(1, dtype=np.int64)
 
 
+class SparseVector:
+    """Non-zero entries of an instance: sorted column indices ``cols`` and their ``values``.
+
+    ``n`` is the number of features known when it was made; every other entry is 0.
+    """
+
+    __slots__ = ("cols", "values", "n")
+
+    def __init__(self, cols, values, n):
+        self.cols = cols
+        self.values = values
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def get(self, col):
+        """Value at column ``col`` (0 when absent)."""
+        k = int(np.searchsorted(self.cols, col))
+        if k < len(self.cols) and self.cols[k] == col:
+            return float(self.values[k])
+        return 0.0
+
+
 class FeatureSpace:
     """Maps feature names to columns; strings become one-hot columns ``(name, value)``.
 
@@ -32,6 +56,7 @@ class FeatureSpace:
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
+        self._scale = np.zeros(0)
 
     def __len__(self):
         return self.n
@@ -47,6 +72,38 @@ class FeatureSpace:
                 self._onehot.setdefault(key[0], []).append(col)
         return col
 
+    def _checked_items(self, x):
+        """``x``'s (key, value) pairs, every value validated before any state changes.
+
+        A refused instance leaves the space (and the model using it) exactly as it was.
+        """
+        if not isinstance(x, dict):
+            raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        for key, value in x.items():
+            kind = type(value)
+            if kind is int or kind is bool or kind is str or value is None:
+                continue
+            if kind is float:  # the common case, without the slow abstract-class checks
+                if value - value != 0.0 and value == value:  # inf (not NaN)
+                    raise ValueError(
+                        f"feature {key!r} is infinite ({value!r}); use finite values, or None / "
+                        "NaN for a missing value"
+                    )
+                continue
+            if isinstance(value, str):
+                continue
+            if isinstance(value, (numbers.Real, np.bool_)):
+                if math.isinf(float(value)):
+                    raise ValueError(
+                        f"feature {key!r} is infinite ({value!r}); use finite values, or None / "
+                        "NaN for a missing value"
+                    )
+                continue
+            raise TypeError(
+                f"feature {key!r} has unsupported type {type(value).__name__}; "
+                "accepted: numbers, bools, str (one-hot encoded) or None (missing)"
+            )
+
     def vectorize(self, x, grow):
         """Raw vector (NaN = missing) of ``x``; unknown features are added when ``grow``."""
         if not isinstance(x, dict):
@@ -58,9 +115,12 @@ class FeatureSpace:
             except (TypeError, ValueError):
                 values = None
             if values is not None:
+                if np.isinf(values).any():
+                    self._checked_items(x)  # raises, naming the feature
                 out = np.full(self.n, np.nan)
                 out[self._last_cols] = values
                 return out
+        self._checked_items(x)
         cols = []
         values = []
         simple = True
@@ -72,16 +132,9 @@ class FeatureSpace:
                 simple = False
                 col = self._column((key, value), grow)
                 v = 1.0
-            elif isinstance(value, (numbers.Real, np.bool_)):
+            else:
                 col = self._column(key, grow)
                 v = float(value)
-                if math.isinf(v):
-                    raise ValueError(f"feature {key!r} is infinite; use finite values or None")
-            else:
-                raise TypeError(
-                    f"feature {key!r} has unsupported type {type(value).__name__}; "
-                    "accepted: numbers, bools, str (one-hot encoded) or None (missing)"
-                )
             if col is None:
                 continue
             cols.append(col)
@@ -101,6 +154,50 @@ class FeatureSpace:
             self._last_keys = keys
             self._last_cols = cols_arr
         return out
+
+    def vectorize_sparse(self, x, grow):
+        """Non-zero entries of ``x`` as a :class:`SparseVector` (absent, None, NaN and 0 = 0).
+
+        Cost grows with the keys of ``x``, not with the features seen so far. Strings are
+        one-hot columns ``(name, value)`` set to 1.
+        """
+        self._checked_items(x)
+        cols = []
+        values = []
+        for key, value in x.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                col = self._column((key, value), grow)
+                v = 1.0
+            else:
+                v = float(value)
+                if v == 0.0 or v != v:
+                    continue
+                col = self._column(key, grow)
+            if col is not None:
+                cols.append(col)
+                values.append(v)
+        cols_arr = np.asarray(cols, dtype=np.int64)
+        values_arr = np.asarray(values, dtype=np.float64)
+        if len(cols_arr) > 1:
+            order = np.argsort(cols_arr, kind="stable")
+            cols_arr, values_arr = cols_arr[order], values_arr[order]
+        return SparseVector(cols_arr, values_arr, self.n)
+
+    def learn_scale(self, row):
+        """Update the running largest absolute value of each feature (sparse scaling)."""
+        if len(self._scale) < self.n:
+            self._scale = np.concatenate([self._scale, np.zeros(self.n - len(self._scale))])
+        np.maximum.at(self._scale, row.cols, np.abs(row.values))
+
+    def scale(self, row):
+        """``row`` divided by each feature's running largest absolute value (keeps zeros zero)."""
+        scale = np.ones(len(row.cols))
+        known = row.cols < len(self._scale)
+        s = self._scale[row.cols[known]]
+        scale[known] = np.where(s > 0, s, 1.0)
+        return SparseVector(row.cols, np.clip(row.values / scale, -1.0, 1.0), row.n)
 
     def _grow(self):
         extra = self.n - self._count.shape[1]
@@ -148,10 +245,10 @@ class LabelSpace:
                 f"y must be a dict {{label: bool}}, got {type(y).__name__}; for an empty label "
                 "set pass {} or every label with False"
             )
+        truths = [_as_bool(label, value) for label, value in y.items()]  # validate first
         positives = []
         new = []
-        for label, value in y.items():
-            truth = _as_bool(label, value)
+        for label, truth in zip(y, truths):
             idx = self.index.get(label)
             if idx is None:
                 idx = len(self.names)
@@ -161,3 +258,21 @@ class LabelSpace:
             if truth:
                 positives.append(idx)
         return positives, new
+
+
+class LabelDecisions(dict):
+    """``predict_one``'s answer: every label seen so far; a label never seen reads as False.
+
+    river's multi-output metrics look up every label of the truth in the prediction, so a
+    label that first appears in the truth of the instance being predicted must not raise.
+    """
+
+    def __missing__(self, label):
+        return False
+
+
+class LabelProbabilities(dict):
+    """``predict_proba_one``'s answer; a label never seen reads as ``{False: 1.0, True: 0.0}``."""
+
+    def __missing__(self, label):
+        return {False: 1.0, True: 0.0}

@@ -25,7 +25,35 @@ def _pad_cols(a, n):
     return np.pad(a, pad)
 
 
-class ChainModel:
+class ContextInputs:
+    """Weights on outside 0/1 inputs added to a leaf model's logits (IHOMER: the labels of the
+    clusters chained before this one). Subclasses own ``intercept``, ``context`` and
+    ``acc_context`` arrays (members, labels, ...)."""
+
+    def _intercept(self, ctx):
+        """Intercepts shifted by the context inputs (a fresh array when there is a context)."""
+        if ctx is None or len(ctx) == 0:
+            return self.intercept
+        if self.context.shape[2] < len(ctx):
+            self.context = _pad_cols(self.context, len(ctx))
+            self.acc_context = _pad_cols(self.acc_context, len(ctx))
+        return self.intercept + self.context[:, :, : len(ctx)] @ ctx
+
+    def _learn_context(self, shifted, before, errors, ctx, lr, l2, decay):
+        """Carry the intercept step made on ``shifted`` over and step the context weights."""
+        self.intercept += shifted - before
+        # Same adaptive rule as the chain weights, on the context inputs.
+        n_ctx = len(ctx)
+        lr_ctx = lr / math.sqrt(max(n_ctx, 1))
+        w = self.context[:, :, :n_ctx]
+        g = errors[:, :, None] * ctx[None, None, :] + l2 * w
+        active = g != 0.0
+        acc = self.acc_context[:, :, :n_ctx]
+        acc[active] = decay * acc[active] + g[active] ** 2
+        w[active] -= lr_ctx * g[active] / (np.sqrt(acc[active]) + 1e-8)
+
+
+class ChainModel(ContextInputs):
     """Ensemble of logistic classifier chains over standardized features (a leaf predictor).
 
     ``use_chain=False`` gives binary relevance of logistic regressions.
@@ -72,15 +100,6 @@ class ChainModel:
             self.coef = _pad_cols(self.coef, n_features)
             self.acc_coef = _pad_cols(self.acc_coef, n_features)
 
-    def _intercept(self, ctx):
-        """Intercepts shifted by the context inputs (a fresh array when there is a context)."""
-        if ctx is None or len(ctx) == 0:
-            return self.intercept
-        if self.context.shape[2] < len(ctx):
-            self.context = _pad_cols(self.context, len(ctx))
-            self.acc_context = _pad_cols(self.acc_context, len(ctx))
-        return self.intercept + self.context[:, :, : len(ctx)] @ ctx
-
     def proba(self, xs, ctx=None):
         self._fit_features(len(xs))
         out = np.empty(self.n_labels)
@@ -110,16 +129,7 @@ class ChainModel:
             self.acc_coef, self.acc_intercept, self.acc_chain, decay, errors,
         )
         if shifted:
-            self.intercept += intercept - before
-            # Same adaptive rule as the chain weights, on the context inputs.
-            n_ctx = len(ctx)
-            lr_ctx = lr / math.sqrt(max(n_ctx, 1))
-            w = self.context[:, :, :n_ctx]
-            g = errors[:, :, None] * ctx[None, None, :] + l2 * w
-            active = g != 0.0
-            acc = self.acc_context[:, :, :n_ctx]
-            acc[active] = decay * acc[active] + g[active] ** 2
-            w[active] -= lr_ctx * g[active] / (np.sqrt(acc[active]) + 1e-8)
+            self._learn_context(intercept, before, errors, ctx, lr, l2, decay)
         self.n_updates += 1.0
 
     def add_labels(self, n_new):
@@ -283,11 +293,15 @@ class Leaf(Node):
             cand[r, list(key)] = 1.0
         self.candidates = cand
 
-    def decide(self, xs, ctx=None):
-        """Predicted label set: the most probable of the greedy chain decision and the leaf's
-        frequent label sets under the chain's joint probability (0/1 vector)."""
+    def decide(self, xs, ctx=None, thresholds=None):
+        """Predicted label set (0/1 vector): the per-label decisions (``thresholds``, a
+        :class:`LabelThresholds`, or 0.5) and the leaf's frequent label sets compete under the
+        model's joint probability."""
         proba = self.proba(xs, ctx)
-        greedy = (proba > 0.5).astype(np.float64)
+        if thresholds is None:
+            greedy = (proba > 0.5).astype(np.float64)
+        else:
+            greedy = thresholds.decide(proba)
         if len(self.candidates) == 0 or self.model.n_updates == 0:
             return greedy
         if len(self.labelsets) == 1 and not self.inherited:
@@ -309,6 +323,14 @@ class Leaf(Node):
         if self.n < 30:
             return 0.0
         return 1.0 / (self.adwin.estimation + 0.01) ** 2
+
+    def branch_weights(self, feature, threshold):
+        """Weights of the two branches of ``x[feature] <= threshold`` (Gaussian estimate),
+        which seed the routing of missing values."""
+        count, mean, m2 = self.count[0, feature], self.mean[0, feature], self.m2[0, feature]
+        sd = np.sqrt(m2 / max(count - 1.0, 1.0))
+        frac = float(ndtr((threshold - mean) / sd)) if sd > 0 else 0.5
+        return [frac * count, (1.0 - frac) * count]
 
     def best_splits(self, n_split_points):
         """Best (gain, feature, threshold) per feature, from the Gaussian estimators.
@@ -372,6 +394,8 @@ class Split(Node):
         self.child_weights = child_weights
 
     def branch(self, xv):
+        if not isinstance(xv, np.ndarray):  # a SparseVector: absent features are 0
+            return 0 if xv.get(self.feature) <= self.threshold else 1
         v = xv[self.feature] if self.feature < len(xv) else math.nan
         if v != v:
             return 0 if self.child_weights[0] >= self.child_weights[1] else 1

@@ -4,12 +4,15 @@ import copy
 
 import numpy as np
 from river import base
-from scipy.special import ndtr
 
-from . import _tree
-from ._spaces import FeatureSpace, LabelSpace
+from . import _sparse, _tree
+from ._calibration import LabelThresholds
+from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector
 
 __all__ = ["MLHAT"]
+
+# sparse="auto": instances looked at before choosing the input representation.
+AUTO_WINDOW = 32
 
 
 def _check_positive(name, value, integer=False, upper=None):
@@ -74,8 +77,29 @@ class MLHAT(base.MultiLabelClassifier):
         Instances an alternate subtree learns before it may replace or be pruned.
     switch_significance
         Significance of the test that swaps or prunes an alternate subtree.
+    sparse
+        Input representation. False: a dense vector of every feature seen, absent features are
+        missing (imputed), split search on Gaussian estimators. True: only the non-zero
+        features, absent features are 0; learning and prediction cost grow with an instance's
+        non-zero features, the leaves are per-label logistic regressions on the (max-abs
+        scaled) features and the splits are "feature non-zero" vs "zero" (text streams).
+        ``"auto"``: sparse when the first instances hold non-zero values for at most a
+        quarter of the (at least 64) features seen; the first instances are learnt again in
+        the chosen representation.
+    calibrated
+        Per-label decision thresholds learned online (each label's F1 is maximized with at
+        most as many false as true positives, so predicting a label never costs more Hamming
+        loss than leaving it out); False uses 0.5.
     seed
         Seed of the online-bagging weights.
+
+    Notes
+    -----
+    ``predict_one`` answers for every label seen so far, and a label never seen reads as False
+    (the answer is a ``dict`` whose missing keys give False), so river's multi-output metrics
+    and ``evaluate.progressive_val_score`` work from the first instance and when a label first
+    appears mid-stream. Before the first ``learn_one`` the answer is empty (river's evaluation
+    skips it).
 
     Examples
     --------
@@ -110,6 +134,8 @@ class MLHAT(base.MultiLabelClassifier):
         drift_delta: float = 0.002,
         drift_window: int = 200,
         switch_significance: float = 0.05,
+        sparse: bool | str = "auto",
+        calibrated: bool = True,
         seed: int | None = None,
     ):
         self.grace_period = grace_period
@@ -127,15 +153,23 @@ class MLHAT(base.MultiLabelClassifier):
         self.drift_delta = drift_delta
         self.drift_window = drift_window
         self.switch_significance = switch_significance
+        self.sparse = sparse
+        self.calibrated = calibrated
         self.seed = seed
         self._validate_params()
+        self._reset()
 
+    def _reset(self):
         self._features = FeatureSpace()
         self._labels = LabelSpace()
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(self.seed)
         self._root = None
+        self._thresholds = None
+        self._sparse_leaves = False
         self._n_seen = 0
         self._n_swaps = 0
+        self._mode = {True: "sparse", False: "dense"}.get(self.sparse)
+        self._auto_buffer = []
 
     def _validate_params(self):
         for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
@@ -158,6 +192,10 @@ class MLHAT(base.MultiLabelClassifier):
             raise ValueError(
                 f"max_chain_labels must be an integer >= 0, got {self.max_chain_labels!r}"
             )
+        if self.sparse not in (True, False, "auto"):
+            raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
+        if not isinstance(self.calibrated, bool):
+            raise ValueError(f"calibrated must be True or False, got {self.calibrated!r}")
         if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
 
@@ -173,31 +211,71 @@ class MLHAT(base.MultiLabelClassifier):
         return list(self._labels.names)
 
     def learn_one(self, x, y):
-        positives, new = self._labels.encode(y)
-        xv = self._features.vectorize(x, grow=True)
-        xs = self._features.standardize(xv)
-        self._features.learn(xv)
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
+            positives, new = self._labels.encode(y)
+            xs = self._features.scale(xv)
+            self._features.learn_scale(xv)
+        else:
+            xv = self._features.vectorize(x, grow=True)
+            positives, new = self._labels.encode(y)
+            xs = self._features.standardize(xv)
+            self._features.learn(xv)
         if new:
             self._add_labels(len(new))
         yv = np.zeros(len(self._labels))
         yv[positives] = 1.0
         self._learn_arrays(xv, xs, yv, positives)
+        if self._mode is None:
+            self._auto_buffer.append((dict(x), dict(y)))
+            if len(self._auto_buffer) >= AUTO_WINDOW:
+                self._choose_representation()
+
+    def _choose_representation(self):
+        """sparse="auto": keep dense, or start over sparse and learn the buffered instances."""
+        buffer, self._auto_buffer = self._auto_buffer, []
+        n_features = len(self._features)
+        non_zero = np.mean([
+            sum(1 for v in x.values() if isinstance(v, str) or (v is not None and v == v and v != 0))
+            for x, _ in buffer
+        ])
+        if n_features < 64 or non_zero > 0.25 * n_features:
+            self._mode = "dense"
+            return
+        self._reset()
+        self._mode = "sparse"
+        for x, y in buffer:
+            self.learn_one(x, y)
+
+    def _vectors(self, x):
+        """(raw, scaled) vectors of ``x`` for prediction (no feature is added)."""
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=False)
+            return xv, self._features.scale(xv)
+        xv = self._features.vectorize(x, grow=False)
+        return xv, self._features.standardize(xv)
 
     def predict_proba_one(self, x, **kwargs):
-        proba = self._proba_from_dict(x)
-        return {label: {False: 1.0 - p, True: p} for label, p in zip(self._labels.names, proba)}
+        proba = self._proba_arrays(*self._vectors(x))
+        return LabelProbabilities(
+            (label, {False: 1.0 - p, True: p}) for label, p in zip(self._labels.names, proba)
+        )
 
     def predict_one(self, x, **kwargs):
-        xv = self._features.vectorize(x, grow=False)
-        labels = self._decide_arrays(xv, self._features.standardize(xv))
-        return {label: bool(v > 0.5) for label, v in zip(self._labels.names, labels)}
+        labels = self._decide_arrays(*self._vectors(x))
+        return LabelDecisions(
+            (label, bool(v > 0.5)) for label, v in zip(self._labels.names, labels)
+        )
 
     def _proba_from_dict(self, x):
-        xv = self._features.vectorize(x, grow=False)
-        return self._proba_arrays(xv, self._features.standardize(xv))
+        return self._proba_arrays(*self._vectors(x))
 
     # ------------------------------------------------------------------ array API (used by IHOMER)
     def _new_leaf(self, depth, n_labels, n_features, model=None):
+        if self._sparse_leaves:
+            if model is None:
+                model = _sparse.SparseLogisticModel(self.n_models, n_labels, n_features)
+            return _sparse.SparseLeaf(depth, n_labels, n_features, model, self.drift_delta)
         if model is None:
             use_chain = n_labels <= self.max_chain_labels
             model = _tree.ChainModel(self.n_models, n_labels, n_features, use_chain)
@@ -207,6 +285,7 @@ class MLHAT(base.MultiLabelClassifier):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
         if self._root is None:
             return
+        self._thresholds.add_labels(n_new)
         for node in _tree.iter_nodes(self._root):
             if node.is_leaf:
                 node.add_labels(n_new)
@@ -221,21 +300,26 @@ class MLHAT(base.MultiLabelClassifier):
         """
         self._n_seen += 1
         if self._root is None:
+            self._sparse_leaves = isinstance(xv, SparseVector)
+            self._thresholds = LabelThresholds(len(yv))
             self._root = self._new_leaf(0, len(yv), len(xv))
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
         else:
             member_weights = np.ones(1)
-        loss = self._hamming(self._main_leaf(self._root, xv).proba(xs, ctx), yv)
+        proba = self._main_leaf(self._root, xv).proba(xs, ctx)
+        loss = self._hamming(proba, yv)
+        if self.calibrated:
+            self._thresholds.record(proba, yv)
         self._root = self._learn_node(
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
         )
 
-    @staticmethod
-    def _hamming(proba, yv):
+    def _hamming(self, proba, yv):
         if len(yv) == 0:
             return 0.0
-        return float(np.count_nonzero((proba > 0.5) != (yv > 0.5))) / len(yv)
+        decided = self._thresholds.decide(proba) if self.calibrated else proba > 0.5
+        return float(np.count_nonzero((decided > 0.5) != (yv > 0.5))) / len(yv)
 
     @staticmethod
     def _main_leaf(node, xv):
@@ -320,17 +404,14 @@ class MLHAT(base.MultiLabelClassifier):
             return leaf
         f = int(feats[order[0]])
         threshold = float(thresholds[order[0]])
-        n_labels, n_features = leaf.n_labels, leaf.count.shape[1]
+        n_labels, n_features = leaf.n_labels, 0  # children grow their features as they learn
         children = [
             self._new_leaf(leaf.depth + 1, n_labels, n_features, leaf.model.copy())
             for _ in range(2)
         ]
         for child in children:
             child.candidates = leaf.candidates.copy()
-        # Seed the missing-value routing with the Gaussian estimate of the branch weights.
-        sd = np.sqrt(leaf.m2[0, f] / max(leaf.count[0, f] - 1.0, 1.0))
-        frac = float(ndtr((threshold - leaf.mean[0, f]) / sd)) if sd > 0 else 0.5
-        weights = [frac * leaf.count[0, f], (1.0 - frac) * leaf.count[0, f]]
+        weights = leaf.branch_weights(f, threshold)
         split = _tree.Split(leaf.depth, f, threshold, children, weights, self.drift_delta)
         split.n = leaf.n
         split.adwin = leaf.adwin
@@ -373,7 +454,7 @@ class MLHAT(base.MultiLabelClassifier):
             weights = [leaf.hamming_weight() for leaf in leaves]
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
-        return best.decide(xs, ctx)
+        return best.decide(xs, ctx, self._thresholds if self.calibrated else None)
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:
@@ -384,6 +465,7 @@ class MLHAT(base.MultiLabelClassifier):
         """Deep copy that keeps only the labels at ``positions`` (in that order)."""
         twin = copy.deepcopy(self)
         if twin._root is not None:
+            twin._thresholds.select_labels(positions)
             for node in _tree.iter_nodes(twin._root):
                 if node.is_leaf:
                     node.select_labels(positions)
