@@ -177,8 +177,19 @@ class IHOMER(base.MultiLabelClassifier):
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
 
-        self._clusterer = LabelClusterer(n_min=n_min, delta=delta, tau=tau, fading=fading)
+        self._reset()
+
+    def _reset(self):
+        self._clusterer = LabelClusterer(
+            n_min=self.n_min, delta=self.delta, tau=self.tau, fading=self.fading
+        )
         self._features = FeatureSpace()
+        # Input representation, as MLHAT chooses it (``model.sparse``): "sparse" or "dense";
+        # None while a probe MLHAT looks at the first instances (sparse="auto").
+        sparse = self._prototype().sparse
+        self._mode = {True: "sparse", False: "dense"}.get(sparse)
+        self._probe = MLHAT(sparse="auto") if self._mode is None else None
+        self._auto_buffer = []
         self._tree = None  # root _Node
         self._clusters = []  # label tuples of the leaves, in tree order
         self._learners = []  # their learners
@@ -198,8 +209,11 @@ class IHOMER(base.MultiLabelClassifier):
                "seed": 2}
 
     # ------------------------------------------------------------------ learners
+    def _prototype(self):
+        return self.model if self.model is not None else MLHAT()
+
     def _make_learner(self):
-        prototype = self.model if self.model is not None else MLHAT()
+        prototype = self._prototype()
         params = {}
         if self.seed is not None:
             params["seed"] = self.seed + self._n_learners_made
@@ -279,10 +293,35 @@ class IHOMER(base.MultiLabelClassifier):
         return list(self._clusterer._labels.names)
 
     def learn_one(self, x, y):
-        positives, new = self._clusterer._labels.encode(y)
-        xv = self._features.vectorize(x, grow=True)
-        xs = self._features.standardize(xv)
-        self._features.learn(xv)
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
+            positives, new = self._clusterer._labels.encode(y)
+            xs = self._features.scale(xv)
+            self._features.learn_scale(xv)
+        else:
+            xv = self._features.vectorize(x, grow=True)
+            positives, new = self._clusterer._labels.encode(y)
+            xs = self._features.standardize(xv)
+            self._features.learn(xv)
+        self._learn_vectors(xv, xs, positives, new)
+        if self._mode is None:
+            self._auto_buffer.append((dict(x), dict(y)))
+            self._probe.learn_one(x, y)
+            if self._probe._mode is not None:  # the probe chose (MLHAT's rule)
+                self._choose_representation(self._probe._mode)
+
+    def _choose_representation(self, mode):
+        """sparse="auto": keep dense, or start over sparse and learn the buffered instances."""
+        buffer = self._auto_buffer
+        if mode == "dense":
+            self._mode, self._probe, self._auto_buffer = "dense", None, []
+            return
+        self._reset()
+        self._mode, self._probe = "sparse", None
+        for x, y in buffer:
+            self.learn_one(x, y)
+
+    def _learn_vectors(self, xv, xs, positives, new):
         for label in new:
             self._add_label(self._clusterer._labels.index[label])
         self._n += 1
@@ -342,6 +381,9 @@ class IHOMER(base.MultiLabelClassifier):
                 ctx[list(leaf.labels)] = yv  # teacher forcing for the clusters after this one
 
     def _vectors(self, x):
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=False)
+            return xv, self._features.scale(xv)
         xv = self._features.vectorize(x, grow=False)
         return xv, self._features.standardize(xv)
 
