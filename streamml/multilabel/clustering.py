@@ -302,13 +302,15 @@ class LabelClusterer(base.Base):
         out.sort(key=lambda t: (-t[0], t[1], t[2]))
         return out
 
-    def capped_groups(self, labels, max_size):
+    def capped_groups(self, labels, max_size, keep=()):
         """Split ``labels`` (indices) into groups of at most ``max_size`` co-occurring labels.
 
         Greedy agglomeration (Kruskal on whole-stream Jaccard similarity): pairs
         are joined most similar first as long as the joined group stays within ``max_size``;
         the groups left are then packed, largest first, into groups of at most ``max_size``
         (first fit), so labels that never co-occur share a group only to respect the cap.
+        ``keep`` are groups to start from (their members among ``labels`` stay together), so
+        that a partition refined again changes only where new evidence joins groups.
         """
         labels = list(labels)
         if len(labels) <= max_size:
@@ -321,6 +323,14 @@ class LabelClusterer(base.Base):
                 parent[a] = parent[parent[a]]
                 a = parent[a]
             return a
+
+        for group in keep:
+            members = [a for a in group if a in parent][:max_size]
+            for b in members[1:]:
+                ra, rb = find(members[0]), find(b)
+                if ra != rb:
+                    parent[rb] = ra
+                    size[ra] += size[rb]
 
         for _, a, b in self._similarities(labels):
             ra, rb = find(a), find(b)

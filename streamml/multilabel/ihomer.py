@@ -199,6 +199,7 @@ class IHOMER(base.MultiLabelClassifier):
         self._n_learners_made = 0
         self._pending = False
         self._drifted = False
+        self._partitioned = False  # by co-occurrence (before: label order, to fit the cap)
         self.restructures = collections.deque(maxlen=1000)
 
     @classmethod
@@ -456,15 +457,21 @@ class IHOMER(base.MultiLabelClassifier):
         mode = max(self._cardinality.items(), key=lambda kv: (kv[1], -kv[0]))[0]
         return max(1, mode)
 
-    def _refined_partition(self):
-        """Largest ODAC subtrees within ``max_cluster_size`` (big leaves cut), small ones merged."""
+    def _refined_partition(self, fresh=True):
+        """Largest ODAC subtrees within ``max_cluster_size`` (big leaves cut), small ones merged.
+
+        Unless ``fresh`` (after an aggregation: the dependencies drifted), a big leaf is cut
+        starting from the current clusters, so that a restructure keeps the clusters (and
+        their learners) that new evidence does not join.
+        """
         cap = self.max_cluster_size
+        keep = self._clusters if self._partitioned and not fresh else ()
         groups = []
         stack = [self._clusterer._root]
         while stack:
             node = stack.pop()
             if len(node.labels) <= cap or node.is_leaf:
-                groups.extend(self._clusterer.capped_groups(node.labels, cap))
+                groups.extend(self._clusterer.capped_groups(node.labels, cap, keep))
             else:
                 stack.extend(reversed(node.children))
         min_size = min(self._min_size(), cap)
@@ -536,7 +543,7 @@ class IHOMER(base.MultiLabelClassifier):
     def _restructure(self, fresh):
         if self._tree is None:
             return
-        groups = self._refined_partition()
+        groups = self._refined_partition(fresh)
         old_leaves = {leaf.key: leaf for leaf in self._leaves()}
         old_internal = {node.key: node for node in self._internal_nodes()}
 
@@ -599,6 +606,7 @@ class IHOMER(base.MultiLabelClassifier):
             plan = list(range(len(groups))) if len(groups) > 1 else 0
         before = sorted(map(sorted, self._clusters))
         self._tree = build(plan)
+        self._partitioned = True
         self._index()
         if sorted(map(sorted, self._clusters)) != before:
             self.restructures.append((self._n, len(self._clusters),
