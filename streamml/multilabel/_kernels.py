@@ -232,14 +232,15 @@ def sparse_logits(cols, values, coef, intercept, proba):
     cols : int64 (nnz,), input
         Columns of the non-zero features (columns beyond ``coef.shape[1]`` are ignored).
     values : float64 (nnz,), input
-    coef : float64 (n_members, n_features, n_labels), input
-        Feature-major so that one feature's weights for every label are contiguous.
+    coef : float64 (n_members, n_features, >= n_labels), input
+        Feature-major so that one feature's weights for every label are contiguous; columns
+        beyond ``n_labels`` are spare capacity (labels appearing mid-stream).
     intercept : float64 (n_members, n_labels), input
     proba : float64 (n_labels,), output
     """
     n_members = coef.shape[0]
     n_features = coef.shape[1]
-    n_labels = coef.shape[2]
+    n_labels = intercept.shape[1]  # coef may hold spare label columns
     z = np.empty(n_labels)
     for j in range(n_labels):
         proba[j] = 0.0
@@ -283,7 +284,7 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
     """
     n_members = coef.shape[0]
     n_features = coef.shape[1]
-    n_labels = coef.shape[2]
+    n_labels = intercept.shape[1]  # coef may hold spare label columns
     z = np.empty(n_labels)
     for e in range(n_members):
         w = member_weights[e]
@@ -324,7 +325,7 @@ def presence_update(present, together, cols, positives, weight):
     Parameters
     ----------
     present : float64 (n_features,), updated in place
-    together : float64 (n_features, n_labels), updated in place
+    together : float (n_features, >= n_labels), updated in place
     cols : int64 (nnz,), input
         Columns of the non-zero features of the instance (all < ``n_features``).
     positives : int64 (n_positive,), input

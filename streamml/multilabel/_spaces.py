@@ -161,6 +161,9 @@ class FeatureSpace:
         Cost grows with the keys of ``x``, not with the features seen so far. Strings are
         one-hot columns ``(name, value)`` set to 1.
         """
+        if not isinstance(x, dict):
+            raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        x = {key: value for key, value in x.items() if value != 0}  # explicit zeros: cheap skip
         self._checked_items(x)
         cols = []
         values = []

@@ -23,7 +23,7 @@ def _grow_rows(a, n, axis):
     have = a.shape[axis]
     if have >= n:
         return a
-    new = max(n, 2 * have, 16)
+    new = max(n, have + have // 2, 16)
     shape = list(a.shape)
     shape[axis] = new - have
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
@@ -35,9 +35,11 @@ class SparseLogisticModel(ContextInputs):
     use_chain = False
 
     def __init__(self, n_members, n_labels, n_features):
+        # Label columns beyond n_labels are spare capacity: labels appearing one by one do
+        # not copy the (features x labels) weights each time.
         self.coef = np.zeros((n_members, n_features, n_labels))
         self.intercept = np.zeros((n_members, n_labels))
-        self.acc_coef = np.zeros_like(self.coef)
+        self.acc_coef = np.zeros(self.coef.shape, dtype=np.float32)
         self.acc_intercept = np.zeros_like(self.intercept)
         self.context = np.zeros((n_members, n_labels, 0))
         self.acc_context = np.zeros_like(self.context)
@@ -83,15 +85,16 @@ class SparseLogisticModel(ContextInputs):
         self.n_updates += 1.0
 
     def add_labels(self, n_new):
-        e, f, n_labels = self.coef.shape
-        self.coef = np.concatenate([self.coef, np.zeros((e, f, n_new))], axis=2)
-        self.acc_coef = np.concatenate([self.acc_coef, np.zeros((e, f, n_new))], axis=2)
+        e = self.coef.shape[0]
+        n_labels = self.n_labels + n_new
+        self.coef = _grow_rows(self.coef, n_labels, 2)
+        self.acc_coef = _grow_rows(self.acc_coef, n_labels, 2)
         self.intercept = np.concatenate([self.intercept, np.zeros((e, n_new))], axis=1)
         self.acc_intercept = np.concatenate([self.acc_intercept, np.zeros((e, n_new))], axis=1)
         pad = np.zeros((e, n_new, self.context.shape[2]))
         self.context = np.concatenate([self.context, pad], axis=1)
         self.acc_context = np.concatenate([self.acc_context, pad], axis=1)
-        self._scratch = np.zeros((e, n_labels + n_new))
+        self._scratch = np.zeros((e, n_labels))
 
     def drop_chain(self):
         """Nothing to drop: this model is binary relevance already."""
@@ -113,7 +116,8 @@ class SparseLeaf(Leaf):
     def __init__(self, depth, n_labels, n_features, model, drift_delta):
         super().__init__(depth, n_labels, 0, model, drift_delta)
         self.present = np.zeros(n_features)
-        self.together = np.zeros((n_features, n_labels))
+        # float32 counts (exact up to 2**24 per cell); label columns beyond n_labels are spare.
+        self.together = np.zeros((n_features, n_labels), dtype=np.float32)
 
     def fit_features(self, n_features):
         self.present = _grow_rows(self.present, n_features, 0)
@@ -121,9 +125,7 @@ class SparseLeaf(Leaf):
 
     def add_labels(self, n_new):
         super().add_labels(n_new)
-        self.together = np.concatenate(
-            [self.together, np.zeros((self.together.shape[0], n_new))], axis=1
-        )
+        self.together = _grow_rows(self.together, self.n_labels, 1)
 
     def select_labels(self, idx):
         super().select_labels(idx)

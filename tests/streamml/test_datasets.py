@@ -126,3 +126,49 @@ def test_sparse_topic_stream_is_sparse_grouped_and_drifts():
         SparseTopicStream(n_labels=5, n_groups=6)
     with pytest.raises(ValueError, match="vocabulary_per_label"):
         SparseTopicStream(n_features=10, vocabulary_per_label=20)
+
+
+_HEADER = ("@relation t\n% a comment\n@attribute x1 numeric\n@attribute c {red,blue}\n"
+           "@attribute a {0,1}\n@attribute b {0,1}\n@data\n")  # @data is line 7
+
+
+def test_sparse_option_yields_only_non_zero_features(tmp_path):
+    path = _write(tmp_path, _HEADER + "0,red,0,1\n{0 2.5,3 1}\n")
+    full = list(MulanStream(path))
+    assert full[1][0] == {"x1": 2.5, "c": "red"}
+    assert list(MulanStream(path, sparse=True)) == [
+        ({"c": "red"}, {"a": False, "b": True}), ({"x1": 2.5, "c": "red"}, {"a": False, "b": True})]
+    auto = list(MulanStream(path, sparse="auto"))
+    assert auto[0][0] == {"x1": 0.0, "c": "red"}  # dense rows stay dense
+    assert auto[1][0] == {"x1": 2.5, "c": "red"}
+    with pytest.raises(ValueError, match="sparse must be"):
+        MulanStream(path, sparse="yes")
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [("abc,red,0,1", r"line 9: attribute 'x1' has value 'abc', not a number"),
+     ("1,green,0,1", r"line 9: attribute 'c' has value 'green', outside its declaration"),
+     ("{0 1,9 1}", r"line 9: sparse index 9 out of range"),
+     ("{0 1,3 1", r"line 9: sparse row not closed"),
+     ("{x 1}", r"line 9: sparse entry 'x 1' does not start with an attribute index")],
+)
+def test_bad_rows_name_the_file_and_line(tmp_path, row, match):
+    path = _write(tmp_path, _HEADER + "1,red,0,1\n" + row + "\n")
+    with pytest.raises(ValueError, match=r"t\.arff, " + match):
+        list(MulanStream(path))
+
+
+def test_malformed_label_file_names_file_and_line(tmp_path):
+    path = _write(tmp_path, _HEADER + "1,red,0,1\n")
+    (tmp_path / "t.xml").write_text('<labels>\n<label name="a"></labels>')
+    with pytest.raises(ValueError, match=r"t\.xml, line 2, column \d+: malformed"):
+        MulanStream(path)
+
+
+@needs_data
+def test_bibtex_sparse_rows_hold_only_the_words():
+    stream = MulanStream(DATA / "bibtex" / "bibtex.arff", sparse=True)
+    x, y = next(iter(stream))
+    assert 0 < len(x) < 200 and all(v == 1.0 for v in x.values())
+    assert len(y) == 159

@@ -1,0 +1,115 @@
+"""Throughput and memory of MLHAT on wide, sparse multi-label streams.
+
+Two streams, each predicted then learned instance by instance (prequential):
+
+- bibtex in full (7,395 instances, 1,836 words, 159 labels), read with
+  ``MulanStream(..., sparse=True)`` (only the words present);
+- a generated stream of 1,000 labels and 10,000 sparse features: each instance draws 3 topics
+  out of 200; each topic owns 5 labels (each present with probability 0.6) and 50 words (8
+  drawn per topic), plus 20 background words; labels of a topic co-occur.
+
+Reported per window of instances: instances per second of the predict+learn loop (numba
+compile time excluded by a warm-up call) and the model's size (river's ``_raw_memory_usage``)
+at the window's end, so that flat memory and steady throughput show as flat columns.
+
+    python benchmarks/multilabel_scale.py                 # both streams, writes RESULTS.md
+    python benchmarks/multilabel_scale.py --n-generated 5000
+"""
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from streamml.datasets import MulanStream
+from streamml.multilabel import MLHAT
+from streamml.multilabel import _kernels
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _results import write_section  # noqa: E402
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multilabel"
+
+
+def generated_stream(n, n_labels=1000, n_features=10000, n_topics=200, seed=0):
+    """Sparse topic stream (see the module docstring); yields (x, y) with only true labels."""
+    rng = np.random.default_rng(seed)
+    labels_of = rng.permutation(n_labels).reshape(n_topics, -1)
+    words_of = rng.permutation(n_features)[: n_topics * 50].reshape(n_topics, 50)
+    for _ in range(n):
+        topics = rng.choice(n_topics, 3, replace=False)
+        words = set(rng.choice(n_features, 20, replace=False).tolist())
+        y = {}
+        for t in topics:
+            words.update(rng.choice(words_of[t], 8, replace=False).tolist())
+            for label in labels_of[t]:
+                if rng.random() < 0.6:
+                    y[f"l{label}"] = True
+        yield {f"w{w}": 1.0 for w in words}, y
+
+
+def run(model, stream, n, window):
+    rows = []
+    tp = fp = fn = 0
+    start = time.perf_counter()
+    t0 = start
+    for i, (x, y) in enumerate(stream, 1):
+        pred = model.predict_one(x)
+        predicted = {k for k, v in pred.items() if v}
+        truth = {k for k, v in y.items() if v}
+        tp += len(predicted & truth)
+        fp += len(predicted - truth)
+        fn += len(truth - predicted)
+        model.learn_one(x, y)
+        if i % window == 0 or i == n:
+            now = time.perf_counter()
+            rows.append((i, window / (now - t0) if i % window == 0 else (i % window) / (now - t0),
+                         model._raw_memory_usage / 2**20))
+            t0 = time.perf_counter()  # the memory measurement is not timed
+    total = sum(window / r[1] for r in rows[:-1]) + (n - window * (len(rows) - 1)) / rows[-1][1]
+    micro = 2 * tp / max(2 * tp + fp + fn, 1)
+    return rows, n / total, micro
+
+
+def table(name, rows, overall, micro, model):
+    lines = [f"**{name}**: {overall:.0f} instances/s overall, micro-F1 {micro:.3f}, "
+             f"{model.n_leaves} leaves, {len(model.labels)} labels", "",
+             "| instances | instances/s in window | model MB |", "|---|---|---|"]
+    lines += [f"| {i:,} | {ips:.0f} | {mb:.1f} |" for i, ips, mb in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-generated", type=int, default=20000)
+    parser.add_argument("--window", type=int, default=2000)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    _kernels.warm_up()
+    sections = []
+    bibtex = DATA / "bibtex" / "bibtex.arff"
+    if bibtex.exists():
+        stream = MulanStream(bibtex, sparse=True)
+        model = MLHAT(seed=1)
+        rows, overall, micro = run(model, stream, stream.n_samples, args.window)
+        sections.append(table("bibtex (7,395 x 1,836 words, 159 labels)", rows, overall, micro,
+                              model))
+    else:
+        sections.append(f"bibtex not found at {bibtex}: skipped.")
+    model = MLHAT(seed=1)
+    rows, overall, micro = run(model, generated_stream(args.n_generated), args.n_generated,
+                               args.window)
+    sections.append(table(f"generated ({args.n_generated:,} instances, 1,000 labels, 10,000 "
+                          "sparse features)", rows, overall, micro, model))
+    text = "\n\n".join(sections)
+    print(text)
+    if not args.no_write:
+        command = "python benchmarks/multilabel_scale.py " + " ".join(argv or sys.argv[1:])
+        write_section("multilabel_scale", "## MLHAT on wide, sparse streams\n\n"
+                      f"`{command.strip()}` (2-core machine shared with other jobs)\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Sparse inputs, calibrated decisions and robustness of MLHAT."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from river import datasets, evaluate, metrics
+
+from streamml.multilabel import MLHAT
+from streamml.multilabel import _kernels
+from streamml.multilabel._calibration import LabelThresholds
+from streamml.multilabel._spaces import FeatureSpace
+
+
+def _text_stream(n, seed, n_words=1000, n_labels=12):
+    """Bag-of-words stream: label l is present when one of its 3 key words occurs."""
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(n_words, size=(n_labels, 3), replace=False)
+    freq = np.where(rng.random(n_labels) < 0.3, 0.04, 0.2)  # some rare labels
+    for _ in range(n):
+        words = set(rng.choice(n_words, size=6, replace=False).tolist())
+        for l in range(n_labels):
+            if rng.random() < freq[l]:
+                words.add(int(keys[l, rng.integers(3)]))
+        x = {f"w{w}": 1.0 for w in words}
+        y = {f"l{l}": bool(set(keys[l].tolist()) & words) for l in range(n_labels)}
+        yield x, y
+
+
+def _prequential(model, stream):
+    T, P = [], []
+    for x, y in stream:
+        p = model.predict_one(x)
+        T.append([y[k] for k in sorted(y)])
+        P.append([p[k] for k in sorted(y)])
+        model.learn_one(x, y)
+    return np.array(T), np.array(P)
+
+
+def test_sparse_mode_learns_a_text_stream_and_beats_the_empty_prediction():
+    data = list(_text_stream(1500, 0))
+    model = MLHAT(sparse=True, seed=0)
+    T, P = _prequential(model, data)
+    hamming = (T != P)[500:].mean()
+    empty = T[500:].mean()
+    tp = (T & P)[500:].sum()
+    micro = 2 * tp / ((T[500:].sum()) + (P[500:].sum()))
+    assert hamming < 0.5 * empty
+    assert micro > 0.7
+    assert model._sparse_leaves
+
+
+def test_auto_chooses_sparse_for_wide_zero_filled_rows_and_dense_for_yeast():
+    vocabulary = [f"w{i}" for i in range(1000)]
+    dense_rows = [({w: x.get(w, 0.0) for w in vocabulary}, y) for x, y in _text_stream(100, 1)]
+    auto = MLHAT(seed=0)
+    for x, y in dense_rows:
+        auto.learn_one(x, y)
+    assert auto._mode == "sparse" and auto._sparse_leaves
+    # The buffered instances were learnt again: the model saw every instance once.
+    assert auto._n_seen == len(dense_rows)
+    sparse = MLHAT(sparse=True, seed=0)
+    for x, y in dense_rows:
+        sparse.learn_one({k: v for k, v in x.items() if v}, y)
+    x = dense_rows[-1][0]
+    assert auto.predict_proba_one(x) == sparse.predict_proba_one(x)
+    yeast = MLHAT(seed=0)
+    for x, y in datasets.Yeast().take(40):
+        yeast.learn_one(x, y)
+    assert yeast._mode == "dense" and not yeast._sparse_leaves
+
+
+def test_sparse_learning_cost_does_not_touch_absent_features():
+    model = MLHAT(sparse=True, seed=0)
+    data = list(_text_stream(300, 2))
+    for x, y in data:
+        model.learn_one(x, y)
+    coef = model._root.model.coef[0].copy()
+    x, y = {"w0": 1.0}, data[0][1]
+    model.learn_one(x, y)
+    changed = np.flatnonzero(np.any(model._root.model.coef[0] != coef, axis=1))
+    assert set(changed) <= {model._features.index["w0"]}
+
+
+def test_sparse_kernels_match_a_naive_computation():
+    rng = np.random.default_rng(0)
+    n_members, n_features, n_labels = 2, 7, 3
+    coef = rng.normal(size=(n_members, n_features, n_labels))
+    intercept = rng.normal(size=(n_members, n_labels))
+    cols = np.array([1, 4, 6], dtype=np.int64)
+    values = np.array([0.5, -1.0, 2.0])
+    dense = np.zeros(n_features)
+    dense[cols] = values
+    proba = np.empty(n_labels)
+    _kernels.sparse_logits(cols, values, coef, intercept, proba)
+    expected = np.mean(1 / (1 + np.exp(-(np.einsum("f,efl->el", dense, coef) + intercept))), axis=0)
+    np.testing.assert_allclose(proba, expected, rtol=1e-12)
+
+    labels = np.array([1.0, 0.0, 1.0])
+    weights = np.array([1.0, 2.0])
+    c, b = coef.copy(), intercept.copy()
+    acc_c, acc_b = np.full_like(c, 0.5), np.full_like(b, 0.5)
+    errors = np.empty((n_members, n_labels))
+    _kernels.sparse_sgd(cols, values, labels, weights, c, b, 0.3, 0.2, 0.01, acc_c, acc_b, 0.9,
+                        errors)
+    for e in range(n_members):
+        p = 1 / (1 + np.exp(-(dense @ coef[e] + intercept[e])))
+        err = weights[e] * (p - labels)
+        np.testing.assert_allclose(errors[e], err, rtol=1e-12)
+        ab = 0.9 * 0.5 + err**2
+        np.testing.assert_allclose(b[e], intercept[e] - 0.3 * err / (np.sqrt(ab) + 1e-8))
+        g = np.outer(dense, err) + 0.01 * coef[e]
+        g[dense == 0] = 0.0  # absent features do not move
+        ac = np.where(g != 0, 0.9 * 0.5 + g**2, 0.5)
+        np.testing.assert_allclose(acc_c[e], ac, rtol=1e-12)
+        np.testing.assert_allclose(c[e], coef[e] - 0.2 * g / (np.sqrt(ac) + 1e-8), rtol=1e-12)
+
+
+def test_presence_gain_matches_the_exact_information_gain():
+    rng = np.random.default_rng(1)
+    n, n_features, n_labels = 300, 5, 4
+    X = rng.random((n, n_features)) < 0.3
+    Y = (rng.random((n, n_labels)) < 0.2) | (X[:, [0]] & (rng.random((n, n_labels)) < 0.7))
+    present = np.zeros(n_features)
+    together = np.zeros((n_features, n_labels))
+    for i in range(n):
+        _kernels.presence_update(present, together, np.flatnonzero(X[i]).astype(np.int64),
+                                 np.flatnonzero(Y[i]).astype(np.int64), 1.0)
+    gains = np.zeros(n_features)
+    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), gains)
+
+    def h(block):
+        p = block.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = -(np.where(p > 0, p * np.log2(p), 0) + np.where(p < 1, (1 - p) * np.log2(1 - p), 0))
+        return e.sum()
+
+    for f in range(n_features):
+        on = X[:, f]
+        exact = h(Y) - on.mean() * h(Y[on]) - (1 - on.mean()) * h(Y[~on])
+        assert gains[f] == pytest.approx(exact, abs=1e-10)
+    assert gains.argmax() == 0
+
+
+def test_sparse_tree_splits_on_a_word_that_decides_the_labels():
+    rng = np.random.default_rng(0)
+    model = MLHAT(sparse=True, grace_period=100, max_depth=1, seed=0)
+    for _ in range(1500):
+        x = {f"w{w}": 1.0 for w in rng.choice(50, 5, replace=False)}
+        topic = rng.random() < 0.5
+        if topic:
+            x["topic"] = 1.0
+        model.learn_one(x, {"a": topic, "b": not topic})
+    assert model.n_leaves == 2
+    assert model._root.feature == model._features.index["topic"]
+    assert model.predict_one({"topic": 1.0, "w3": 1.0}) == {"a": True, "b": False}
+    assert model.predict_one({"w3": 1.0}) == {"a": False, "b": True}
+
+
+def test_thresholds_maximize_f1_with_at_most_one_false_per_true_positive():
+    rng = np.random.default_rng(0)
+    thresholds = LabelThresholds(2, every=1, half_life=10**9)
+    n = 4000
+    truth = np.column_stack([rng.random(n) < 0.05, rng.random(n) < 0.05]).astype(float)
+    # Label 0: positives score ~0.3, negatives ~0.02 (0.5 would never predict it).
+    # Label 1: scores carry no information (never predicting it is best for Hamming loss).
+    p0 = np.where(truth[:, 0] > 0, 0.3, 0.02) * np.exp(rng.normal(0, 0.2, n))
+    p1 = rng.uniform(0.0, 0.2, n)
+    for i in range(n):
+        thresholds.record(np.array([p0[i], p1[i]]), truth[i])
+    t0, t1 = thresholds.thresholds
+    assert 0.03 < t0 < 0.3
+    decided = p0 >= t0
+    assert ((decided == 1) & (truth[:, 0] == 0)).sum() <= ((decided == 1) & (truth[:, 0] == 1)).sum()
+    assert t1 > 0.2  # never predicted
+
+
+def test_calibrated_decisions_beat_the_empty_prediction_on_rare_labels():
+    data = list(_text_stream(1500, 3, n_labels=20))
+    T, P = _prequential(MLHAT(sparse=True, seed=0), data)
+    T0, P0 = _prequential(MLHAT(sparse=True, calibrated=False, seed=0), data)
+    rare = T.mean(axis=0) < 0.08
+    assert rare.any()
+    # Rare labels are predicted (0.5 misses most of them) without flooding them.
+    recall = (T & P)[:, rare].sum() / T[:, rare].sum()
+    recall0 = (T0 & P0)[:, rare].sum() / T0[:, rare].sum()
+    assert recall > recall0
+    assert (T != P).mean() < T.mean()
+
+
+def test_infinite_feature_is_refused_and_leaves_the_model_intact():
+    model = MLHAT(seed=0)
+    data = list(datasets.Yeast().take(100))
+    for x, y in data[:60]:
+        model.learn_one(x, y)
+    x = data[60][0]
+    before = model.predict_proba_one(x)
+    state = pickle.dumps(model)
+    bad = dict(data[61][0])
+    bad[next(iter(bad))] = math.inf  # same keys as the instances before: the fast path
+    with pytest.raises(ValueError, match="is infinite"):
+        model.learn_one(bad, data[61][1])
+    with pytest.raises(ValueError, match="is infinite"):
+        model.predict_one(bad)
+    assert model.predict_proba_one(x) == before
+    assert pickle.dumps(model) == state
+    for xi, yi in data[61:]:
+        model.learn_one(xi, yi)
+    assert any(model.predict_one(xi).values() for xi, _ in data[61:])
+
+
+def test_bad_label_value_adds_no_label():
+    model = MLHAT(seed=0)
+    model.learn_one({"a": 1.0}, {"l1": True})
+    with pytest.raises(ValueError, match="label 'l3'"):
+        model.learn_one({"a": 1.0}, {"l2": True, "l3": "yes"})
+    assert model.labels == ["l1"]
+
+
+def test_sparse_vectors_skip_zeros_and_refuse_inf():
+    space = FeatureSpace()
+    row = space.vectorize_sparse({"b": 2.0, "a": 0.0, "c": None, "d": "red", "e": 1}, grow=True)
+    assert [space.names[c] for c in row.cols] == ["b", ("d", "red"), "e"]
+    assert row.get(space.index["b"]) == 2.0 and row.get(99) == 0.0
+    with pytest.raises(ValueError, match="'z' is infinite"):
+        space.vectorize_sparse({"z": -math.inf}, grow=True)
+
+
+def test_river_progressive_val_score_works_with_labels_appearing_mid_stream():
+    rows = [({"x": float(i % 3)}, {"a": i % 2 == 0}) for i in range(20)]
+    rows += [({"x": float(i % 3)}, {"a": i % 2 == 0, "b": i % 3 == 0}) for i in range(20, 60)]
+    metric = metrics.multioutput.MicroAverage(metrics.F1())
+    evaluate.progressive_val_score(rows, MLHAT(seed=0), metric)  # KeyError before
+    model = MLHAT(seed=0)
+    assert model.predict_one({"x": 1.0}) == {}
+    model.learn_one(*rows[0])
+    pred = model.predict_one({"x": 1.0})
+    assert pred["never seen"] is False and set(pred) == {"a"}
+    assert model.predict_proba_one({"x": 1.0})["never seen"] == {False: 1.0, True: 0.0}
+    hamming = metrics.multioutput.PerOutput(metrics.Accuracy())
+    hamming.update(rows[30][1], model.predict_one(rows[30][0]))
+
+
+@pytest.mark.parametrize(("param", "value"), [("sparse", "yes"), ("calibrated", 1)])
+def test_new_parameters_are_validated(param, value):
+    with pytest.raises(ValueError, match=param):
+        MLHAT(**{param: value})
