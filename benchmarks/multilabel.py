@@ -186,7 +186,6 @@ def model_factories(which):
     out = {}
     if which in ("ours", "all"):
         out["IHOMER (ours)"] = (lambda seed: IHOMER(seed=seed), True)
-        out["IHOMER flat (ours)"] = (lambda seed: IHOMER(seed=seed, hierarchical=False), True)
         out["MLHAT (ours)"] = (lambda seed: MLHAT(seed=seed), True)
     if which in ("peers", "all"):
         for name, make in river_models().items():

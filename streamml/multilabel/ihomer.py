@@ -143,7 +143,7 @@ class IHOMER(base.MultiLabelClassifier):
         tau: float = 0.1,
         fading: float = 0.999,
         min_cluster_size: int | None = None,
-        max_cluster_size: int = 32,
+        max_cluster_size: int = 256,
         warmup: int = 200,
         warm_start: bool = True,
         hierarchical: bool = True,
