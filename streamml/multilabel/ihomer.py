@@ -5,7 +5,7 @@ import collections
 import numpy as np
 from river import base
 
-from ._spaces import FeatureSpace
+from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities
 from .clustering import LabelClusterer
 from .mlhat import MLHAT
 
@@ -118,6 +118,9 @@ class IHOMER(base.MultiLabelClassifier):
         ones when predicting).
     seed
         Seed of the learners (the k-th learner made gets ``seed + k``).
+
+    Like :class:`MLHAT`, ``predict_one`` answers for every label seen so far and a label never
+    seen reads as False, so river's multi-output metrics work from the first instance.
 
     Examples
     --------
@@ -439,14 +442,14 @@ class IHOMER(base.MultiLabelClassifier):
 
     def predict_proba_one(self, x, **kwargs):
         proba = self._predict(x, proba=True)
-        return {
-            label: {False: 1.0 - p, True: p}
-            for label, p in zip(self._clusterer._labels.names, proba)
-        }
+        return LabelProbabilities(
+            (label, {False: 1.0 - p, True: p})
+            for label, p in zip(self._clusterer._labels.names, proba.tolist())
+        )
 
     def predict_one(self, x, **kwargs):
         decision = self._predict(x, proba=False)
-        return {label: bool(v > 0.5) for label, v in zip(self._clusterer._labels.names, decision)}
+        return LabelDecisions(zip(self._clusterer._labels.names, (decision > 0.5).tolist()))
 
     # ------------------------------------------------------------------ partition refinement
     def _min_size(self):

@@ -87,10 +87,10 @@ def test_drifting_generator_changes_dependencies_at_known_points():
 
 
 def test_sparse_topic_stream_is_sparse_grouped_and_drifts():
-    stream = SparseTopicStream(n_features=2000, n_labels=200, n_groups=20, drift_at=(1500,),
-                               n_samples=3000, seed=3)
+    stream = SparseTopicStream(n_features=2000, n_labels=200, n_groups=20, drift_at=(1000,),
+                               n_samples=2000, seed=3)
     rows = list(stream)
-    assert len(rows) == 3000 and rows[0] == next(iter(stream))  # seeded: the same stream
+    assert len(rows) == 2000 and rows[0] == next(iter(stream))  # seeded: the same stream
     # Sparse counts: only the words present, positive integers, names inside the vocabulary.
     sizes = [len(x) for x, _ in rows]
     assert max(sizes) < 100 and all(v >= 1 and v == int(v) for x, _ in rows for v in x.values())
@@ -110,13 +110,13 @@ def test_sparse_topic_stream_is_sparse_grouped_and_drifts():
                     same += topic[a] == topic[b]
         return same / total
 
-    before, after = stream.groups_at(0), stream.groups_at(1500)
+    before, after = stream.groups_at(0), stream.groups_at(1000)
     assert before != after
     # Labels co-occur within their topic (two topics rarely meet), and after the drift
     # within the new topics, not the old ones.
-    assert same_topic_share(Y[:1500], before) > 0.6
-    assert same_topic_share(Y[1500:], after) > 0.6
-    assert same_topic_share(Y[1500:], before) < 0.2
+    assert same_topic_share(Y[:1000], before) > 0.6
+    assert same_topic_share(Y[1000:], after) > 0.6
+    assert same_topic_share(Y[1000:], before) < 0.2
     # Each label's own words: label l's vocabulary is over-represented where l is present.
     words = stream._label_words[7]
     has = [sum(x.get(f"w{w}", 0) for w in set(words.tolist())) for x, _ in rows]

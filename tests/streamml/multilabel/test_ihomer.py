@@ -148,7 +148,7 @@ def _topic_stream(n_samples, drift_at=()):
 @pytest.mark.parametrize("hierarchical", [True, False])
 def test_max_cluster_size_is_a_hard_cap(hierarchical):
     model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=50, hierarchical=hierarchical)
-    for i, (x, y) in enumerate(_topic_stream(600, drift_at=(300,))):
+    for i, (x, y) in enumerate(_topic_stream(400, drift_at=(200,))):
         model.learn_one(x, y)
         if i % 50 == 0:
             assert max(len(c) for c in model.clusters) <= 8
@@ -195,3 +195,19 @@ def test_no_warm_start_starts_new_clusters_from_scratch():
     for leaf in model._leaves():
         if frozenset(leaf.labels) not in old:
             assert leaf.learner._root is None or leaf.learner._n_seen <= 1
+
+
+def test_river_evaluation_from_the_first_instance():
+    """A label first seen mid-stream (and the first instance) must not break river's metrics."""
+    from river import evaluate, metrics
+
+    data = [({"a": float(i % 3)}, {"p": i % 2 == 0} if i < 20 else {"p": i % 2 == 0,
+                                                                    "q": i % 3 == 0})
+            for i in range(60)]
+    metric = metrics.multioutput.MicroAverage(metrics.F1())
+    evaluate.progressive_val_score(data, IHOMER(seed=0), metric)
+    assert 0.0 <= metric.get() <= 1.0
+    model = IHOMER(seed=0)
+    for x, y in data:
+        model.learn_one(x, y)
+    assert model.predict_one({"a": 1.0})["never seen"] is False
