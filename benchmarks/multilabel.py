@@ -150,11 +150,11 @@ METRICS = ("subset", "hamming", "micro", "macro", "example")
 
 DATASETS = ("yeast", "emotions", "flags", "birds", "cal500", "genbase", "foodtruck", "medical",
             "enron", "bibtex")
-# Peers too slow for the whole stream run on its first N instances (a few instances per second
-# for the authors' MLHAT on these sets, about 10 for river's models on bibtex); IHOMER also runs
-# on each such prefix, beside them.
+# Peers too slow for the whole stream run on its first N instances (on a machine shared by 8
+# agents: a few instances per second for the authors' MLHAT on these sets, 2-10 for river's
+# models on the wide ones); IHOMER also runs on each such prefix, beside them.
 AUTHORS_CAP = {"medical": 300, "enron": 300, "bibtex": 300, "cal500": 300, "genbase": 300}
-RIVER_CAP = {"bibtex": 1000}
+RIVER_CAP = dict(AUTHORS_CAP)
 
 
 def _cap(dataset, model_name):
@@ -513,8 +513,10 @@ throughput is noisy; compare ratios loosely):
 Prequential (predict, then learn), EVERY instance counted. Seed 0 is the file order (birds:
 train then test), seeds 1, 2 random orders, identical for every model. The authors' MLHAT
 (github aestebant/mlhat, installed as a peer, never committed) runs on the first 300 instances
-of the sets where it does a few instances per second; IHOMER's row on the same prefix is beside
-it. Throughput after a numba warm-up.
+of the sets where it does a few instances per second, and so do river's models on those wide
+sets (2-10 instances per second on this loaded machine); IHOMER's row on the same prefix is
+beside them. Peers ran on seed 0 only on the five wide sets (time). Throughput after a numba
+warm-up.
 """
 
 SCALE_HEADER = """## multilabel-scale: 1,000+ labels, 10,000+ sparse features, and bibtex in full

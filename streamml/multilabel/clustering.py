@@ -154,9 +154,16 @@ class LabelClusterer(base.Base):
             node = node.parent
         self._leaf_of[idx] = target
 
-    def _update(self, positives):
-        """Count one label set (indices of its labels); returns 'split', 'aggregate' or None."""
+    def _update(self, positives, count=True):
+        """Count one label set (indices of its labels); returns 'split', 'aggregate' or None.
+
+        ``count=False`` only advances the instance counter (a caller with no use for the
+        dependencies yet skips their cost).
+        """
         self._n += 1
+        if not count:
+            self.last_change = None
+            return None
         inc = self._increment
         positives = sorted(positives)
         for i, a in enumerate(positives):

@@ -106,8 +106,10 @@ class IHOMER(base.MultiLabelClassifier):
     max_cluster_size
         Most labels of one cluster, and most children of one internal node (a hard cap).
     warmup
-        Instances before the first partition by label co-occurrence; also the instances a new
-        internal node learns before it routes by its predictions.
+        Instances before the first partition by label co-occurrence, counted from the instance
+        where the labels outgrew one cluster (the clusterer only counts from then on: within
+        the cap no dependency can change the partition); also the instances a new internal node
+        learns before it routes by its predictions.
     warm_start
         Start the learners of new clusters from a copy of their predecessor (else from scratch).
     hierarchical
@@ -203,6 +205,7 @@ class IHOMER(base.MultiLabelClassifier):
         self._pending = False
         self._drifted = False
         self._partitioned = False  # by co-occurrence (before: label order, to fit the cap)
+        self._counting_since = None  # instance after which the clusterer counts
         self.restructures = collections.deque(maxlen=1000)
 
     @classmethod
@@ -330,7 +333,13 @@ class IHOMER(base.MultiLabelClassifier):
             self._add_label(self._clusterer._labels.index[label])
         self._n += 1
         self._cardinality[len(positives)] += 1
-        change = self._clusterer._update(positives)
+        # While every label fits one cluster no dependency can change the partition: the
+        # clusterer starts counting (and its warm-up starts) once the labels outgrow the cap.
+        if self._counting_since is None and len(self._clusterer._labels) > self.max_cluster_size:
+            self._counting_since = self._n - 1
+            self._clusterer._root.reset(self._clusterer._n)
+        counting = self._counting_since is not None
+        change = self._clusterer._update(positives, count=counting)
         if change is not None:
             self._pending = True
             self._drifted = self._drifted or change == "aggregate"
@@ -342,7 +351,11 @@ class IHOMER(base.MultiLabelClassifier):
         else:
             self._learn_flat(positives, xv, xs)
 
-        if self._n == self.warmup or (self._pending and self._n >= self.warmup):
+        if not counting:
+            return
+        if self._n - self._counting_since == self.warmup or (
+            self._pending and self._n - self._counting_since >= self.warmup
+        ):
             self._restructure(fresh=self._drifted)
             self._pending = False
             self._drifted = False
