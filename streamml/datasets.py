@@ -470,6 +470,9 @@ class SparseTopicStream(dataset_base.Dataset):
         Size of each label's and each topic's own vocabulary.
     noise_words
         Word draws from the whole vocabulary per instance.
+    only_present
+        Give only the labels present in ``y`` (as sparse label storage does; a label is then
+        first seen when it first occurs) instead of every label with True / False.
     seed
         Random seed.
 
@@ -497,6 +500,7 @@ class SparseTopicStream(dataset_base.Dataset):
         words_per_label=8,
         vocabulary_per_label=20,
         noise_words=10,
+        only_present=False,
         seed=None,
     ):
         for name, value in (("n_features", n_features), ("n_labels", n_labels),
@@ -527,6 +531,7 @@ class SparseTopicStream(dataset_base.Dataset):
         self.words_per_label = words_per_label
         self.vocabulary_per_label = vocabulary_per_label
         self.noise_words = noise_words
+        self.only_present = only_present
         self.seed = seed
         rng = np.random.default_rng([0 if seed is None else seed, 12345])
         self._label_words = rng.integers(0, n_features, (n_labels, vocabulary_per_label))
@@ -571,7 +576,7 @@ class SparseTopicStream(dataset_base.Dataset):
                         0, self.vocabulary_per_label, self.words_per_label)])
             ids, counts = np.unique(np.concatenate(words), return_counts=True)
             x = {names_x[i]: float(c) for i, c in zip(ids.tolist(), counts.tolist())}
-            y = dict.fromkeys(names_y, False)
+            y = {} if self.only_present else dict.fromkeys(names_y, False)
             for label in present:
                 y[names_y[label]] = True
             yield x, y

@@ -154,11 +154,13 @@ class LabelClusterer(base.Base):
             node = node.parent
         self._leaf_of[idx] = target
 
-    def _update(self, positives, count=True):
+    def _update(self, positives, count=True, test_above=0):
         """Count one label set (indices of its labels); returns 'split', 'aggregate' or None.
 
         ``count=False`` only advances the instance counter (a caller with no use for the
-        dependencies yet skips their cost).
+        dependencies yet skips their cost). Only leaves holding more than ``test_above``
+        labels, or whose parent does, are tested (IHOMER: below its cap a split or an
+        aggregation cannot change its partition).
         """
         self._n += 1
         if not count:
@@ -186,6 +188,10 @@ class LabelClusterer(base.Base):
         if self._n % self.n_min == 0 and self._root is not None:
             for leaf in self._leaves():
                 if self._n - leaf.start < self.n_min or not leaf.is_leaf:
+                    continue
+                if len(leaf.labels) <= test_above and (
+                    leaf.parent is None or len(leaf.parent.labels) <= test_above
+                ):
                     continue
                 change = self._test(leaf)
                 if change is not None:

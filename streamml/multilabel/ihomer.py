@@ -339,7 +339,9 @@ class IHOMER(base.MultiLabelClassifier):
             self._counting_since = self._n - 1
             self._clusterer._root.reset(self._clusterer._n)
         counting = self._counting_since is not None
-        change = self._clusterer._update(positives, count=counting)
+        change = self._clusterer._update(
+            positives, count=counting, test_above=self.max_cluster_size
+        )
         if change is not None:
             self._pending = True
             self._drifted = self._drifted or change == "aggregate"

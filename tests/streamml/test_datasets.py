@@ -172,3 +172,11 @@ def test_bibtex_sparse_rows_hold_only_the_words():
     x, y = next(iter(stream))
     assert 0 < len(x) < 200 and all(v == 1.0 for v in x.values())
     assert len(y) == 159
+
+
+def test_sparse_topic_stream_only_present_labels():
+    full = list(SparseTopicStream(n_features=500, n_labels=50, n_groups=5, n_samples=50, seed=1))
+    sparse = list(SparseTopicStream(n_features=500, n_labels=50, n_groups=5, n_samples=50,
+                                    only_present=True, seed=1))
+    for (x1, y1), (x2, y2) in zip(full, sparse):
+        assert x1 == x2 and y2 == {k: True for k, v in y1.items() if v}
