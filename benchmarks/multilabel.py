@@ -491,7 +491,7 @@ def main(argv=None):
         text = scale_run(args.scale)
         print(text)
         if args.write:
-            write_section("multilabel-scale", SCALE_HEADER.format(n=args.scale) + text)
+            write_section("multilabel-ihomer-scale", SCALE_HEADER.format(n=args.scale) + text)
     if args.drift_plot:
         curves, restructures, recover = drift_experiment(args.drift_plot)
         print(f"\ndrift plot: {args.drift_plot}")
@@ -521,7 +521,7 @@ beside them. Peers ran on seed 0 only on the five wide sets (time). Throughput a
 warm-up.
 """
 
-SCALE_HEADER = """## multilabel-scale: 1,000+ labels, 10,000+ sparse features, and bibtex in full
+SCALE_HEADER = """## multilabel-ihomer-scale: IHOMER vs MLHAT, 1,000 labels x 10,000 sparse words; bibtex
 
     python benchmarks/multilabel.py --no-tables --scale {n} --write
 
