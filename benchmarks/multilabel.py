@@ -74,8 +74,10 @@ class TwoWayLabelPowerset(multioutput.MultiClassEncoder):
 
 
 def load(name):
-    """The stream as a list; string features one-hot encoded (river's CC scaler and the
-    authors' MLHAT take numbers only), the same data for every model."""
+    """The stream as a list, the same data for every model: string (nominal) features one-hot
+    encoded with every value of the feature given, 1.0 or 0.0 (river's CC scaler and the
+    authors' MLHAT take numbers only; leaving the other values out would make them missing);
+    identifier attributes left out."""
     if name == "yeast":
         return list(datasets.Yeast())
     if name == "birds":
@@ -83,8 +85,28 @@ def load(name):
                               DATA / "birds" / "birds-test.arff"])
     else:
         stream = MulanStream(DATA / name / f"{name}.arff")
-    return [({(f"{k}={v}" if isinstance(v, str) else k): (1.0 if isinstance(v, str) else v)
-              for k, v in x.items()}, y) for x, y in stream]
+    data = list(stream)
+    values = {}
+    for x, _ in data:
+        for k, v in x.items():
+            if isinstance(v, str):
+                values.setdefault(k, set()).add(v)
+    if not values:
+        return data
+    # A nominal attribute with a value per instance or so is an identifier (genbase's
+    # "protein"), not a feature: left out.
+    levels = {k: sorted(vs) for k, vs in values.items() if len(vs) <= len(data) // 2}
+    out = []
+    for x, y in data:
+        row = {}
+        for k, v in x.items():
+            if isinstance(v, str):
+                for level in levels.get(k, ()):
+                    row[f"{k}={level}"] = 1.0 if level == v else 0.0
+            else:
+                row[k] = v
+        out.append((row, y))
+    return out
 
 
 def river_models():
