@@ -85,11 +85,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-generated", type=int, default=20000)
     parser.add_argument("--window", type=int, default=2000)
+    parser.add_argument("--data", type=pathlib.Path, default=DATA,
+                        help="folder of the Mulan data sets (holding bibtex/bibtex.arff)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     _kernels.warm_up()
     sections = []
-    bibtex = DATA / "bibtex" / "bibtex.arff"
+    bibtex = args.data / "bibtex" / "bibtex.arff"
     if bibtex.exists():
         stream = MulanStream(bibtex, sparse=True)
         model = MLHAT(seed=1)

@@ -164,7 +164,7 @@ class MulanStream(dataset_base.Dataset):
     """
 
     def __init__(self, path, xml=None, sparse=False):
-        if sparse not in (True, False, "auto"):
+        if not (isinstance(sparse, bool) or sparse == "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {sparse!r}")
         self._sparse_mode = sparse  # river's Dataset owns the attribute ``sparse``
         paths = [path] if isinstance(path, (str, pathlib.Path)) else list(path)

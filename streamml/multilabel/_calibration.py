@@ -34,7 +34,7 @@ class LabelThresholds:
     """
 
     def __init__(self, n_labels, n_bins=48, logit_range=9.0, min_positives=3.0,
-                 max_false_per_true=1.0, default=0.5, half_life=2000, every=10):
+                 max_false_per_true=1.0, default=0.5, half_life=500, every=10):
         self.n_bins = n_bins
         self.logit_range = logit_range
         self.min_positives = min_positives

@@ -232,7 +232,7 @@ def sparse_logits(cols, values, coef, intercept, proba):
     cols : int64 (nnz,), input
         Columns of the non-zero features (columns beyond ``coef.shape[1]`` are ignored).
     values : float64 (nnz,), input
-    coef : float64 (n_members, n_features, >= n_labels), input
+    coef : float (n_members, n_features, >= n_labels), input
         Feature-major so that one feature's weights for every label are contiguous; columns
         beyond ``n_labels`` are spare capacity (labels appearing mid-stream).
     intercept : float64 (n_members, n_labels), input
@@ -265,16 +265,17 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
                acc_coef, acc_intercept, decay, errors):
     """One adaptive-gradient step of per-label logistic regressions on the non-zero features.
 
-    Same rule as ``chain_sgd`` (``acc = decay * acc + g**2``, ``w -= lr * g / sqrt(acc)``) but
-    only the weights of the features in ``cols`` move (lazy L2: a weight is shrunk when its
-    feature occurs). Cost grows with ``len(cols) * n_labels``.
+    Like ``chain_sgd`` (``acc = decay * acc + g**2``) but the feature weights step
+    ``w -= lr_coef * g / (1 + sqrt(acc))`` and only the weights of the features in ``cols``
+    move (lazy L2: a weight is shrunk when its feature occurs). Cost grows with
+    ``len(cols) * n_labels``.
 
     Parameters
     ----------
     cols, values : the non-zero features (see ``sparse_logits``), input
     labels : float64 (n_labels,), input, values 0 / 1
     member_weights : float64 (n_members,), input
-    coef : float64 (n_members, n_features, n_labels), updated in place
+    coef : float (n_members, n_features, >= n_labels), updated in place
     intercept : float64 (n_members, n_labels), updated in place
     lr, lr_coef, l2 : float
     acc_coef, acc_intercept : shaped like ``coef`` and ``intercept``, updated in place
@@ -315,7 +316,10 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
                 g = errors[e, j] * v + l2 * coef[e, f, j]
                 if g != 0.0:
                     acc_coef[e, f, j] = decay * acc_coef[e, f, j] + g * g
-                    coef[e, f, j] -= lr_coef * g / (math.sqrt(acc_coef[e, f, j]) + 1e-8)
+                    # +1 (FTRL-proximal's beta = 1, not AdaGrad's epsilon): a weight that
+                    # only ever sees tiny gradients (a rare label's negatives) moves little,
+                    # instead of lr * sqrt(steps) (medical micro-F1 0.66 -> 0.72).
+                    coef[e, f, j] -= lr_coef * g / (math.sqrt(acc_coef[e, f, j]) + 1.0)
 
 
 @njit(cache=True)
@@ -347,11 +351,12 @@ def _bits(p):
 
 
 @njit(cache=True)
-def presence_gains(present, together, positives, n, gains):
+def presence_gains(present, together, positives, n, min_branch, gains):
     """Multi-label information gain of each split "feature non-zero" vs "feature zero".
 
-    ``H = sum_l h(p_l)`` with ``h`` the binary entropy in bits; features never or always
-    non-zero get gain 0.
+    ``H = sum_l h(p_l)`` with ``h`` the binary entropy in bits; features whose smaller branch
+    would hold less than ``min_branch`` weight get gain 0 without being scored (in text most
+    words are rare, and the scoring costs ``n_labels`` logarithms per feature).
 
     Parameters
     ----------
@@ -361,6 +366,7 @@ def presence_gains(present, together, positives, n, gains):
         Weight of the instances carrying each label.
     n : float
         Weight of all instances.
+    min_branch : float
     gains : float64 (n_features,), output
     """
     n_features = present.shape[0]
@@ -371,7 +377,7 @@ def presence_gains(present, together, positives, n, gains):
     for f in range(n_features):
         a = present[f]
         b = n - a
-        if a <= 0.0 or b <= 0.0:
+        if a <= 0.0 or b <= 0.0 or a < min_branch or b < min_branch:
             gains[f] = 0.0
             continue
         h_a = 0.0
@@ -471,14 +477,14 @@ def warm_up():
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
     cols = np.array([0, 2], dtype=np.int64)
     vals = np.ones(2)
-    scoef = np.zeros((1, 3, 2))
+    scoef = np.zeros((1, 3, 2), dtype=np.float32)  # the dtype MLHAT's sparse leaves use
     sparse_logits(cols, vals, scoef, inter, proba)
     sparse_sgd(cols, vals, np.zeros(2), np.ones(1), scoef, inter, 0.1, 0.1, 0.0, scoef.copy(),
                inter.copy(), 0.999, np.zeros((1, 2)))
     present = np.zeros(3)
-    together = np.zeros((3, 2))
+    together = np.zeros((3, 2), dtype=np.float32)
     presence_update(present, together, cols, np.array([1], dtype=np.int64), 1.0)
-    presence_gains(present, together, np.ones(2), 2.0, np.zeros(3))
+    presence_gains(present, together, np.ones(2), 2.0, 0.0, np.zeros(3))
     hist = np.zeros((2, 4))
     threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
     best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))

@@ -13,6 +13,10 @@ from . import _kernels
 
 _ROW0 = np.zeros(1, dtype=np.int64)
 
+# Largest scaled value of a sparse feature: a word in 1 instance of 4 or rarer scales to 2
+# (measured on medical, enron, bibtex: 2 beats 4 and 8, which let rare noise words dominate).
+SPARSE_CLIP = 2.0
+
 
 class SparseVector:
     """Non-zero entries of an instance: sorted column indices ``cols`` and their ``values``.
@@ -56,7 +60,8 @@ class FeatureSpace:
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
-        self._scale = np.zeros(0)
+        self._sumsq = np.zeros(0)
+        self._n_rows = 0
 
     def __len__(self):
         return self.n
@@ -189,18 +194,28 @@ class FeatureSpace:
         return SparseVector(cols_arr, values_arr, self.n)
 
     def learn_scale(self, row):
-        """Update the running largest absolute value of each feature (sparse scaling)."""
-        if len(self._scale) < self.n:
-            self._scale = np.concatenate([self._scale, np.zeros(self.n - len(self._scale))])
-        np.maximum.at(self._scale, row.cols, np.abs(row.values))
+        """Update the running sum of squares of each feature (sparse scaling)."""
+        if len(self._sumsq) < self.n:
+            extra = max(self.n - len(self._sumsq), len(self._sumsq) // 2)
+            self._sumsq = np.concatenate([self._sumsq, np.zeros(extra)])
+        np.add.at(self._sumsq, row.cols, row.values * row.values)
+        self._n_rows += 1
 
     def scale(self, row):
-        """``row`` divided by each feature's running largest absolute value (keeps zeros zero)."""
-        scale = np.ones(len(row.cols))
-        known = row.cols < len(self._scale)
-        s = self._scale[row.cols[known]]
-        scale[known] = np.where(s > 0, s, 1.0)
-        return SparseVector(row.cols, np.clip(row.values / scale, -1.0, 1.0), row.n)
+        """``row`` divided by each feature's running root mean square, zeros counted (keeps
+        zeros zero), clipped to ``[-SPARSE_CLIP, SPARSE_CLIP]`` (measured against scaling by
+        the largest absolute value: macro-F1 up 0.01-0.02 on medical, enron and bibtex).
+
+        A binary word present in a fraction ``p`` of the instances becomes ``1 / sqrt(p)``:
+        rare words weigh more, like an inverse document frequency.
+        """
+        values = row.values
+        known = row.cols < len(self._sumsq)
+        if self._n_rows and known.any():
+            values = values.copy()
+            rms = np.sqrt(self._sumsq[row.cols[known]] / self._n_rows)
+            values[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
+        return SparseVector(row.cols, np.clip(values, -SPARSE_CLIP, SPARSE_CLIP), row.n)
 
     def _grow(self):
         extra = self.n - self._count.shape[1]

@@ -18,12 +18,17 @@ from . import _kernels
 from ._tree import MAX_LABELSETS, ContextInputs, Leaf
 
 
+# Presence splits sending less than this fraction of a leaf to one side are not scored: their
+# gain is too small to ever pass the Hoeffding test, and scoring costs labels x features.
+MIN_BRANCH_FRACTION = 0.05
+
+
 def _grow_rows(a, n, axis):
-    """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity doubles)."""
+    """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity grows by 1/4)."""
     have = a.shape[axis]
     if have >= n:
         return a
-    new = max(n, have + have // 2, 16)
+    new = max(n, have + have // 4, 16)
     shape = list(a.shape)
     shape[axis] = new - have
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
@@ -36,8 +41,9 @@ class SparseLogisticModel(ContextInputs):
 
     def __init__(self, n_members, n_labels, n_features):
         # Label columns beyond n_labels are spare capacity: labels appearing one by one do
-        # not copy the (features x labels) weights each time.
-        self.coef = np.zeros((n_members, n_features, n_labels))
+        # not copy the (features x labels) weights each time. float32 weights halve the
+        # memory of wide label spaces (the kernels sum the logits in float64).
+        self.coef = np.zeros((n_members, n_features, n_labels), dtype=np.float32)
         self.intercept = np.zeros((n_members, n_labels))
         self.acc_coef = np.zeros(self.coef.shape, dtype=np.float32)
         self.acc_intercept = np.zeros_like(self.intercept)
@@ -154,11 +160,13 @@ class SparseLeaf(Leaf):
         return [self.n - a, a]
 
     def best_splits(self, n_split_points):
-        """Gain of each presence split (feature, threshold 0)."""
+        """Gain of each presence split (feature, threshold 0) whose smaller branch holds at
+        least ``MIN_BRANCH_FRACTION`` of the leaf's weight."""
         if self.n <= 0:
             return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
         gains = np.zeros(len(self.present))
-        _kernels.presence_gains(self.present, self.together, self.positives, self.n, gains)
+        _kernels.presence_gains(self.present, self.together, self.positives, self.n,
+                                MIN_BRANCH_FRACTION * self.n, gains)
         feats = np.flatnonzero(gains > 0)
         return gains[feats], feats, np.zeros(len(feats))
 

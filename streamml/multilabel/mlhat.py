@@ -81,15 +81,19 @@ class MLHAT(base.MultiLabelClassifier):
         Input representation. False: a dense vector of every feature seen, absent features are
         missing (imputed), split search on Gaussian estimators. True: only the non-zero
         features, absent features are 0; learning and prediction cost grow with an instance's
-        non-zero features, the leaves are per-label logistic regressions on the (max-abs
-        scaled) features and the splits are "feature non-zero" vs "zero" (text streams).
+        non-zero features, the leaves are per-label logistic regressions on the features
+        divided by their running root mean square (a rare word weighs more) and the splits
+        are "feature non-zero" vs "zero" (text streams).
         ``"auto"``: sparse when the first instances hold non-zero values for at most a
         quarter of the (at least 64) features seen; the first instances are learnt again in
         the chosen representation.
     calibrated
-        Per-label decision thresholds learned online (each label's F1 is maximized with at
-        most as many false as true positives, so predicting a label never costs more Hamming
-        loss than leaving it out); False uses 0.5.
+        True: per-label decision thresholds learned online (each label's F1 is maximized with
+        at most as many false as true positives, so predicting a label never costs more
+        Hamming loss than leaving it out). False: 0.5. ``"auto"``: True on sparse input, where
+        a fixed 0.5 misses most rare labels (medical micro-F1 0.37 -> 0.66, macro-F1 0.07 ->
+        0.24), False on dense input, where the chains are well calibrated already and the
+        thresholds cost up to 0.04 macro-F1 (birds, cal500).
     seed
         Seed of the online-bagging weights.
 
@@ -135,7 +139,7 @@ class MLHAT(base.MultiLabelClassifier):
         drift_window: int = 200,
         switch_significance: float = 0.05,
         sparse: bool | str = "auto",
-        calibrated: bool = True,
+        calibrated: bool | str = "auto",
         seed: int | None = None,
     ):
         self.grace_period = grace_period
@@ -192,10 +196,12 @@ class MLHAT(base.MultiLabelClassifier):
             raise ValueError(
                 f"max_chain_labels must be an integer >= 0, got {self.max_chain_labels!r}"
             )
-        if self.sparse not in (True, False, "auto"):
+        if not (isinstance(self.sparse, bool) or self.sparse == "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
-        if not isinstance(self.calibrated, bool):
-            raise ValueError(f"calibrated must be True or False, got {self.calibrated!r}")
+        if not (isinstance(self.calibrated, bool) or self.calibrated == "auto"):
+            raise ValueError(
+                f"calibrated must be True, False or 'auto', got {self.calibrated!r}"
+            )
         if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
 
@@ -203,6 +209,7 @@ class MLHAT(base.MultiLabelClassifier):
     def _unit_test_params(cls):
         yield {"seed": 42}
         yield {"grace_period": 20, "tau": 0.5, "n_models": 3, "seed": 1}
+        yield {"sparse": True, "grace_period": 20, "tau": 0.5, "n_models": 2, "seed": 2}
 
     # ------------------------------------------------------------------ public river API
     @property
@@ -256,16 +263,14 @@ class MLHAT(base.MultiLabelClassifier):
         return xv, self._features.standardize(xv)
 
     def predict_proba_one(self, x, **kwargs):
-        proba = self._proba_arrays(*self._vectors(x))
+        proba = self._proba_arrays(*self._vectors(x)).tolist()
         return LabelProbabilities(
-            (label, {False: 1.0 - p, True: p}) for label, p in zip(self._labels.names, proba)
+            zip(self._labels.names, [{False: 1.0 - p, True: p} for p in proba])
         )
 
     def predict_one(self, x, **kwargs):
         labels = self._decide_arrays(*self._vectors(x))
-        return LabelDecisions(
-            (label, bool(v > 0.5)) for label, v in zip(self._labels.names, labels)
-        )
+        return LabelDecisions(zip(self._labels.names, (labels > 0.5).tolist()))
 
     def _proba_from_dict(self, x):
         return self._proba_arrays(*self._vectors(x))
@@ -309,16 +314,23 @@ class MLHAT(base.MultiLabelClassifier):
             member_weights = np.ones(1)
         proba = self._main_leaf(self._root, xv).proba(xs, ctx)
         loss = self._hamming(proba, yv)
-        if self.calibrated:
+        if self._calibrated:
             self._thresholds.record(proba, yv)
         self._root = self._learn_node(
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
         )
 
+    @property
+    def _calibrated(self):
+        """Whether decisions use the learned thresholds ("auto": on sparse leaves only)."""
+        if self.calibrated == "auto":
+            return self._sparse_leaves
+        return self.calibrated
+
     def _hamming(self, proba, yv):
         if len(yv) == 0:
             return 0.0
-        decided = self._thresholds.decide(proba) if self.calibrated else proba > 0.5
+        decided = self._thresholds.decide(proba) if self._calibrated else proba > 0.5
         return float(np.count_nonzero((decided > 0.5) != (yv > 0.5))) / len(yv)
 
     @staticmethod
@@ -454,7 +466,7 @@ class MLHAT(base.MultiLabelClassifier):
             weights = [leaf.hamming_weight() for leaf in leaves]
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
-        return best.decide(xs, ctx, self._thresholds if self.calibrated else None)
+        return best.decide(xs, ctx, self._thresholds if self._calibrated else None)
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:

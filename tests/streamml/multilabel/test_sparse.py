@@ -69,6 +69,9 @@ def test_auto_chooses_sparse_for_wide_zero_filled_rows_and_dense_for_yeast():
     for x, y in datasets.Yeast().take(40):
         yeast.learn_one(x, y)
     assert yeast._mode == "dense" and not yeast._sparse_leaves
+    # calibrated="auto": learned thresholds on sparse input, 0.5 on dense input.
+    assert auto._calibrated and not yeast._calibrated
+    assert MLHAT(calibrated=True)._calibrated
 
 
 def test_sparse_learning_cost_does_not_touch_absent_features():
@@ -114,7 +117,7 @@ def test_sparse_kernels_match_a_naive_computation():
         g[dense == 0] = 0.0  # absent features do not move
         ac = np.where(g != 0, 0.9 * 0.5 + g**2, 0.5)
         np.testing.assert_allclose(acc_c[e], ac, rtol=1e-12)
-        np.testing.assert_allclose(c[e], coef[e] - 0.2 * g / (np.sqrt(ac) + 1e-8), rtol=1e-12)
+        np.testing.assert_allclose(c[e], coef[e] - 0.2 * g / (np.sqrt(ac) + 1.0), rtol=1e-12)
 
 
 def test_presence_gain_matches_the_exact_information_gain():
@@ -128,7 +131,12 @@ def test_presence_gain_matches_the_exact_information_gain():
         _kernels.presence_update(present, together, np.flatnonzero(X[i]).astype(np.int64),
                                  np.flatnonzero(Y[i]).astype(np.int64), 1.0)
     gains = np.zeros(n_features)
-    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), gains)
+    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), 0.0, gains)
+    limited = np.zeros(n_features)
+    cut = np.sort(np.minimum(present, n - present))[2]
+    _kernels.presence_gains(present, together, Y.sum(0).astype(float), float(n), cut, limited)
+    small = np.minimum(present, n - present) < cut
+    assert (limited[small] == 0).all() and (limited[~small] == gains[~small]).all()
 
     def h(block):
         p = block.mean(axis=0)
@@ -242,7 +250,26 @@ def test_river_progressive_val_score_works_with_labels_appearing_mid_stream():
     hamming.update(rows[30][1], model.predict_one(rows[30][0]))
 
 
-@pytest.mark.parametrize(("param", "value"), [("sparse", "yes"), ("calibrated", 1)])
+@pytest.mark.parametrize(("param", "value"), [("sparse", "yes"), ("sparse", 1), ("calibrated", 1)])
 def test_new_parameters_are_validated(param, value):
     with pytest.raises(ValueError, match=param):
         MLHAT(**{param: value})
+
+
+def test_sparse_model_restricted_to_some_labels_and_growing_labels():
+    data = list(_text_stream(400, 4))
+    model = MLHAT(sparse=True, seed=0)
+    for x, y in data[:200]:
+        model.learn_one(x, y)
+    model.learn_one(data[200][0], {**data[200][1], "late": True})  # a label appears mid-stream
+    for x, y in data[201:]:
+        model.learn_one(x, y)
+    assert model.labels[-1] == "late"
+    x = data[-1][0]
+    full = model.predict_proba_one(x)
+    positions = [3, 0, len(model.labels) - 1]
+    twin = model._restricted_copy(positions)
+    part = twin.predict_proba_one(x)
+    assert list(part) == [model.labels[p] for p in positions]
+    for label in part:
+        assert part[label][True] == pytest.approx(full[label][True], rel=1e-12)
