@@ -104,7 +104,10 @@ class IHOMER(base.MultiLabelClassifier):
         Clusters smaller than this are merged; None uses the most common label-set
         cardinality seen so far (at least 1).
     max_cluster_size
-        Most labels of one cluster, and most children of one internal node (a hard cap).
+        Most labels of one cluster, and most children of one internal node (a hard cap). The
+        default 1024 keeps label spaces of up to 1,024 labels in one MLHAT: smaller caps were
+        measured to cost accuracy and speed against one MLHAT on every stream benchmarked
+        (docs/multilabel.md).
     warmup
         Instances before the first partition by label co-occurrence, counted from the instance
         where the labels outgrew one cluster (the clusterer only counts from then on: within
@@ -148,7 +151,7 @@ class IHOMER(base.MultiLabelClassifier):
         tau: float = 0.1,
         fading: float = 0.999,
         min_cluster_size: int | None = None,
-        max_cluster_size: int = 256,
+        max_cluster_size: int = 1024,
         warmup: int = 200,
         warm_start: bool = True,
         hierarchical: bool = True,
