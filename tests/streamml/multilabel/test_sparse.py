@@ -168,7 +168,7 @@ def test_sparse_tree_splits_on_a_word_that_decides_the_labels():
 
 def test_thresholds_maximize_f1_with_at_most_one_false_per_true_positive():
     rng = np.random.default_rng(0)
-    thresholds = LabelThresholds(2, every=1, half_life=10**9)
+    thresholds = LabelThresholds(2, every=1, half_life=10**9, max_false_per_true=1.0)
     n = 4000
     truth = np.column_stack([rng.random(n) < 0.05, rng.random(n) < 0.05]).astype(float)
     # Label 0: positives score ~0.3, negatives ~0.02 (0.5 would never predict it).
@@ -273,3 +273,36 @@ def test_sparse_model_restricted_to_some_labels_and_growing_labels():
     assert list(part) == [model.labels[p] for p in positions]
     for label in part:
         assert part[label][True] == pytest.approx(full[label][True], rel=1e-12)
+
+
+def test_threshold_kernels_match_a_naive_search():
+    rng = np.random.default_rng(5)
+    n_labels, n_bins, logit_range = 4, 12, 6.0
+    pos = np.zeros((n_labels, n_bins))
+    neg = np.zeros((n_labels, n_bins))
+    proba = rng.uniform(0, 1, (300, n_labels)) ** 3
+    truth = (rng.random((300, n_labels)) < proba * 1.5).astype(float)
+    truth[:, 3] = 0.0  # a label never positive keeps the default
+    truth[0, 3] = 1.0
+    for p, t in zip(proba, truth):
+        _kernels.threshold_record(p, t, pos, neg, logit_range)
+    z = np.log(np.clip(proba, 1e-12, 1 - 1e-12) / (1 - np.clip(proba, 1e-12, 1 - 1e-12)))
+    bins = np.clip(np.floor((z + logit_range) / (2 * logit_range) * n_bins), 0, n_bins - 1)
+    for j in range(n_labels):
+        np.testing.assert_array_equal(pos[j], np.bincount(bins[truth[:, j] > 0, j].astype(int),
+                                                          minlength=n_bins))
+    out = np.empty(n_labels)
+    _kernels.best_thresholds(pos, neg, logit_range, 3.0, 1.5, 0.5, out)
+    for j in range(n_labels):
+        total = pos[j].sum()
+        if total < 3:
+            assert out[j] == 0.5
+            continue
+        best, best_edge = -1.0, None
+        for b in range(n_bins - 1, -1, -1):  # ties go to the higher edge
+            tp, fp = pos[j, b:].sum(), neg[j, b:].sum()
+            if tp > 0 and fp <= 1.5 * tp and 2 * tp / (tp + fp + total) > best:
+                best, best_edge = 2 * tp / (tp + fp + total), b
+        expected = 1.5 if best_edge is None else 1 / (1 + np.exp(
+            logit_range - 2 * logit_range * best_edge / n_bins))
+        assert out[j] == pytest.approx(expected, rel=1e-12)
