@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from river.datasets import base as dataset_base
 
-__all__ = ["DriftingMultiLabel", "MulanStream"]
+__all__ = ["DriftingMultiLabel", "MulanStream", "SparseTopicStream"]
 
 _NUMERIC = {"numeric", "real", "integer"}
 
@@ -433,3 +433,151 @@ class DriftingMultiLabel(dataset_base.Dataset):
                 labels = directions @ x + noise[i] > thresholds
                 yield dict(zip(names_x, x.tolist())), dict(zip(names_y, labels.tolist()))
                 t += 1
+
+
+class SparseTopicStream(dataset_base.Dataset):
+    """Wide sparse multi-label stream (a synthetic bag of words) with grouped labels and drift.
+
+    Labels ``l0, l1, ...`` are dealt into ``n_groups`` topics. Each instance picks one topic
+    (two with probability ``p_second_topic``; topics are Zipf-distributed, so a few are frequent
+    and many are rare, as in text), then ``1`` to ``max_labels_per_topic`` labels of it: labels of
+    one topic co-occur, labels of different topics rarely do. Its features are word counts
+    ``w0, w1, ...`` given only where non-zero (a river dict of the words present): each label
+    contributes ``words_per_label`` draws from its own vocabulary of ``vocabulary_per_label``
+    words, each topic ``words_per_label`` draws from its own vocabulary, and ``noise_words``
+    draws come from the whole vocabulary. At each instant of ``drift_at`` the labels are dealt
+    into new topics (which labels go together changes; each label keeps its own words).
+
+    Parameters
+    ----------
+    n_features
+        Vocabulary size (number of distinct features).
+    n_labels
+        Number of labels.
+    n_groups
+        Number of topics (groups of co-occurring labels).
+    drift_at
+        Instants (0-based instance index) at which the labels are regrouped.
+    n_samples
+        Length of the stream; None streams forever.
+    max_labels_per_topic
+        Most labels one topic gives an instance (uniform between 1 and this).
+    p_second_topic
+        Probability that an instance also carries a second topic.
+    words_per_label
+        Word draws per label present (and per topic present).
+    vocabulary_per_label
+        Size of each label's and each topic's own vocabulary.
+    noise_words
+        Word draws from the whole vocabulary per instance.
+    only_present
+        Give only the labels present in ``y`` (as sparse label storage does; a label is then
+        first seen when it first occurs) instead of every label with True / False.
+    seed
+        Random seed.
+
+    Examples
+    --------
+    >>> from streamml.datasets import SparseTopicStream
+    >>> stream = SparseTopicStream(n_features=10_000, n_labels=1_000, n_groups=100,
+    ...                            drift_at=(500,), n_samples=1_000, seed=0)
+    >>> x, y = next(iter(stream))
+    >>> len(y), len(x) < 100, all(v > 0 for v in x.values())
+    (1000, True, True)
+    >>> stream.groups_at(0) != stream.groups_at(600)
+    True
+    """
+
+    def __init__(
+        self,
+        n_features=10_000,
+        n_labels=1_000,
+        n_groups=100,
+        drift_at=(),
+        n_samples=None,
+        max_labels_per_topic=3,
+        p_second_topic=0.3,
+        words_per_label=8,
+        vocabulary_per_label=20,
+        noise_words=10,
+        only_present=False,
+        seed=None,
+    ):
+        for name, value in (("n_features", n_features), ("n_labels", n_labels),
+                            ("n_groups", n_groups),
+                            ("max_labels_per_topic", max_labels_per_topic),
+                            ("words_per_label", words_per_label),
+                            ("vocabulary_per_label", vocabulary_per_label)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if n_groups > n_labels:
+            raise ValueError(f"n_groups ({n_groups}) must not exceed n_labels ({n_labels})")
+        if vocabulary_per_label > n_features:
+            raise ValueError(
+                f"vocabulary_per_label ({vocabulary_per_label}) must not exceed n_features "
+                f"({n_features})"
+            )
+        if not 0 <= p_second_topic <= 1:
+            raise ValueError(f"p_second_topic must be in [0, 1], got {p_second_topic!r}")
+        if isinstance(noise_words, bool) or not isinstance(noise_words, int) or noise_words < 0:
+            raise ValueError(f"noise_words must be an integer >= 0, got {noise_words!r}")
+        super().__init__(task=dataset_base.MO_BINARY_CLF, n_features=n_features,
+                         n_samples=n_samples, n_outputs=n_labels, sparse=True)
+        self.n_labels = n_labels
+        self.n_groups = n_groups
+        self.drift_at = tuple(sorted(drift_at))
+        self.max_labels_per_topic = max_labels_per_topic
+        self.p_second_topic = p_second_topic
+        self.words_per_label = words_per_label
+        self.vocabulary_per_label = vocabulary_per_label
+        self.noise_words = noise_words
+        self.only_present = only_present
+        self.seed = seed
+        rng = np.random.default_rng([0 if seed is None else seed, 12345])
+        self._label_words = rng.integers(0, n_features, (n_labels, vocabulary_per_label))
+        self._topic_words = rng.integers(0, n_features, (n_groups, vocabulary_per_label))
+        weights = 1.0 / np.arange(1, n_groups + 1)
+        self._topic_p = weights / weights.sum()
+        self._regimes = [self._regime(k) for k in range(len(self.drift_at) + 1)]
+
+    def _regime(self, k):
+        rng = np.random.default_rng([0 if self.seed is None else self.seed, k])
+        order = rng.permutation(self.n_labels)
+        return [np.sort(chunk) for chunk in np.array_split(order, self.n_groups)]
+
+    def regime_at(self, t):
+        """Index of the label grouping active at instant ``t``."""
+        return int(np.searchsorted(self.drift_at, t, side="right"))
+
+    def groups_at(self, t):
+        """The topics (lists of label names) at instant ``t``."""
+        return [[f"l{i}" for i in g] for g in self._regimes[self.regime_at(t)]]
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        names_x = [f"w{i}" for i in range(self.n_features)]
+        names_y = [f"l{i}" for i in range(self.n_labels)]
+        t = 0
+        while self.n_samples is None or t < self.n_samples:
+            groups = self._regimes[self.regime_at(t)]
+            n_topics = 2 if rng.random() < self.p_second_topic else 1
+            topics = np.unique(rng.choice(self.n_groups, n_topics, p=self._topic_p))
+            present = []
+            words = [rng.integers(0, self.n_features, self.noise_words)]
+            for g in topics:
+                members = groups[g]
+                k = min(int(rng.integers(1, self.max_labels_per_topic + 1)), len(members))
+                chosen = rng.choice(members, k, replace=False)
+                present.extend(chosen.tolist())
+                words.append(self._topic_words[g, rng.integers(
+                    0, self.vocabulary_per_label, self.words_per_label)])
+                for label in chosen:
+                    words.append(self._label_words[label, rng.integers(
+                        0, self.vocabulary_per_label, self.words_per_label)])
+            ids, counts = np.unique(np.concatenate(words), return_counts=True)
+            x = {names_x[i]: float(c) for i, c in zip(ids.tolist(), counts.tolist())}
+            y = {} if self.only_present else dict.fromkeys(names_y, False)
+            for label in present:
+                y[names_y[label]] = True
+            yield x, y
+            t += 1

@@ -154,9 +154,18 @@ class LabelClusterer(base.Base):
             node = node.parent
         self._leaf_of[idx] = target
 
-    def _update(self, positives):
-        """Count one label set (indices of its labels); returns 'split', 'aggregate' or None."""
+    def _update(self, positives, count=True, test_above=0):
+        """Count one label set (indices of its labels); returns 'split', 'aggregate' or None.
+
+        ``count=False`` only advances the instance counter (a caller with no use for the
+        dependencies yet skips their cost). Only leaves holding more than ``test_above``
+        labels, or whose parent does, are tested (IHOMER: below its cap a split or an
+        aggregation cannot change its partition).
+        """
         self._n += 1
+        if not count:
+            self.last_change = None
+            return None
         inc = self._increment
         positives = sorted(positives)
         for i, a in enumerate(positives):
@@ -179,6 +188,10 @@ class LabelClusterer(base.Base):
         if self._n % self.n_min == 0 and self._root is not None:
             for leaf in self._leaves():
                 if self._n - leaf.start < self.n_min or not leaf.is_leaf:
+                    continue
+                if len(leaf.labels) <= test_above and (
+                    leaf.parent is None or len(leaf.parent.labels) <= test_above
+                ):
                     continue
                 change = self._test(leaf)
                 if change is not None:
@@ -289,6 +302,86 @@ class LabelClusterer(base.Base):
                     if other is not leaf and id(other) in where:
                         out[i] = where[id(other)]
         return out
+
+    def _similarities(self, labels):
+        """Whole-stream Jaccard similarity of the co-occurring pairs of ``labels``, best first."""
+        members = set(labels)
+        out = []
+        for (a, b), n_ab in self._pairs.items():
+            if a in members and b in members and n_ab > 0:
+                union = self._counts.get(a, 0) + self._counts.get(b, 0) - n_ab
+                if union > 0:
+                    out.append((n_ab / union, a, b))
+        out.sort(key=lambda t: (-t[0], t[1], t[2]))
+        return out
+
+    def capped_groups(self, labels, max_size, keep=()):
+        """Split ``labels`` (indices) into groups of at most ``max_size`` co-occurring labels.
+
+        Greedy agglomeration (Kruskal on whole-stream Jaccard similarity): pairs
+        are joined most similar first as long as the joined group stays within ``max_size``;
+        the groups left are then packed, largest first, into groups of at most ``max_size``
+        (first fit), so labels that never co-occur share a group only to respect the cap.
+        ``keep`` are groups to start from (their members among ``labels`` stay together), so
+        that a partition refined again changes only where new evidence joins groups.
+        """
+        labels = list(labels)
+        if len(labels) <= max_size:
+            return [labels]
+        parent = {a: a for a in labels}
+        size = dict.fromkeys(labels, 1)
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for group in keep:
+            members = [a for a in group if a in parent][:max_size]
+            for b in members[1:]:
+                ra, rb = find(members[0]), find(b)
+                if ra != rb:
+                    parent[rb] = ra
+                    size[ra] += size[rb]
+
+        for _, a, b in self._similarities(labels):
+            ra, rb = find(a), find(b)
+            if ra != rb and size[ra] + size[rb] <= max_size:
+                if size[ra] < size[rb]:
+                    ra, rb = rb, ra
+                parent[rb] = ra
+                size[ra] += size[rb]
+        components = {}
+        for a in labels:
+            components.setdefault(find(a), []).append(a)
+        groups = []
+        for comp in sorted(components.values(), key=len, reverse=True):
+            for g in groups:
+                if len(g) + len(comp) <= max_size:
+                    g.extend(comp)
+                    break
+            else:
+                groups.append(list(comp))
+        return groups
+
+    def _lowest_common_node(self, labels):
+        """The lowest node of the hierarchy holding every label of ``labels``."""
+        nodes = {id(self._leaf_of[a]): self._leaf_of[a] for a in labels}
+        paths = []
+        for node in nodes.values():
+            path = []
+            while node is not None:
+                path.append(node)
+                node = node.parent
+            paths.append(path[::-1])
+        common = paths[0][0]
+        for depth in range(min(len(p) for p in paths)):
+            if all(p[depth] is paths[0][depth] for p in paths):
+                common = paths[0][depth]
+            else:
+                break
+        return common
 
     @property
     def clusters(self):

@@ -1,40 +1,97 @@
 """iHOMER: online hierarchical partitioning of the label space, one MLHAT per cluster."""
 
 import collections
-import copy
 
 import numpy as np
 from river import base
 
-from . import _tree
-from ._spaces import FeatureSpace
+from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities
 from .clustering import LabelClusterer
 from .mlhat import MLHAT
 
 __all__ = ["IHOMER"]
 
 
+class _Node:
+    """A node of the HOMER hierarchy.
+
+    A leaf holds a label cluster and a learner of those labels (``labels`` in the learner's
+    order). An internal node holds a learner of its meta-labels, one per child: "the instance
+    carries some label of child c"; ``child_of`` maps each label below to its child position.
+    """
+
+    def __init__(self, labels, learner, children=()):
+        self.learner = learner
+        self.children = list(children)
+        if self.children:  # an internal node covers the labels of its children
+            labels = [a for child in self.children for a in child.labels]
+        self.labels = tuple(labels)
+        self.position = {a: p for p, a in enumerate(self.labels)}
+        self.child_of = {a: c for c, child in enumerate(self.children) for a in child.labels}
+        self.n_learned = 0  # instances learnt since the node was made (routing warm-up)
+
+    @property
+    def is_leaf(self):
+        return not self.children
+
+    @property
+    def key(self):
+        if self.is_leaf:
+            return frozenset(self.labels)
+        return tuple(frozenset(child.labels) for child in self.children)
+
+    def add_child(self, child):
+        self.children.append(child)
+        for a in child.labels:
+            self.child_of[a] = len(self.children) - 1
+        self.labels = self.labels + child.labels
+        if self.learner is not None:  # None: a flat partition's root, which learns nothing
+            self.learner._add_labels(1)
+
+    def add_label(self, a):
+        self.position[a] = len(self.labels)
+        self.labels = self.labels + (a,)
+        self.learner._add_labels(1)
+
+
 class IHOMER(base.MultiLabelClassifier):
-    """Incremental HOMER: online label clustering with one multi-label learner per cluster.
+    """Incremental HOMER: online label clustering, one learner per cluster, hierarchical routing.
 
     A :class:`LabelClusterer` (ODAC on the Jaccard distance between labels) watches the label
-    sets. After each structural change (split or aggregation, once ``warmup`` instances were
-    seen) the active leaf clusters become the partition of the labels; clusters smaller than
-    ``min_cluster_size`` are merged into their ODAC sibling or the nearest cluster (mean
-    Jaccard distance) as long as the result stays within ``max_cluster_size``. Each cluster
-    owns a learner (a clone of ``model``, :class:`MLHAT` by default) trained on ``x`` and the
-    cluster's labels. Clusters that did not change keep their learner; new clusters start from
-    a copy of the learner that held most of their labels, restricted to them (``warm_start``),
-    so a restructure never throws away what was learnt (resetting after an aggregation was
-    measured to cost accuracy on the drifting benchmark: the learners' own ADWIN detectors
-    already replace the subtrees that drift made wrong).
+    sets. At the end of the warm-up and after each structural change of the clusterer the labels
+    are partitioned again: every ODAC leaf cluster larger than ``max_cluster_size`` is cut into
+    groups of co-occurring labels of at most that size (:meth:`LabelClusterer.capped_groups`),
+    then groups smaller than ``min_cluster_size`` merge into the most similar group (mean
+    whole-stream Jaccard similarity) while the result stays within ``max_cluster_size``. Labels
+    appearing mid-stream join the smallest cluster, or a new one when every cluster is full:
+    no learner ever holds more than ``max_cluster_size`` labels.
+
+    Each cluster owns a learner (a clone of ``model``, :class:`MLHAT` by default) of its labels.
+    With ``hierarchical=True`` (HOMER, Tsoumakas et al. 2008) the clusters are the leaves of a
+    tree that follows the ODAC hierarchy (each cluster hangs under the lowest ODAC node holding
+    all its labels; levels are merged while a node keeps at most ``max_cluster_size`` children).
+    Every internal node learns the meta-labels "some label of child c is present" and an
+    instance goes down, for learning and for prediction, only into the children whose
+    meta-label is present (learning) or predicted (prediction); a node younger than ``warmup``
+    instances routes to all its children. The per-instance cost thus grows with the clusters
+    of the labels present, not with the number of clusters, and each cluster learns its labels
+    on the instances that carry one of them. With ``hierarchical=False`` every cluster learns
+    every instance and predicts every instance (flat partition; ``chain_clusters`` applies).
+
+    Unchanged clusters (and internal nodes with the same children) keep their learner. With
+    ``warm_start`` (default) any new cluster, whether it comes from a split or an aggregation,
+    starts from a copy of the learner that held most of its labels, restricted to them; a new
+    internal node starts from the internal node that covered most of its labels. Starting from
+    scratch after an aggregation was measured to cost accuracy on the drifting benchmark (the
+    learners' own ADWIN detectors already replace the subtrees that drift made wrong), hence the
+    default. ``warm_start=False`` starts every new node from scratch.
     The prediction is the union of the clusters' predictions; labels never seen are False.
-    Local drift is handled inside each learner (ADWIN and alternate subtrees in MLHAT).
 
     Parameters
     ----------
     model
-        Learner cloned for each cluster (a :class:`MLHAT`); None gives ``MLHAT()``.
+        Learner cloned for each cluster and internal node (a :class:`MLHAT`); None gives
+        ``MLHAT()``.
     n_min
         Instances between two ODAC tests of a cluster.
     delta
@@ -47,18 +104,28 @@ class IHOMER(base.MultiLabelClassifier):
         Clusters smaller than this are merged; None uses the most common label-set
         cardinality seen so far (at least 1).
     max_cluster_size
-        Merges never produce clusters larger than this.
+        Most labels of one cluster, and most children of one internal node (a hard cap). The
+        default 1024 keeps label spaces of up to 1,024 labels in one MLHAT: smaller caps were
+        measured to cost accuracy and speed against one MLHAT on every stream benchmarked
+        (docs/multilabel.md).
     warmup
-        Instances before the first restructure.
+        Instances before the first partition by label co-occurrence, counted from the instance
+        where the labels outgrew one cluster (the clusterer only counts from then on: within
+        the cap no dependency can change the partition); also the instances a new internal node
+        learns before it routes by its predictions.
     warm_start
         Start the learners of new clusters from a copy of their predecessor (else from scratch).
+    hierarchical
+        Route instances down a HOMER tree of meta-label learners (else a flat partition).
     chain_clusters
-        Chain the clusters: the leaf models of each cluster also take the labels of the
-        clusters before it as 0/1 inputs (true labels when learning, the predicted ones when
-        predicting), which keeps the dependencies between clusters that the partition cuts.
-        Weights are indexed by label, so they survive restructures.
+        Flat partition only: chain the clusters, the leaf models of each cluster also taking the
+        labels of the clusters before it as 0/1 inputs (true labels when learning, the predicted
+        ones when predicting).
     seed
-        Seed of the learners (cluster k gets ``seed + k``).
+        Seed of the learners (the k-th learner made gets ``seed + k``).
+
+    Like :class:`MLHAT`, ``predict_one`` answers for every label seen so far and a label never
+    seen reads as False, so river's multi-output metrics work from the first instance.
 
     Examples
     --------
@@ -72,7 +139,7 @@ class IHOMER(base.MultiLabelClassifier):
     ...     model.learn_one(x, y)
     >>> metric.get() > 0.5
     True
-    >>> len(model.clusters) >= 1
+    >>> max(len(c) for c in model.clusters) <= model.max_cluster_size
     True
     """
 
@@ -84,9 +151,10 @@ class IHOMER(base.MultiLabelClassifier):
         tau: float = 0.1,
         fading: float = 0.999,
         min_cluster_size: int | None = None,
-        max_cluster_size: int = 32,
+        max_cluster_size: int = 1024,
         warmup: int = 200,
         warm_start: bool = True,
+        hierarchical: bool = True,
         chain_clusters: bool = True,
         seed: int | None = None,
     ):
@@ -99,6 +167,7 @@ class IHOMER(base.MultiLabelClassifier):
         self.max_cluster_size = max_cluster_size
         self.warmup = warmup
         self.warm_start = warm_start
+        self.hierarchical = hierarchical
         self.chain_clusters = chain_clusters
         self.seed = seed
         if model is not None and not isinstance(model, MLHAT):
@@ -110,54 +179,122 @@ class IHOMER(base.MultiLabelClassifier):
                 f"min_cluster_size must be a positive integer or None, got {min_cluster_size!r}"
             )
         if isinstance(max_cluster_size, bool) or not isinstance(max_cluster_size, int) or (
-            max_cluster_size < 1
+            max_cluster_size < 2
         ):
-            raise ValueError(f"max_cluster_size must be a positive integer, got {max_cluster_size!r}")
+            raise ValueError(f"max_cluster_size must be an integer >= 2, got {max_cluster_size!r}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
 
-        self._clusterer = LabelClusterer(n_min=n_min, delta=delta, tau=tau, fading=fading)
+        self._reset()
+
+    def _reset(self):
+        self._clusterer = LabelClusterer(
+            n_min=self.n_min, delta=self.delta, tau=self.tau, fading=self.fading
+        )
         self._features = FeatureSpace()
-        self._clusters = []  # tuples of label indices
-        self._learners = []
-        self._where = {}  # label index -> (cluster index, position in cluster)
+        # Input representation, as MLHAT chooses it (``model.sparse``): "sparse" or "dense";
+        # None while a probe MLHAT looks at the first instances (sparse="auto").
+        sparse = self._prototype().sparse
+        self._mode = {True: "sparse", False: "dense"}.get(sparse)
+        self._probe = MLHAT(sparse="auto") if self._mode is None else None
+        self._auto_buffer = []
+        self._tree = None  # root _Node
+        self._clusters = []  # label tuples of the leaves, in tree order
+        self._learners = []  # their learners
+        self._leaf_of = {}  # label index -> leaf _Node
         self._cardinality = collections.Counter()
         self._n = 0
         self._n_learners_made = 0
         self._pending = False
         self._drifted = False
+        self._partitioned = False  # by co-occurrence (before: label order, to fit the cap)
+        self._counting_since = None  # instance after which the clusterer counts
         self.restructures = collections.deque(maxlen=1000)
 
     @classmethod
     def _unit_test_params(cls):
         yield {"seed": 42}
         yield {"n_min": 20, "warmup": 20, "tau": 0.5, "max_cluster_size": 4, "seed": 1}
+        yield {"hierarchical": False, "n_min": 20, "warmup": 20, "max_cluster_size": 4,
+               "seed": 2}
 
     # ------------------------------------------------------------------ learners
+    def _prototype(self):
+        return self.model if self.model is not None else MLHAT()
+
     def _make_learner(self):
-        prototype = self.model if self.model is not None else MLHAT()
+        prototype = self._prototype()
         params = {}
         if self.seed is not None:
             params["seed"] = self.seed + self._n_learners_made
         self._n_learners_made += 1
         return prototype.clone(params)
 
-    def _reindex(self):
-        self._where = {}
-        for c, labels in enumerate(self._clusters):
-            for p, a in enumerate(labels):
-                self._where[a] = (c, p)
+    def _leaves(self):
+        out = []
+        stack = [self._tree] if self._tree is not None else []
+        while stack:
+            node = stack.pop()
+            if node.is_leaf:
+                out.append(node)
+            else:
+                stack.extend(reversed(node.children))
+        return out
+
+    def _internal_nodes(self):
+        out = []
+        stack = [self._tree] if self._tree is not None else []
+        while stack:
+            node = stack.pop()
+            if not node.is_leaf:
+                out.append(node)
+                stack.extend(node.children)
+        return out
+
+    def _index(self):
+        leaves = self._leaves()
+        self._clusters = [leaf.labels for leaf in leaves]
+        self._learners = [leaf.learner for leaf in leaves]
+        self._leaf_of = {a: leaf for leaf in leaves for a in leaf.labels}
 
     def _add_label(self, idx):
         self._clusterer._add_label(idx)
-        if not self._clusters:
-            self._clusters.append((idx,))
-            self._learners.append(self._make_learner())
+        if self._tree is None:
+            self._tree = _Node((idx,), self._make_learner())
+            self._index()
+            return
+        leaves = self._leaves()
+        smallest = min(leaves, key=lambda leaf: len(leaf.labels))
+        if len(smallest.labels) < self.max_cluster_size:
+            smallest.add_label(idx)
+            for node in self._internal_nodes():  # the ancestors learn it as part of the child
+                for c, child in enumerate(node.children):
+                    if child is smallest or (not child.is_leaf and self._holds(child, smallest)):
+                        node.child_of[idx] = c
+                        node.labels = node.labels + (idx,)
         else:
-            c = min(range(len(self._clusters)), key=lambda k: len(self._clusters[k]))
-            self._clusters[c] = self._clusters[c] + (idx,)
-            self._learners[c]._add_labels(1)
-        self._reindex()
+            leaf = _Node((idx,), self._make_learner())
+            if self._tree.is_leaf:
+                learner = self._make_learner() if self.hierarchical else None
+                self._tree = _Node((), learner, [])
+                old = leaves[0]
+                self._tree.add_child(old)
+                self._tree.add_child(leaf)
+            else:
+                self._tree.add_child(leaf)
+            if self.hierarchical and len(self._tree.children) > self.max_cluster_size:
+                self._pending = True
+        self._index()
+
+    @staticmethod
+    def _holds(node, leaf):
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n is leaf:
+                return True
+            stack.extend(n.children)
+        return False
 
     # ------------------------------------------------------------------ river API
     @property
@@ -166,67 +303,171 @@ class IHOMER(base.MultiLabelClassifier):
         return list(self._clusterer._labels.names)
 
     def learn_one(self, x, y):
-        positives, new = self._clusterer._labels.encode(y)
-        xv = self._features.vectorize(x, grow=True)
-        xs = self._features.standardize(xv)
-        self._features.learn(xv)
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
+            positives, new = self._clusterer._labels.encode(y)
+            xs = self._features.scale(xv)
+            self._features.learn_scale(xv)
+        else:
+            xv = self._features.vectorize(x, grow=True)
+            positives, new = self._clusterer._labels.encode(y)
+            xs = self._features.standardize(xv)
+            self._features.learn(xv)
+        self._learn_vectors(xv, xs, positives, new)
+        if self._mode is None:
+            self._auto_buffer.append((dict(x), dict(y)))
+            self._probe.learn_one(x, y)
+            if self._probe._mode is not None:  # the probe chose (MLHAT's rule)
+                self._choose_representation(self._probe._mode)
+
+    def _choose_representation(self, mode):
+        """sparse="auto": keep dense, or start over sparse and learn the buffered instances."""
+        buffer = self._auto_buffer
+        if mode == "dense":
+            self._mode, self._probe, self._auto_buffer = "dense", None, []
+            return
+        self._reset()
+        self._mode, self._probe = "sparse", None
+        for x, y in buffer:
+            self.learn_one(x, y)
+
+    def _learn_vectors(self, xv, xs, positives, new):
         for label in new:
             self._add_label(self._clusterer._labels.index[label])
         self._n += 1
         self._cardinality[len(positives)] += 1
-        change = self._clusterer._update(positives)
+        # While every label fits one cluster no dependency can change the partition: the
+        # clusterer starts counting (and its warm-up starts) once the labels outgrow the cap.
+        if self._counting_since is None and len(self._clusterer._labels) > self.max_cluster_size:
+            self._counting_since = self._n - 1
+            self._clusterer._root.reset(self._clusterer._n)
+        counting = self._counting_since is not None
+        change = self._clusterer._update(
+            positives, count=counting, test_above=self.max_cluster_size
+        )
         if change is not None:
             self._pending = True
             self._drifted = self._drifted or change == "aggregate"
 
-        local = [[] for _ in self._clusters]
-        for a in positives:
-            c, p = self._where[a]
-            local[c].append(p)
-        ctx = np.zeros(len(self._clusterer._labels)) if self.chain_clusters else None
-        for labels, learner, pos in zip(self._clusters, self._learners, local):
-            yv = np.zeros(len(labels))
-            yv[pos] = 1.0
-            pos.sort()
-            learner._learn_arrays(xv, xs, yv, pos, ctx)
-            if ctx is not None:
-                ctx[list(labels)] = yv  # teacher forcing for the clusters after this one
+        if self._tree is None:  # no label seen yet
+            return
+        if self.hierarchical:
+            self._learn_node(self._tree, positives, xv, xs)
+        else:
+            self._learn_flat(positives, xv, xs)
 
-        if self._pending and self._n >= self.warmup:
+        if not counting:
+            return
+        if self._n - self._counting_since == self.warmup or (
+            self._pending and self._n - self._counting_since >= self.warmup
+        ):
             self._restructure(fresh=self._drifted)
             self._pending = False
             self._drifted = False
 
+    def _learn_node(self, node, positives, xv, xs):
+        node.n_learned += 1
+        if node.is_leaf:
+            pos = sorted(node.position[a] for a in positives if a in node.position)
+            yv = np.zeros(len(node.labels))
+            yv[pos] = 1.0
+            node.learner._learn_arrays(xv, xs, yv, pos)
+            return
+        hit = sorted({node.child_of[a] for a in positives if a in node.child_of})
+        # The children learn the instances routed to them at prediction time as well as those
+        # carrying their labels, so that they learn to say "none of mine" when misrouted.
+        # A young node (which routes everything at prediction time) only sends the instances
+        # carrying their labels, or every cluster would learn every instance while it is young.
+        routed = set(hit)
+        if node.learner._root is not None and node.n_learned >= self.warmup:
+            routed.update(np.flatnonzero(node.learner._decide_arrays(xv, xs) > 0.5).tolist())
+        yv = np.zeros(len(node.children))
+        yv[hit] = 1.0
+        node.learner._learn_arrays(xv, xs, yv, hit)
+        for c in sorted(routed):
+            self._learn_node(node.children[c], positives, xv, xs)
+
+    def _learn_flat(self, positives, xv, xs):
+        local = {id(leaf): [] for leaf in self._leaves()}
+        for a in positives:
+            leaf = self._leaf_of[a]
+            local[id(leaf)].append(leaf.position[a])
+        ctx = np.zeros(len(self._clusterer._labels)) if self.chain_clusters else None
+        for leaf in self._leaves():
+            pos = sorted(local[id(leaf)])
+            yv = np.zeros(len(leaf.labels))
+            yv[pos] = 1.0
+            leaf.n_learned += 1
+            leaf.learner._learn_arrays(xv, xs, yv, pos, ctx)
+            if ctx is not None:
+                ctx[list(leaf.labels)] = yv  # teacher forcing for the clusters after this one
+
     def _vectors(self, x):
+        if self._mode == "sparse":
+            xv = self._features.vectorize_sparse(x, grow=False)
+            return xv, self._features.scale(xv)
         xv = self._features.vectorize(x, grow=False)
         return xv, self._features.standardize(xv)
 
-    def predict_proba_one(self, x, **kwargs):
-        xv, xs = self._vectors(x)
-        proba = np.zeros(len(self._clusterer._labels))
-        ctx = np.zeros(len(proba)) if self.chain_clusters else None
-        for labels, learner in zip(self._clusters, self._learners):
-            if learner._root is not None:
+    def _routed(self, node, meta):
+        """Children an instance goes down to, given the node's meta-label decisions."""
+        if node.n_learned < self.warmup:
+            return range(len(node.children))
+        return np.flatnonzero(meta > 0.5)
+
+    def _predict_node(self, node, xv, xs, out, proba, weight=1.0):
+        learner = node.learner
+        if learner._root is None:
+            if node.is_leaf:
+                return
+            meta = np.zeros(len(node.children))
+        elif proba:
+            meta = learner._proba_arrays(xv, xs)
+        else:
+            meta = learner._decide_arrays(xv, xs)
+        if node.is_leaf:
+            out[list(node.labels)] = weight * meta if proba else meta
+            return
+        young = node.n_learned < self.warmup
+        for c in self._routed(node, meta):
+            w = weight if young or not proba else weight * meta[c]
+            self._predict_node(node.children[c], xv, xs, out, proba, w)
+
+    def _predict_flat(self, xv, xs, out, proba):
+        ctx = np.zeros(len(out)) if self.chain_clusters else None
+        for leaf in self._leaves():
+            learner = leaf.learner
+            if learner._root is None:
+                continue
+            if proba:
                 p = learner._proba_arrays(xv, xs, ctx)
-                proba[list(labels)] = p
-                if ctx is not None:
-                    ctx[list(labels)] = p > 0.5
-        return {
-            label: {False: 1.0 - p, True: p}
-            for label, p in zip(self._clusterer._labels.names, proba)
-        }
+                d = p > 0.5
+            else:
+                p = d = learner._decide_arrays(xv, xs, ctx)
+            out[list(leaf.labels)] = p
+            if ctx is not None:
+                ctx[list(leaf.labels)] = d
+
+    def _predict(self, x, proba):
+        xv, xs = self._vectors(x)
+        out = np.zeros(len(self._clusterer._labels))
+        if self._tree is not None:
+            if self.hierarchical:
+                self._predict_node(self._tree, xv, xs, out, proba)
+            else:
+                self._predict_flat(xv, xs, out, proba)
+        return out
+
+    def predict_proba_one(self, x, **kwargs):
+        proba = self._predict(x, proba=True)
+        return LabelProbabilities(
+            (label, {False: 1.0 - p, True: p})
+            for label, p in zip(self._clusterer._labels.names, proba.tolist())
+        )
 
     def predict_one(self, x, **kwargs):
-        xv, xs = self._vectors(x)
-        decision = np.zeros(len(self._clusterer._labels))
-        ctx = np.zeros(len(decision)) if self.chain_clusters else None
-        for labels, learner in zip(self._clusters, self._learners):
-            if learner._root is not None:
-                d = learner._decide_arrays(xv, xs, ctx)
-                decision[list(labels)] = d
-                if ctx is not None:
-                    ctx[list(labels)] = d
-        return {label: bool(v > 0.5) for label, v in zip(self._clusterer._labels.names, decision)}
+        decision = self._predict(x, proba=False)
+        return LabelDecisions(zip(self._clusterer._labels.names, (decision > 0.5).tolist()))
 
     # ------------------------------------------------------------------ partition refinement
     def _min_size(self):
@@ -237,73 +478,160 @@ class IHOMER(base.MultiLabelClassifier):
         mode = max(self._cardinality.items(), key=lambda kv: (kv[1], -kv[0]))[0]
         return max(1, mode)
 
-    def _refined_partition(self):
-        """ODAC leaves with the clusters smaller than the minimum size merged."""
-        clusters = [list(c) for c in self._clusterer._partition_indices()]
-        siblings = self._clusterer._siblings()
-        group = list(range(len(clusters)))  # which merged group each leaf belongs to
-        min_size = self._min_size()
+    def _refined_partition(self, fresh=True):
+        """Largest ODAC subtrees within ``max_cluster_size`` (big leaves cut), small ones merged.
+
+        Unless ``fresh`` (after an aggregation: the dependencies drifted), a big leaf is cut
+        starting from the current clusters, so that a restructure keeps the clusters (and
+        their learners) that new evidence does not join.
+        """
+        cap = self.max_cluster_size
+        keep = self._clusters if self._partitioned and not fresh else ()
+        groups = []
+        stack = [self._clusterer._root]
+        while stack:
+            node = stack.pop()
+            if len(node.labels) <= cap or node.is_leaf:
+                groups.extend(self._clusterer.capped_groups(node.labels, cap, keep))
+            else:
+                stack.extend(reversed(node.children))
+        min_size = min(self._min_size(), cap)
+        if len(groups) > 1 and any(len(g) < min_size for g in groups):
+            groups = self._merge_small(groups, min_size, cap)
+        return [tuple(sorted(g)) for g in groups]
+
+    def _merge_small(self, groups, min_size, cap):
+        """Merge each group below ``min_size`` into its most similar group within ``cap``."""
+        labels = [a for g in groups for a in g]
+        where = {a: i for i, a in enumerate(labels)}
+        sim = np.zeros((len(labels), len(labels)))
+        for s, a, b in self._clusterer._similarities(labels):
+            sim[where[a], where[b]] = sim[where[b], where[a]] = s
+        groups = [list(g) for g in groups]
         while True:
-            sizes = {g: sum(len(clusters[i]) for i in range(len(clusters)) if group[i] == g)
-                     for g in set(group)}
-            small = [g for g, s in sorted(sizes.items(), key=lambda kv: kv[1]) if s < min_size]
+            sizes = [len(g) for g in groups]
+            small = [i for i in np.argsort(sizes, kind="stable") if sizes[i] < min_size]
             merged = False
-            for g in small:
-                members = [i for i in range(len(clusters)) if group[i] == g]
-                labels = [a for i in members for a in clusters[i]]
-                options = [h for h in sizes if h != g and sizes[h] + sizes[g] <= self.max_cluster_size]
+            for i in small:
+                options = [j for j in range(len(groups))
+                           if j != i and sizes[i] + sizes[j] <= cap]
                 if not options:
                     continue
-                sibling_groups = {group[siblings[i]] for i in members if i in siblings}
-                preferred = [h for h in options if h in sibling_groups]
-                pool = preferred or options
+                rows = [where[a] for a in groups[i]]
 
-                def dist(h):
-                    other = [a for i in range(len(clusters)) if group[i] == h for a in clusters[i]]
-                    return self._clusterer._cluster_distance(labels, other)
+                def closeness(j):
+                    cols = [where[a] for a in groups[j]]
+                    # Most similar first; ties go to the neighbour in hierarchy order.
+                    return (sim[np.ix_(rows, cols)].mean(), -abs(j - i))
 
-                target = min(pool, key=dist)
-                group = [target if gi == g else gi for gi in group]
+                j = max(options, key=closeness)
+                groups[j].extend(groups[i])
+                del groups[i]
                 merged = True
                 break
             if not merged:
-                break
-        out = collections.defaultdict(list)
-        for i, g in enumerate(group):
-            out[g].extend(clusters[i])
-        return [tuple(sorted(v)) for _, v in sorted(out.items())]
+                return groups
+
+    def _hierarchy_plan(self, groups):
+        """Nested lists of group indices following the ODAC tree, fan-out within the cap."""
+        cap = self.max_cluster_size
+        anchored = collections.defaultdict(list)
+        for i, g in enumerate(groups):
+            anchored[id(self._clusterer._lowest_common_node(g))].append(i)
+
+        def walk(node):
+            items = list(anchored.get(id(node), []))
+            for child in node.children:
+                sub = walk(child)
+                if sub is not None:
+                    items.append(sub)
+            if not items:
+                return None
+            # Merge levels (inline child nodes, smallest first) while the fan-out allows.
+            while True:
+                inner = [k for k, it in enumerate(items) if isinstance(it, list)]
+                inner = [k for k in inner if len(items) - 1 + len(items[k]) <= cap]
+                if not inner:
+                    break
+                k = min(inner, key=lambda k: len(items[k]))
+                items = items[:k] + items[k] + items[k + 1:]
+            while len(items) > cap:
+                items = [items[k:k + cap] for k in range(0, len(items), cap)]
+            return items[0] if len(items) == 1 else items
+
+        return walk(self._clusterer._root)
 
     def _restructure(self, fresh):
-        new_clusters = self._refined_partition()
-        old = {frozenset(c): (c, m) for c, m in zip(self._clusters, self._learners)}
-        clusters, learners = [], []
-        for labels in new_clusters:
+        if self._tree is None:
+            return
+        groups = self._refined_partition(fresh)
+        old_leaves = {leaf.key: leaf for leaf in self._leaves()}
+        old_internal = {node.key: node for node in self._internal_nodes()}
+
+        def leaf_for(labels):
             key = frozenset(labels)
-            if key in old:
-                c, m = old[key]
-                clusters.append(c)
-                learners.append(m)
-                continue
-            if self.warm_start:
-                best = max(zip(self._clusters, self._learners),
-                           key=lambda cm: len(key & set(cm[0])))
-                kept = [a for a in best[0] if a in key]
+            if key in old_leaves:
+                return old_leaves[key]
+            if self.warm_start and old_leaves:
+                best = max(old_leaves.values(), key=lambda n: len(key & set(n.labels)))
+                kept = [a for a in best.labels if a in key]
                 if kept:
-                    learner = best[1]._restricted_copy([best[0].index(a) for a in kept])
+                    learner = best.learner._restricted_copy([best.position[a] for a in kept])
                     added = [a for a in labels if a not in set(kept)]
                     if added:
                         learner._add_labels(len(added))
-                    clusters.append(tuple(kept) + tuple(added))
-                    learners.append(learner)
-                    continue
-            clusters.append(tuple(labels))
-            learner = self._make_learner()
-            learners.append(learner)
-        changed = sorted(map(sorted, clusters)) != sorted(map(sorted, self._clusters))
-        self._clusters, self._learners = clusters, learners
-        self._reindex()
-        if changed:
-            self.restructures.append((self._n, len(clusters), "aggregate" if fresh else "split"))
+                    node = _Node(tuple(kept) + tuple(added), learner)
+                    node.n_learned = best.n_learned
+                    return node
+            return _Node(labels, self._make_learner())
+
+        def internal_for(children):
+            node = _Node((), None, children)
+            if node.key in old_internal and old_internal[node.key].learner is not None:
+                old = old_internal[node.key]
+                node.learner, node.n_learned = old.learner, old.n_learned
+                return node
+            if not self.hierarchical:
+                return node
+            covered = frozenset(node.labels)
+            if self.warm_start and old_internal:
+                best = max(old_internal.values(),
+                           key=lambda n: len(covered & set(n.labels)))
+                positions, matched, rest = [], [], []
+                for child in children:
+                    overlaps = [len(set(child.labels) & set(old.labels)) for old in best.children]
+                    p = int(np.argmax(overlaps))
+                    if overlaps[p] > 0 and p not in positions:
+                        positions.append(p)
+                        matched.append(child)
+                    else:
+                        rest.append(child)
+                if positions:
+                    learner = best.learner._restricted_copy(positions)
+                    if rest:
+                        learner._add_labels(len(rest))
+                    node = _Node((), learner, matched + rest)
+                    node.n_learned = best.n_learned
+                    return node
+            node.learner = self._make_learner()
+            return node
+
+        def build(item):
+            if not isinstance(item, list):
+                return leaf_for(groups[item])
+            return internal_for([build(it) for it in item])
+
+        if self.hierarchical:
+            plan = self._hierarchy_plan(groups)
+        else:
+            plan = list(range(len(groups))) if len(groups) > 1 else 0
+        before = sorted(map(sorted, self._clusters))
+        self._tree = build(plan)
+        self._partitioned = True
+        self._index()
+        if sorted(map(sorted, self._clusters)) != before:
+            self.restructures.append((self._n, len(self._clusters),
+                                      "aggregate" if fresh else "split"))
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -313,15 +641,38 @@ class IHOMER(base.MultiLabelClassifier):
         return [[names[a] for a in labels] for labels in self._clusters]
 
     @property
+    def n_internal_nodes(self):
+        """Meta-label learners of the hierarchy (0 for a flat partition)."""
+        return len(self._internal_nodes()) if self.hierarchical else 0
+
+    @property
     def clusterer(self):
         """The :class:`LabelClusterer` tracking label dependencies."""
         return self._clusterer
 
     def to_text(self):
-        """The ODAC hierarchy and the learners' partition as text."""
-        lines = [self._clusterer.to_text(), "partition (one MLHAT each):"]
-        for labels, learner in zip(self.clusters, self._learners):
-            lines.append(f"  {labels}  ({getattr(learner, 'n_leaves', '?')} leaves)")
+        """The ODAC hierarchy, then the learners' hierarchy (clusters with their leaf counts)."""
+        names = self._clusterer._labels.names
+        kind = "HOMER tree" if self.hierarchical else "flat partition"
+        lines = [self._clusterer.to_text(), f"{kind} (one MLHAT per line):"]
+
+        def walk(node, depth):
+            pad = "  " * (depth + 1)
+            leaves = getattr(node.learner, "n_leaves", "?")
+            if node.is_leaf:
+                lines.append(f"{pad}{[names[a] for a in node.labels]}  ({leaves} leaves)")
+            else:
+                lines.append(f"{pad}* meta-labels of {len(node.children)} children  "
+                             f"({leaves} leaves)")
+                for child in node.children:
+                    walk(child, depth + 1)
+
+        if self._tree is not None:
+            if self.hierarchical:
+                walk(self._tree, 0)
+            else:
+                for leaf in self._leaves():
+                    walk(leaf, 0)
         return "\n".join(lines)
 
     def draw(self, ax=None):

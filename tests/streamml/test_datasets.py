@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from streamml.datasets import DriftingMultiLabel, MulanStream
+from streamml.datasets import DriftingMultiLabel, MulanStream, SparseTopicStream
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "multilabel"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"Mulan data not found at {DATA}")
@@ -86,6 +86,48 @@ def test_drifting_generator_changes_dependencies_at_known_points():
         DriftingMultiLabel(n_labels=2, n_groups=3)
 
 
+def test_sparse_topic_stream_is_sparse_grouped_and_drifts():
+    stream = SparseTopicStream(n_features=2000, n_labels=200, n_groups=20, drift_at=(1000,),
+                               n_samples=2000, seed=3)
+    rows = list(stream)
+    assert len(rows) == 2000 and rows[0] == next(iter(stream))  # seeded: the same stream
+    # Sparse counts: only the words present, positive integers, names inside the vocabulary.
+    sizes = [len(x) for x, _ in rows]
+    assert max(sizes) < 100 and all(v >= 1 and v == int(v) for x, _ in rows for v in x.values())
+    assert all(0 <= int(k[1:]) < 2000 for x, _ in rows[:200] for k in x)
+    Y = np.array([[y[f"l{i}"] for i in range(200)] for _, y in rows])
+    assert 1 <= Y.sum(axis=1).min() and Y.sum(axis=1).max() <= 6
+
+    def same_topic_share(block, groups):
+        """Share of co-occurring label pairs whose labels share a topic."""
+        topic = {int(a[1:]): g for g, members in enumerate(groups) for a in members}
+        same = total = 0
+        for row in block:
+            on = np.flatnonzero(row)
+            for i, a in enumerate(on):
+                for b in on[i + 1:]:
+                    total += 1
+                    same += topic[a] == topic[b]
+        return same / total
+
+    before, after = stream.groups_at(0), stream.groups_at(1000)
+    assert before != after
+    # Labels co-occur within their topic (two topics rarely meet), and after the drift
+    # within the new topics, not the old ones.
+    assert same_topic_share(Y[:1000], before) > 0.6
+    assert same_topic_share(Y[1000:], after) > 0.6
+    assert same_topic_share(Y[1000:], before) < 0.2
+    # Each label's own words: label l's vocabulary is over-represented where l is present.
+    words = stream._label_words[7]
+    has = [sum(x.get(f"w{w}", 0) for w in set(words.tolist())) for x, _ in rows]
+    has = np.array(has)
+    assert has[Y[:, 7]].mean() > 3 * has[~Y[:, 7]].mean()
+    with pytest.raises(ValueError, match="n_groups"):
+        SparseTopicStream(n_labels=5, n_groups=6)
+    with pytest.raises(ValueError, match="vocabulary_per_label"):
+        SparseTopicStream(n_features=10, vocabulary_per_label=20)
+
+
 _HEADER = ("@relation t\n% a comment\n@attribute x1 numeric\n@attribute c {red,blue}\n"
            "@attribute a {0,1}\n@attribute b {0,1}\n@data\n")  # @data is line 7
 
@@ -130,3 +172,11 @@ def test_bibtex_sparse_rows_hold_only_the_words():
     x, y = next(iter(stream))
     assert 0 < len(x) < 200 and all(v == 1.0 for v in x.values())
     assert len(y) == 159
+
+
+def test_sparse_topic_stream_only_present_labels():
+    full = list(SparseTopicStream(n_features=500, n_labels=50, n_groups=5, n_samples=50, seed=1))
+    sparse = list(SparseTopicStream(n_features=500, n_labels=50, n_groups=5, n_samples=50,
+                                    only_present=True, seed=1))
+    for (x1, y1), (x2, y2) in zip(full, sparse):
+        assert x1 == x2 and y2 == {k: True for k, v in y1.items() if v}

@@ -128,3 +128,26 @@ def test_fading_counts_follow_recent_label_sets_and_rescale():
 def test_bad_parameters(param, value):
     with pytest.raises(ValueError, match=param):
         LabelClusterer(**{param: value})
+
+
+def test_capped_groups_keep_co_occurring_labels_together_within_the_cap():
+    clusterer = LabelClusterer(n_min=10**9)  # counts only, no split
+    rng = np.random.default_rng(0)
+    blocks = [[f"b{k}_{i}" for i in range(5)] for k in range(6)]  # 6 blocks of 5 labels
+    everything = [label for block in blocks for label in block] + ["lonely1", "lonely2"]
+    for _ in range(600):
+        block = blocks[rng.integers(6)]
+        on = set(rng.choice(block, 3, replace=False))
+        clusterer.learn_one({label: label in on for label in everything})
+    index = clusterer._labels.index
+    groups = clusterer.capped_groups([index[a] for a in everything], max_size=10)
+    names = clusterer._labels.names
+    groups = [sorted(names[a] for a in g) for g in groups]
+    assert sorted(label for g in groups for label in g) == sorted(everything)
+    assert max(len(g) for g in groups) <= 10
+    # No block is cut: the cap only packs whole blocks (and the labels never seen) together.
+    for block in blocks:
+        assert sum(any(label in g for label in block) for g in groups) == 1
+    assert len(groups) == 4  # 32 labels, at most 10 each, blocks of 5 whole
+    # Within the cap nothing is cut.
+    assert clusterer.capped_groups([0, 1, 2], max_size=3) == [[0, 1, 2]]

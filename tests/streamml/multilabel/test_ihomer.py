@@ -31,10 +31,12 @@ def test_learns_yeast_better_than_the_most_frequent_label_set():
 def test_partition_recovers_the_generator_groups_and_reuses_learners():
     stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3, drift_at=(10**9,),
                                 n_samples=2500, seed=7)
-    model = IHOMER(seed=0)
+    model = IHOMER(seed=0, max_cluster_size=4)
     for x, y in stream:
         model.learn_one(x, y)
     assert sorted(map(sorted, model.clusters)) == sorted(map(sorted, stream.groups_at(0)))
+    # HOMER: one root learning the three meta-labels "some label of group g".
+    assert model.n_internal_nodes == 1 and len(model._tree.children) == 3
     # A restructure that finds the same partition keeps every learner (same objects).
     before = list(model._learners)
     model._restructure(fresh=False)
@@ -49,6 +51,7 @@ def test_warm_start_copies_the_predecessor_restricted_to_the_new_cluster():
     for x, y in datasets.Yeast().take(300):
         model.learn_one(x, y)
     assert len(model.clusters) == 1
+    model.max_cluster_size = 7  # 14 labels: the two ODAC clusters below stay apart
     x = next(iter(datasets.Yeast()))[0]
     full = model.predict_proba_one(x)
     model._clusterer._root.children = []  # force a two-cluster partition by hand
@@ -59,6 +62,9 @@ def test_warm_start_copies_the_predecessor_restricted_to_the_new_cluster():
     right = _Cluster(root.labels[7:], root, 0)
     root.children = [left, right]
     root.split_diameter, root.split_bound = 1.0, 0.1
+    for child in root.children:
+        for a in child.labels:
+            model._clusterer._leaf_of[a] = child
     model._restructure(fresh=False)
     assert len(model.clusters) == 2
     split = model.predict_proba_one(x)
@@ -92,7 +98,7 @@ def test_pickle_clone_and_inspection():
     fresh = model.clone()
     assert fresh.model.n_models == 2 and fresh.clusters == []
     text = model.to_text()
-    assert "partition" in text and "Class1" in text
+    assert "HOMER tree" in text and "Class1" in text
     assert model.draw() is not None
 
 
@@ -118,3 +124,90 @@ def test_memory_stays_flat_on_a_long_drifting_stream():
         if i in (40_000, 120_000):
             sizes[i] = model._raw_memory_usage
     assert sizes[120_000] < 1.5 * sizes[40_000]
+
+
+def test_within_the_cap_ihomer_is_its_mlhat():
+    """Labels that fit one cluster get one learner: the same predictions as MLHAT alone."""
+    data = list(datasets.Yeast().take(600))
+    ours, alone = IHOMER(seed=3), MLHAT(seed=3)
+    for x, y in data:
+        assert ours.predict_one(x) == alone.predict_one(x)
+        ours.learn_one(x, y)
+        alone.learn_one(x, y)
+    assert len(ours.clusters) == 1 and ours.n_internal_nodes == 0
+
+
+def _topic_stream(n_samples, drift_at=()):
+    from streamml.datasets import SparseTopicStream
+
+    return SparseTopicStream(n_features=300, n_labels=60, n_groups=12, drift_at=drift_at,
+                             n_samples=n_samples, words_per_label=4, vocabulary_per_label=6,
+                             noise_words=2, seed=5)
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_max_cluster_size_is_a_hard_cap(hierarchical):
+    model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=50, hierarchical=hierarchical)
+    for i, (x, y) in enumerate(_topic_stream(400, drift_at=(200,))):
+        model.learn_one(x, y)
+        if i % 50 == 0:
+            assert max(len(c) for c in model.clusters) <= 8
+            for node in model._internal_nodes():  # a flat partition's root learns nothing
+                assert len(node.children) <= 8 or not hierarchical
+    assert sorted(a for c in model.clusters for a in c) == sorted(model.labels)
+    assert len(model.restructures) >= 1
+
+
+def test_routing_sends_each_instance_to_the_clusters_of_its_labels():
+    """Each internal node learns "some label of child c"; clusters learn routed instances only."""
+    model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=50)
+    data = list(_topic_stream(700))
+    for x, y in data[:600]:
+        model.learn_one(x, y)
+    leaves = model._leaves()
+    root = model._tree
+    assert not root.is_leaf
+    # Meta-labels of the root for one instance: the children holding one of its labels.
+    x, y = data[600]
+    index = model._clusterer._labels.index
+    present = {index[k] for k, v in y.items() if v}
+    expected = sorted({c for c, child in enumerate(root.children)
+                       for a in child.labels if a in present})
+    assert sorted({root.child_of[a] for a in present}) == expected
+    # Learning touches the clusters of the labels present (plus those the root predicts),
+    # far fewer than all clusters.
+    seen_before = [leaf.learner._n_seen for leaf in leaves]
+    for x, y in data[600:]:
+        model.learn_one(x, y)
+    visits = sum(leaf.learner._n_seen for leaf in leaves) - sum(seen_before)
+    assert visits / 100 < 0.5 * len(leaves)
+    # A leaf cluster only learnt instances routed to it: never more than the root saw.
+    assert all(leaf.learner._n_seen <= root.learner._n_seen for leaf in leaves)
+
+
+def test_no_warm_start_starts_new_clusters_from_scratch():
+    model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=50, warm_start=False)
+    data = list(_topic_stream(300))
+    for x, y in data[:49]:
+        model.learn_one(x, y)
+    old = {frozenset(leaf.labels): leaf.learner for leaf in model._leaves()}
+    model.learn_one(*data[49])  # the warm-up ends: first partition by co-occurrence
+    for leaf in model._leaves():
+        if frozenset(leaf.labels) not in old:
+            assert leaf.learner._root is None or leaf.learner._n_seen <= 1
+
+
+def test_river_evaluation_from_the_first_instance():
+    """A label first seen mid-stream (and the first instance) must not break river's metrics."""
+    from river import evaluate, metrics
+
+    data = [({"a": float(i % 3)}, {"p": i % 2 == 0} if i < 20 else {"p": i % 2 == 0,
+                                                                    "q": i % 3 == 0})
+            for i in range(60)]
+    metric = metrics.multioutput.MicroAverage(metrics.F1())
+    evaluate.progressive_val_score(data, IHOMER(seed=0), metric)
+    assert 0.0 <= metric.get() <= 1.0
+    model = IHOMER(seed=0)
+    for x, y in data:
+        model.learn_one(x, y)
+    assert model.predict_one({"a": 1.0})["never seen"] is False
