@@ -61,9 +61,6 @@ def _policy_and_env(policy, env):
     return env
 
 
-LR_SCHEDULE = "constant"
-
-
 class _OnPolicyAgent:
     """Rollouts, GAE, callbacks, logging, save/load; subclasses define ``_train(batch)``."""
 
@@ -549,7 +546,7 @@ class PPO(_OnPolicyAgent):
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
                  tensorboard_log=None, balance_heads=True,
-                 lr_schedule=LR_SCHEDULE):
+                 lr_schedule="constant"):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
@@ -606,16 +603,16 @@ class A2C(_OnPolicyAgent):
     --------
     >>> from boostkit.rl import A2C
     >>> A2C("CartPole-v1", seed=0).learn(256).policy.n_trees
-    2
+    4
 """
 
-    def __init__(self, policy=None, env=None, *, n_envs=16, n_steps=8, gamma=0.99, gae_lambda=1.0,
-                 policy_lr=0.135, value_lr=0.047, ent_coef=0.0, vf_coef=1.0,
+    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=8, gamma=0.99, gae_lambda=0.95,
+                 policy_lr=0.2, value_lr=0.07, ent_coef=0.0, vf_coef=1.0,
                  normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
                  tree_kwargs=None, tensorboard_log=None, balance_heads=True,
-                 lr_schedule=LR_SCHEDULE):
+                 lr_schedule="constant"):
         super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
@@ -666,7 +663,7 @@ class AWR(_OnPolicyAgent):
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
                  tensorboard_log=None, balance_heads=True,
-                 lr_schedule=LR_SCHEDULE):
+                 lr_schedule="linear"):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         for name, v in (("beta", beta), ("max_weight", max_weight)):
