@@ -302,6 +302,7 @@ def report(a):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         print("matplotlib missing (pip install matplotlib): no plot")
         plot = None
@@ -328,6 +329,7 @@ def report(a):
                 ax.plot(grid, mean, color=colour, label=LABELS[agent])
                 ax.fill_between(grid, lo, hi, color=colour, alpha=0.15)
             ax.set_title(env_id, fontsize=9)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
             ax.set_xlabel("environment steps", fontsize=8)
             ax.tick_params(labelsize=7)
         axes[0][0].set_ylabel("training return (last 100 ep.)", fontsize=8)
