@@ -17,6 +17,7 @@ episode bootstraps from the value of its final observation.
 
 from __future__ import annotations
 
+import collections
 import numbers
 import pickle
 import time
@@ -27,7 +28,7 @@ import numpy as np
 from boostkit.rl.callbacks import as_callback, function_callbacks
 from boostkit.rl.logger import Logger
 from boostkit.rl.policy import ActorCriticTrees
-from boostkit.rl.vector import VectorRunner, make_vec_env
+from boostkit.rl.vector import SB3VecEnvAdapter, VectorRunner, _is_sb3_vec_env, make_vec_env
 
 __all__ = ["PPO", "A2C", "AWR", "evaluate_policy"]
 
@@ -49,9 +50,8 @@ def _policy_and_env(policy, env):
     """Accept ``Agent(env)`` and SB3's ``Agent("MlpPolicy", env)``."""
     if env is None:
         if isinstance(policy, str) and policy in _TREE_POLICY_NAMES + ("CnnPolicy",):
-            raise ValueError(f"env is required: {type(policy).__name__} {policy!r} names a "
-                             "policy; pass the environment second, e.g. PPO('MlpPolicy', "
-                             "'CartPole-v1')")
+            raise ValueError(f"env is required: {policy!r} is a policy name; pass the "
+                             "environment second, e.g. PPO('MlpPolicy', 'CartPole-v1')")
         if policy is None:
             raise ValueError("env is required (an env id, gymnasium.Env, factory or VectorEnv)")
         return policy
@@ -108,7 +108,7 @@ class _OnPolicyAgent:
         self._env_seeded = False
         self._ep_return = np.zeros(self.n_envs)
         self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
-        self._recent_episodes = []
+        self._recent_episodes = collections.deque(maxlen=100)
 
     # ------------------------------------------------------------------ SB3 accessors
     @property
@@ -120,6 +120,12 @@ class _OnPolicyAgent:
     def action_space(self):
         """The (single) action space."""
         return self.policy.action_space
+
+    @property
+    def ep_info_buffer(self):
+        """The last 100 episodes as SB3 keeps them: ``{"r": return, "l": length}`` each."""
+        return collections.deque(({"r": r, "l": n} for r, n in self._recent_episodes),
+                                 maxlen=100)
 
     def get_env(self):
         """The vector environment the agent trains on (None after loading without one)."""
@@ -204,6 +210,7 @@ class _OnPolicyAgent:
             infos = [{} for _ in range(m)]
             for i in np.flatnonzero(done):
                 finished.append((float(self._ep_return[i]), int(self._ep_len[i])))
+                self._recent_episodes.append(finished[-1])
                 infos[i]["episode"] = {"r": finished[-1][0], "l": finished[-1][1]}
                 infos[i]["terminal_observation"] = step.final_obs.get(int(i))
                 infos[i]["TimeLimit.truncated"] = bool(step.truncated[i] and not step.terminated[i])
@@ -289,7 +296,6 @@ class _OnPolicyAgent:
 
     def _log_iteration(self, batch, finished, start_steps, t_start, iteration, log_interval):
         elapsed = time.perf_counter() - t_start
-        self._recent_episodes = (self._recent_episodes + finished)[-100:]
         rets = [r for r, _ in self._recent_episodes]
         lens = [n for _, n in self._recent_episodes]
         rec = {
@@ -302,8 +308,9 @@ class _OnPolicyAgent:
         }
         self.history_.append(rec)
         log = self.logger
-        log.record("rollout/ep_rew_mean", rec["ep_return_mean"])
-        log.record("rollout/ep_len_mean", float(np.mean(lens)) if lens else float("nan"))
+        if rets:  # as SB3: nothing before the first episode ends
+            log.record("rollout/ep_rew_mean", rec["ep_return_mean"])
+            log.record("rollout/ep_len_mean", float(np.mean(lens)))
         log.record("time/total_timesteps", self.num_timesteps)
         log.record("time/fps", rec["steps_per_s"])
         log.record("time/iterations", iteration)
@@ -347,7 +354,7 @@ class _OnPolicyAgent:
         if reset_num_timesteps:
             self.num_timesteps = 0
             self._last_obs = None
-            self._recent_episodes = []
+            self._recent_episodes.clear()
         if self._last_obs is None:
             self._reset()
         self._start_logger(tb_log_name)
@@ -461,10 +468,11 @@ _COMMON_DOC = """
     policy : {"MlpPolicy", "MultiInputPolicy"} or env, optional
         Stable-Baselines3's first argument (the policy is boosted trees either way); or the
         environment itself, as in ``PPO("CartPole-v1")``.
-    env : str, gymnasium.Env, callable or gymnasium.vector.VectorEnv
+    env : str, gymnasium.Env, callable, gymnasium.vector.VectorEnv or SB3 VecEnv
         An environment id (made as a sync vector env of ``n_envs`` copies), an environment
         instance (deep-copied for ``n_envs > 1``: wrappers and unregistered envs work), a
-        factory returning a new environment, or a vector env in any autoreset mode. See
+        factory returning a new environment, a vector env in any autoreset mode, or a
+        Stable-Baselines3 ``VecEnv`` (``n_envs`` is then the vector env's). See
         :mod:`boostkit.rl.spaces` for the observation and action spaces supported.
     n_envs : int
         Parallel environments.
@@ -712,7 +720,7 @@ def _action_of(agent, obs, deterministic):
     return out[0] if isinstance(out, tuple) else out
 
 
-def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=None, *,
+def evaluate_policy(agent, env, n_eval_episodes=None, deterministic=True, seed=None, *,
                     n_episodes=None, return_episode_rewards=False):
     """Mean and standard deviation of the episode return over ``n_eval_episodes`` episodes.
 
@@ -720,12 +728,12 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
     ----------
     agent : PPO, A2C, AWR or any object with ``predict(obs, deterministic=...)``
         returning an action or SB3's ``(action, state)``.
-    env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    env : str, gymnasium.Env, gymnasium.vector.VectorEnv or SB3 VecEnv
         Environment id, a single environment, or a vector env (any autoreset mode; its
         sub-envs share the episodes as in SB3, ``(n_eval_episodes + i) // n_envs`` for
         sub-env ``i``, so short episodes are not over-counted).
     n_eval_episodes : int, default=20
-        Episodes (SB3's name; ``n_episodes`` is the same).
+        Episodes (SB3's name; ``n_episodes`` is the same, kept for existing code).
     deterministic : bool, default=True
         Greedy actions (mode of the policy) or sampled ones.
     seed : int, optional
@@ -755,12 +763,16 @@ def evaluate_policy(agent, env, n_eval_episodes=20, deterministic=True, seed=Non
     from gymnasium.vector import VectorEnv
 
     if n_episodes is not None:
-        if n_eval_episodes not in (20, n_episodes):
+        if n_eval_episodes is not None:
             raise ValueError("pass n_eval_episodes or n_episodes (the same), not both; got "
                              f"{n_eval_episodes} and {n_episodes}")
         n_eval_episodes = n_episodes
+    if n_eval_episodes is None:
+        n_eval_episodes = 20
     _positive_int("n_eval_episodes", n_eval_episodes)
-    if isinstance(env, VectorEnv):
+    if _is_sb3_vec_env(env):
+        env = SB3VecEnvAdapter(env)
+    if isinstance(env, (VectorEnv, SB3VecEnvAdapter)):
         returns, lengths = _evaluate_vector(agent, env, n_eval_episodes, deterministic, seed)
     else:
         own = isinstance(env, str)

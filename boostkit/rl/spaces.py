@@ -143,6 +143,10 @@ class ObservationEncoder:
         self.feature_names = names
         self.categorical = np.array(cat, dtype=bool)
         self.n_features = len(names)
+        # one array part, no one-hot: a reshape (the per-step path of most envs)
+        first = self.parts[0]
+        self._plain_shape = (first.shape if len(self.parts) == 1
+                             and not (first.categorical and self.one_hot) else None)
 
     def is_single(self, obs):
         """True for one observation, False for a batch; errors name the shapes otherwise."""
@@ -160,6 +164,12 @@ class ObservationEncoder:
 
     def transform(self, obs):
         """(n, n_features) float features of a batch (or (1, n_features) of one observation)."""
+        if self._plain_shape is not None and not isinstance(obs, (dict, tuple)):
+            a = np.asarray(obs, dtype=np.float64)
+            if a.shape == self._plain_shape:
+                return a.reshape(1, self.n_features)
+            if a.shape[1:] == self._plain_shape and a.ndim == len(self._plain_shape) + 1:
+                return np.ascontiguousarray(a.reshape(a.shape[0], self.n_features))
         single = self.is_single(obs)
         columns = []
         n = None

@@ -40,11 +40,12 @@ def make_vec_env(env, n_envs=1):
 
     Parameters
     ----------
-    env : str, gymnasium.Env, callable or gymnasium.vector.VectorEnv
+    env : str, gymnasium.Env, callable, gymnasium.vector.VectorEnv or SB3 VecEnv
         An env id (made in same-step autoreset mode); an environment instance (the instance
         itself is the first sub-env, the others are deep copies, so user wrappers and
         unregistered envs work); a factory called once per sub-env; or a vector env, used as it
-        is (any autoreset mode; ``n_envs`` is then ignored).
+        is (any autoreset mode; ``n_envs`` is then ignored). A Stable-Baselines3 ``VecEnv``
+        (``DummyVecEnv``, ``SubprocVecEnv``, ...) is used through :class:`SB3VecEnvAdapter`.
     n_envs : int, default=1
 
     Returns
@@ -71,6 +72,8 @@ def make_vec_env(env, n_envs=1):
             raise ValueError(f"env {env!r} could not be made: {exc}") from exc
     if isinstance(env, VectorEnv):
         return env, None
+    if _is_sb3_vec_env(env):
+        return SB3VecEnvAdapter(env), None
     if isinstance(env, gym.Env):
         copies = [env]
         for _ in range(n_envs - 1):
@@ -93,6 +96,53 @@ def make_vec_env(env, n_envs=1):
         return gym.vector.SyncVectorEnv([checked] * n_envs, **same_step), None
     raise ValueError("env must be a gymnasium env id, a gymnasium.Env, a factory returning one, "
                      f"or a gymnasium.vector.VectorEnv; got {env!r}")
+
+
+def _is_sb3_vec_env(env):
+    return all(hasattr(env, a) for a in ("step_async", "step_wait", "num_envs", "env_method"))
+
+
+class SB3VecEnvAdapter:
+    """A Stable-Baselines3 ``VecEnv`` seen as a gymnasium vector env in same-step autoreset
+    mode (SB3 resets finished sub-envs itself and keeps the last observation in
+    ``infos[i]["terminal_observation"]``; ``"TimeLimit.truncated"`` marks a truncation).
+    Made by :func:`make_vec_env`; tested in ``tests/boostkit/rl/test_sb3_compat.py``.
+    """
+
+    def __init__(self, venv):
+        from gymnasium.vector import AutoresetMode
+
+        self.venv = venv
+        self.num_envs = venv.num_envs
+        self.single_observation_space = venv.observation_space
+        self.single_action_space = venv.action_space
+        self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+        self.autoreset_mode = AutoresetMode.SAME_STEP
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.venv.seed(seed)
+        return self.venv.reset(), {}
+
+    def step(self, actions):
+        obs, rewards, dones, infos = self.venv.step(actions)
+        dones = np.asarray(dones, dtype=bool)
+        truncated = np.array([bool(d and info.get("TimeLimit.truncated", False))
+                              for d, info in zip(dones, infos)])
+        terminated = dones & ~truncated
+        final = np.empty(self.num_envs, dtype=object)
+        has_final = np.zeros(self.num_envs, dtype=bool)
+        for i in np.flatnonzero(dones):
+            if "terminal_observation" in infos[i]:
+                final[i] = infos[i]["terminal_observation"]
+                has_final[i] = True
+        return obs, rewards, terminated, truncated, {"final_obs": final, "_final_obs": has_final}
+
+    def close(self):
+        self.venv.close()
+
+    def __repr__(self):
+        return f"SB3VecEnvAdapter({self.venv!r})"
 
 
 def autoreset_mode(env):

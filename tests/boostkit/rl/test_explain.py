@@ -134,8 +134,9 @@ def test_shap_values_equal_brute_force_shapley_on_one_tree():
             assert abs(phi[r, i] - want) < 1e-9
 
 
-def test_gain_importances_decompose_output_variance():
-    agent, X = _cartpole(grow_policy="greedy")
+@pytest.mark.parametrize("grow_policy", ["greedy", "oblivious"])
+def test_gain_importances_decompose_output_variance(grow_policy):
+    agent, X = _cartpole(grow_policy=grow_policy)
     from boostkit.rl.explain import _TreeView, _gain
 
     trees = agent.policy.trees

@@ -68,6 +68,8 @@ class Recorder(BaseCallback):
 
     def _on_rollout_end(self):
         self.events.append(("rollout_end", self.model.num_timesteps, self.model.policy.n_trees))
+        for info in self.model.ep_info_buffer:  # SB3's episode buffer, updated every step
+            assert info["r"] == info["l"]  # CartPole: reward 1 per step
 
     def _on_training_end(self):
         self.events.append(("end", self.model.num_timesteps))
@@ -78,6 +80,7 @@ def test_callback_hooks_in_sb3_order():
     rec = Recorder()
     agent.learn(64, callback=rec)
     assert rec.model is agent and rec.training_env is agent.get_env()
+    assert len(agent.ep_info_buffer) == sum(h["episodes"] for h in agent.history_) > 0
     assert rec.n_calls == 64 // 2  # one on_step per vector step
     # rollout_end comes before that rollout's trees are grown (as SB3, before train())
     assert rec.events == [("start", 0), ("rollout_start", 0), ("rollout_end", 32, 0),
@@ -95,11 +98,12 @@ def test_on_step_false_stops_and_lists_and_callables_mix():
         agent.learn(32, callback=3)
 
 
-def test_learn_keywords_and_reset_num_timesteps():
+def test_learn_keywords_and_reset_num_timesteps(capsys):
     agent = _small()
     agent.learn(64, log_interval=2, reset_num_timesteps=True, progress_bar=False)
-    assert agent.num_timesteps == 64
-    agent.learn(32, reset_num_timesteps=False)
+    assert agent.num_timesteps == 64 and capsys.readouterr().err == ""
+    agent.learn(32, reset_num_timesteps=False, progress_bar=True)
+    assert "32/32" in capsys.readouterr().err
     assert agent.num_timesteps == 96 and agent.history_[-1]["timesteps"] == 96
     agent.learn(32)
     assert agent.num_timesteps == 32
@@ -124,7 +128,15 @@ def test_logger_writes_csv_with_returns_losses_and_trees(tmp_path, cls):
         assert "train/clip_fraction" in rows[0]
 
 
-def test_logger_columns_grow_and_bad_formats():
+def test_logger_columns_grow_and_bad_formats(tmp_path, capsys):
+    log = Logger(tmp_path, ["csv", "stdout"])
+    log.record("a", 1.0)
+    log.dump(1)
+    log.record("b", 2.5)
+    log.dump(2)
+    assert (tmp_path / "progress.csv").read_text().splitlines() == [
+        "a,time/step,b", "1.0,1,", ",2,2.5"]
+    assert "| b" in capsys.readouterr().out
     log = Logger()
     log.record_mean("a", 1.0)
     log.record_mean("a", 3.0)
@@ -235,3 +247,21 @@ def test_tensorboard_scalars(tmp_path):
     assert [e.step for e in trees] == [32, 64] and [e.value for e in trees] == [1.0, 2.0]
     assert {"rollout/ep_rew_mean", "train/value_loss", "train/policy_loss"} <= set(
         events.Tags()["scalars"])
+
+
+def test_training_and_evaluating_on_an_sb3_vec_env():
+    env_util = pytest.importorskip("stable_baselines3.common.env_util")
+    venv = env_util.make_vec_env("CartPole-v1", n_envs=2)  # DummyVecEnv with Monitor
+    agent = PPO("MlpPolicy", venv, n_steps=16, batch_size=32, seed=0).learn(256)
+    assert agent.n_envs == 2 and agent.num_timesteps == 256
+    reference = PPO("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=16, batch_size=32,
+                    seed=0).learn(256)
+    # SB3 seeds sub-env i with seed + i, as gymnasium does: the same run as on the env id
+    obs = np.random.default_rng(4).normal(size=(20, 4))
+    np.testing.assert_array_equal(agent.policy.forward(obs)[0],
+                                  reference.policy.forward(obs)[0])
+    assert [h["ep_return_mean"] for h in agent.history_] == [
+        h["ep_return_mean"] for h in reference.history_]
+    returns, _ = evaluate_policy(agent, env_util.make_vec_env("CartPole-v1", n_envs=2), 4,
+                                 return_episode_rewards=True)
+    assert len(returns) == 4
