@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -222,7 +223,9 @@ LABELS = {"ours": "boostkit PPO (defaults)", "sb3": "SB3 PPO (rl-zoo)",
 def child(agent, env_id, seed, steps, path):
     import boostkit.rl.envs  # noqa: F401  (registers boostkit envs)
 
+    cpu0 = time.process_time()
     wall, curve, returns, extra = AGENTS[agent](env_id, seed, steps)
+    extra["cpu_s"] = time.process_time() - cpu0   # learning + evaluation, this process
     rec = dict(agent=agent, env=env_id, seed=seed, steps=steps, wall_s=wall,
                eval_mean=float(np.mean(returns)), eval_returns=returns, curve=curve,
                loaded=sorted(m for m in ("torch", "gbrl", "stable_baselines3")
@@ -273,7 +276,8 @@ def report(a):
             recs.append(json.load(fh))
     envs = [e for e in STEPS if any(r["env"] == e for r in recs)]
     lines = ["| environment | steps | agent | seeds | return (20 det. episodes) | "
-             "wall s (learn) | peer loaded |", "|---|---|---|---|---|---|---|"]
+             "wall s (learn) | CPU s (learn + eval) | peer loaded |",
+             "|---|---|---|---|---|---|---|---|"]
     for env_id in envs:
         for agent in AGENTS:
             rs = [r for r in recs if r["env"] == env_id and r["agent"] == agent]
@@ -283,11 +287,13 @@ def report(a):
             wall = [r["wall_s"] for r in rs]
             steps = sorted({r["steps"] for r in rs})
             loaded = sorted({m for r in rs for m in r.get("loaded", [])}) or ["none"]
+            cpu = [r["cpu_s"] for r in rs if "cpu_s" in r]
+            cpu_text = (f"{np.mean(cpu):.1f} ({len(cpu)} runs)" if cpu else "not recorded")
             lines.append(
                 f"| {env_id} | {', '.join(f'{s:,}' for s in steps)} | {LABELS[agent]} | "
                 f"{','.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))} | "
                 f"{np.mean(ret):.1f} +- {_ci95(ret):.1f} (min {np.min(ret):.1f}) | "
-                f"{np.mean(wall):.1f} +- {_ci95(wall):.1f} | {', '.join(loaded)} |")
+                f"{np.mean(wall):.1f} +- {_ci95(wall):.1f} | {cpu_text} | {', '.join(loaded)} |")
     table = "\n".join(lines)
     print(table)
     plot = os.path.join(HERE, "rl_suite.png")
@@ -296,6 +302,7 @@ def report(a):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         print("matplotlib missing (pip install matplotlib): no plot")
         plot = None
@@ -315,11 +322,14 @@ def report(a):
                 if not ys:
                     continue
                 ys = np.array(ys)
-                mean = np.nanmean(ys, axis=0)
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean = np.nanmean(ys, axis=0)
+                    lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
                 ax.plot(grid, mean, color=colour, label=LABELS[agent])
-                ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0),
-                                color=colour, alpha=0.15)
+                ax.fill_between(grid, lo, hi, color=colour, alpha=0.15)
             ax.set_title(env_id, fontsize=9)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
             ax.set_xlabel("environment steps", fontsize=8)
             ax.tick_params(labelsize=7)
         axes[0][0].set_ylabel("training return (last 100 ep.)", fontsize=8)

@@ -68,7 +68,7 @@ class _OnPolicyAgent:
                  value_lr, ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth,
                  n_bins, grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
                  max_trees, seed, verbose, tree_kwargs, tensorboard_log=None,
-                 balance_heads=True):
+                 balance_heads=True, lr_schedule="constant"):
         env = _policy_and_env(policy, env)
         _positive_int("n_envs", n_envs)
         _positive_int("n_steps", n_steps)
@@ -96,6 +96,9 @@ class _OnPolicyAgent:
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
             max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
+        if lr_schedule not in ("constant", "linear"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {lr_schedule!r}")
+        self.lr_schedule = lr_schedule
         self.num_timesteps = 0
         self.history_ = []
         self.logger = Logger()
@@ -377,6 +380,9 @@ class _OnPolicyAgent:
                 batch, finished = collected
                 cb.on_rollout_end()
                 if batch["X"].shape[0]:
+                    if self.lr_schedule == "linear":   # 1 on the first rollout, -> 0 at the end
+                        done = self.num_timesteps - batch["X"].shape[0] - start_steps
+                        self.policy.set_lr_scale(max(0.0, 1.0 - done / total_timesteps))
                     self._train(batch)
                 iteration += 1
                 rec = self._log_iteration(batch, finished, start_steps, t_start, iteration,
@@ -486,6 +492,9 @@ _COMMON_DOC = """
         Tree parameters, see :class:`boostkit.rl.BoostedTrees`.
     log_std, log_std_init :
         Gaussian policies: free log-std or a tree head, and its initial value.
+    lr_schedule : {"constant", "linear"}
+        "linear" scales every learning rate by the share of ``learn(total_timesteps)`` still
+        to go (1 on the first rollout, towards 0 on the last), as rl-zoo's ``lin_`` schedules.
     balance_heads : bool
         Shared tree: weight the value gradient to the policy gradient's RMS in the split
         search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
@@ -538,13 +547,14 @@ class PPO(_OnPolicyAgent):
     (4,)
 """
 
-    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.98,
-                 gae_lambda=0.8, policy_lr=0.029, value_lr=0.015, clip_range=0.2,
+    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
+                 gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, clip_range=0.2,
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
-                 tensorboard_log=None, balance_heads=True):
+                 tensorboard_log=None, balance_heads=True,
+                 lr_schedule="constant"):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
@@ -561,7 +571,7 @@ class PPO(_OnPolicyAgent):
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
                          tensorboard_log=tensorboard_log,
-                         balance_heads=balance_heads)
+                         balance_heads=balance_heads, lr_schedule=lr_schedule)
 
     def _train(self, batch):
         pol = self.policy
@@ -601,15 +611,16 @@ class A2C(_OnPolicyAgent):
     --------
     >>> from boostkit.rl import A2C
     >>> A2C("CartPole-v1", seed=0).learn(256).policy.n_trees
-    2
+    4
 """
 
-    def __init__(self, policy=None, env=None, *, n_envs=16, n_steps=8, gamma=0.99, gae_lambda=1.0,
-                 policy_lr=0.135, value_lr=0.047, ent_coef=0.0, vf_coef=1.0,
+    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=8, gamma=0.99, gae_lambda=0.95,
+                 policy_lr=0.2, value_lr=0.07, ent_coef=0.0, vf_coef=1.0,
                  normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
-                 tree_kwargs=None, tensorboard_log=None, balance_heads=True):
+                 tree_kwargs=None, tensorboard_log=None, balance_heads=True,
+                 lr_schedule="constant"):
         super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,
@@ -619,7 +630,7 @@ class A2C(_OnPolicyAgent):
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
                          tensorboard_log=tensorboard_log,
-                         balance_heads=balance_heads)
+                         balance_heads=balance_heads, lr_schedule=lr_schedule)
 
     def _train(self, batch):
         pol = self.policy
@@ -654,12 +665,13 @@ class AWR(_OnPolicyAgent):
 """
 
     def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=256, n_epochs=2, beta=1.0,
-                 max_weight=20.0, gamma=0.98, gae_lambda=0.9, policy_lr=0.05, value_lr=0.03,
+                 max_weight=20.0, gamma=0.99, gae_lambda=0.95, policy_lr=0.05, value_lr=0.03,
                  ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
                  max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
                  grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
                  max_trees=None, seed=None, verbose=0, tree_kwargs=None,
-                 tensorboard_log=None, balance_heads=True):
+                 tensorboard_log=None, balance_heads=True,
+                 lr_schedule="linear"):
         _positive_int("batch_size", batch_size)
         _positive_int("n_epochs", n_epochs)
         for name, v in (("beta", beta), ("max_weight", max_weight)):
@@ -678,7 +690,7 @@ class AWR(_OnPolicyAgent):
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
                          tensorboard_log=tensorboard_log,
-                         balance_heads=balance_heads)
+                         balance_heads=balance_heads, lr_schedule=lr_schedule)
 
     def _train(self, batch):
         pol = self.policy

@@ -162,6 +162,7 @@ class BoostedTrees:
         self.cache_size = cache_size
         self._validate_params()
         self.bias_ = np.zeros(self.n_outputs)
+        self.lr_scale = 1.0   # multiplies the learning rate (an agent's schedule over learn())
         self.n_features_in_ = None
         self._rng = np.random.default_rng(seed)
         self._reset_storage()
@@ -298,7 +299,7 @@ class BoostedTrees:
         lr = self.learning_rate
         if callable(lr):
             lr = lr(self.n_trees_)
-        return self._lr_vector(lr)
+        return self._lr_vector(lr) * self.lr_scale
 
     def step(self, X, grads, *, score_weights=None):
         """Fit ONE tree to the per-row gradients ``grads`` and append it.

@@ -217,6 +217,13 @@ class ActorCriticTrees:
         mean, log_std = self.split_policy(pi_out)
         return mean.copy() if deterministic else DiagGaussian.sample(mean, log_std, rng)
 
+    def set_lr_scale(self, scale):
+        """Multiply every learning rate (tree heads, free log-std) by ``scale`` from now on."""
+        self.lr_scale = float(scale)
+        self.trees.lr_scale = self.lr_scale
+        if self.value_trees is not None:
+            self.value_trees.lr_scale = self.lr_scale
+
     def update(self, X, policy_grad, value_grad, log_std_grad=None):
         """One boosting step: policy_grad (n, n_policy_outputs), value_grad (n,) of the loss."""
         value_grad = np.asarray(value_grad, dtype=np.float64).reshape(-1, 1)
@@ -233,7 +240,8 @@ class ActorCriticTrees:
             self.trees.step(X, policy_grad)
             self.value_trees.step(X, value_grad)
         if log_std_grad is not None and self.log_std is not None:
-            self.log_std = self.log_std - self.log_std_lr * log_std_grad.mean(axis=0)
+            self.log_std = self.log_std - (self.log_std_lr * getattr(self, "lr_scale", 1.0)
+                                           * log_std_grad.mean(axis=0))
 
     def predict_actions(self, obs, rng=None, deterministic=True):
         """Environment actions for a batch of raw observations (Discrete: shifted by the
