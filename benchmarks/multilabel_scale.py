@@ -4,9 +4,9 @@ Two streams, each predicted then learned instance by instance (prequential):
 
 - bibtex in full (7,395 instances, 1,836 words, 159 labels), read with
   ``MulanStream(..., sparse=True)`` (only the words present);
-- a generated stream of 1,000 labels and 10,000 sparse features: each instance draws 3 topics
-  out of 200; each topic owns 5 labels (each present with probability 0.6) and 50 words (8
-  drawn per topic), plus 20 background words; labels of a topic co-occur.
+- a generated stream of 1,000 labels and 10,000 sparse features:
+  ``streamml.datasets.SparseTopicStream`` with 200 topics of co-occurring labels, giving only
+  the labels present.
 
 Reported per window of instances: instances per second of the predict+learn loop (numba
 compile time excluded by a warm-up call) and the model's size at the window's end, as river's
@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from streamml.datasets import MulanStream
+from streamml.datasets import MulanStream, SparseTopicStream
 from streamml.multilabel import MLHAT
 from streamml.multilabel import _kernels
 
@@ -32,23 +32,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multilabel"
-
-
-def generated_stream(n, n_labels=1000, n_features=10000, n_topics=200, seed=0):
-    """Sparse topic stream (see the module docstring); yields (x, y) with only true labels."""
-    rng = np.random.default_rng(seed)
-    labels_of = rng.permutation(n_labels).reshape(n_topics, -1)
-    words_of = rng.permutation(n_features)[: n_topics * 50].reshape(n_topics, 50)
-    for _ in range(n):
-        topics = rng.choice(n_topics, 3, replace=False)
-        words = set(rng.choice(n_features, 20, replace=False).tolist())
-        y = {}
-        for t in topics:
-            words.update(rng.choice(words_of[t], 8, replace=False).tolist())
-            for label in labels_of[t]:
-                if rng.random() < 0.6:
-                    y[f"l{label}"] = True
-        yield {f"w{w}": 1.0 for w in words}, y
 
 
 def array_megabytes(obj, seen=None):
@@ -120,8 +103,9 @@ def main(argv=None):
     else:
         sections.append(f"bibtex not found at {bibtex}: skipped.")
     model = MLHAT(seed=1)
-    rows, overall, micro = run(model, generated_stream(args.n_generated), args.n_generated,
-                               args.window)
+    stream = SparseTopicStream(n_features=10_000, n_labels=1_000, n_groups=200,
+                               n_samples=args.n_generated, only_present=True, seed=0)
+    rows, overall, micro = run(model, stream, args.n_generated, args.window)
     sections.append(table(f"generated ({args.n_generated:,} instances, 1,000 labels, 10,000 "
                           "sparse features)", rows, overall, micro, model))
     text = "\n\n".join(sections)
