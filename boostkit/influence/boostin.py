@@ -10,12 +10,21 @@ from ..losses import OBJECTIVE_CODES
 from . import _kernels
 from ._base import (_empty_top, _InfluenceExplainer, _numba_threads, _test_table,
                     refuse_averaged)
-from ._newton import _NewtonView
+from ._newton import _NewtonView, authors_start_score
 
 __all__ = ["BoostIn"]
 
 _MODES = ("reference", "exact")
 
+
+
+def _boost_from_average(model):
+    """Whether a LightGBM model folded its start score into the first round's leaves."""
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    booster = getattr(model, "booster_", model)
+    params = {**getattr(booster, "params", {}), **params}
+    value = params.get("boost_from_average", True)
+    return str(value).lower() not in ("false", "0")
 
 
 class BoostIn(_NewtonView, _InfluenceExplainer):
@@ -120,9 +129,21 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {self.mode!r}")
         X = self._fit_inputs(model, X, y, sample_weight)
+        self._boost_from_average = _boost_from_average(model)
         with _numba_threads(self.n_jobs):
             self._fit_rounds(X, y, sample_weight)
         return self
+
+    def _check_training_rows(self):
+        """Reference mode: warn when (X, y, sample_weight) clearly are not the rows the model
+        was trained on (the check of ``mode="exact"``, as a warning)."""
+        saved = {name: getattr(self, name, None) for name in ("_bias", "_leaf_table")}
+        try:
+            self._newton_view(on_gap="warn")
+        except UnsupportedModelError:
+            pass
+        for name, value in saved.items():
+            setattr(self, name, value)
 
     def _fit_rounds(self, X, y, sample_weight):
         ensemble = self.ensemble_
@@ -148,10 +169,15 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
                     "BoostIn(mode='exact') differentiates a diagonal Newton step, but CatBoost "
                     "MultiClass leaves solve a full K x K Newton system; use mode='reference' "
                     "(the published approximation) or LeafInfluence")
-        else:  # the library's stored values, as the published method reads them
-            self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves)
-            self._bias = ensemble.bias
+        else:  # the stored values, split into bias and leaves as the authors' parser does
+            self._check_training_rows()
+            self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves).copy()
+            self._bias = ensemble.bias.astype(np.float64).copy()
             self._hessian_factor, self._l2 = ensemble.hessian_factor, ensemble.l2
+            start = authors_start_score(ensemble, self._train_targets)
+            if start is not None and self._boost_from_average:
+                self._bias = self._bias + start
+                self._leaf_table[:ensemble.n_outputs] -= start[:, None]
 
         code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))
