@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from boostkit.exceptions import UnsupportedModelError
-from boostkit.influence import LeafInfluence, LeafInfluenceSP, LeafRefit
+from boostkit.influence import BoostIn, LeafInfluence, LeafInfluenceSP, LeafRefit
 
 from . import naive
 from .models import LIBRARIES, OBJECTIVES, make_data, make_model, n_outputs, reader_available
@@ -481,3 +481,39 @@ def test_lightgbm_start_score_inside_or_outside_the_first_trees():
                                verbose=-1).fit(X, y)
     with pytest.raises(ValueError, match="bagging"):
         LeafInfluence().fit(bagged, X, y)
+
+
+def _converged(library, n_rows):
+    """A model trained to convergence on few rows: its last leaves are ~1e-8, next to float32
+    rounding of the gradient sums that built them."""
+    import catboost as cb
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:n_rows], y[:n_rows]
+    if library == "xgboost":
+        model = xgb.XGBClassifier(n_estimators=200, max_depth=3, n_jobs=1, random_state=0)
+    elif library == "lightgbm":
+        model = lgb.LGBMClassifier(n_estimators=300, num_leaves=7, min_child_samples=3,
+                                   verbose=-1, n_jobs=1)
+    else:
+        model = cb.CatBoostClassifier(iterations=300, depth=3, leaf_estimation_iterations=1,
+                                      verbose=0, thread_count=1, random_seed=0)
+    return model.fit(X, y), X, y
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm", "catboost"])
+def test_converged_float32_models_are_newton_steps(library):
+    model, X, y = _converged(library, 80)
+    explainer = LeafInfluenceSP().fit(model, X, y)
+    # the late leaves are tiny next to the first ones: the old per-tree scale refused them
+    values = np.abs(explainer._leaf_table).max(axis=1)
+    if library == "xgboost":
+        assert values.min() < 1e-5 * values.max()
+    assert explainer.leaf_deviation_ < 1e-5
+    BoostIn(mode="exact").fit(model, X, y)
+    # ... while other rows than the training rows still fail the check
+    with pytest.raises(ValueError, match="not one Newton step"):
+        LeafInfluenceSP().fit(model, X, 1 - y)
