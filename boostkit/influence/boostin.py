@@ -52,18 +52,21 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
     Parameters
     ----------
     mode : {"reference", "exact"}, default="reference"
-        ``"reference"``: the published method, as the authors' code computes it: the model's
-        stored leaf values and bias as they are, and the stored, learning-rate-scaled leaf
-        value ``v`` in the leaf derivative, so results can be compared with theirs.
+        ``"reference"``: the published method, as the authors' ``tree_influence`` package
+        computes it (checked against it to 1e-9 relative; see docs/influence.md): the stored,
+        learning-rate-scaled leaf value ``v`` in the leaf derivative, and the model's bias and
+        leaves as the authors' parser splits them (a LightGBM model's ``boost_from_average``
+        start score, the mean label / its log-odds, moves out of the first round's leaves into
+        the bias). It reads any boosted model and warns when the leaves are clearly not one
+        Newton step on the given rows (other rows or labels than the model's training data).
         ``"exact"``: ``-D_i`` is the exact derivative of each leaf value with respect to row
         ``i``'s weight. It uses the unscaled Newton value ``theta = v / eta``, and the leaves
-        as the Newton steps they are: LightGBM's ``boost_from_average`` start score moves out
-        of the first round's leaves into the bias (so round 0's gradients are taken at that
-        score, not at 0), CatBoost's ``lambda`` is ``l2_leaf_reg`` times the mean sample
-        weight; the result is checked by re-running the recursion on the training rows, and
-        a model whose leaves are not one Newton step on them (bagging, an early-stopping
-        validation split, other weights) raises ``ValueError``, as does CatBoost MultiClass
-        (a full K x K Newton step per leaf) with ``UnsupportedModelError``.
+        as the Newton steps they are (LightGBM's start score moved into the bias as above;
+        CatBoost's ``lambda`` is ``l2_leaf_reg`` times the mean sample weight); the result is
+        checked by re-running the recursion on the training rows, and a model whose leaves
+        are not one Newton step on them (bagging, an early-stopping validation split, other
+        weights) raises ``ValueError``, as does CatBoost MultiClass (a full K x K Newton step
+        per leaf) with ``UnsupportedModelError``.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0

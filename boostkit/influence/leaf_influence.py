@@ -229,18 +229,20 @@ _DERIVATIVE_DOC = """
     Parameters
     ----------
     mode : {"reference", "exact"}, default="reference"
-        Which derivative of the leaf value ``v = eta * theta`` is used.
-        ``"exact"``: the derivative of the recursion, ``d theta = -(w_i (g_i + theta h_i)
-        + sum_j w_j (dg_j + theta dh_j)) / (H + lambda)``, with the unscaled Newton value
-        ``theta = v / eta``, the loss's third derivative in ``dh`` and, for softmax, the chain
-        rule through every output (``dg_k = p_k (dF_k - sum_c p_c dF_c)``, ``dh_k`` with the
-        library's hessian factor). ``"reference"``: what the authors' tree-influence package
-        computes, so results can be compared with the published method: its leaf-value terms
-        are formed before the leaf values are read, so ``theta`` is 0 in both places, and
-        ``dg_k = h_k dF_k`` for every output (no coupling between softmax outputs). Sample
-        weights enter both modes (the authors' code has none; unit weights give its numbers).
-        CatBoost MultiClass leaves (a full K x K Newton system, outside the authors' code) use
-        the full softmax Jacobian in both modes; ``"reference"`` only drops ``theta``.
+        Both differentiate the recursion with the unscaled Newton value ``theta = v / eta``:
+        ``d theta = -(w_i (g_i + theta h_i) + sum_j w_j (dg_j + theta dh_j)) / (H + lambda)``.
+        ``"reference"``: as the authors' ``tree_influence`` package computes it (checked
+        against it to 1e-9 relative; see docs/influence_methods.md): each softmax output's
+        score moves only its own gradient, ``dg_k = h_k dF_k``, ``dh_k = h'_k dF_k`` (with the
+        library's hessian factor in ``h``), and LeafInfluence's final gradients are taken at
+        the leaves recomputed as one Newton step at the model's scores before each round.
+        ``"exact"``: the chain rule through every softmax output (``dg_k = p_k (dF_k - sum_c
+        p_c dF_c)``, ``dh_k`` with the library's hessian factor) and the final gradients at
+        the model's own leaves. The two agree for regression and binary models up to the
+        float precision of the library's leaves. Sample weights enter both modes (the
+        authors' code has none; unit weights give its numbers). CatBoost MultiClass leaves (a
+        full K x K Newton system, outside the authors' code) use the full softmax Jacobian in
+        both modes.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
