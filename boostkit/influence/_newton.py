@@ -143,7 +143,6 @@ class _NewtonView:
         used = np.bincount(flat, minlength=table.size).reshape(table.shape) > 0
         loss = get_loss(ensemble.objective, self._hessian_factor)
         w = self.sample_weight_
-        values = table[np.arange(n_trees)[None, :], ids]
         raw = np.tile(bias, (ids.shape[0], 1))
         gradient_sums = np.zeros(table.shape)
         hessian_sums = np.zeros(table.shape)
@@ -155,7 +154,7 @@ class _NewtonView:
                                                minlength=n_leaves)
                 hessian_sums[j] = np.bincount(ids[:, j], weights=w * h[:, k],
                                               minlength=n_leaves)
-            raw = raw + values[:, t * C:(t + 1) * C]
+                raw[:, k] += table[j][ids[:, j]]  # one tree at a time: O(n) memory
         denominator = hessian_sums + self._l2
         step = ensemble.learning_rate * gradient_sums / np.where(denominator > 0, denominator,
                                                                  np.inf)

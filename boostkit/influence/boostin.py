@@ -140,13 +140,13 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
     def _check_training_rows(self):
         """Reference mode: warn when (X, y, sample_weight) clearly are not the rows the model
         was trained on (the check of ``mode="exact"``, as a warning)."""
-        saved = {name: getattr(self, name, None) for name in ("_bias", "_leaf_table")}
         try:
             self._newton_view(on_gap="warn")
         except UnsupportedModelError:
             pass
-        for name, value in saved.items():
-            setattr(self, name, value)
+        # only the check was wanted: drop the recursion's arrays (n x trees each)
+        for name in ("_leaf_ids_c", "_leaf_ids_t", "_refit_table"):
+            self.__dict__.pop(name, None)
 
     def _fit_rounds(self, X, y, sample_weight):
         ensemble = self.ensemble_
