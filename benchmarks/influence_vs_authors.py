@@ -186,6 +186,8 @@ def agreement(ours, theirs):
     errors, rhos = [], []
     for e in range(theirs.shape[1]):
         keep = finite[:, e]
+        if not keep.any():  # theirs is NaN throughout for this test point: left out
+            continue
         a, b = ours[keep, e], theirs[keep, e]
         scale = np.abs(b).max() if keep.any() else 0.0
         errors.append(np.abs(a - b).max() / scale if scale > 0 else float(np.abs(a).max()))
@@ -193,6 +195,8 @@ def agreement(ours, theirs):
             rhos.append(spearmanr(a, b).statistic)
         else:
             rhos.append(1.0 if np.allclose(a, b) else 0.0)
+    if not errors:
+        return float("nan"), float("nan"), float("nan"), bad
     return float(max(errors)), float(np.mean(rhos)), float(np.min(rhos)), bad
 
 
