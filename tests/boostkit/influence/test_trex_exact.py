@@ -140,3 +140,14 @@ def reference_feature_map(explainer):
                                                                                       ids[:, j]]
     used = phi.any(axis=0)
     return phi[:, used], used
+
+
+def test_reference_mode_warns_on_rows_that_are_not_the_training_data():
+    import warnings
+
+    model, X, y, w = make_model("lightgbm", "logistic", weighted=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the training rows: no warning
+        TREX().fit(model, X, y)
+    with pytest.warns(UserWarning, match="TREX: the model's leaf values are not one Newton"):
+        TREX().fit(model, X, 1 - y)
