@@ -238,8 +238,8 @@ class Target(_SeededBaseline):
 
     Parameters
     ----------
-    mode : {"reference", "exact"}, default="reference"
     random_state : int, RandomState or None, default=0
+    mode : {"reference", "exact"}, default="reference"
 
     Attributes
     ----------
@@ -259,9 +259,9 @@ class Target(_SeededBaseline):
     True
     """
 
-    def __init__(self, mode="reference", random_state=0):
-        self.mode = mode
+    def __init__(self, random_state=0, mode="reference"):
         self.random_state = random_state
+        self.mode = mode
 
     def _default_test_chunk(self, n_test, top_k):
         # reference: one block, since the draws depend on each point's position in the call
@@ -338,11 +338,12 @@ class InputSim(_Baseline):
     Parameters
     ----------
     measure : {"euclidean", "cosine", "dot"}, default="euclidean"
-    mode : {"reference", "exact"}, default="reference"
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows a progress bar over chunks of test points.
+    mode : {"reference", "exact"}, default="reference"
+        The authors' definition, or the variant without their infinities (above).
 
     Attributes
     ----------
@@ -362,11 +363,11 @@ class InputSim(_Baseline):
     ([0, 1], [1.0, 1.0])
     """
 
-    def __init__(self, measure="euclidean", mode="reference", n_jobs=None, verbose=0):
+    def __init__(self, measure="euclidean", n_jobs=None, verbose=0, mode="reference"):
         self.measure = measure
-        self.mode = mode
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.mode = mode
 
     def _check_params(self):
         super()._check_params()
@@ -515,6 +516,9 @@ class TreeSim(_Baseline):
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows a progress bar over chunks of test points.
+    mode : {"reference", "exact"}, default="reference"
+        The authors' tree outputs and measures, or the stored leaf values and finite measures
+        (above).
 
     Attributes
     ----------
@@ -533,11 +537,11 @@ class TreeSim(_Baseline):
     (442, 3)
     """
 
-    def __init__(self, measure="euclidean", mode="reference", n_jobs=None, verbose=0):
+    def __init__(self, measure="euclidean", n_jobs=None, verbose=0, mode="reference"):
         self.measure = measure
-        self.mode = mode
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.mode = mode
 
     def _check_params(self):
         super()._check_params()

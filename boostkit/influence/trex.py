@@ -44,16 +44,6 @@ class TREX(_InfluenceExplainer):
 
     Parameters
     ----------
-    mode : {"reference", "exact"}, default="reference"
-        ``"reference"``: as the authors' code computes it. Regression fits the surrogate to
-        ``sum_i (y_i - phi_i W)^2 / N + l2 ||W||^2`` (no 1/2) while the representer weights
-        keep ``alpha_i = (y_i - phi_i W) / (2 l2 N)``, so ``W = 2 sum_i alpha_i phi_i`` and the
-        test outputs ``s_e`` are half the surrogate's; the binary influence clips the
-        probabilities to ``[1e-5, 1 - 1e-5]`` in the log loss; ``target="predicted"`` fits a
-        classifier's surrogate to the model's probabilities. ``"exact"``: the representer
-        theorem as stated above (``W = sum_i alpha_i phi_i`` for every loss, unclipped
-        losses, predicted labels for classifiers). Binary and multiclass agree in both modes
-        up to the clipping.
     kernel : {"leaf_weighted", "leaf", "leaf_value"}, default="leaf_weighted"
         Feature-map weight of a leaf: ``1 / count`` (training rows in the leaf), ``1`` (plain
         one-hot), or the leaf's value. The kernel is ``k(a, b) = sum_trees [same leaf] *
@@ -71,6 +61,16 @@ class TREX(_InfluenceExplainer):
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows progress bars on the long computations.
+    mode : {"reference", "exact"}, default="reference"
+        ``"reference"``: as the authors' code computes it. Regression fits the surrogate to
+        ``sum_i (y_i - phi_i W)^2 / N + l2 ||W||^2`` (no 1/2) while the representer weights
+        keep ``alpha_i = (y_i - phi_i W) / (2 l2 N)``, so ``W = 2 sum_i alpha_i phi_i`` and the
+        test outputs ``s_e`` are half the surrogate's; the binary influence clips the
+        probabilities to ``[1e-5, 1 - 1e-5]`` in the log loss; ``target="predicted"`` fits a
+        classifier's surrogate to the model's probabilities. ``"exact"``: the representer
+        theorem as stated above (``W = sum_i alpha_i phi_i`` for every loss, unclipped
+        losses, predicted labels for classifiers). Binary and multiclass agree in both modes
+        up to the clipping.
 
     Attributes
     ----------
@@ -103,8 +103,8 @@ class TREX(_InfluenceExplainer):
     True
     """
 
-    def __init__(self, mode="reference", kernel="leaf_weighted", target="actual", l2=0.003,
-                 max_iter=2000, tol=1e-9, n_jobs=None, verbose=0):
+    def __init__(self, kernel="leaf_weighted", target="actual", l2=0.003, max_iter=2000,
+                 tol=1e-9, n_jobs=None, verbose=0, mode="reference"):
         self.mode = mode
         self.kernel = kernel
         self.target = target
