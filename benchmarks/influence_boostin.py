@@ -6,6 +6,9 @@ Speed (one process, same data, numba compile excluded by a warm-up call): LightG
     the tests check exactness against, fed by LightGBM's own leaf ids and leaf values).
   - TREX fit, ours (L-BFGS) vs the reference's optimiser (3000 epochs of full-batch gradient
     descent, here in NumPy/SciPy on the same sparse feature map).
+  - The authors' package (tree_influence), when installed (benchmark-only; see
+    influence_vs_authors.py): its BoostIn fit + 100 test points and its TREX fit, measured
+    here on the same model and data (one run each: it is slow).
 Scale (each in a fresh subprocess, so its peak memory is its own): LightGBM 200 trees x 31
 leaves, 20 features, n_train = 1,000,000:
   - fit + self influence,
@@ -35,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
 
-AUTHORS = {"boostin": 2.25, "trex_fit": 3.9}  # tree-influence 0.1.7 on this machine class, s
+from influence_vs_authors import load_peer, quiet  # noqa: E402
 
 
 def make_data(n, n_test, seed=0):
@@ -108,12 +111,32 @@ def speed():
     rows.append(("TREX fit (leaf_weighted, l2=0.003)", t_trex, t_gd))
     rows.append(("  TREX local influence, 100 test points", t_trex_local, None))
     notes = {
+        "authors": _authors_times(model, X, y, X_test, y_test),
         "boostin_rel_error_vs_naive": error,
         "trex_alpha_gap_vs_gd": alpha_gap,
         "trex_fidelity": trex.fidelity_,
         "trex_iterations": trex.n_iter_,
     }
     return rows, notes
+
+
+def _authors_times(model, X, y, X_test, y_test):
+    """The authors' BoostIn fit + local and TREX fit on the same model, or the reason why not."""
+    E = load_peer()
+    if E is None:
+        return "the authors' package is not installed here: not measured"
+
+    def boostin():
+        E.BoostIn().fit(model, X, y).get_local_influence(X_test, y_test)
+
+    start = time.perf_counter()
+    quiet(boostin)
+    t_boostin = time.perf_counter() - start
+    start = time.perf_counter()
+    quiet(E.Trex().fit, model, X, y)
+    t_trex = time.perf_counter() - start
+    return (f"the authors' package, measured in this run on the same model and data: BoostIn "
+            f"fit + 100 test points {t_boostin:.2f} s, TREX fit {t_trex:.2f} s")
 
 
 def _trex_gradient_descent(trex, y, epochs=3000):
@@ -236,9 +259,7 @@ def report(rows, notes, scale_results):
                  f"{notes['trex_iterations']} iterations; representer weights of 3000 GD epochs "
                  f"differ by {notes['trex_alpha_gap_vs_gd']:.1e} (relative, max); fidelity "
                  f"Pearson {notes['trex_fidelity']['pearson']:.3f}, Spearman "
-                 f"{notes['trex_fidelity']['spearman']:.3f}. Authors' package on this machine "
-                 f"class (spec): BoostIn fit + 100 test points {AUTHORS['boostin']} s, TREX fit "
-                 f"{AUTHORS['trex_fit']} s.")
+                 f"{notes['trex_fidelity']['spearman']:.3f}. Peer: {notes['authors']}.")
     if scale_results:
         lines += ["", "| scale: 1,000,000 train rows, 200 trees x 31 leaves | fit (s) | "
                   "work (s) | total (s) | peak RSS (GB) | goal |", "|---|---:|---:|---:|---:|---|"]

@@ -2,8 +2,10 @@
 
 Same data and model as ``influence_boostin.py`` (LightGBM binary, 100 trees x 31 leaves, 20
 features), 100 test points, numba compile excluded by a warm-up call on a tiny model:
-  - n_train = 2,000: each method's fit + local influence (goal for LeafInfluence: <= 3 s, the
-    authors' tree-influence package took 306 s on this machine class, i.e. >= 100x faster);
+  - n_train = 2,000: each method's fit + local influence (goal for LeafInfluence: <= 3 s), and
+    the authors' LeafInfluence (tree_influence, when installed; benchmark-only, see
+    influence_vs_authors.py) on the same model and data, measured once (several minutes;
+    ``--no-authors`` skips it);
   - n_train = 500 (and 2,000 for LeafInfluence): ours against the naive NumPy versions the
     tests check exactness against (``tests/boostkit/influence/test_leaf_influence.py``, fed by
     LightGBM's own leaves);
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from influence_boostin import best_of, fit_lightgbm, make_data  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
 
-AUTHORS_LEAF_INFLUENCE = 306.0  # tree-influence 0.1.7, n_train = 2,000, 100 test points, s
+from influence_vs_authors import load_peer, quiet  # noqa: E402
 GOALS = {"leaf_influence_2000": 3.0, "leaf_influence_20000": 300.0}
 SECTION = "influence_methods"
 
@@ -118,7 +120,19 @@ def large(n=20_000):
     return [(f"LeafInfluence (reference): fit + local, n_train = {n:,}", total, local)]
 
 
-def report(speed_rows, naive_rows, large_rows):
+def authors_leaf_influence(n=2000):
+    """Seconds of the authors' LeafInfluence fit + local at n_train = n, or None."""
+    E = load_peer()
+    if E is None:
+        return None
+    X, y, X_test, y_test = make_data(n, 100)
+    model = fit_lightgbm(X, y, 100)
+    start = time.perf_counter()
+    quiet(lambda: E.LeafInfluence().fit(model, X, y).get_local_influence(X_test, y_test))
+    return time.perf_counter() - start
+
+
+def report(speed_rows, naive_rows, large_rows, t_authors=None):
     lines = ["| measurement (100 test points) | fit + local (s) | of which local (s) | "
              "self influence alone, fit incl. (s) |", "|---|---:|---:|---:|"]
     for name, total, local, t_self in speed_rows:
@@ -132,10 +146,12 @@ def report(speed_rows, naive_rows, large_rows):
                      f"({peer / ours:.0f}x faster) | {error:.1e} |")
     ref = next(r for r in speed_rows if r[0].startswith("LeafInfluence (reference)"))
     verdict = "met" if ref[1] <= GOALS["leaf_influence_2000"] else "missed"
+    peer = ("the authors' package was not measured (not installed, or --no-authors)"
+            if t_authors is None else
+            f"the authors' package, measured in this run on the same model and data: "
+            f"{t_authors:.0f} s, {t_authors / ref[1]:.0f}x ours")
     lines += ["", f"Goal LeafInfluence fit + local at n_train = 2,000 <= "
-              f"{GOALS['leaf_influence_2000']:.0f} s: **{verdict}** ({ref[1]:.2f} s; the "
-              f"authors' package {AUTHORS_LEAF_INFLUENCE:.0f} s on this machine class: "
-              f"{AUTHORS_LEAF_INFLUENCE / ref[1]:.0f}x)."]
+              f"{GOALS['leaf_influence_2000']:.0f} s: **{verdict}** ({ref[1]:.2f} s; {peer})."]
     if large_rows:
         big = large_rows[0][1]
         verdict = "met" if big <= GOALS["leaf_influence_20000"] else "missed"
@@ -154,6 +170,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also n_train = 20,000")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--no-authors", action="store_true",
+                        help="skip the authors' LeafInfluence (several minutes)")
     args = parser.parse_args()
     warm_up()
     speed_rows = speed()
@@ -161,7 +179,8 @@ def main():
     # the vectorised NumPy derivative (every perturbed row at once) also runs at 2,000 rows
     naive_rows += against_naive(2000, ("LeafInfluence (reference)", "LeafInfluence (exact)"))
     large_rows = large() if args.large else []
-    text = report(speed_rows, naive_rows, large_rows)
+    t_authors = None if args.no_authors else authors_leaf_influence()
+    text = report(speed_rows, naive_rows, large_rows, t_authors)
     print(text)
     if args.write:
         command = "python benchmarks/influence_methods.py" + (" --large" if args.large else "")

@@ -14,14 +14,17 @@ per leaf. :class:`_NewtonView` undoes these and checks the result by re-running 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..exceptions import UnsupportedModelError
-from ..losses import OBJECTIVE_CODES
+from ..losses import OBJECTIVE_CODES, get_loss
 from . import _leaf_kernels
 
-# Largest relative gap between the model's leaf values and the recursion's, per tree (float32
-# libraries reproduce to ~1e-6; bagging, other weights or other training rows give >= 1e-2).
+# Largest gap between the model's leaf values and the recursion's, relative to each leaf's own
+# scale (see ``_leaf_gap``): float32 libraries reproduce to ~1e-6; bagging, other weights or
+# other training rows give >= 1e-2.
 _LEAF_TOLERANCE = 1e-3
 
 def _initial_score(objective, targets, weights):
@@ -35,15 +38,30 @@ def _initial_score(objective, targets, weights):
     return np.log(mean)
 
 
+def authors_start_score(ensemble, target_mean):
+    """The start score the authors' parser takes out of a LightGBM model's first round (None
+    for other libraries): the label mean (regression), its log-odds (binary) or the log class
+    frequencies (multiclass), from ``target_mean``, the unweighted mean of the encoded training
+    targets (n_outputs,), as ``tree_influence`` computes it."""
+    if not ensemble.source.startswith("lightgbm"):
+        return None
+    mean = np.asarray(target_mean, dtype=np.float64)
+    if ensemble.objective == "squared_error":
+        return mean
+    if ensemble.objective == "logistic":
+        return np.log(mean / (1.0 - mean))
+    return np.log(mean)
+
+
 class _NewtonView:
     """Mixin for explainers with ``ensemble_``, ``train_leaf_ids_``, ``_train_targets``,
     ``sample_weight_`` and a ``_method`` name: :meth:`_newton_view` sets ``_bias``,
     ``_leaf_table``, ``_hessian_factor``, ``_l2``, ``_full_newton``, ``_refit_table`` and
     ``leaf_deviation_``."""
 
-    def _newton_view(self):
+    def _newton_view(self, on_gap="raise"):
         """Bias, leaf table, hessian factor and lambda of the recursion, checked against the
-        model's own leaves."""
+        model's own leaves (``on_gap``: "raise" a ValueError or "warn" when they differ)."""
         ensemble = self.ensemble_
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n_trees, n_leaves = T * C, max(ensemble.max_leaves, 1)
@@ -79,18 +97,22 @@ class _NewtonView:
                 bias = bias + start
                 table[:C] -= start[:, None]
             refit = self._refit_values(-1, bias)
-            gap = self._leaf_gap(refit, table)
+            gap = self._leaf_gap(refit, table, bias)
             if best is None or gap < best[0]:
                 best = (gap, bias, table, refit)
         gap, self._bias, self._leaf_table, self._refit_table = best
         self.leaf_deviation_ = gap
         if gap > _LEAF_TOLERANCE:
-            raise ValueError(
+            message = (
                 f"{self._method}: the model's leaf values are not one Newton step on the "
-                f"given training data (largest gap {gap:.2g} of a tree's largest leaf); pass "
+                f"given training data (largest gap {gap:.2g} of a leaf's own scale); pass "
                 f"the X, y and sample_weight the model was trained with, and a model trained "
                 f"without bagging / row subsampling and without an early-stopping validation "
                 f"split (it trains on a subset of X)")
+            if on_gap == "raise":
+                raise ValueError(message)
+            warnings.warn(message + "; the influence is computed on the rows given",
+                          UserWarning, stacklevel=4)
 
     def _refit_values(self, removed, bias=None):
         ensemble = self.ensemble_
@@ -108,10 +130,35 @@ class _NewtonView:
             np.empty((C, n)), np.empty((2, C, out.shape[1])), out)
         return out
 
-    def _leaf_gap(self, refit, table):
+    def _leaf_gap(self, refit, table, bias):
+        """Largest ``|refit - v|`` over the leaves training rows reach, relative to the leaf's
+        own scale ``max(|v|, eta * sum |w g| / (sum w h + lambda))``: the second term is what
+        the library's float rounding of the gradient sums moves a leaf by (times its
+        precision), so late, converged leaves of 1e-8 next to first leaves of 1 pass, while
+        other rows, weights or bagging move leaves by a sizeable part of that scale."""
+        ensemble = self.ensemble_
         n_trees, n_leaves = table.shape
-        flat = (self._leaf_ids_c + np.arange(n_trees) * n_leaves).ravel()
+        C = ensemble.n_outputs
+        ids = self._leaf_ids_c
+        flat = (ids + np.arange(n_trees) * n_leaves).ravel()
         used = np.bincount(flat, minlength=table.size).reshape(table.shape) > 0
-        scale = np.where(used, np.abs(table), 0.0).max(axis=1, keepdims=True)
+        loss = get_loss(ensemble.objective, self._hessian_factor)
+        w = self.sample_weight_
+        raw = np.tile(bias, (ids.shape[0], 1))
+        gradient_sums = np.zeros(table.shape)
+        hessian_sums = np.zeros(table.shape)
+        for t in range(n_trees // max(C, 1)):
+            g, h = loss.derivatives(self._train_targets, raw)
+            for k in range(C):
+                j = t * C + k
+                gradient_sums[j] = np.bincount(ids[:, j], weights=w * np.abs(g[:, k]),
+                                               minlength=n_leaves)
+                hessian_sums[j] = np.bincount(ids[:, j], weights=w * h[:, k],
+                                              minlength=n_leaves)
+                raw[:, k] += table[j][ids[:, j]]  # one tree at a time: O(n) memory
+        denominator = hessian_sums + self._l2
+        step = ensemble.learning_rate * gradient_sums / np.where(denominator > 0, denominator,
+                                                                 np.inf)
+        scale = np.maximum(np.abs(table), step)
         gap = np.where(used, np.abs(refit - table), 0.0) / np.maximum(scale, 1e-300)
         return float(gap.max()) if gap.size else 0.0

@@ -25,12 +25,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
+from ._newton import authors_start_score
+from .boostin import _boost_from_average
 from ._base import _full_or_top, _InfluenceExplainer, _test_table
 from .retraining import _model_loss
 
 __all__ = ["Random", "Target", "InputSim", "LeafSim", "TreeSim", "Loss"]
 
 _MEASURES = ("euclidean", "cosine", "dot")
+_MODES = ("reference", "exact")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -39,8 +42,17 @@ def _label_codes(targets):
     return targets[:, 0] if targets.shape[1] == 1 else np.argmax(targets, axis=1).astype(float)
 
 
-def _similarity(A, B, measure):
-    """(n_A, n_B) similarity of rows: 1 / (1 + euclidean distance), cosine, or dot product."""
+def _similarity(A, B, measure, mode="exact"):
+    """(n_A, n_B) similarity of rows: 1 / (1 + euclidean distance), cosine, or dot product;
+    ``mode="reference"``: the authors' ``1 / distance`` (the largest float for a distance of
+    0, their ``nan_to_num`` of infinity) and cosine with no guard for all-zero rows."""
+    if mode == "reference" and measure == "euclidean":
+        with np.errstate(divide="ignore"):
+            return np.nan_to_num(1.0 / cdist(A, B, "euclidean"))
+    if mode == "reference" and measure == "cosine":
+        norms = np.linalg.norm(A, axis=1)[:, None] * np.linalg.norm(B, axis=1)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _dot(A, B) / norms
     if measure == "euclidean":
         return 1.0 / (1.0 + cdist(A, B, "euclidean"))
     if measure == "cosine":
@@ -65,7 +77,9 @@ class _Baseline(_InfluenceExplainer):
     verbose = 0
 
     def _check_params(self):
-        pass
+        mode = getattr(self, "mode", "reference")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}; got {mode!r}")
 
     def _check_per_output(self, per_output):
         super()._check_per_output(per_output)
@@ -98,6 +112,7 @@ class _Baseline(_InfluenceExplainer):
         self._train_targets = self._targets(y, "y", self.n_train_)
         self._train_labels = _label_codes(self._train_targets)
         self.sample_weight_ = self._sample_weight(sample_weight, self.n_train_)
+        self._boost_from_average = _boost_from_average(model)
         self._fit_baseline(X)
         return self
 
@@ -129,6 +144,7 @@ class _SeededBaseline(_Baseline):
     """Random draws that depend only on ``random_state`` and the test point itself."""
 
     def _check_params(self):
+        super()._check_params()
         state = self.random_state
         if state is not None and not isinstance(state, np.random.RandomState) and (
                 not isinstance(state, (int, np.integer)) or isinstance(state, bool)
@@ -207,10 +223,15 @@ class Target(_SeededBaseline):
     ``[0, 1)``, any other row one in ``[-1, 0)`` (seeded as in :class:`Random`, so ties
     within a label are broken at random), as in the authors' package.
 
-    Regression: ``Inf(i, e) = m_e - |y_i - y_e|`` with ``m_e`` the median of
-    ``|y_i - y_e|`` over the training rows: rows with a target closer to the test target than
-    the median row are helpful, farther ones harmful (deterministic; the authors' package uses
-    ``1 / |y_i - y_e|`` plus noise, which is infinite for equal targets).
+    Regression: ``Inf(i, e) = 1 / |y_i - y_e| + n_e`` with one normal draw ``n_e`` of
+    standard deviation ``std_i |y_i - y_e|`` per test point (infinite for equal targets), as
+    in the authors' package (``mode="reference"``); ``mode="exact"`` gives the deterministic
+    ``m_e - |y_i - y_e|`` with ``m_e`` the median of ``|y_i - y_e|`` over the training rows.
+
+    ``mode="reference"`` draws as the authors' package does: test point ``e`` (its position
+    in the call of :meth:`local_influence`) gets ``numpy.random.default_rng(random_state + e
+    + 1)``; pass ``random_state=1`` for their default. ``mode="exact"`` seeds each test point
+    by its own features and label, so it gets the same draws whatever else is in the batch.
 
     There is no self influence: every row has its own label, so it would be pure noise
     (use :class:`Random`).
@@ -218,6 +239,7 @@ class Target(_SeededBaseline):
     Parameters
     ----------
     random_state : int, RandomState or None, default=0
+    mode : {"reference", "exact"}, default="reference"
 
     Attributes
     ----------
@@ -237,10 +259,43 @@ class Target(_SeededBaseline):
     True
     """
 
-    def __init__(self, random_state=0):
+    def __init__(self, random_state=0, mode="reference"):
         self.random_state = random_state
+        self.mode = mode
+
+    def _default_test_chunk(self, n_test, top_k):
+        # reference: one block, since the draws depend on each point's position in the call
+        return n_test if self.mode == "reference" else super()._default_test_chunk(n_test,
+                                                                                   top_k)
+
+    def local_influence(self, X_test, y_test, *, top_k=None, per_output=False, client=None,
+                        chunk_size=None):
+        if self.mode == "reference":  # positions in the call: one block, one process
+            client, chunk_size = None, None
+        return super().local_influence(X_test, y_test, top_k=top_k, per_output=per_output,
+                                       client=client, chunk_size=chunk_size)
+
+    local_influence.__doc__ = _Baseline.local_influence.__doc__
+
+    def _reference_block(self, targets):
+        test = _label_codes(targets)
+        train = self._train_labels
+        influence = np.empty((self.n_train_, test.shape[0]))
+        for e, target in enumerate(test):
+            rng = np.random.default_rng(self.seed_ + e + 1)
+            if self.classes_ is None:
+                distance = np.abs(train - target)
+                with np.errstate(divide="ignore"):
+                    influence[:, e] = 1.0 / distance + rng.normal(0.0, np.std(distance))
+                continue
+            same = train == target
+            influence[same, e] = rng.uniform(0.0, 1.0, size=int(same.sum()))
+            influence[~same, e] = rng.uniform(-1.0, 0.0, size=int((~same).sum()))
+        return influence
 
     def _local_block(self, X, targets, top_k, per_output):
+        if self.mode == "reference":
+            return _full_or_top(self._reference_block(targets), top_k)
         test = _label_codes(targets)
         if self.classes_ is None:
             distance = np.abs(self._train_labels[:, None] - test[None, :])
@@ -262,16 +317,20 @@ class Target(_SeededBaseline):
 class InputSim(_Baseline):
     """Input-space similarity times the label sign.
 
-    Features are standardised with the training rows' mean and standard deviation (NaN-safe;
-    constant columns keep scale 1; a missing value becomes the column mean, i.e. 0; categorical
-    columns enter as the model's category codes). Then ``Inf(i, e) = sim(z_i, z_e) * s_ie``
-    with the label sign ``s_ie`` of the module docstring and
+    ``Inf(i, e) = sim(z_i, z_e) * s_ie`` with the label sign ``s_ie`` of the module
+    docstring and the rows ``z`` compared by
 
-    - ``"euclidean"``: ``1 / (1 + ||z_i - z_e||)`` (the authors' package uses ``1 / d``,
-      infinite for duplicates; a negative distance would not do, since times a negative
-      label sign it would rank the *farthest* other-label rows as most helpful);
-    - ``"cosine"``: cosine of the standardised rows (0 for an all-mean row);
+    - ``"euclidean"``: ``1 / ||z_i - z_e||`` (reference; the largest float for a duplicate of
+      the test point, the authors' ``nan_to_num`` of infinity) or ``1 / (1 + ||z_i - z_e||)``
+      (exact: finite, and still decreasing in the distance);
+    - ``"cosine"``: cosine of the rows (reference: NaN for an all-zero row; exact: 0);
     - ``"dot"``: their dot product.
+
+    ``mode="reference"`` (the authors' package): ``z`` are the raw features as given.
+    ``mode="exact"``: ``z`` are the features standardised with the training rows' mean and
+    standard deviation (NaN-safe; constant columns keep scale 1; a missing value becomes the
+    column mean, i.e. 0), so that no feature dominates by its unit. Categorical columns enter
+    as the model's category codes in both.
 
     There is no self influence (a row is most similar to itself: the same value for every
     row with ``"euclidean"``).
@@ -283,6 +342,8 @@ class InputSim(_Baseline):
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows a progress bar over chunks of test points.
+    mode : {"reference", "exact"}, default="reference"
+        The authors' definition, or the variant without their infinities (above).
 
     Attributes
     ----------
@@ -297,17 +358,19 @@ class InputSim(_Baseline):
     >>> from boostkit.influence import InputSim
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> model = lgb.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1).fit(X, y)
-    >>> top = InputSim().fit(model, X, y).local_influence(X[:2], y[:2], top_k=1)
+    >>> top = InputSim(mode="exact").fit(model, X, y).local_influence(X[:2], y[:2], top_k=1)
     >>> top.helpful_indices[0].tolist(), top.helpful_values[0].tolist()
     ([0, 1], [1.0, 1.0])
     """
 
-    def __init__(self, measure="euclidean", n_jobs=None, verbose=0):
+    def __init__(self, measure="euclidean", n_jobs=None, verbose=0, mode="reference"):
         self.measure = measure
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.mode = mode
 
     def _check_params(self):
+        super()._check_params()
         if self.measure not in _MEASURES:
             raise ValueError(f"measure must be one of {_MEASURES}; got {self.measure!r}")
 
@@ -337,6 +400,8 @@ class InputSim(_Baseline):
         self._train_features = self._standardise(features)
 
     def _standardise(self, features):
+        if self.mode == "reference":
+            return features
         z = (features - self.mean_) / self.scale_
         return np.where(np.isnan(z), 0.0, z)
 
@@ -345,7 +410,7 @@ class InputSim(_Baseline):
 
     def _local_block(self, X, targets, top_k, per_output):
         z = self._standardise(self._features(X))
-        similarity = _similarity(self._train_features, z, self.measure)
+        similarity = _similarity(self._train_features, z, self.measure, self.mode)
         return _full_or_top(similarity * self._label_sign(X, targets), top_k)
 
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):
@@ -433,8 +498,11 @@ class TreeSim(_Baseline):
     (``z_j(x) = value of x's leaf in tree j``, as the library stores it): rows the model
     treats alike are close even when they share no leaf. Then
     ``Inf(i, e) = sim(z_i, z_e) * s_ie`` with the label sign of the module docstring and the
-    measures of :class:`InputSim` (``"euclidean"``: ``1 / (1 + distance)``). This is the
-    authors' TreeSim with their ``"to_"`` (tree output) representation; their default
+    measures and modes of :class:`InputSim`. ``mode="reference"`` takes the tree outputs as the
+    authors' parser has them (a LightGBM model's ``boost_from_average`` start score moved out
+    of the first round's leaves); ``mode="exact"`` takes the leaf values as the library
+    stores them. This is the authors' TreeSim with their ``"to_"`` (tree output)
+    representation; their default
     (weighted leaf path, dot product) is :class:`LeafSim`. With the signed measures
     (``"cosine"``, ``"dot"``) a row whose trees push the other way counts with the opposite
     sign.
@@ -448,6 +516,9 @@ class TreeSim(_Baseline):
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows a progress bar over chunks of test points.
+    mode : {"reference", "exact"}, default="reference"
+        The authors' tree outputs and measures, or the stored leaf values and finite measures
+        (above).
 
     Attributes
     ----------
@@ -466,17 +537,24 @@ class TreeSim(_Baseline):
     (442, 3)
     """
 
-    def __init__(self, measure="euclidean", n_jobs=None, verbose=0):
+    def __init__(self, measure="euclidean", n_jobs=None, verbose=0, mode="reference"):
         self.measure = measure
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.mode = mode
 
     def _check_params(self):
+        super()._check_params()
         if self.measure not in _MEASURES:
             raise ValueError(f"measure must be one of {_MEASURES}; got {self.measure!r}")
 
     def _fit_baseline(self, X):
-        self._leaf_table = self.ensemble_.leaf_values().reshape(self.ensemble_.n_trees, -1)
+        ensemble = self.ensemble_
+        self._leaf_table = ensemble.leaf_values().reshape(ensemble.n_trees, -1)
+        start = authors_start_score(ensemble, self._train_targets.mean(axis=0))
+        if self.mode == "reference" and start is not None and self._boost_from_average:
+            self._leaf_table = self._leaf_table.copy()
+            self._leaf_table[:ensemble.n_outputs] -= start[:, None]
         self.train_outputs_ = self._outputs(self._apply(X, "X"))
 
     def _outputs(self, leaf_ids):
@@ -487,7 +565,7 @@ class TreeSim(_Baseline):
 
     def _local_block(self, X, targets, top_k, per_output):
         z = self._outputs(self._apply(X, "X_test"))
-        similarity = _similarity(self.train_outputs_, z, self.measure)
+        similarity = _similarity(self.train_outputs_, z, self.measure, self.mode)
         return _full_or_top(similarity * self._label_sign(X, targets), top_k)
 
     def self_influence(self, *, per_output=False, client=None, chunk_size=None):

@@ -10,12 +10,21 @@ from ..losses import OBJECTIVE_CODES
 from . import _kernels
 from ._base import (_empty_top, _InfluenceExplainer, _is_dask_collection, _numba_threads,
                     _test_table, refuse_averaged)
-from ._newton import _NewtonView
+from ._newton import _NewtonView, authors_start_score
 
 __all__ = ["BoostIn"]
 
 _MODES = ("reference", "exact")
 
+
+
+def _boost_from_average(model):
+    """Whether a LightGBM model folded its start score into the first round's leaves."""
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    booster = getattr(model, "booster_", model)
+    params = {**getattr(booster, "params", {}), **params}
+    value = params.get("boost_from_average", True)
+    return str(value).lower() not in ("false", "0")
 
 
 class BoostIn(_NewtonView, _InfluenceExplainer):
@@ -43,18 +52,21 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
     Parameters
     ----------
     mode : {"reference", "exact"}, default="reference"
-        ``"reference"``: the published method, as the authors' code computes it: the model's
-        stored leaf values and bias as they are, and the stored, learning-rate-scaled leaf
-        value ``v`` in the leaf derivative, so results can be compared with theirs.
+        ``"reference"``: the published method, as the authors' ``tree_influence`` package
+        computes it (checked against it to 1e-9 relative; see docs/influence.md): the stored,
+        learning-rate-scaled leaf value ``v`` in the leaf derivative, and the model's bias and
+        leaves as the authors' parser splits them (a LightGBM model's ``boost_from_average``
+        start score, the mean label / its log-odds, moves out of the first round's leaves into
+        the bias). It reads any boosted model and warns when the leaves are clearly not one
+        Newton step on the given rows (other rows or labels than the model's training data).
         ``"exact"``: ``-D_i`` is the exact derivative of each leaf value with respect to row
         ``i``'s weight. It uses the unscaled Newton value ``theta = v / eta``, and the leaves
-        as the Newton steps they are: LightGBM's ``boost_from_average`` start score moves out
-        of the first round's leaves into the bias (so round 0's gradients are taken at that
-        score, not at 0), CatBoost's ``lambda`` is ``l2_leaf_reg`` times the mean sample
-        weight; the result is checked by re-running the recursion on the training rows, and
-        a model whose leaves are not one Newton step on them (bagging, an early-stopping
-        validation split, other weights) raises ``ValueError``, as does CatBoost MultiClass
-        (a full K x K Newton step per leaf) with ``UnsupportedModelError``.
+        as the Newton steps they are (LightGBM's start score moved into the bias as above;
+        CatBoost's ``lambda`` is ``l2_leaf_reg`` times the mean sample weight); the result is
+        checked by re-running the recursion on the training rows, and a model whose leaves
+        are not one Newton step on them (bagging, an early-stopping validation split, other
+        weights) raises ``ValueError``, as does CatBoost MultiClass (a full K x K Newton step
+        per leaf) with ``UnsupportedModelError``.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
@@ -137,9 +149,21 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
             return fit_boostin(self, model, X, y, sample_weight, client, persist)
         self._dask = None
         X = self._fit_inputs(model, X, y, sample_weight)
+        self._boost_from_average = _boost_from_average(model)
         with _numba_threads(self.n_jobs):
             self._fit_rounds(X, y, sample_weight)
         return self
+
+    def _check_training_rows(self):
+        """Reference mode: warn when (X, y, sample_weight) clearly are not the rows the model
+        was trained on (the check of ``mode="exact"``, as a warning)."""
+        try:
+            self._newton_view(on_gap="warn")
+        except UnsupportedModelError:
+            pass
+        # only the check was wanted: drop the recursion's arrays (n x trees each)
+        for name in ("_leaf_ids_c", "_leaf_ids_t", "_refit_table"):
+            self.__dict__.pop(name, None)
 
     def _check_boosted(self):
         ensemble = self.ensemble_
@@ -151,14 +175,20 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
                 f"gradient steps per leaf); refit it with leaf_estimation_iterations=1"
             )
 
-    def _stored_view(self):
+    def _stored_view(self, target_mean):
         """The library's stored leaf values, bias, hessian factor and lambda, as the published
-        method reads them (mode='reference')."""
+        method reads them (mode='reference'): LightGBM's boost_from_average start score, which
+        the authors' parser computes from ``target_mean`` (the unweighted mean of the encoded
+        training targets), moves from the first round's leaves into the bias."""
         ensemble = self.ensemble_
         self._leaf_table = ensemble.leaf_values().reshape(ensemble.n_trees,
-                                                          max(ensemble.max_leaves, 1))
-        self._bias = ensemble.bias
+                                                          max(ensemble.max_leaves, 1)).copy()
+        self._bias = ensemble.bias.astype(np.float64).copy()
         self._hessian_factor, self._l2 = ensemble.hessian_factor, ensemble.l2
+        start = authors_start_score(ensemble, target_mean) if self._boost_from_average else None
+        if start is not None:
+            self._bias = self._bias + start
+            self._leaf_table[:ensemble.n_outputs] -= start[:, None]
 
     def _fit_rounds(self, X, y, sample_weight):
         ensemble = self.ensemble_
@@ -178,8 +208,9 @@ class BoostIn(_NewtonView, _InfluenceExplainer):
                     "BoostIn(mode='exact') differentiates a diagonal Newton step, but CatBoost "
                     "MultiClass leaves solve a full K x K Newton system; use mode='reference' "
                     "(the published approximation) or LeafInfluence")
-        else:  # the library's stored values, as the published method reads them
-            self._stored_view()
+        else:  # the stored values, split into bias and leaves as the authors' parser does
+            self._check_training_rows()
+            self._stored_view(self._train_targets.mean(axis=0))
 
         code = OBJECTIVE_CODES[ensemble.objective]
         hessian_sums = np.empty((n_trees, n_leaves))

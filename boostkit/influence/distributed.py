@@ -35,6 +35,7 @@ from ..trees import check_parity, from_model
 from . import _kernels
 from ._base import (_PARITY_ROWS, TopInfluence, _check_model_fitted, _chunks, _concat_top,
                     _is_dask_collection, _numba_threads, _rows, _self_top_frame)
+from .boostin import _boost_from_average
 
 __all__ = ["DaskTraining", "local_model", "take_rows"]
 
@@ -235,6 +236,12 @@ def _context_copy(explainer, **attributes):
 
 
 # ---------------------------------------------------------------------------- BoostIn tasks
+def _target_sum(context, y_part):
+    """A partition's share of the global target mean: (sum of its encoded targets, rows)."""
+    n = len(y_part)
+    return context._targets(y_part, "y", n).sum(axis=0), n
+
+
 def _boostin_first_pass(context, X_part, y_part, w_part):
     """A partition's leaf ids and gradients, and its share of the leaf hessian sums."""
     ensemble = context.ensemble_
@@ -627,7 +634,15 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
     client, partitions = _fit_common(explainer, model, X, y, sample_weight, client)
     explainer._check_boosted()
     explainer._n_loss_outputs = explainer.ensemble_.n_outputs
-    explainer._stored_view()
+    explainer._boost_from_average = _boost_from_average(local_model(model)[0])
+    target_mean = None
+    if explainer._boost_from_average and explainer.ensemble_.source.startswith("lightgbm"):
+        # the start score the authors' parser moves into the bias needs the global label mean
+        context = _context_copy(explainer)
+        sums = client.compute([delayed(_target_sum)(context, y_part)
+                               for y_part in partitions.y], sync=True)
+        target_mean = sum(s for s, _ in sums) / sum(n for _, n in sums)
+    explainer._stored_view(target_mean)
     context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
     weights = partitions.sample_weight or [None] * len(partitions)
     if persist:

@@ -121,7 +121,7 @@ class _Derivative(_FixedStructure):
         ensemble = self.ensemble_
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n, n_trees = self.n_train_, T * C
-        eta, exact = ensemble.learning_rate, self.mode == "exact"
+        eta = ensemble.learning_rate
         loss = self._loss()
         leaf_ids, table = self._leaf_ids_c, self._leaf_table
         own = table[np.arange(n_trees)[None, :], leaf_ids]  # (n, n_trees)
@@ -130,13 +130,16 @@ class _Derivative(_FixedStructure):
         Y = self._train_targets
         addend = np.empty((n_trees, n))
         multiplier = np.empty((n_trees, n))
-        coupled = exact and ensemble.objective == "softmax"
+        # exact: the chain rule through every softmax output; reference (the authors' code):
+        # each output's score moves its own gradient only, by its (factor-scaled) hessian
+        coupled = self.mode == "exact" and ensemble.objective == "softmax"
         prob = np.empty((T, n, C)) if coupled else np.empty((0, 0, 0))
         hessian_sums = np.zeros((n_trees, table.shape[1]))
+        gradient_sums = np.zeros((n_trees, table.shape[1]))
         raw = np.tile(self._bias, (n, 1))
         for t in range(T):
             g, h = loss.derivatives(Y, raw)
-            third = loss.third_derivative(Y, raw) if exact else None
+            third = loss.third_derivative(Y, raw)
             p = loss.link_inverse(raw) if coupled else None
             if coupled:
                 prob[t] = p
@@ -144,10 +147,8 @@ class _Derivative(_FixedStructure):
                 j = t * C + k
                 hessian_sums[j] = np.bincount(leaf_ids[:, j], weights=w * h[:, k],
                                               minlength=table.shape[1])
-                if not exact:  # the authors' code: the leaf-value terms drop out
-                    addend[j] = w * g[:, k]
-                    multiplier[j] = w * h[:, k]
-                    continue
+                gradient_sums[j] = np.bincount(leaf_ids[:, j], weights=w * g[:, k],
+                                               minlength=table.shape[1])
                 addend[j] = w * (g[:, k] + theta[j] * h[:, k])
                 if coupled:
                     factor = self._hessian_factor
@@ -159,12 +160,22 @@ class _Derivative(_FixedStructure):
         denominator = hessian_sums + self._l2
         safe = np.where(denominator != 0.0, denominator, 1.0)
         self._scale = np.where(denominator != 0.0, -eta / safe, 0.0)
+        # each leaf's Newton step at the model's own scores before its round (the authors'
+        # recomputed leaf values)
+        self._newton_table = (self._leaf_table if self._full_newton
+                              else self._scale * gradient_sums)
         self.leaf_hessian_sums_ = hessian_sums.reshape(T, C, -1)
         self._addend, self._multiplier, self._prob = addend, multiplier, prob
-        self._train_gradient = np.ascontiguousarray(loss.gradient(Y, raw))
+        # the loss gradient the influence is taken at, on the training rows (self influence)
+        final = self._raw(leaf_ids, self._gradient_table())
+        self._train_gradient = np.ascontiguousarray(loss.gradient(Y, final))
         self._self_cache = None
         if self._full_newton:
             self._prepare_full_newton(theta, own)
+
+    def _gradient_table(self):
+        """Leaf values of the final scores the test gradient is taken at: the model's own."""
+        return self._leaf_table
 
     def _prepare_full_newton(self, theta, own):
         """Per-row terms and per-leaf inverse systems of full-Newton (CatBoost MultiClass)
@@ -173,14 +184,14 @@ class _Derivative(_FixedStructure):
         ensemble = self.ensemble_
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n, n_leaves = self.n_train_, self._leaf_table.shape[1]
-        eta, exact = ensemble.learning_rate, self.mode == "exact"
+        eta = ensemble.learning_rate
         loss = get_loss("softmax", 1.0)
         w, Y = self.sample_weight_, self._train_targets
         leaf_ids = self._leaf_ids_c[:, ::C]  # one structure per round
         prob = np.empty((T, n, C))
         addend = np.empty((T * C, n))
         inverse = np.zeros((T, n_leaves, C, C))
-        theta_t = theta if exact else np.zeros_like(theta)
+        theta_t = theta
         eye = np.eye(C)
         raw = np.tile(self._bias, (n, 1))
         for t in range(T):
@@ -199,7 +210,7 @@ class _Derivative(_FixedStructure):
                     inverse[t, leaf] = -eta * np.linalg.inv(system)
             raw = raw + own[:, t * C:(t + 1) * C]
         self._full = dict(prob=prob, addend=np.ascontiguousarray(addend), theta=theta_t,
-                          inverse=inverse, exact=exact)
+                          inverse=inverse, exact=True)
 
     def _full_newton_run(self, rows, test_leaf_ids, test_gradient, single_point, local, own,
                          own_leaf):
@@ -210,7 +221,7 @@ class _Derivative(_FixedStructure):
             test_leaf_ids, test_gradient, local, own, own_leaf)
 
     def _test_gradient(self, leaf_ids, targets):
-        raw = self._raw(leaf_ids, self._leaf_table)
+        raw = self._raw(leaf_ids, self._gradient_table())
         return np.ascontiguousarray(self._loss().gradient(targets, raw))
 
 
@@ -218,18 +229,20 @@ _DERIVATIVE_DOC = """
     Parameters
     ----------
     mode : {"reference", "exact"}, default="reference"
-        Which derivative of the leaf value ``v = eta * theta`` is used.
-        ``"exact"``: the derivative of the recursion, ``d theta = -(w_i (g_i + theta h_i)
-        + sum_j w_j (dg_j + theta dh_j)) / (H + lambda)``, with the unscaled Newton value
-        ``theta = v / eta``, the loss's third derivative in ``dh`` and, for softmax, the chain
-        rule through every output (``dg_k = p_k (dF_k - sum_c p_c dF_c)``, ``dh_k`` with the
-        library's hessian factor). ``"reference"``: what the authors' tree-influence package
-        computes, so results can be compared with the published method: its leaf-value terms
-        are formed before the leaf values are read, so ``theta`` is 0 in both places, and
-        ``dg_k = h_k dF_k`` for every output (no coupling between softmax outputs). Sample
-        weights enter both modes (the authors' code has none; unit weights give its numbers).
-        CatBoost MultiClass leaves (a full K x K Newton system, outside the authors' code) use
-        the full softmax Jacobian in both modes; ``"reference"`` only drops ``theta``.
+        Both differentiate the recursion with the unscaled Newton value ``theta = v / eta``:
+        ``d theta = -(w_i (g_i + theta h_i) + sum_j w_j (dg_j + theta dh_j)) / (H + lambda)``.
+        ``"reference"``: as the authors' ``tree_influence`` package computes it (checked
+        against it to 1e-9 relative; see docs/influence_methods.md): each softmax output's
+        score moves only its own gradient, ``dg_k = h_k dF_k``, ``dh_k = h'_k dF_k`` (with the
+        library's hessian factor in ``h``), and LeafInfluence's final gradients are taken at
+        the leaves recomputed as one Newton step at the model's scores before each round.
+        ``"exact"``: the chain rule through every softmax output (``dg_k = p_k (dF_k - sum_c
+        p_c dF_c)``, ``dh_k`` with the library's hessian factor) and the final gradients at
+        the model's own leaves. The two agree for regression and binary models up to the
+        float precision of the library's leaves. Sample weights enter both modes (the
+        authors' code has none; unit weights give its numbers). CatBoost MultiClass leaves (a
+        full K x K Newton system, outside the authors' code) use the full softmax Jacobian in
+        both modes.
     n_jobs : int, optional
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
@@ -291,6 +304,11 @@ class LeafInfluence(_Derivative):
         self.mode = mode
         self.n_jobs = n_jobs
         self.verbose = verbose
+
+    def _gradient_table(self):
+        # reference: the authors take the test gradient at the leaf values recomputed as one
+        # Newton step at the model's scores before each round
+        return self._newton_table if self.mode == "reference" else self._leaf_table
 
     def _run(self, start, stop, test_leaf_ids, test_gradient, per_output, desc=None):
         """Local (stop - start, n_out, n_test) and self (stop - start, C) influence (self

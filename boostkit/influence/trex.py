@@ -20,6 +20,9 @@ __all__ = ["TREX"]
 
 _KERNELS = ("leaf_weighted", "leaf", "leaf_value")
 _TARGETS = ("actual", "predicted")
+_MODES = ("reference", "exact")
+# The authors' log loss clips probabilities to [eps, 1 - eps].
+_AUTHORS_EPS = 1e-5
 
 
 class TREX(_InfluenceExplainer):
@@ -59,6 +62,16 @@ class TREX(_InfluenceExplainer):
         Threads for the numba kernels (None: numba's default, -1: all cores).
     verbose : int, default=0
         1 shows progress bars on the long computations.
+    mode : {"reference", "exact"}, default="reference"
+        ``"reference"``: as the authors' code computes it. Regression fits the surrogate to
+        ``sum_i (y_i - phi_i W)^2 / N + l2 ||W||^2`` (no 1/2) while the representer weights
+        keep ``alpha_i = (y_i - phi_i W) / (2 l2 N)``, so ``W = 2 sum_i alpha_i phi_i`` and the
+        test outputs ``s_e`` are half the surrogate's; the binary influence clips the
+        probabilities to ``[1e-5, 1 - 1e-5]`` in the log loss; ``target="predicted"`` fits a
+        classifier's surrogate to the model's probabilities. ``"exact"``: the representer
+        theorem as stated above (``W = sum_i alpha_i phi_i`` for every loss, unclipped
+        losses, predicted labels for classifiers). Binary and multiclass agree in both modes
+        up to the clipping.
 
     Attributes
     ----------
@@ -92,7 +105,8 @@ class TREX(_InfluenceExplainer):
     """
 
     def __init__(self, kernel="leaf_weighted", target="actual", l2=0.003, max_iter=2000,
-                 tol=1e-9, n_jobs=None, verbose=0):
+                 tol=1e-9, n_jobs=None, verbose=0, mode="reference"):
+        self.mode = mode
         self.kernel = kernel
         self.target = target
         self.l2 = l2
@@ -102,6 +116,8 @@ class TREX(_InfluenceExplainer):
         self.verbose = verbose
 
     def _check_params(self):
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}; got {self.mode!r}")
         if self.kernel not in _KERNELS:
             raise ValueError(f"kernel must be one of {_KERNELS}; got {self.kernel!r}")
         if self.target not in _TARGETS:
@@ -174,6 +190,8 @@ class TREX(_InfluenceExplainer):
         phi = self._feature_map(leaf_ids)
         targets = labels if self.target == "actual" else self._predicted_targets(model_raw)
         self._train_targets = targets
+        if self.mode == "reference" and not ensemble.averaged:
+            self._check_training_rows(model, X, y, sample_weight)
 
         phi_t = phi.T  # CSC view: its matvec needs no conversion
         coef = self._solve(lambda c: self._loss_and_gradient(phi, phi_t, targets, w, c),
@@ -244,6 +262,9 @@ class TREX(_InfluenceExplainer):
         ensemble = self.ensemble_
         if ensemble.objective == "squared_error":
             return raw[:, :1].copy()
+        if self.mode == "reference":  # the authors fit to the model's probabilities
+            out = self._model_outputs(raw)
+            return out if out.shape[1] == self._n_loss_outputs else out[:, 1:]
         if raw.shape[1] == 1:  # boosted binary: log-odds
             codes = (raw[:, 0] > 0).astype(np.int64)
         else:
@@ -272,11 +293,31 @@ class TREX(_InfluenceExplainer):
         return {"pearson": float(np.corrcoef(model, surrogate)[0, 1]),
                 "spearman": float(spearmanr(model, surrogate).statistic)}
 
+    def _check_training_rows(self, model, X, y, sample_weight):
+        """Warn when (X, y) clearly are not the boosted model's training rows (the check of
+        the Newton-step methods, as a warning; TREX itself runs on any rows)."""
+        from .boostin import BoostIn
+
+        probe = BoostIn(mode="reference", n_jobs=self.n_jobs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                probe.fit(model, X, y, sample_weight)
+            except Exception:  # models BoostIn refuses (forests, several leaf steps)
+                return
+        for warning in caught:
+            if "not one Newton step" in str(warning.message):
+                warnings.warn(str(warning.message).replace("BoostIn", "TREX"), UserWarning,
+                              stacklevel=3)
+
     def _solve(self, loss_and_gradient, d, n_out):
         """L-BFGS on the surrogate's objective; ``loss_and_gradient(coef)`` returns the summed
         weighted loss over the training rows and its gradient (d, n_out) with respect to coef."""
         n = self.n_train_
         l2 = float(self.l2)
+        if self.mode == "reference" and self.ensemble_.objective == "squared_error":
+            # the authors' regression objective has no 1/2: the same optimum as ours at l2 / 2
+            l2 /= 2
 
         def objective(x):
             coef = x.reshape(d, n_out)
@@ -323,13 +364,13 @@ class TREX(_InfluenceExplainer):
     def _influence_from_kernel(self, kernel, scores, targets, top_k):
         """Influence of the training rows in ``kernel`` (n_test, n_rows) on test points whose
         surrogate outputs are ``scores`` (the sum over every training row)."""
-        loss = self._loss
         n_test, n_train = kernel.shape
         alpha = self.representer_weights_
         contributions = kernel[:, :, None] * alpha[None, :, :]
-        removed = loss.value(np.repeat(targets, n_train, axis=0),
-                             (scores[:, None, :] - contributions).reshape(-1, alpha.shape[1]))
-        influence = removed.reshape(n_test, n_train) - loss.value(targets, scores)[:, None]
+        value = self._influence_loss
+        removed = value(np.repeat(targets, n_train, axis=0),
+                        (scores[:, None, :] - contributions).reshape(-1, alpha.shape[1]))
+        influence = removed.reshape(n_test, n_train) - value(targets, scores)[:, None]
         return _full_or_top(influence.T, top_k)
 
     def _self_rows(self, start, stop, per_output):
@@ -339,6 +380,13 @@ class TREX(_InfluenceExplainer):
         contributions = self_kernel[:, None] * self.representer_weights_[start:stop]
         scores = self._train_scores[start:stop]
         targets = self._train_targets[start:stop]
-        influence = self._loss.value(targets, scores - contributions) - self._loss.value(
-            targets, scores)
+        value = self._influence_loss
+        influence = value(targets, scores - contributions) - value(targets, scores)
         return influence[:, None]
+
+    def _influence_loss(self, targets, raw):
+        """The loss of the influence step: the authors' clipped log loss in reference mode."""
+        if self.mode == "reference" and self.ensemble_.objective == "logistic":
+            p = np.clip(expit(raw), _AUTHORS_EPS, 1.0 - _AUTHORS_EPS)
+            return -(targets * np.log(p) + (1.0 - targets) * np.log(1.0 - p)).sum(axis=1)
+        return self._loss.value(targets, raw)

@@ -37,16 +37,20 @@ def check_parity(ensemble, model, X, reader=None):
     """Raise :class:`ModelParseError` unless ``ensemble`` reproduces ``model`` on ``X``.
 
     Raw outputs must agree to 1e-6 relative (relative to the largest raw output magnitude for
-    values near zero) and every tree must partition the rows of ``X`` into the same leaves as the
-    library's own leaf output, where the library has one.
+    values near zero; a library that sums its trees in float32 may be off by one float32
+    rounding per tree, so the tolerance grows to ``n_trees * 2**-23`` there) and every tree must
+    partition the rows of ``X`` into the same leaves as the library's own leaf output, where the
+    library has one.
     """
     reader = reader or reader_for(model)
     theirs_raw, theirs_leaves = reader.library_outputs(model, X)
     ours_raw = ensemble.predict_raw(X)
+    float32_sums = np.asarray(theirs_raw).dtype == np.float32
     theirs_raw = np.asarray(theirs_raw, dtype=np.float64).reshape(ours_raw.shape)
     scale = max(1.0, float(np.abs(theirs_raw).max(initial=0.0)))
     err = np.abs(ours_raw - theirs_raw)
-    bad = err > 1e-6 * np.maximum(np.abs(theirs_raw), scale)
+    rtol = max(1e-6, ensemble.n_rounds * 2.0 ** -23) if float32_sums else 1e-6
+    bad = err > rtol * np.maximum(np.abs(theirs_raw), scale)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ModelParseError(

@@ -105,7 +105,7 @@ def test_target_classification_signs(library, objective):
 
 def test_target_regression_formula():
     model, X, y, _, X_test, y_test = case("lightgbm", "squared_error")
-    influence = Target().fit(model, X, y).local_influence(X_test, y_test)
+    influence = Target(mode="exact").fit(model, X, y).local_influence(X_test, y_test)
     expected = np.empty_like(influence)
     for e in range(len(y_test)):
         distance = [abs(y[i] - y_test[e]) for i in range(len(y))]
@@ -147,7 +147,8 @@ def naive_input_similarity(X, X_test, measure):
 def test_input_sim_formula(library, objective, measure):
     model, X, y, _, X_test, y_test = case(library, objective)
     X_test, y_test = X_test[:8], y_test[:8]
-    influence = InputSim(measure=measure).fit(model, X, y).local_influence(X_test, y_test)
+    influence = InputSim(measure=measure, mode="exact").fit(model, X, y).local_influence(
+        X_test, y_test)
     expected = naive_input_similarity(X, X_test, measure) * label_sign(
         model, y, X_test, y_test, objective == "squared_error")
     assert_close(influence, expected)
@@ -227,7 +228,8 @@ def test_tree_sim_formula(library, objective, measure):
             else:
                 similarity[i, e] = (a * b).sum()
     sign = label_sign(model, y, X_test, y_test, objective == "squared_error")
-    influence = TreeSim(measure=measure).fit(model, X, y).local_influence(X_test, y_test)
+    influence = TreeSim(measure=measure, mode="exact").fit(model, X, y).local_influence(
+        X_test, y_test)
     # CatBoost / float32 leaf values: the library's own values are float32-rounded
     assert_close(influence, similarity * sign, rtol=1e-6)
 
@@ -289,7 +291,8 @@ def test_unfitted_model_is_refused():
 
 
 @pytest.mark.parametrize("explainer", [InputSim(measure="cosine"), InputSim(measure="dot"),
-                                       TreeSim(measure="dot"), TreeSim(), LeafSim(), Target()])
+                                       TreeSim(measure="dot"), TreeSim(), LeafSim(), Target(),
+                                       Target(mode="exact")])
 def test_results_do_not_depend_on_the_chunk_of_test_points(explainer):
     model, X, y, _, X_test, y_test = case("xgboost", "softmax")
     explainer.fit(model, X, y)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from boostkit.exceptions import UnsupportedModelError
-from boostkit.influence import LeafInfluence, LeafInfluenceSP, LeafRefit
+from boostkit.influence import BoostIn, LeafInfluence, LeafInfluenceSP, LeafRefit
 
 from . import naive
 from .models import LIBRARIES, OBJECTIVES, make_data, make_model, n_outputs, reader_available
@@ -151,6 +151,9 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
     """(local (n, m, C), self (n, C)) of LeafInfluence, every perturbed row at once.
 
     dF[i, r, k] = d F_k(x_r) / d eps_i, carried through the rounds on the model's own scores.
+    Both modes use theta = v / eta; "exact" carries softmax scores through every output,
+    "reference" (the authors' code) each output through its own hessian only, and takes
+    LeafInfluence's final gradients at the leaves recomputed as one Newton step each.
     """
     if p.full_newton:
         return naive_full_newton_influence(p, mode, single_point)
@@ -162,13 +165,11 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
     F = np.tile(p.bias, (n, 1))
     dF = np.zeros((n, n, C))
     dF_test = np.zeros((n, m, C))
+    newton_train, newton_test = np.zeros((n, C)), np.zeros((m, C))
     for t in range(T):
         g, h = naive.grad_hess(p.objective, p.Y, F, p.factor)
         third = third_derivative(p.objective, F, p.factor)
-        if not exact:
-            dg = h[None] * dF
-            dh = np.zeros_like(dF)
-        elif p.objective == "softmax":
+        if exact and p.objective == "softmax":
             P = naive._softmax(F)
             jacobian = np.einsum("rk,kc->rkc", P, np.eye(C)) - np.einsum("rk,rc->rkc", P, P)
             dg = np.einsum("rkc,irc->irk", jacobian, dF)
@@ -180,8 +181,11 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
         for k in range(C):
             for leaf in np.unique(leaves[:, t, k]):
                 rows = leaves[:, t, k] == leaf
-                theta = values[rows, t, k][0] / p.eta if exact else 0.0
+                theta = values[rows, t, k][0] / p.eta
                 H = np.sum(w[rows] * h[rows, k]) + p.l2
+                newton = -p.eta * np.sum(w[rows] * g[rows, k]) / H
+                newton_train[rows, k] += newton
+                newton_test[p.test_leaves[:, t, k] == leaf, k] += newton
                 numerator = (w[rows] * (dg[:, rows, k] + theta * dh[:, rows, k])).sum(axis=1)
                 numerator += rows * w * (g[:, k] + theta * h[:, k])
                 d_leaf = -p.eta * numerator / H  # (n perturbed,)
@@ -193,6 +197,8 @@ def naive_leaf_influence(p, mode="reference", single_point=False):
         dF_test = dF_test + step_test
         F = F + values[:, t, :]
     F_test = p.bias + p.test_values.sum(axis=1)
+    if mode == "reference" and not single_point:
+        F, F_test = p.bias + newton_train, p.bias + newton_test
     g_test, _ = naive.grad_hess(p.objective, p.Y_test, F_test, p.factor)
     g_train, _ = naive.grad_hess(p.objective, p.Y, F, p.factor)
     local = -g_test[None] * dF_test
@@ -206,7 +212,6 @@ def naive_full_newton_influence(p, mode, single_point):
     leaves, values, w = p.leaves, p.values, p.w
     n, T, C = leaves.shape
     m = p.test_leaves.shape[0]
-    exact = mode == "exact"
     F = np.tile(p.bias, (n, 1))
     dF = np.zeros((n, n, C))
     dF_test = np.zeros((n, m, C))
@@ -221,7 +226,7 @@ def naive_full_newton_influence(p, mode, single_point):
         step, step_test = np.zeros((n, n, C)), np.zeros((n, m, C))
         for leaf in np.unique(leaves[:, t, 0]):
             rows = leaves[:, t, 0] == leaf
-            theta = values[rows, t, :][0] / p.eta if exact else np.zeros(C)
+            theta = values[rows, t, :][0] / p.eta
             H = np.einsum("r,rab->ab", w[rows], J[rows]) + p.l2 * eye_c
             N = np.einsum("r,ira->ia", w[rows], dp[:, rows] + dJ[:, rows] @ theta)
             N += (rows * w)[:, None] * (g + J @ theta)
@@ -358,7 +363,7 @@ def test_self_influence_is_the_diagonal(cls):
 
 
 def test_modes_differ():
-    p = Problem("lightgbm", "logistic")
+    p = Problem("lightgbm", "softmax")
     ref = LeafInfluence().fit(p.model, p.X, p.y, sample_weight=p.weights)
     exact = LeafInfluence(mode="exact").fit(p.model, p.X, p.y, sample_weight=p.weights)
     a, b = ref.local_influence(p.X_test, p.y_test), exact.local_influence(p.X_test, p.y_test)
@@ -476,3 +481,39 @@ def test_lightgbm_start_score_inside_or_outside_the_first_trees():
                                verbose=-1).fit(X, y)
     with pytest.raises(ValueError, match="bagging"):
         LeafInfluence().fit(bagged, X, y)
+
+
+def _converged(library, n_rows):
+    """A model trained to convergence on few rows: its last leaves are ~1e-8, next to float32
+    rounding of the gradient sums that built them."""
+    import catboost as cb
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:n_rows], y[:n_rows]
+    if library == "xgboost":
+        model = xgb.XGBClassifier(n_estimators=200, max_depth=3, n_jobs=1, random_state=0)
+    elif library == "lightgbm":
+        model = lgb.LGBMClassifier(n_estimators=300, num_leaves=7, min_child_samples=3,
+                                   verbose=-1, n_jobs=1)
+    else:
+        model = cb.CatBoostClassifier(iterations=300, depth=3, leaf_estimation_iterations=1,
+                                      verbose=0, thread_count=1, random_seed=0)
+    return model.fit(X, y), X, y
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm", "catboost"])
+def test_converged_float32_models_are_newton_steps(library):
+    model, X, y = _converged(library, 80)
+    explainer = LeafInfluenceSP().fit(model, X, y)
+    # the late leaves are tiny next to the first ones: the old per-tree scale refused them
+    values = np.abs(explainer._leaf_table).max(axis=1)
+    if library == "xgboost":
+        assert values.min() < 1e-5 * values.max()
+    assert explainer.leaf_deviation_ < 1e-5
+    BoostIn(mode="exact").fit(model, X, y)
+    # ... while other rows than the training rows still fail the check
+    with pytest.raises(ValueError, match="not one Newton step"):
+        LeafInfluenceSP().fit(model, X, 1 - y)

@@ -54,7 +54,7 @@ def test_trex_matches_naive(library, objective):
         pytest.skip(f"no boostkit reader for {library} yet")
     model, X, y, w = make_model(library, objective)
     _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
-    explainer = TREX(tol=1e-13).fit(model, X, y, sample_weight=w)
+    explainer = TREX(mode="exact", tol=1e-13).fit(model, X, y, sample_weight=w)
     _check(explainer, model, library, objective, X, y, X_test, y_test, w, "leaf_weighted")
 
 
@@ -63,7 +63,7 @@ def test_trex_matches_naive(library, objective):
 def test_trex_kernels_match_naive(kernel, objective):
     model, X, y, w = make_model("lightgbm", objective)
     _, _, X_test, y_test, _ = make_data(objective)
-    explainer = TREX(kernel=kernel, tol=1e-13).fit(model, X, y, sample_weight=w)
+    explainer = TREX(mode="exact", kernel=kernel, tol=1e-13).fit(model, X, y, sample_weight=w)
     _check(explainer, model, "lightgbm", objective, X, y, X_test, y_test, w, kernel)
 
 
@@ -81,15 +81,15 @@ def test_trex_on_forests_matches_naive(kind):
     if not reader_available("gradient_boosting"):
         pytest.skip("no boostkit reader for scikit-learn yet")
     model, objective, X, y, X_test, y_test = _forest(kind)
-    explainer = TREX(tol=1e-13).fit(model, X, y)
+    explainer = TREX(mode="exact", tol=1e-13).fit(model, X, y)
     _check(explainer, model, "forest", objective, X, y, X_test, y_test, None, "leaf_weighted")
     assert explainer.train_leaf_ids_.shape == (len(X), 6)  # one column per tree
 
 
 def test_predicted_target_fits_the_models_labels():
     model, X, y, _ = make_model("lightgbm", "logistic", weighted=False)
-    actual = TREX(target="actual", kernel="leaf").fit(model, X, y)
-    predicted = TREX(target="predicted", kernel="leaf").fit(model, X, y)
+    actual = TREX(mode="exact", target="actual", kernel="leaf").fit(model, X, y)
+    predicted = TREX(mode="exact", target="predicted", kernel="leaf").fit(model, X, y)
     for explainer in (actual, predicted):
         assert set(explainer.fidelity_) == {"pearson", "spearman"}
         assert 0.5 < explainer.fidelity_["pearson"] <= 1.0
@@ -111,3 +111,43 @@ def test_trex_self_influence_is_the_diagonal_and_top_k_matches():
     np.testing.assert_array_equal(top.helpful_indices, np.argsort(-full, 0, kind="stable")[:5])
     np.testing.assert_array_equal(top.harmful_indices, np.argsort(full, 0, kind="stable")[:5])
     assert_close(top.harmful_values, np.sort(full, axis=0)[:5])
+
+
+def test_reference_regression_is_the_authors_halved_surrogate():
+    """The authors' regression: the surrogate minimises sum (y - phi W)^2 / N + l2 ||W||^2
+    (no 1/2), alpha = (y - phi W) / (2 l2 N), so the representer sum is W / 2."""
+    model, X, y, w = make_model("lightgbm", "squared_error", weighted=False)
+    reference = TREX(tol=1e-13).fit(model, X, y)
+    phi, used = reference_feature_map(reference)
+    n, l2 = len(y), reference.l2
+    # the optimum of the authors' objective: (Phi^T Phi / N + l2 I) W = Phi^T y / N
+    coef = np.linalg.solve(phi.T @ phi / n + l2 * np.eye(phi.shape[1]), phi.T @ y / n)
+    np.testing.assert_allclose(reference.coef_[used, 0], coef, rtol=1e-6, atol=1e-9)
+    alpha = (y - phi @ coef) / (2 * l2 * n)
+    np.testing.assert_allclose(reference.representer_weights_[:, 0], alpha, rtol=1e-5,
+                               atol=1e-9 * np.abs(alpha).max())
+    np.testing.assert_allclose(2 * phi.T @ alpha, coef, rtol=1e-5, atol=1e-9)
+
+
+def reference_feature_map(explainer):
+    """Dense phi (1 / count at each training row's leaf of every tree) over the leaves some
+    training row reaches, and the mask of those leaves among the surrogate's columns."""
+    ids = explainer.train_leaf_ids_
+    n_trees, n_leaves = explainer.leaf_weights_.shape
+    phi = np.zeros((ids.shape[0], n_trees * n_leaves))
+    for j in range(n_trees):
+        phi[np.arange(ids.shape[0]), j * n_leaves + ids[:, j]] = explainer.leaf_weights_[j,
+                                                                                      ids[:, j]]
+    used = phi.any(axis=0)
+    return phi[:, used], used
+
+
+def test_reference_mode_warns_on_rows_that_are_not_the_training_data():
+    import warnings
+
+    model, X, y, w = make_model("lightgbm", "logistic", weighted=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the training rows: no warning
+        TREX().fit(model, X, y)
+    with pytest.warns(UserWarning, match="TREX: the model's leaf values are not one Newton"):
+        TREX().fit(model, X, 1 - y)
