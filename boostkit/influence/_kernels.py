@@ -113,6 +113,26 @@ def leaf_weight_products(train_leaf_ids, leaf_weights, test_table, out):
                 target[e] += value * column[e]
 
 
+@njit(cache=True, parallel=True)
+def ordered_products(left, right, out):
+    """``out[e, k] = sum_i left[e, i] * right[i, k]``, summed in ascending ``i``.
+
+    The matrix product without BLAS: BLAS picks its summation order from the operands' shapes
+    and the CPU, so a test point's value would change with the chunk it arrives in. Here every
+    output element is one sequential sum, the same whatever the number of rows of ``left``.
+    """
+    n_rows, n_inner = left.shape
+    n_out = right.shape[1]
+    for e in prange(n_rows):
+        target = out[e]
+        for k in range(n_out):
+            target[k] = 0.0
+        for i in range(n_inner):
+            value = left[e, i]
+            for k in range(n_out):
+                target[k] += value * right[i, k]
+
+
 @njit(cache=True, inline="always")
 def _worse(a_value, a_index, b_value, b_index):
     # "a ranks below b": smaller value, or the same value at a larger row index (the order of a

@@ -287,7 +287,8 @@ class TREX(_InfluenceExplainer):
         kernel = np.ascontiguousarray(self._kernel_values(X).T)
         n_test, n_train = kernel.shape
         alpha = self.representer_weights_
-        scores = kernel @ alpha
+        scores = np.empty((n_test, alpha.shape[1]))
+        _kernels.ordered_products(kernel, alpha, scores)  # not BLAS: chunk-invariant sums
         contributions = kernel[:, :, None] * alpha[None, :, :]
         removed = loss.value(np.repeat(targets, n_train, axis=0),
                              (scores[:, None, :] - contributions).reshape(-1, alpha.shape[1]))

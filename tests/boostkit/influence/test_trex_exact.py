@@ -111,3 +111,18 @@ def test_trex_self_influence_is_the_diagonal_and_top_k_matches():
     np.testing.assert_array_equal(top.helpful_indices, np.argsort(-full, 0, kind="stable")[:5])
     np.testing.assert_array_equal(top.harmful_indices, np.argsort(full, 0, kind="stable")[:5])
     assert_close(top.harmful_values, np.sort(full, axis=0)[:5])
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_trex_results_do_not_depend_on_the_chunk_of_test_points(objective):
+    # the surrogate's scores were once a BLAS product, whose summation order follows the
+    # chunk's shape: one test point at a time must give the same bits as all at once
+    model, X, y, w = make_model("lightgbm", objective)
+    _, _, X_test, y_test, _ = make_data(objective)
+    explainer = TREX().fit(model, X, y, sample_weight=w)
+    whole = explainer.local_influence(X_test, y_test)
+    for chunk_size in (1, 7):
+        np.testing.assert_array_equal(
+            explainer.local_influence(X_test, y_test, chunk_size=chunk_size), whole)
+    np.testing.assert_array_equal(explainer.self_influence(chunk_size=13),
+                                  explainer.self_influence())
