@@ -140,8 +140,9 @@ def load_model(path):
 
         return joblib.load(path)
     except ImportError as err:
+        hint = ' (pip install "boostkit[catboost]")' if fmt == "catboost" else ""
         raise CommandLineError(f"--model: {path} is a {fmt} model but {err.name} is not "
-                               f"installed") from err
+                               f"installed{hint}") from err
     except Exception as err:  # noqa: BLE001 -- each library raises its own error types
         message = " ".join(str(err).split())[:300]
         raise CommandLineError(
@@ -281,6 +282,9 @@ def _run_audit(*args, **kwargs):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="boostkit", description="boostkit command line: influence audits of tree models.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"boostkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     audit = commands.add_parser(

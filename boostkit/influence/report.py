@@ -22,6 +22,8 @@ from scipy.special import expit, softmax
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from .._optional import import_optional
+
 __all__ = ["audit", "AuditReport", "METHODS"]
 
 # Method name -> class name in boostkit.influence. Looked up when audit() is called, so methods
@@ -390,12 +392,7 @@ def _figure_png(figure):
 
 def _figure_class():
     """matplotlib's Figure (no pyplot, no display), or an error saying how to install it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("the audit report's plots need matplotlib: pip install "
-                          "'boostkit[plot]' (or matplotlib)") from None
-    return Figure
+    return import_optional("matplotlib.figure", "plot", "the audit report's plots").Figure
 
 
 class AuditReport:
