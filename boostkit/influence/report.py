@@ -608,6 +608,9 @@ class AuditReport:
     def to_html(self, path, title=None):
         """Write the report as one self-contained HTML file (figures embedded as PNG).
 
+        Without matplotlib (the ``plot`` extra) the page holds the tables only, with a note
+        saying how to get the figures.
+
         Parameters
         ----------
         path : str or path-like
@@ -619,7 +622,10 @@ class AuditReport:
         str or path-like
             ``path``, as given.
         """
-        figures = self.figures()
+        try:
+            figures, left_out = self.figures(), None
+        except ImportError as error:  # matplotlib missing: the tables still say everything
+            figures, left_out = {}, str(error)
         esc = html.escape
 
         def table_html(df):
@@ -627,6 +633,8 @@ class AuditReport:
                               float_format=lambda v: f"{v:.5g}")
 
         def image(name):
+            if name not in figures:
+                return ""
             return (f'<img alt="{esc(name)}" src="data:image/png;base64,'
                     f'{_figure_png(figures[name])}">')
 
@@ -639,6 +647,8 @@ class AuditReport:
         if callable(get_params):
             settings = ", ".join(f"{k}={v!r}" for k, v in sorted(get_params(deep=False).items()))
             parts.append(f"<p class='meta'>Method: {esc(self.method)}({esc(settings)})</p>")
+        if left_out is not None:
+            parts.append(f"<p class='meta'>Plots left out: {esc(left_out)}.</p>")
         if self.notes:
             parts.append("<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in self.notes)
                          + "</ul>")
