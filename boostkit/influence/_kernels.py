@@ -215,7 +215,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
     sizes = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
         sums = np.empty((_ROW_TILE, n_test))
-        n_best = 0
+        n_best = np.int64(0)  # not a literal: the helpers compile once, not twice
         block_stop = min(n_rows, (b + 1) * per_block)
         for start in range(b * per_block, block_stop, _ROW_TILE):
             stop = min(block_stop, start + _ROW_TILE)
@@ -234,7 +234,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
     for e in prange(n_test):
         heap_values = np.empty(k)
         heap_index = np.empty(k, dtype=np.int64)
-        size = 0
+        size = np.int64(0)
         for b in range(n_blocks):
             for a in range(sizes[b, 0]):
                 size = _heap_push(heap_values, heap_index, size, k, best_values[b, e, a],
@@ -243,7 +243,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
         for a in range(k):
             helpful_index[a, e] = heap_index[a]
             helpful_values[a, e] = heap_values[a]
-        size = 0
+        size = np.int64(0)
         for b in range(n_blocks):
             for a in range(sizes[b, 1]):
                 size = _heap_push(heap_values, heap_index, size, k, worst_values[b, e, a],
@@ -262,14 +262,14 @@ def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_
     for e in prange(n_rows):
         heap_values = np.empty(k)
         heap_index = np.empty(k, dtype=np.int64)
-        size = 0
+        size = np.int64(0)
         for i in range(n_cols):
             size = _heap_push(heap_values, heap_index, size, k, values[e, i], i)
         _sort_best_first(heap_values, heap_index, size)
         for a in range(k):
             helpful_index[a, e] = heap_index[a]
             helpful_values[a, e] = heap_values[a]
-        size = 0
+        size = np.int64(0)
         for i in range(n_cols):
             size = _heap_push(heap_values, heap_index, size, k, -values[e, i], i)
         _sort_best_first(heap_values, heap_index, size)

@@ -134,8 +134,8 @@ def block_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, alpha, sw_sum
     grad[:] = 0.0
     n_chunks = chunk_losses.shape[0]
     if n_chunks <= 1:
-        total = _rows_loss_grad(theta, X, R, w, rows, 0, rows.shape[0], n_units, n_outputs,
-                                act, grad)
+        total = _rows_loss_grad(theta, X, R, w, rows, np.int64(0), rows.shape[0], n_units,
+                                n_outputs, act, grad)
     else:
         _chunked_loss_grad(theta, X, R, w, rows, n_units, n_outputs, act, chunk_grads,
                            chunk_losses)
