@@ -2,6 +2,10 @@
 
 Subcommands:
 
+``boostkit warmup [--quiet]``
+    Compile and cache every numba kernel now, instead of on each first call (see
+    :mod:`boostkit.warmup`).
+
 ``boostkit audit --model FILE --data CSV --target COLUMN [--test CSV] [--out report.html]``
     Influence audit of a saved tree model on its training data: the training rows most likely
     mislabeled or harmful, and for the worst test predictions the most helpful and harmful
@@ -146,8 +150,9 @@ def load_model(path):
 
         return joblib.load(path)
     except ImportError as err:
+        hint = ' (pip install "boostkit[catboost]")' if fmt == "catboost" else ""
         raise CommandLineError(f"--model: {path} is a {fmt} model but {err.name} is not "
-                               f"installed") from err
+                               f"installed{hint}") from err
     except Exception as err:  # noqa: BLE001 -- each library raises its own error types
         message = " ".join(str(err).split())[:300]
         raise CommandLineError(
@@ -452,6 +457,9 @@ def _run_audit(*args, **kwargs):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="boostkit", description="boostkit command line: influence audits of tree models.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"boostkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     audit = commands.add_parser(
@@ -499,7 +507,30 @@ def _parser():
                        help="no progress bars (the summary is still printed)")
     audit.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     audit.set_defaults(run=_audit_command)
+    warmup = commands.add_parser(
+        "warmup", help="compile and cache every numba kernel now (once per install)",
+        description=("Compile every numba kernel of boostkit and streamml and cache it, so that "
+                     "no first fit, apply or learn pays the compile time later. Takes a few "
+                     "minutes on an empty cache; seconds when the cache is already filled."))
+    warmup.add_argument("--quiet", action="store_true", help="no progress bar")
+    warmup.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    warmup.set_defaults(run=_warmup_command)
     return parser
+
+
+def _warmup_command(args):
+    import numba
+
+    from .warmup import warmup
+
+    results = warmup(verbose=0 if args.quiet else 1)
+    compiled = sum(v for v in results.values() if not isinstance(v, str))
+    where = numba.config.CACHE_DIR or "next to the installed sources (or ~/.cache/numba)"
+    print(f"boostkit warmup: {compiled:.1f} s; kernels cached {where}")
+    for name, value in results.items():
+        if isinstance(value, str):
+            print(f"  {name}: {value}")
+    return 0
 
 
 def main(argv=None):

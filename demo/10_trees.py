@@ -24,7 +24,7 @@ def main():
     print(f"breast cancer: {X.shape[0]} rows x {X.shape[1]} named columns, "
           f"{int(X.isna().sum().sum())} missing values\n")
 
-    model = lgb.LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1).fit(X, y)
+    model = lgb.LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1, n_jobs=1).fit(X, y)
     ensemble = from_model(model, X_check=X)  # raises ModelParseError on any mismatch
     print(ensemble.summary())
     ours = ensemble.predict_raw(X)[:, 0]
@@ -35,8 +35,9 @@ def main():
           f"{bool((leaves[:, :, 0] == model.predict(X, pred_leaf=True)).all())}\n")
 
     others = [
-        xgb.XGBClassifier(n_estimators=100, max_depth=4),
-        CatBoostClassifier(iterations=100, depth=4, verbose=0, allow_writing_files=False),
+        xgb.XGBClassifier(n_estimators=100, max_depth=4, n_jobs=1),
+        CatBoostClassifier(iterations=100, depth=4, verbose=0, thread_count=1,
+                           allow_writing_files=False),
         HistGradientBoostingClassifier(max_iter=100),
         RandomForestClassifier(n_estimators=50, random_state=0),
     ]

@@ -27,7 +27,7 @@ def main():
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=1,
                                                         stratify=y)
     model = lgb.LGBMClassifier(n_estimators=100, num_leaves=15, learning_rate=0.1,
-                               verbose=-1).fit(X_train, y_train)
+                               verbose=-1, n_jobs=1).fit(X_train, y_train)
     predicted = model.predict(X_test)
     wrong = np.flatnonzero(predicted != y_test.to_numpy())
     print(f"LightGBM: {len(X_train)} training rows, test accuracy "
@@ -52,7 +52,7 @@ def main():
     flipped = rng.choice(len(y_train), size=len(y_train) // 10, replace=False)
     noisy = y_train.copy()
     noisy.iloc[flipped] = np.where(noisy.iloc[flipped] == "benign", "malignant", "benign")
-    noisy_model = lgb.LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1).fit(
+    noisy_model = lgb.LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1, n_jobs=1).fit(
         X_train, noisy)
     scores = BoostIn().fit(noisy_model, X_train, noisy).self_influence()
     ranking = np.argsort(-scores)  # largest first: rows the model bent the most to fit

@@ -2,14 +2,13 @@
 
 import csv
 import io
-import math
 import pathlib
 import xml.etree.ElementTree as ET
 
 import numpy as np
 from river.datasets import base as dataset_base
 
-__all__ = ["DriftingMultiLabel", "MulanStream", "SparseTopicStream"]
+__all__ = ["DriftingMultiLabel", "Emotions", "MulanStream", "SparseTopicStream"]
 
 _NUMERIC = {"numeric", "real", "integer"}
 
@@ -581,3 +580,29 @@ class SparseTopicStream(dataset_base.Dataset):
                 y[names_y[label]] = True
             yield x, y
             t += 1
+
+
+_DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+class Emotions(MulanStream):
+    """Mulan's *emotions*: 593 music clips, 72 features, 6 emotion labels (bundled).
+
+    Ships with streamml, so it streams offline: a :class:`MulanStream` over the unchanged Mulan
+    file (train and test sets in one, in Mulan's order). Source: Trohidis, Tsoumakas, Kalliris
+    and Vlahavas, *Multilabel Classification of Music into Emotions*, ISMIR 2008; see
+    ``streamml/data/emotions/README.md`` for the citation and the licence note.
+
+    Examples
+    --------
+    >>> from streamml.datasets import Emotions
+    >>> dataset = Emotions()
+    >>> dataset.n_samples, dataset.n_features, dataset.labels[:2]
+    (593, 72, ['amazed-suprised', 'happy-pleased'])
+    >>> x, y = next(iter(dataset))
+    >>> sorted(label for label, present in y.items() if present)
+    ['happy-pleased', 'relaxing-calm']
+    """
+
+    def __init__(self):
+        super().__init__(_DATA / "emotions" / "emotions.arff")

@@ -8,6 +8,7 @@ per-row work.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -96,6 +97,21 @@ def _numba_threads(n_jobs):
         numba.set_num_threads(previous)
 
 
+def _check_sample_weight(sample_weight, n_rows):
+    """``sample_weight`` as a float64 (n_rows,) array (None stays None), or a ValueError: the
+    one check of the explainers and of :mod:`boostkit.influence.evaluate`."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(f"sample_weight must have shape ({n_rows},) like X; got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not (w > 0).any():
+        raise ValueError("sample_weight is zero for every row")
+    return w
+
+
 def _check_model_fitted(model):
     """Refuse an unfitted model with a message that says so, for every supported library."""
     if isinstance(model, type):
@@ -166,19 +182,29 @@ class _InfluenceExplainer(BaseEstimator):
         if _is_dask_collection(X):
             raise TypeError(f"{name} is a dask collection; pass client=... to "
                             f"local_influence, or call .compute() first")
+        fitted = getattr(self, "feature_names_in_", None)
+        fitted = None if fitted is None else fitted.tolist()
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in X.columns]
-            if self.feature_names_in_ is not None and names != self.feature_names_in_:
-                missing = [c for c in self.feature_names_in_ if c not in names]
-                extra = [c for c in names if c not in self.feature_names_in_]
+            if fitted is None:  # as scikit-learn warns
+                warnings.warn(f"{name} has feature names, but {type(self).__name__} was fitted "
+                              f"without feature names", UserWarning, stacklevel=3)
+            elif names != fitted:
+                missing = [c for c in fitted if c not in names]
+                extra = [c for c in names if c not in fitted]
                 raise ValueError(
                     f"{name} has other columns than the training data X: missing {missing[:5]},"
                     f" unexpected {extra[:5]}"
                     + ("" if missing or extra else " (same names, other order)")
-                    + f"; expected {self.feature_names_in_[:10]}"
+                    + f"; expected {fitted[:10]}"
                 )
-        elif not hasattr(X, "shape"):
-            X = np.asarray(X)
+        else:
+            if fitted is not None:
+                warnings.warn(f"{name} does not have valid feature names, but "
+                              f"{type(self).__name__} was fitted with feature names",
+                              UserWarning, stacklevel=3)
+            if not hasattr(X, "shape"):
+                X = np.asarray(X)
         if len(X.shape) != 2:
             raise ValueError(f"{name} must be 2-dimensional (rows x features); got shape "
                              f"{tuple(X.shape)}")
@@ -253,25 +279,17 @@ class _InfluenceExplainer(BaseEstimator):
         return onehot
 
     def _sample_weight(self, sample_weight, n_rows):
-        if sample_weight is None:
-            return np.ones(n_rows)
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.ndim != 1 or w.shape[0] != n_rows:
-            raise ValueError(f"sample_weight must have shape ({n_rows},) like X; got "
-                             f"{w.shape}")
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative")
-        if not (w > 0).any():
-            raise ValueError("sample_weight is zero for every row")
-        return w
+        w = _check_sample_weight(sample_weight, n_rows)
+        return np.ones(n_rows) if w is None else w
 
     def _fit_inputs(self, model, X, y, sample_weight):
         """Parse the model and check the training data; sets the attributes shared by all."""
         self._check_common_params()
         if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = [str(c) for c in X.columns]
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         else:
-            self.feature_names_in_ = None
+            if hasattr(self, "feature_names_in_"):  # only defined with names, as in sklearn
+                del self.feature_names_in_
             if _is_dask_collection(X):
                 raise TypeError("X is a dask collection; the training data must be in memory "
                                 "(numpy or pandas)")
@@ -289,6 +307,8 @@ class _InfluenceExplainer(BaseEstimator):
                              f"{ensemble.n_features}")
         self.classes_ = self._class_labels(model, ensemble)
         self.n_train_ = n
+        # the user's row labels, for to_frame (None: positions)
+        self._train_index = X.index.copy() if isinstance(X, pd.DataFrame) else None
         return X
 
     # -------------------------------------------------------------- public surface
@@ -394,6 +414,75 @@ class _InfluenceExplainer(BaseEstimator):
                              self._progress(_chunks(n, size), "self influence")]
         out = np.concatenate(parts, axis=0)
         return out if per_output else out[:, 0]
+
+    def to_frame(self, result, X_test=None):
+        """A result of this explainer as pandas objects keyed by the row labels of the data.
+
+        Training rows are labelled by the index of the DataFrame ``X`` given to ``fit`` (by
+        position for an array); test points by ``X_test.index`` (by position when ``X_test``
+        is None or an array).
+
+        Parameters
+        ----------
+        result : ndarray or TopInfluence
+            What :meth:`local_influence` (full matrix or ``top_k``) or :meth:`self_influence`
+            returned.
+        X_test : DataFrame or array-like, optional
+            The test points ``result`` is about (local influence only).
+
+        Returns
+        -------
+        DataFrame, Series or TopInfluence
+            Full matrix: DataFrame (training rows x test points). Self influence: Series over
+            the training rows (DataFrame with ``per_output``). ``top_k``: a
+            :class:`TopInfluence` of DataFrames (rank x test points) whose ``*_indices`` hold
+            training row labels.
+
+        Examples
+        --------
+        >>> import lightgbm as lgb
+        >>> from sklearn.datasets import load_diabetes
+        >>> from boostkit.influence import BoostIn
+        >>> X, y = load_diabetes(return_X_y=True, as_frame=True)
+        >>> X.index = [f"patient {i}" for i in range(len(X))]
+        >>> model = lgb.LGBMRegressor(n_estimators=5, verbose=-1, n_jobs=1).fit(X, y)
+        >>> explainer = BoostIn().fit(model, X, y)
+        >>> frame = explainer.to_frame(explainer.local_influence(X[:2], y[:2]), X[:2])
+        >>> frame.shape, frame.columns.tolist()
+        ((442, 2), ['patient 0', 'patient 1'])
+        >>> explainer.to_frame(explainer.self_influence()).index[0]
+        'patient 0'
+        """
+        check_is_fitted(self, "ensemble_")
+        train = getattr(self, "_train_index", None)
+        train = train if train is not None else pd.RangeIndex(
+            self.n_train_)
+        if X_test is None:
+            test = None
+        elif isinstance(X_test, pd.DataFrame):
+            test = X_test.index
+        else:
+            test = pd.RangeIndex(len(X_test))
+        if isinstance(result, TopInfluence):
+            n_test = result.helpful_indices.shape[1]
+            columns = test if test is not None else pd.RangeIndex(n_test)
+            ranks = pd.RangeIndex(1, result.helpful_indices.shape[0] + 1, name="rank")
+            return TopInfluence(*(
+                pd.DataFrame(train.to_numpy()[part] if field.endswith("indices") else part,
+                             index=ranks, columns=columns)
+                for field, part in zip(TopInfluence._fields, result)))
+        result = np.asarray(result)
+        if result.shape[0] != len(train):
+            raise ValueError(f"result has {result.shape[0]} rows but the explainer was fitted "
+                             f"on {len(train)} training rows")
+        if result.ndim == 1:
+            return pd.Series(result, index=train, name="self_influence")
+        if test is None:  # self influence per output
+            return pd.DataFrame(result, index=train)
+        if result.ndim != 2 or result.shape[1] != len(test):
+            raise ValueError(f"result has shape {result.shape}, but X_test has {len(test)} "
+                             f"rows; pass the X_test the result is about")
+        return pd.DataFrame(result, index=train, columns=test)
 
     # -------------------------------------------------------------- chunk plumbing
     def _check_per_output(self, per_output):

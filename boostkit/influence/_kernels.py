@@ -113,6 +113,26 @@ def leaf_weight_products(train_leaf_ids, leaf_weights, test_table, out):
                 target[e] += value * column[e]
 
 
+@njit(cache=True, parallel=True)
+def ordered_products(left, right, out):
+    """``out[e, k] = sum_i left[e, i] * right[i, k]``, summed in ascending ``i``.
+
+    The matrix product without BLAS: BLAS picks its summation order from the operands' shapes
+    and the CPU, so a test point's value would change with the chunk it arrives in. Here every
+    output element is one sequential sum, the same whatever the number of rows of ``left``.
+    """
+    n_rows, n_inner = left.shape
+    n_out = right.shape[1]
+    for e in prange(n_rows):
+        target = out[e]
+        for k in range(n_out):
+            target[k] = 0.0
+        for i in range(n_inner):
+            value = left[e, i]
+            for k in range(n_out):
+                target[k] += value * right[i, k]
+
+
 @njit(cache=True, inline="always")
 def _worse(a_value, a_index, b_value, b_index):
     # "a ranks below b": smaller value, or the same value at a larger row index (the order of a
@@ -195,7 +215,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
     sizes = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
         sums = np.empty((_ROW_TILE, n_test))
-        n_best = 0
+        n_best = np.int64(0)  # not a literal: the helpers compile once, not twice
         block_stop = min(n_rows, (b + 1) * per_block)
         for start in range(b * per_block, block_stop, _ROW_TILE):
             stop = min(block_stop, start + _ROW_TILE)
@@ -214,7 +234,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
     for e in prange(n_test):
         heap_values = np.empty(k)
         heap_index = np.empty(k, dtype=np.int64)
-        size = 0
+        size = np.int64(0)
         for b in range(n_blocks):
             for a in range(sizes[b, 0]):
                 size = _heap_push(heap_values, heap_index, size, k, best_values[b, e, a],
@@ -223,7 +243,7 @@ def leaf_products_top_k(train_leaf_ids, row_values, test_table, k, n_blocks, hel
         for a in range(k):
             helpful_index[a, e] = heap_index[a]
             helpful_values[a, e] = heap_values[a]
-        size = 0
+        size = np.int64(0)
         for b in range(n_blocks):
             for a in range(sizes[b, 1]):
                 size = _heap_push(heap_values, heap_index, size, k, worst_values[b, e, a],
@@ -242,14 +262,14 @@ def top_k_rows(values, k, helpful_index, helpful_values, harmful_index, harmful_
     for e in prange(n_rows):
         heap_values = np.empty(k)
         heap_index = np.empty(k, dtype=np.int64)
-        size = 0
+        size = np.int64(0)
         for i in range(n_cols):
             size = _heap_push(heap_values, heap_index, size, k, values[e, i], i)
         _sort_best_first(heap_values, heap_index, size)
         for a in range(k):
             helpful_index[a, e] = heap_index[a]
             helpful_values[a, e] = heap_values[a]
-        size = 0
+        size = np.int64(0)
         for i in range(n_cols):
             size = _heap_push(heap_values, heap_index, size, k, -values[e, i], i)
         _sort_best_first(heap_values, heap_index, size)

@@ -321,7 +321,7 @@ def _trex_first_pass(context, X_part, y_part, w_part):
     counts = np.bincount(flat.ravel(), minlength=n_trees * n_leaves).reshape(n_trees, n_leaves)
     shard = _context_copy(context, n_train_=n, sample_weight_=weights)
     shard._shard = {"index": index, "leaf_ids": leaf_ids, "labels": labels,
-                    "raw": context._raw_from_leaves(leaf_ids), "counts": counts,
+                    "raw": context.ensemble_.raw_from_leaves(leaf_ids), "counts": counts,
                     "n_kernel_trees": len(context._distinct_trees(leaf_ids)),
                     "weight_sum": weights.sum()}
     return shard

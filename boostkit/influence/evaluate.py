@@ -46,7 +46,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
 from tqdm.auto import tqdm
 
-from ._base import _check_model_fitted
+from ._base import _check_model_fitted, _check_sample_weight
 
 __all__ = ["point_losses", "remove", "relabel", "poison", "targeted_edit", "noise_detection"]
 
@@ -162,13 +162,7 @@ def _check_data(model, X, y, sample_weight, X_test=None, y_test=None, need_y_tes
             raise ValueError(f"y must be numeric for a regressor; got dtype {y.dtype}") from None
     if not classifier and not np.isfinite(y).all():
         raise ValueError("y contains NaN or inf; targets must be finite")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (X.shape[0],):
-            raise ValueError(f"sample_weight must have shape ({X.shape[0]},) like X; got "
-                             f"{sample_weight.shape}")
-        if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative")
+    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
     if X_test is not None:
         X_test = _check_X(X_test, "X_test", X.shape[1])
         if isinstance(X, pd.DataFrame) != isinstance(X_test, pd.DataFrame):
@@ -761,11 +755,7 @@ def noise_detection(model, X, y, explainers, noise_fraction=0.4,
     y = _labels(y, "y")
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}; they must match")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != y.shape:
-            raise ValueError(f"sample_weight must have shape ({len(y)},) like X; got "
-                             f"{sample_weight.shape}")
+    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
     _check_explainers(explainers, "self_influence")
     if not isinstance(noise_fraction, numbers.Real) or not 0 < noise_fraction < 1:
         raise ValueError(f"noise_fraction must be a number in (0, 1); got {noise_fraction!r}")

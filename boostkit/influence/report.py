@@ -22,6 +22,8 @@ from scipy.special import expit, softmax
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from .._optional import import_optional
+
 __all__ = ["audit", "AuditReport", "METHODS"]
 
 # Method name -> class name in boostkit.influence. Looked up when audit() is called, so methods
@@ -390,12 +392,7 @@ def _figure_png(figure):
 
 def _figure_class():
     """matplotlib's Figure (no pyplot, no display), or an error saying how to install it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("the audit report's plots need matplotlib: pip install "
-                          "'boostkit[plot]' (or matplotlib)") from None
-    return Figure
+    return import_optional("matplotlib.figure", "plot", "the audit report's plots").Figure
 
 
 class AuditReport:
@@ -611,6 +608,9 @@ class AuditReport:
     def to_html(self, path, title=None):
         """Write the report as one self-contained HTML file (figures embedded as PNG).
 
+        Without matplotlib (the ``plot`` extra) the page holds the tables only, with a note
+        saying how to get the figures.
+
         Parameters
         ----------
         path : str or path-like
@@ -622,7 +622,10 @@ class AuditReport:
         str or path-like
             ``path``, as given.
         """
-        figures = self.figures()
+        try:
+            figures, left_out = self.figures(), None
+        except ImportError as error:  # matplotlib missing: the tables still say everything
+            figures, left_out = {}, str(error)
         esc = html.escape
 
         def table_html(df):
@@ -630,6 +633,8 @@ class AuditReport:
                               float_format=lambda v: f"{v:.5g}")
 
         def image(name):
+            if name not in figures:
+                return ""
             return (f'<img alt="{esc(name)}" src="data:image/png;base64,'
                     f'{_figure_png(figures[name])}">')
 
@@ -642,6 +647,8 @@ class AuditReport:
         if callable(get_params):
             settings = ", ".join(f"{k}={v!r}" for k, v in sorted(get_params(deep=False).items()))
             parts.append(f"<p class='meta'>Method: {esc(self.method)}({esc(settings)})</p>")
+        if left_out is not None:
+            parts.append(f"<p class='meta'>Plots left out: {esc(left_out)}.</p>")
         if self.notes:
             parts.append("<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in self.notes)
                          + "</ul>")

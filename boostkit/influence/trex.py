@@ -175,7 +175,7 @@ class TREX(_InfluenceExplainer):
 
         with _numba_threads(self.n_jobs):
             leaf_ids = self._apply(X, "X", progress="leaf ids")
-        model_raw = self._raw_from_leaves(leaf_ids)
+        model_raw = self.ensemble_.raw_from_leaves(leaf_ids)
         self._kernel_trees = self._distinct_trees(leaf_ids)
         self.train_leaf_ids_ = leaf_ids = np.ascontiguousarray(leaf_ids[:, self._kernel_trees])
         n_trees = leaf_ids.shape[1]
@@ -232,17 +232,6 @@ class TREX(_InfluenceExplainer):
         weights = np.zeros(counts.shape)
         weights[:, :table.shape[1]] = table[self._kernel_trees]
         return weights
-
-    def _raw_from_leaves(self, leaf_ids):
-        """The model's raw output from the training rows' leaves (no second tree walk)."""
-        ensemble = self.ensemble_
-        n = leaf_ids.shape[0]
-        table = ensemble.leaf_values().reshape(ensemble.n_trees, -1)
-        values = table[np.arange(ensemble.n_trees), leaf_ids]
-        raw = values.reshape(n, ensemble.n_rounds, ensemble.n_outputs).sum(axis=1)
-        if ensemble.averaged:
-            raw /= ensemble.n_rounds
-        return raw + ensemble.bias
 
     def _distinct_trees(self, leaf_ids):
         """Tree columns of the feature map: one per round when all outputs share a structure."""
@@ -358,8 +347,10 @@ class TREX(_InfluenceExplainer):
 
     def _local_block(self, X, targets, top_k, per_output):
         kernel = np.ascontiguousarray(self._kernel_values(X).T)
-        return self._influence_from_kernel(kernel, kernel @ self.representer_weights_, targets,
-                                           top_k)
+        scores = np.empty((kernel.shape[0], self.representer_weights_.shape[1]))
+        # not BLAS: each test point's sums in a fixed order, whatever the chunk
+        _kernels.ordered_products(kernel, self.representer_weights_, scores)
+        return self._influence_from_kernel(kernel, scores, targets, top_k)
 
     def _influence_from_kernel(self, kernel, scores, targets, top_k):
         """Influence of the training rows in ``kernel`` (n_test, n_rows) on test points whose

@@ -177,8 +177,8 @@ def block_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss,
     grad[:] = 0.0
     n_chunks = chunk_losses.shape[0]
     if n_chunks <= 1:
-        total = _rows_loss_grad(theta, X, R, offset, w, rows, 0, rows.shape[0], n_units,
-                                n_outputs, act, loss, grad)
+        total = _rows_loss_grad(theta, X, R, offset, w, rows, np.int64(0), rows.shape[0],
+                                n_units, n_outputs, act, loss, grad)
     else:
         _chunked_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss,
                            chunk_grads, chunk_losses)

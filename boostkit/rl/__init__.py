@@ -7,6 +7,10 @@ Examples
 0
 """
 
+from boostkit._optional import import_optional
+
+import_optional("gymnasium", "rl", "boostkit.rl")  # the install hint before any other import
+
 from boostkit.rl import envs  # noqa: F401  (registers boostkit/ObjectGrid-v0)
 from boostkit.rl.algorithms import A2C, AWR, PPO, evaluate_policy
 from boostkit.rl.boosted_trees import BoostedTrees, LinearSchedule

@@ -261,7 +261,7 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
     n_cuts = np.zeros(d, dtype=np.int64)
     binned = np.empty((d, n), dtype=np.uint8)
     bin_batch(X, is_cat, n_bins, uniform, cuts, n_cuts, binned)
-    n_bins_used = 1
+    n_bins_used = np.int64(1)  # not a literal: one compiled helper, not two
     for f in range(d):
         if n_cuts[f] + 1 > n_bins_used:
             n_bins_used = n_cuts[f] + 1
@@ -288,7 +288,7 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
         starts[1] = n
         n_level = 1
         values = np.zeros((max_leaves, n_out))
-        _mean_rows(G, rows, 0, n, values[0])
+        _mean_rows(G, rows, np.int64(0), n, values[0])
         level_scores = np.zeros((d, n_bins_used))
         level_valid = np.zeros((d, n_bins_used), dtype=np.int8)
         depth = 0
@@ -310,8 +310,8 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
                             level_valid[f, b] = 0
                         elif valid[f, b] == 1 and level_valid[f, b] == 2:
                             level_valid[f, b] = 1
-            best_f = -1
-            best_b = -1
+            best_f = np.int64(-1)
+            best_b = np.int64(-1)
             best = -np.inf
             for f in range(d):
                 for b in range(n_cuts[f]):
@@ -376,8 +376,8 @@ def grow_tree(X, G, Gs, is_cat, n_bins, uniform, max_depth, oblivious, min_sampl
         parent = q_parent[head]
         side = q_side[head]
         head += 1
-        best_f = -1
-        best_b = -1
+        best_f = np.int64(-1)
+        best_b = np.int64(-1)
         if dep < max_depth and s1 - s0 >= 2:
             _node_histogram(binned, Gs, rows, s0, s1, n_bins_used, hist)
             _split_scores(hist, n_cuts, is_cat, min_samples_leaf, scores, valid)
@@ -528,7 +528,7 @@ def predict_greedy_serial(XT, feature, threshold, is_cat, left, right, node_star
                           n_nodes, leaf_values, t0, t1, out):
     """Single-threaded :func:`predict_greedy` (small batches: no thread start-up cost)."""
     _predict_greedy_rows(XT, feature, threshold, is_cat, left, right, node_start, leaf_start,
-                         n_nodes, leaf_values, t0, t1, 0, XT.shape[1], out)
+                         n_nodes, leaf_values, t0, t1, np.int64(0), XT.shape[1], out)
 
 
 @njit(cache=True)
@@ -536,4 +536,4 @@ def predict_oblivious_serial(XT, feature, threshold, is_cat, node_start, leaf_st
                              leaf_values, t0, t1, out):
     """Single-threaded :func:`predict_oblivious`."""
     _predict_oblivious_rows(XT, feature, threshold, is_cat, node_start, leaf_start, depth,
-                            leaf_values, t0, t1, 0, XT.shape[1], out)
+                            leaf_values, t0, t1, np.int64(0), XT.shape[1], out)

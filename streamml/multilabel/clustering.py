@@ -432,7 +432,11 @@ class LabelClusterer(base.Base):
 
     def draw(self, ax=None):
         """Draw the hierarchy with matplotlib (leaves at the bottom); returns the axes."""
-        import matplotlib.pyplot as plt
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as error:
+            raise ImportError("draw() needs matplotlib, which is not installed: pip install "
+                              "matplotlib") from error
 
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 4))

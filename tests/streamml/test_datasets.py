@@ -5,10 +5,21 @@ import pathlib
 import numpy as np
 import pytest
 
-from streamml.datasets import DriftingMultiLabel, MulanStream, SparseTopicStream
+from streamml.datasets import DriftingMultiLabel, Emotions, MulanStream, SparseTopicStream
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "multilabel"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"Mulan data not found at {DATA}")
+
+
+def test_bundled_emotions_is_the_mulan_set():
+    dataset = Emotions()
+    rows = list(dataset)
+    assert len(rows) == dataset.n_samples == 593
+    assert dataset.n_features == 72 and len(dataset.labels) == 6
+    assert all(len(x) == 72 and len(y) == 6 for x, y in rows)
+    assert all(isinstance(v, float) for v in rows[0][0].values())
+    card = np.mean([sum(y.values()) for _, y in rows])
+    assert card == pytest.approx(1.869, abs=0.01)  # Mulan's published label cardinality
 
 
 @needs_data

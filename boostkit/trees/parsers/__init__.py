@@ -44,7 +44,9 @@ def check_parity(ensemble, model, X, reader=None):
     """
     reader = reader or reader_for(model)
     theirs_raw, theirs_leaves = reader.library_outputs(model, X)
-    ours_raw = ensemble.predict_raw(X)
+    # from the leaves, not predict_raw: a first fit then compiles one tree walk, not two
+    leaf_ids = ensemble.apply(X)
+    ours_raw = ensemble.raw_from_leaves(leaf_ids)
     float32_sums = np.asarray(theirs_raw).dtype == np.float32
     theirs_raw = np.asarray(theirs_raw, dtype=np.float64).reshape(ours_raw.shape)
     scale = max(1.0, float(np.abs(theirs_raw).max(initial=0.0)))
@@ -59,7 +61,7 @@ def check_parity(ensemble, model, X, reader=None):
             f"{ours_raw[row, col]!r}, library {theirs_raw[row, col]!r}"
         )
     if theirs_leaves is not None:
-        ours = ensemble.apply(X).reshape(len(ours_raw), -1).astype(np.int64)
+        ours = leaf_ids.reshape(len(ours_raw), -1).astype(np.int64)
         theirs = np.asarray(theirs_leaves).reshape(len(ours_raw), -1).astype(np.int64)
         # Same partition <=> the pairing (our leaf, their leaf) is one-to-one in every tree:
         # as many distinct pairs as distinct leaves on either side (counted per column).

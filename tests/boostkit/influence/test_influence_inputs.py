@@ -171,3 +171,59 @@ def test_lightgbm_frame_with_spaces_in_column_names(cls):
                                   plain.local_influence(X_test, y_test))
     with pytest.raises(ValueError, match="X_test has other columns"):
         explainer.local_influence(test.rename(columns={"noise": "noise 2"}), y_test)
+
+
+@pytest.mark.parametrize("cls", EXPLAINERS)
+def test_feature_names_as_sklearn_has_them(frame_model, cls):
+    model, frame, labels, test, test_labels = frame_model
+    explainer = cls().fit(model, frame, labels)
+    assert isinstance(explainer.feature_names_in_, np.ndarray)
+    np.testing.assert_array_equal(explainer.feature_names_in_, frame.columns.astype(str))
+    numeric = frame.drop(columns="city").to_numpy()
+    target = np.nan_to_num(numeric[:, 0])
+    regressor = lgb.LGBMRegressor(n_estimators=3, verbose=-1, n_jobs=1)
+    plain = cls().fit(regressor.fit(numeric, target), numeric, target)
+    assert not hasattr(plain, "feature_names_in_")
+    with pytest.warns(UserWarning, match="X_test has feature names, but"):
+        plain.local_influence(pd.DataFrame(numeric[:3]), target[:3])
+    named = pd.DataFrame(numeric, columns=[f"f{i}" for i in range(numeric.shape[1])])
+    named_explainer = cls().fit(regressor.fit(named, target), named, target)
+    with pytest.warns(UserWarning, match="X_test does not have valid feature names"):
+        named_explainer.local_influence(numeric[:3], target[:3])
+
+
+@pytest.mark.parametrize("cls", EXPLAINERS)
+def test_to_frame_keys_results_by_the_users_index(frame_model, cls):
+    model, frame, labels, test, test_labels = frame_model
+    frame = frame.set_axis([f"r{i}" for i in range(len(frame))])
+    test = test.iloc[:4].set_axis(["a", "b", "c", "d"])
+    explainer = cls().fit(model, frame, labels)
+    full = explainer.local_influence(test, test_labels[:4])
+    table = explainer.to_frame(full, test)
+    assert table.index.tolist() == frame.index.tolist() and table.columns.tolist() == list("abcd")
+    np.testing.assert_array_equal(table.to_numpy(), full)
+    top = explainer.local_influence(test, test_labels[:4], top_k=3)
+    tops = explainer.to_frame(top, test)
+    np.testing.assert_array_equal(tops.helpful_indices.to_numpy(),
+                                  frame.index.to_numpy()[top.helpful_indices])
+    np.testing.assert_array_equal(tops.harmful_values.to_numpy(), top.harmful_values)
+    assert tops.helpful_values.columns.tolist() == list("abcd")
+    scores = explainer.to_frame(explainer.self_influence())
+    assert scores.index.tolist() == frame.index.tolist()
+    with pytest.raises(ValueError, match="pass the X_test the result is about"):
+        explainer.to_frame(full, test.iloc[:2])
+
+
+def test_one_sample_weight_check_for_explainers_and_evaluate(fitted):
+    from boostkit.influence.evaluate import remove
+
+    model, X, y, _ = fitted
+    for call in (lambda w: BoostIn().fit(model, X, y, sample_weight=w),
+                 lambda w: remove(model, X, y, X[:2], y[:2], {"BoostIn": BoostIn()},
+                                  counts=[1], sample_weight=w)):
+        with pytest.raises(ValueError, match=r"sample_weight must have shape \(\d+,\)"):
+            call(np.ones(3))
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            call(np.full(len(y), -1.0))
+        with pytest.raises(ValueError, match="zero for every row"):
+            call(np.zeros(len(y)))

@@ -58,6 +58,23 @@ def test_leaf_weight_products_twin():
     np.testing.assert_allclose(out, expected, rtol=1e-13)
 
 
+def test_ordered_products_twin_and_row_invariance():
+    rng = np.random.default_rng(2)
+    left, right = rng.normal(size=(13, 40)), rng.normal(size=(40, 3))
+    out = np.empty((13, 3))
+    _kernels.ordered_products(left, right, out)
+    expected = np.zeros((13, 3))
+    for e in range(13):
+        for k in range(3):
+            for i in range(40):
+                expected[e, k] += left[e, i] * right[i, k]
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+    for e in range(13):  # one row at a time: the same bits as all rows at once
+        row = np.empty((1, 3))
+        _kernels.ordered_products(left[e:e + 1], right, row)
+        np.testing.assert_array_equal(row[0], out[e])
+
+
 @pytest.mark.parametrize("n_blocks", [1, 3, 8])
 @pytest.mark.parametrize("k", [1, 4, 60])
 def test_top_k_of_products_twin_with_ties(n_blocks, k):

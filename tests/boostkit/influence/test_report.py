@@ -309,3 +309,18 @@ def test_explainer_without_top_k_is_ranked_from_its_full_matrix():
     np.testing.assert_array_equal(report.harmful[1]["position"],
                                   np.argsort(full, kind="stable")[:4])
     np.testing.assert_allclose(report.harmful[1]["influence"], np.sort(full)[:4], rtol=1e-12)
+
+
+def test_html_without_matplotlib_has_the_tables_and_says_why_no_plots(tmp_path, monkeypatch):
+    import sys
+
+    model, X, y, w, X_test, y_test = _case("lightgbm", "logistic")
+    report = audit(model, X, y, X_test, y_test, top_k=4)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "boostkit\[plot\]"'):
+        report.figures()
+    page = (tmp_path / "report.html")
+    report.to_html(page)
+    text = page.read_text(encoding="utf-8")
+    assert "<img" not in text and "Plots left out" in text and "boostkit[plot]" in text
+    assert text.count("<table") == 2 + 2 * len(report.helpful)  # suspects, tests, 2 per point

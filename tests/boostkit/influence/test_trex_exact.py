@@ -151,3 +151,18 @@ def test_reference_mode_warns_on_rows_that_are_not_the_training_data():
         TREX().fit(model, X, y)
     with pytest.warns(UserWarning, match="TREX: the model's leaf values are not one Newton"):
         TREX().fit(model, X, 1 - y)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_trex_results_do_not_depend_on_the_chunk_of_test_points(objective):
+    # the surrogate's scores were once a BLAS product, whose summation order follows the
+    # chunk's shape: one test point at a time must give the same bits as all at once
+    model, X, y, w = make_model("lightgbm", objective)
+    _, _, X_test, y_test, _ = make_data(objective)
+    explainer = TREX().fit(model, X, y, sample_weight=w)
+    whole = explainer.local_influence(X_test, y_test)
+    for chunk_size in (1, 7):
+        np.testing.assert_array_equal(
+            explainer.local_influence(X_test, y_test, chunk_size=chunk_size), whole)
+    np.testing.assert_array_equal(explainer.self_influence(chunk_size=13),
+                                  explainer.self_influence())

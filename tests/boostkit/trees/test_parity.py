@@ -256,3 +256,22 @@ def test_a_leaf_partition_mismatch_is_caught():
 
     with pytest.raises(ModelParseError, match="tree 3 .*other leaves"):
         check_parity(ens, model, X, reader=Merged)
+
+
+def test_raw_from_leaves_equals_predict_raw():
+    # check_parity compares the library with raw_from_leaves(apply(X)): it must be predict_raw
+    import lightgbm as lgb
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestRegressor
+
+    from boostkit.trees import from_model
+
+    X, y = load_iris(return_X_y=True)
+    X = X.copy()
+    X[::7, 2] = np.nan
+    for model in (lgb.LGBMClassifier(n_estimators=6, num_leaves=5, verbose=-1, n_jobs=1),
+                  RandomForestRegressor(n_estimators=4, max_depth=3, random_state=0)):
+        data = X if isinstance(model, lgb.LGBMClassifier) else np.nan_to_num(X)
+        ensemble = from_model(model.fit(data, y))
+        np.testing.assert_allclose(ensemble.raw_from_leaves(ensemble.apply(data)),
+                                   ensemble.predict_raw(data), rtol=1e-12, atol=1e-12)
