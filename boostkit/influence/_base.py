@@ -282,14 +282,19 @@ class _InfluenceExplainer(BaseEstimator):
         w = _check_sample_weight(sample_weight, n_rows)
         return np.ones(n_rows) if w is None else w
 
+    def _set_feature_names(self, columns):
+        """``feature_names_in_`` (an object ndarray of str) from the training columns; only
+        defined with names (``columns`` None: removed), as in scikit-learn."""
+        if columns is not None:
+            self.feature_names_in_ = np.asarray([str(c) for c in columns], dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
     def _fit_inputs(self, model, X, y, sample_weight):
         """Parse the model and check the training data; sets the attributes shared by all."""
         self._check_common_params()
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        else:
-            if hasattr(self, "feature_names_in_"):  # only defined with names, as in sklearn
-                del self.feature_names_in_
+        self._set_feature_names(X.columns if isinstance(X, pd.DataFrame) else None)
+        if not isinstance(X, pd.DataFrame):
             if _is_dask_collection(X):
                 raise TypeError("X is a dask collection; the training data must be in memory "
                                 "(numpy or pandas)")

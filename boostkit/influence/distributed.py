@@ -612,7 +612,7 @@ def _fit_common(explainer, model, X, y, sample_weight, client):
                          f"with {ensemble.n_features}")
     check_parity(ensemble, model, head)
     explainer.ensemble_ = ensemble
-    explainer.feature_names_in_ = partitions.columns
+    explainer._set_feature_names(partitions.columns)
     explainer.n_features_in_ = ensemble.n_features
     explainer.classes_ = (classes if classes is not None and ensemble.objective != "squared_error"
                           else explainer._class_labels(model, ensemble))

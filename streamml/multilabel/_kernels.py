@@ -221,6 +221,22 @@ def _sigmoid(z):
     return ez / (1.0 + ez)
 
 
+@njit(cache=True, inline="always")
+def _member_logits(cols, values, coef, intercept, e, z):
+    """Member ``e``'s logit of every label (``z``, output) from the non-zero features; columns
+    beyond ``coef.shape[1]`` are ignored."""
+    n_features = coef.shape[1]
+    for j in range(z.shape[0]):
+        z[j] = intercept[e, j]
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        if f >= n_features:
+            continue
+        v = values[k]
+        for j in range(z.shape[0]):
+            z[j] += coef[e, f, j] * v
+
+
 @njit(cache=True)
 def sparse_logits(cols, values, coef, intercept, proba):
     """Mean over members of each label's logistic probability, from the non-zero features.
@@ -239,21 +255,12 @@ def sparse_logits(cols, values, coef, intercept, proba):
     proba : float64 (n_labels,), output
     """
     n_members = coef.shape[0]
-    n_features = coef.shape[1]
     n_labels = intercept.shape[1]  # coef may hold spare label columns
     z = np.empty(n_labels)
     for j in range(n_labels):
         proba[j] = 0.0
     for e in range(n_members):
-        for j in range(n_labels):
-            z[j] = intercept[e, j]
-        for k in range(cols.shape[0]):
-            f = cols[k]
-            if f >= n_features:
-                continue
-            v = values[k]
-            for j in range(n_labels):
-                z[j] += coef[e, f, j] * v
+        _member_logits(cols, values, coef, intercept, e, z)
         for j in range(n_labels):
             proba[j] += _sigmoid(z[j])
     for j in range(n_labels):
@@ -293,15 +300,7 @@ def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coe
             errors[e, j] = 0.0
         if w <= 0.0:
             continue
-        for j in range(n_labels):
-            z[j] = intercept[e, j]
-        for k in range(cols.shape[0]):
-            f = cols[k]
-            if f >= n_features:
-                continue
-            v = values[k]
-            for j in range(n_labels):
-                z[j] += coef[e, f, j] * v
+        _member_logits(cols, values, coef, intercept, e, z)
         for j in range(n_labels):
             err = w * (_sigmoid(z[j]) - labels[j])
             errors[e, j] = err

@@ -10,6 +10,19 @@ from ._spaces import LabelSpace
 __all__ = ["LabelClusterer"]
 
 
+def tree_leaves(root):
+    """The leaves of a tree of nodes with ``is_leaf`` and ``children`` (None: no tree), left to
+    right."""
+    out = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if node.is_leaf:
+            out.append(node)
+        else:
+            stack.extend(reversed(node.children))
+    return out
+
 class _Cluster:
     """A node of the label hierarchy; leaves are the active clusters.
 
@@ -278,15 +291,7 @@ class LabelClusterer(base.Base):
 
     # ------------------------------------------------------------------ inspection
     def _leaves(self):
-        out = []
-        stack = [self._root] if self._root is not None else []
-        while stack:
-            node = stack.pop()
-            if node.is_leaf:
-                out.append(node)
-            else:
-                stack.extend(reversed(node.children))
-        return out
+        return tree_leaves(self._root)
 
     def _partition_indices(self):
         return [list(leaf.labels) for leaf in self._leaves()]

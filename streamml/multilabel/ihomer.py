@@ -6,7 +6,7 @@ import numpy as np
 from river import base
 
 from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities
-from .clustering import LabelClusterer
+from .clustering import LabelClusterer, tree_leaves
 from .mlhat import MLHAT
 
 __all__ = ["IHOMER"]
@@ -231,15 +231,7 @@ class IHOMER(base.MultiLabelClassifier):
         return prototype.clone(params)
 
     def _leaves(self):
-        out = []
-        stack = [self._tree] if self._tree is not None else []
-        while stack:
-            node = stack.pop()
-            if node.is_leaf:
-                out.append(node)
-            else:
-                stack.extend(reversed(node.children))
-        return out
+        return tree_leaves(self._tree)
 
     def _internal_nodes(self):
         out = []
