@@ -39,8 +39,8 @@ def _summary_writer(folder):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ImportError("TensorBoard logging needs the tensorboard package (with torch) or "
-                              "tensorboardX: pip install tensorboard") from None
+            raise ImportError("TensorBoard logging needs tensorboardX (or torch with "
+                              "tensorboard): pip install \"boostkit[tensorboard]\"") from None
     return SummaryWriter(log_dir=folder)
 
 
