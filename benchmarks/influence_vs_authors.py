@@ -12,10 +12,10 @@ to fix and shown once at the end). Per method: the largest relative error of our
 points), the mean and minimum Spearman correlation per test point, and the time of each
 package (fit + 50 test points; numba compiled by a warm-up run first).
 
-The authors' package is benchmark-only, never a dependency: build it from its public source
-(github jjbrophy47/tree_influence) into the venv with ``pip install cython torch==2.13.0`` then
-``pip install --no-build-isolation --no-deps .`` in a checkout. Without it this script says so
-and exits. Where their code cannot run on today's libraries (multiclass, HistGradientBoosting,
+The authors' package (``tree_influence``, public source github jjbrophy47/tree_influence) is
+benchmark-only, never a dependency, and this repository carries no recipe to build it: the
+script imports it when it is installed in the running environment, and otherwise says so and
+exits. Where their code cannot run on today's libraries (multiclass, HistGradientBoosting,
 scikit-learn's renamed losses, XGBRegressor's default base_score, SubSample's exit()) the table
 says so instead of a number.
 """
