@@ -148,11 +148,16 @@ def _rl():
 def _streamml():
     if importlib.util.find_spec("streamml") is None:
         return
-    from streamml.datasets import Emotions
+    from streamml.datasets import Emotions, SparseTopicStream
     from streamml.multilabel import IHOMER, MLHAT
 
-    rows = [row for _, row in zip(range(60), Emotions())]
-    for model in (MLHAT(grace_period=20, seed=0), IHOMER(n_min=20, seed=0)):
+    dense = [row for _, row in zip(range(60), Emotions())]
+    # wide sparse words: the sparse leaf models, presence splits and learned thresholds
+    words = list(SparseTopicStream(n_features=200, n_labels=12, n_groups=3, n_samples=120,
+                                   only_present=True, seed=0))
+    for model, rows in ((MLHAT(grace_period=20, seed=0), dense),
+                        (IHOMER(n_min=20, seed=0), dense),
+                        (MLHAT(grace_period=20, sparse=True, calibrated=True, seed=0), words)):
         for x, y in rows:
             model.predict_one(x)
             model.predict_proba_one(x)
