@@ -15,7 +15,7 @@ the labels), never with all the features seen so far:
 import numpy as np
 
 from . import _kernels
-from ._tree import MAX_LABELSETS, ContextInputs, Leaf
+from ._tree import ContextInputs, Leaf
 
 
 # Presence splits sending less than this fraction of a leaf to one side are not scored: their
@@ -143,16 +143,7 @@ class SparseLeaf(Leaf):
         _kernels.presence_update(
             self.present, self.together, xv.cols, np.asarray(positives, dtype=np.int64), weight
         )
-        self.n += weight
-        self.positives += weight * y
-        key = tuple(positives)
-        if not key:
-            self.n_empty += weight
-        if key in self.labelsets:
-            self.labelsets[key] += weight
-        elif len(self.labelsets) < MAX_LABELSETS:
-            self.labelsets[key] = weight
-        self.model.learn(xs, y, member_weights, lr, l2, decay, ctx)
+        self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
 
     def branch_weights(self, feature, threshold):
         """Weights of the zero and non-zero branches."""

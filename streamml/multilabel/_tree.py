@@ -272,6 +272,11 @@ class Leaf(Node):
         _kernels.gaussian_update(self.count, self.mean, self.m2, rows, xv, weight)
         np.fmin(self.fmin, xv, out=self.fmin)
         np.fmax(self.fmax, xv, out=self.fmax)
+        self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
+
+    def _learn_labels(self, xs, y, positives, weight, member_weights, lr, l2, decay, ctx):
+        """The label statistics (counts, positives, label sets) and the leaf model's step,
+        shared by every kind of leaf."""
         self.n += weight
         self.positives += weight * y
         key = tuple(positives)
