@@ -160,6 +160,15 @@ class FeatureSpace:
             self._last_cols = cols_arr
         return out
 
+    def prediction_vectors(self, x, sparse):
+        """(raw, scaled) vectors of ``x`` for prediction, sparse or dense (no feature is
+        added)."""
+        if sparse:
+            xv = self.vectorize_sparse(x, grow=False)
+            return xv, self.scale(xv)
+        xv = self.vectorize(x, grow=False)
+        return xv, self.standardize(xv)
+
     def vectorize_sparse(self, x, grow):
         """Non-zero entries of ``x`` as a :class:`SparseVector` (absent, None, NaN and 0 = 0).
 

@@ -395,11 +395,8 @@ class IHOMER(base.MultiLabelClassifier):
                 ctx[list(leaf.labels)] = yv  # teacher forcing for the clusters after this one
 
     def _vectors(self, x):
-        if self._mode == "sparse":
-            xv = self._features.vectorize_sparse(x, grow=False)
-            return xv, self._features.scale(xv)
-        xv = self._features.vectorize(x, grow=False)
-        return xv, self._features.standardize(xv)
+        """(raw, scaled) vectors of ``x`` for prediction (no feature is added)."""
+        return self._features.prediction_vectors(x, self._mode == "sparse")
 
     def _routed(self, node, meta):
         """Children an instance goes down to, given the node's meta-label decisions."""

@@ -255,11 +255,7 @@ class MLHAT(base.MultiLabelClassifier):
 
     def _vectors(self, x):
         """(raw, scaled) vectors of ``x`` for prediction (no feature is added)."""
-        if self._mode == "sparse":
-            xv = self._features.vectorize_sparse(x, grow=False)
-            return xv, self._features.scale(xv)
-        xv = self._features.vectorize(x, grow=False)
-        return xv, self._features.standardize(xv)
+        return self._features.prediction_vectors(x, self._mode == "sparse")
 
     def predict_proba_one(self, x, **kwargs):
         proba = self._proba_arrays(*self._vectors(x)).tolist()
