@@ -170,6 +170,12 @@ def _read_csv(path, option, target, index_column):
         frame = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise CommandLineError(f"{option}: could not read {path} as CSV: {err}") from err
+    return _split_target(frame, path, option, target, index_column)
+
+
+def _split_target(frame, path, option, target, index_column):
+    """(features, target) of a table read from ``path``: string column names, the optional
+    index column as the index, the target column popped; errors name the option and file."""
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if index_column is not None:
@@ -234,18 +240,7 @@ def _read_table(path, option, target, index_column):
         frame = pd.read_parquet(path)
     except (OSError, ValueError, ImportError) as err:
         raise CommandLineError(f"{option}: could not read {path} as parquet: {err}") from err
-    frame.columns = [str(c) for c in frame.columns]
-    if index_column is not None:
-        if index_column not in frame.columns:
-            raise CommandLineError(f"--index-column: column {index_column!r} is not in {path}")
-        frame = frame.set_index(index_column)
-    if target not in frame.columns:
-        raise CommandLineError(f"--target: column {target!r} is not in {path}; its columns are "
-                               f"{list(frame.columns)[:20]}")
-    y = frame.pop(target)
-    if len(frame) == 0:
-        raise CommandLineError(f"{option}: {path} has no rows")
-    return frame, y
+    return _split_target(frame, path, option, target, index_column)
 
 
 def _connect(scheduler):
