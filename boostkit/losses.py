@@ -142,6 +142,10 @@ class Logistic(_Loss):
         p = expit(_as_raw(raw))
         return p * (1.0 - p) * (1.0 - 2.0 * p)
 
+    def derivatives(self, y, raw):
+        p = expit(_as_raw(raw))
+        return p - self.targets(y, 1), p * (1.0 - p)
+
     def link_inverse(self, raw):
         """Probability of the positive class, shape (n, 1)."""
         return expit(_as_raw(raw))
@@ -200,6 +204,11 @@ class Softmax(_Loss):
     def third_derivative(self, y, raw):
         p = softmax(_as_raw(raw), axis=1)
         return self.hessian_factor * p * (1.0 - p) * (1.0 - 2.0 * p)
+
+    def derivatives(self, y, raw):
+        raw = _as_raw(raw)
+        p = softmax(raw, axis=1)
+        return p - self.targets(y, raw.shape[1]), self.hessian_factor * p * (1.0 - p)
 
     def link_inverse(self, raw):
         """Class probabilities, shape (n, K)."""

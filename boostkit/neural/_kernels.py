@@ -69,124 +69,204 @@ def _activation_derivative(h, z, act):
     return 1.0 if z > 0.0 else 0.0
 
 
-# Re-association lets LLVM vectorise the dot products over features; it changes rounding
-# only (no finite-math assumptions, so NaN/inf keep their meaning).
+# exp(x) for x <= 0 (the shifted softmax scores), written so that LLVM vectorises it: the
+# libm exp numba calls is scalar and cost ~15x numpy's SIMD exp, which made the K
+# exponentials per row the largest part of a many-class gradient pass. Cody-Waite reduction
+# x = m ln2 + r, |r| <= ln2 / 2, a degree-13 Taylor polynomial for exp(r) (truncation below
+# 5e-18 relative), and 2^m from its IEEE bits. Arguments below EXP_MIN give exp(EXP_MIN)
+# (about 3e-308) instead of a subnormal or 0: a class probability that small changes nothing.
+EXP_MIN = -708.0
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@njit(cache=True, fastmath={"contract"})
+def _exp_nonpositive(values, bits):
+    """values[:] = exp(values) for values <= 0 (NaN stays NaN); ``bits`` is int64 scratch."""
+    n = values.shape[0]
+    for i in range(n):
+        x = values[i]
+        if x < EXP_MIN:
+            x = EXP_MIN
+        m = np.floor(x * _LOG2E + 0.5)
+        r = (x - m * _LN2_HI) - m * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        values[i] = p
+        # m is in [-1022, 0] (NaN gives an arbitrary m; p is NaN anyway).
+        bits[i] = (np.int64(m) + 1023) << 52
+    scale = bits.view(np.float64)
+    for i in range(n):
+        values[i] *= scale[i]
+
+
+# Re-association lets LLVM vectorise the row loops; it changes rounding only (no finite-math
+# assumptions, so NaN/inf keep their meaning).
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _rows_loss_grad(theta, X, R, offset, w, rows, start, stop, n_units, n_outputs, act, loss,
-                    grad):
-    """Unnormalised sum_i w_i l(F_i + g(x_i), R_i) over rows[start:stop]; adds its gradient."""
+def _chunk_loss_grad(theta, X, R, offset, w, start, stop, n_units, n_outputs, act, loss,
+                     work, grad):
+    """Unnormalised sum_i w_i l(F_i + g(x_i), R_i) over rows start:stop; writes its gradient.
+
+    The rows are processed together: the products with the weights are BLAS matrix products
+    (``np.dot``), the activations, losses and output errors loops over the chunk's matrices.
+    ``work`` holds scratch vectors of at least CHUNK_ROWS * max(J, K) entries each (see
+    :func:`chunk_work`); ``grad`` is overwritten.
+    """
     d = X.shape[1]
     J = n_units
     K = n_outputs
+    m = stop - start
     off_c = d * J
     off_v = off_c + J
     off_b = off_v + J * K
-    h = np.empty(J)
-    dh = np.empty(J)
-    e = np.empty(K)
-    o = np.empty(K)
-    total = 0.0
-    for pos in range(start, stop):
-        i = rows[pos]
-        wi = w[i]
-        xi = X[i]
+    A = theta[:off_c].reshape(J, d)
+    c = theta[off_c:off_v]
+    V = theta[off_v:off_b].reshape(J, K)
+    b = theta[off_b:]
+    Xc = X[start:stop]
+    Z = work[0][:m * J].reshape(m, J)
+    H = work[1][:m * J].reshape(m, J)
+    O = work[2][:m * K].reshape(m, K)
+    bits = work[3]
+    np.dot(Xc, A.T, Z)
+    for i in range(m):
         for j in range(J):
-            aj = theta[j * d:(j + 1) * d]
-            z = 0.0
-            for f in range(d):
-                z += xi[f] * aj[f]
-            z += theta[off_c + j]
-            hj = _activate(z, act)
-            h[j] = hj
-            dh[j] = _activation_derivative(hj, z, act)
-        for k in range(K):
-            out = offset[i, k] + theta[off_b + k]
-            for j in range(J):
-                out += h[j] * theta[off_v + j * K + k]
-            o[k] = out
-        # e = d loss / d output, times the row weight.
-        if loss == 0:
+            z = Z[i, j] + c[j]
+            Z[i, j] = z
+            H[i, j] = _activate(z, act)
+    np.dot(H, V, O)
+    # O becomes E = d loss / d output, times the row weight.
+    total = 0.0
+    if loss == 0:
+        for i in range(m):
+            wi = w[start + i]
             for k in range(K):
-                ek = o[k] - R[i, k]
+                ek = O[i, k] + b[k] - R[start + i, k]
                 total += 0.5 * wi * ek * ek
-                e[k] = wi * ek
-        elif loss == 1:
-            z = o[0]
+                O[i, k] = wi * ek
+    elif loss == 1:
+        for i in range(m):
+            wi = w[start + i]
+            z = O[i, 0] + b[0] + offset[start + i, 0]
+            y = R[start + i, 0]
             if z > 0.0:
                 ez = np.exp(-z)
-                total += wi * (z + np.log1p(ez) - R[i, 0] * z)
+                total += wi * (z + np.log1p(ez) - y * z)
                 p = 1.0 / (1.0 + ez)
             else:
                 ez = np.exp(z)
-                total += wi * (np.log1p(ez) - R[i, 0] * z)
+                total += wi * (np.log1p(ez) - y * z)
                 p = ez / (1.0 + ez)
-            e[0] = wi * (p - R[i, 0])
-        else:
-            top = o[0]
-            for k in range(1, K):
-                if o[k] > top:
-                    top = o[k]
-            norm = 0.0
+            O[i, 0] = wi * (p - y)
+    else:
+        # Shift each row by its largest score; the shifted scores go to P and exp(P) into P.
+        P = work[4][:m * K].reshape(m, K)
+        for i in range(m):
+            top = -np.inf
             for k in range(K):
-                e[k] = np.exp(o[k] - top)
-                norm += e[k]
-            log_norm = top + np.log(norm)
+                o = O[i, k] + b[k] + offset[start + i, k]
+                O[i, k] = o
+                top = max(top, o)
+            for k in range(K):
+                O[i, k] -= top
+                P[i, k] = O[i, k]
+        _exp_nonpositive(work[4][:m * K], bits[:m * K])
+        for i in range(m):
+            wi = w[start + i]
+            norm = 0.0
             r_sum = 0.0
             for k in range(K):
-                r_sum += R[i, k]
-                total += wi * R[i, k] * (log_norm - o[k])
+                norm += P[i, k]
+                r_sum += R[start + i, k]
+            log_norm = np.log(norm)
+            scale = r_sum / norm
             for k in range(K):
-                e[k] = wi * (e[k] / norm * r_sum - R[i, k])
+                rk = R[start + i, k]
+                total += wi * rk * (log_norm - O[i, k])
+                O[i, k] = wi * (P[i, k] * scale - rk)
+    gV = grad[off_v:off_b].reshape(J, K)
+    np.dot(H.T, O, gV)
+    for k in range(K):
+        grad[off_b + k] = 0.0
+    for i in range(m):
         for k in range(K):
-            grad[off_b + k] += e[k]
+            grad[off_b + k] += O[i, k]
+    # Back through the output weights into the hidden units: dZ = (E V^T) * act'(Z), into H.
+    B = work[5][:m * J].reshape(m, J)
+    np.dot(O, V.T, B)
+    for j in range(J):
+        grad[off_c + j] = 0.0
+    for i in range(m):
         for j in range(J):
-            back = 0.0
-            for k in range(K):
-                grad[off_v + j * K + k] += h[j] * e[k]
-                back += e[k] * theta[off_v + j * K + k]
-            dz = back * dh[j]
+            dz = B[i, j] * _activation_derivative(H[i, j], Z[i, j], act)
+            H[i, j] = dz
             grad[off_c + j] += dz
-            gj = grad[j * d:(j + 1) * d]
-            for f in range(d):
-                gj[f] += xi[f] * dz
+    np.dot(H.T, Xc, grad[:off_c].reshape(J, d))
     return total
 
 
+@njit(cache=True)
+def chunk_work(n_rows, n_units, n_outputs):
+    """Scratch vectors of :func:`_chunk_loss_grad` for chunks of up to ``n_rows`` rows."""
+    size = n_rows * max(n_units, n_outputs)
+    return (np.empty(size), np.empty(size), np.empty(size), np.empty(size, dtype=np.int64),
+            np.empty(size), np.empty(size))
+
+
 @njit(cache=True, parallel=True)
-def _chunked_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, chunk_grads,
-                       chunk_losses):
+def _parallel_chunks(theta, X, R, offset, w, n_units, n_outputs, act, loss, chunk_grads,
+                     chunk_losses):
     n_chunks = chunk_losses.shape[0]
-    n_rows = rows.shape[0]
+    n_rows = X.shape[0]
     for c in prange(n_chunks):
         start = c * CHUNK_ROWS
         stop = min(start + CHUNK_ROWS, n_rows)
-        g = chunk_grads[c]
-        g[:] = 0.0
-        chunk_losses[c] = _rows_loss_grad(theta, X, R, offset, w, rows, start, stop, n_units,
-                                          n_outputs, act, loss, g)
+        work = chunk_work(stop - start, n_units, n_outputs)
+        chunk_losses[c] = _chunk_loss_grad(theta, X, R, offset, w, start, stop, n_units,
+                                           n_outputs, act, loss, work, chunk_grads[c])
 
 
 @njit(cache=True)
-def block_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, alpha, sw_sum,
-                    chunk_grads, chunk_losses, grad):
-    """Objective value of a block at ``theta``; writes its gradient into ``grad``.
+def block_loss_grad(theta, X, R, offset, w, n_units, n_outputs, act, loss, alpha, sw_sum,
+                    work, chunk_grads, chunk_losses, grad):
+    """Objective value of a block at ``theta`` over all rows of ``X``; writes its gradient.
 
-    ``chunk_grads`` (n_chunks, P) and ``chunk_losses`` (n_chunks,) are scratch buffers; with
-    one chunk the rows are processed serially.
+    ``X``, ``R``, ``offset`` and ``w`` hold the rows the block is fitted on (gathered once
+    per block). Rows go in chunks of CHUNK_ROWS whose gradients are summed in chunk order, in
+    parallel from PARALLEL_MIN_CHUNKS chunks on (then ``work`` is unused), so the result is
+    the same either way. ``chunk_grads`` (n_chunks, P) and ``chunk_losses`` (n_chunks,) are
+    scratch.
     """
-    grad[:] = 0.0
     n_chunks = chunk_losses.shape[0]
-    if n_chunks <= 1:
-        total = _rows_loss_grad(theta, X, R, offset, w, rows, np.int64(0), rows.shape[0],
-                                n_units, n_outputs, act, loss, grad)
+    n_rows = X.shape[0]
+    if n_chunks >= PARALLEL_MIN_CHUNKS:
+        _parallel_chunks(theta, X, R, offset, w, n_units, n_outputs, act, loss, chunk_grads,
+                         chunk_losses)
     else:
-        _chunked_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss,
-                           chunk_grads, chunk_losses)
-        total = 0.0
         for c in range(n_chunks):
-            total += chunk_losses[c]
-            for p in range(grad.shape[0]):
-                grad[p] += chunk_grads[c, p]
+            start = c * CHUNK_ROWS
+            stop = min(start + CHUNK_ROWS, n_rows)
+            chunk_losses[c] = _chunk_loss_grad(theta, X, R, offset, w, start, stop, n_units,
+                                               n_outputs, act, loss, work, chunk_grads[c])
+    total = 0.0
+    grad[:] = 0.0
+    for c in range(n_chunks):
+        total += chunk_losses[c]
+        for p in range(grad.shape[0]):
+            grad[p] += chunk_grads[c, p]
     d = X.shape[1]
     J = n_units
     off_v = d * J + J
@@ -216,19 +296,24 @@ def fit_block_lbfgs(theta0, X, R, offset, w, rows, n_units, n_outputs, act, loss
     decrease of the objective falls below FTOL. Returns (iterations, final objective).
     """
     P = theta0.shape[0]
+    # The block's rows, gathered once: every gradient pass then reads contiguous memory.
+    Xs = X[rows]
+    Rs = R[rows]
+    offsets = offset[rows]
+    ws = w[rows]
+    n_rows = rows.shape[0]
     sw_sum = 0.0
-    for pos in range(rows.shape[0]):
-        sw_sum += w[rows[pos]]
-    n_chunks = (rows.shape[0] + CHUNK_ROWS - 1) // CHUNK_ROWS
-    if n_chunks < PARALLEL_MIN_CHUNKS:
-        n_chunks = 1
+    for i in range(n_rows):
+        sw_sum += ws[i]
+    n_chunks = max(1, (n_rows + CHUNK_ROWS - 1) // CHUNK_ROWS)
     chunk_grads = np.empty((n_chunks, P))
     chunk_losses = np.empty(n_chunks)
+    work = chunk_work(min(n_rows, CHUNK_ROWS), n_units, n_outputs)
 
     theta = theta0.copy()
     g = np.empty(P)
-    f = block_loss_grad(theta, X, R, offset, w, rows, n_units, n_outputs, act, loss, alpha,
-                        sw_sum, chunk_grads, chunk_losses, g)
+    f = block_loss_grad(theta, Xs, Rs, offsets, ws, n_units, n_outputs, act, loss, alpha,
+                        sw_sum, work, chunk_grads, chunk_losses, g)
     S = np.zeros((history, P))
     Y = np.zeros((history, P))
     rho_hist = np.zeros(history)
@@ -294,8 +379,9 @@ def fit_block_lbfgs(theta0, X, R, offset, w, rows, n_units, n_outputs, act, loss
         for _ in range(MAX_BACKTRACKS):
             for p in range(P):
                 theta_new[p] = theta[p] + step * direction[p]
-            f_new = block_loss_grad(theta_new, X, R, offset, w, rows, n_units, n_outputs, act,
-                                    loss, alpha, sw_sum, chunk_grads, chunk_losses, g_new)
+            f_new = block_loss_grad(theta_new, Xs, Rs, offsets, ws, n_units, n_outputs, act,
+                                    loss, alpha, sw_sum, work, chunk_grads, chunk_losses,
+                                    g_new)
             if f_new <= f + ARMIJO_C1 * step * gd:
                 accepted = True
                 break

@@ -208,6 +208,9 @@ class _BaseGBNN(BaseEstimator):
         if not warm:
             self._init_output_space(t_train, w_train)
             self.baseline_prediction_ = self._baseline(t_train, w_train)
+        # The loss's own targets (one-hot for softmax), built once for every step.
+        t_train, t_val = self._loss_targets(t_train), self._loss_targets(t_val)
+        if not warm:
             blocks = []
             self.train_score_ = np.empty(0)
             self.validation_score_ = np.empty(0)
@@ -237,19 +240,22 @@ class _BaseGBNN(BaseEstimator):
                     rows = np.sort(rng.permutation(n_train)[:n_rows])
                 else:
                     rows = np.arange(n_train, dtype=np.int64)
-                residual = -loss.gradient(t_train, raw_train)
-                w_rows = w_train[rows]
-                rms = np.sqrt(w_rows @ (residual[rows] ** 2).sum(axis=1)
+                gradient, hessian = loss.derivatives(t_train, raw_train)
+                residual = np.negative(gradient, out=gradient)
+                if n_rows < n_train:
+                    w_rows, residual_rows = w_train[rows], residual[rows]
+                else:
+                    w_rows, residual_rows = w_train, residual
+                rms = np.sqrt(w_rows @ np.einsum("ij,ij->i", residual_rows, residual_rows)
                               / (w_rows.sum() * residual.shape[1]))
                 if not rms > _RESIDUAL_FLOOR:
                     break
-                block_targets, offset = self._block_problem(t_train, raw_train, residual / rms)
+                block_targets, offset = self._block_problem(t_train, raw_train, residual, rms)
                 theta0 = initial_block(rng, X.shape[1], J, residual.shape[1], self.activation)
                 A, c, V, b, _ = fit_block(X_train, block_targets, offset, w_train, rows, theta0,
                                           J, self.activation, loss.name, self.alpha,
                                           self.step_max_iter)
                 h = hidden_activations(X_train, A, c, self.activation) @ V + b
-                hessian = loss.hessian(t_train, raw_train)
                 numerator = w_train @ (residual * h)
                 denominator = w_train @ (hessian * h * h)
                 rho = np.divide(numerator, denominator, out=np.zeros_like(numerator),
@@ -615,10 +621,15 @@ class GBNNRegressor(RegressorMixin, _BaseGBNN):
         return _StandardisedSquaredError(self)
 
     @staticmethod
-    def _block_problem(t_train, raw_train, scaled_residual):
+    def _loss_targets(t):
+        # The squared error standardises the targets itself (_StandardisedSquaredError).
+        return t
+
+    @staticmethod
+    def _block_problem(t_train, raw_train, residual, rms):
         # Squared error: fitting F + block to y is fitting the block to the residuals; they are
         # rescaled to unit RMS so that alpha means the same at every step.
-        return np.ascontiguousarray(scaled_residual), np.zeros_like(scaled_residual)
+        return residual / rms, np.zeros_like(residual)
 
     def _score_raw(self, t, raw, w):
         if t.shape[0] == 0:
@@ -688,6 +699,9 @@ class _StandardisedSquaredError:
 
     def hessian(self, t, raw):
         return self._inner.hessian(self._model._standardise(t), raw)
+
+    def derivatives(self, t, raw):
+        return self._inner.derivatives(self._model._standardise(t), raw)
 
 
 class GBNNClassifier(ClassifierMixin, _BaseGBNN):
@@ -835,11 +849,16 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
             return np.array([np.log(priors[1] / priors[0])])
         return np.log(priors)
 
-    def _block_problem(self, t_train, raw_train, scaled_residual):
+    def _loss_targets(self, t):
+        # Class codes -> the loss's targets: 0/1 (binary) or one-hot rows (softmax).
+        return np.ascontiguousarray(self._loss.targets(t, self._n_raw_outputs(t)))
+
+    @staticmethod
+    def _block_problem(t_train, raw_train, residual, rms):
         # The block is fitted to the log-loss of the current scores plus the block (not by
-        # least squares to the residuals y - p): see boostkit/neural/_kernels.py.
-        targets = self._loss.targets(t_train, raw_train.shape[1])
-        return np.ascontiguousarray(targets), np.ascontiguousarray(raw_train)
+        # least squares to the residuals y - p): see boostkit/neural/_kernels.py. t_train are
+        # the loss's targets (_loss_targets).
+        return t_train, np.ascontiguousarray(raw_train)
 
     def _score_raw(self, t, raw, w):
         if t.shape[0] == 0:

@@ -37,6 +37,10 @@ def test_derivatives_match_finite_differences(objective, n_outputs, factor):
     np.testing.assert_allclose(loss.hessian(y, raw), factor * hess, atol=1e-6)
     third = _numeric_derivative(lambda r: loss.hessian(y, r), raw)
     np.testing.assert_allclose(loss.third_derivative(y, raw), third, atol=1e-6)
+    # derivatives() computes the probabilities once; it must give the same pair.
+    both = loss.derivatives(y, raw)
+    np.testing.assert_allclose(both[0], loss.gradient(y, raw), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(both[1], loss.hessian(y, raw), rtol=1e-14, atol=1e-15)
 
 
 def test_known_values():

@@ -143,12 +143,12 @@ def _classification_problem(loss, n=120, d=5, K=3, seed=0):
 def _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, alpha, offset=None,
                       loss="squared_error"):
     n_chunks = max(1, -(-rows.shape[0] // _kernels.CHUNK_ROWS))
-    n_chunks = n_chunks if n_chunks >= _kernels.PARALLEL_MIN_CHUNKS else 1
     grad = np.empty_like(theta)
     offset = np.zeros_like(R) if offset is None else offset
-    f = block_loss_grad(theta, X, R, offset, w, rows, J, K, ACTIVATION_CODES[activation],
-                        LOSS_CODES[loss], alpha, w[rows].sum(), np.empty((n_chunks, theta.size)),
-                        np.empty(n_chunks), grad)
+    work = _kernels.chunk_work(min(rows.shape[0], _kernels.CHUNK_ROWS), J, K)
+    f = block_loss_grad(theta, X[rows], R[rows], offset[rows], w[rows], J, K,
+                        ACTIVATION_CODES[activation], LOSS_CODES[loss], alpha, w[rows].sum(),
+                        work, np.empty((n_chunks, theta.size)), np.empty(n_chunks), grad)
     return f, grad
 
 
