@@ -746,8 +746,10 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
         fewer validation rows than classes).
     validation_fraction : float, default=0.1
         Share of the training rows held out (stratified) for early stopping.
-    n_iter_no_change : int, default=20
-        Patience of early stopping, in steps.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in steps (HistGradientBoosting's default). Every step
+        after the best one is fitted and then dropped; on the benchmark's seven classification
+        sets 10 picked the same sizes as 20 but one (2x2 folds), for 10-30 % less fit time.
     tol : float, default=1e-7
         Minimal validation-score improvement for early stopping.
     warm_start : bool, default=False
@@ -796,7 +798,7 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
 
     def __init__(self, *, max_iter=200, units_per_step="auto", learning_rate=0.5,
                  activation="relu", alpha=1.0, subsample=1.0, step_max_iter=20,
-                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
+                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-7, warm_start=False, random_state=None, verbose=0):
         super().__init__(
             max_iter=max_iter, units_per_step=units_per_step, learning_rate=learning_rate,

@@ -146,7 +146,8 @@ def _kernel_loss_grad(theta, X, R, w, rows, J, K, activation, alpha, offset=None
     grad = np.empty_like(theta)
     offset = np.zeros_like(R) if offset is None else offset
     work = _kernels.chunk_work(min(rows.shape[0], _kernels.CHUNK_ROWS), J, K)
-    f = block_loss_grad(theta, X[rows], R[rows], offset[rows], w[rows], J, K,
+    f = block_loss_grad(theta, X[rows], _kernels.transposed_chunks(X[rows]), R[rows],
+                        offset[rows], w[rows], J, K,
                         ACTIVATION_CODES[activation], LOSS_CODES[loss], alpha, w[rows].sum(),
                         work, np.empty((n_chunks, theta.size)), np.empty(n_chunks), grad)
     return f, grad
@@ -302,3 +303,24 @@ def test_unpack_inverts_initial_layout():
     np.testing.assert_array_equal(A[:, 1], theta[4:8])
     assert c.shape == (3,) and V.shape == (3, 2) and b.shape == (2,)
     np.testing.assert_array_equal(b, theta[-2:])
+
+
+def test_vectorised_exp_matches_numpy():
+    # The softmax's exp: non-positive arguments, down to and below the clamp at EXP_MIN.
+    x = np.concatenate([-np.geomspace(1e-300, 745.0, 4001), [0.0, -0.0, -1e-320, -800.0]])
+    values, bits = x.copy(), np.empty(x.size, dtype=np.int64)
+    _kernels._exp_nonpositive(values, bits)
+    expected = np.exp(np.maximum(x, _kernels.EXP_MIN))
+    np.testing.assert_allclose(values, expected, rtol=4e-16, atol=0)
+    nan = np.array([np.nan, -1.0])
+    _kernels._exp_nonpositive(nan, np.empty(2, dtype=np.int64))
+    assert np.isnan(nan[0]) and nan[1] == pytest.approx(np.exp(-1.0), rel=1e-15)
+
+
+def test_transposed_chunks_layout():
+    X = np.arange(2.0 * (_kernels.CHUNK_ROWS + 3)).reshape(-1, 2)
+    flat = _kernels.transposed_chunks(X)
+    first = flat[:2 * _kernels.CHUNK_ROWS].reshape(2, _kernels.CHUNK_ROWS)
+    np.testing.assert_array_equal(first, X[:_kernels.CHUNK_ROWS].T)
+    np.testing.assert_array_equal(flat[2 * _kernels.CHUNK_ROWS:].reshape(2, 3),
+                                  X[_kernels.CHUNK_ROWS:].T)
