@@ -32,12 +32,12 @@ def main(folds_path, results_path):
             model = GNEGNEClassifier(random_state=seed, **params)
         else:
             model = GNEGNERegressor(random_state=seed, **params)
-        start = time.perf_counter()
+        start = time.process_time()
         model.fit(X_train, y_train)
-        fit_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        fit_times.append(time.process_time() - start)
+        start = time.process_time()
         pred = model.predict(X_test)
-        predict_times.append(time.perf_counter() - start)
+        predict_times.append(time.process_time() - start)
         if task == "classification":
             scores.append(float(np.mean(pred == y_test)))
         else:
