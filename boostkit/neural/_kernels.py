@@ -438,3 +438,61 @@ def fit_block_lbfgs(theta0, X, R, offset, w, rows, n_units, n_outputs, act, loss
     for p in range(P):
         theta_out[p] = theta[p]
     return it, f
+
+
+# --------------------------------------------------------------------------- softmax scores
+# The boosting step's own softmax passes (the derivatives at the current scores, the log-loss
+# of a candidate step), over all training rows once per step; scipy's softmax spends most of
+# its time in row reductions over few classes. The formulas are those of
+# boostkit.losses.Softmax (hessian factor 1), which the tests compare them with.
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _shifted_exp_rows(raw, shifted, bits):
+    """shifted = raw - row max, exp(shifted) returned in a new array; row sums of the exps."""
+    n, K = raw.shape
+    for i in range(n):
+        top = raw[i, 0]
+        for k in range(1, K):
+            top = max(top, raw[i, k])
+        for k in range(K):
+            shifted[i, k] = raw[i, k] - top
+    e = shifted.copy()
+    _exp_nonpositive(e.reshape(n * K), bits)
+    norm = np.empty(n)
+    for i in range(n):
+        s = 0.0
+        for k in range(K):
+            s += e[i, k]
+        norm[i] = s
+    return e, norm
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def softmax_derivatives(raw, targets, gradient, hessian):
+    """Softmax cross-entropy at ``raw`` (n, K): writes p - targets and p (1 - p)."""
+    n, K = raw.shape
+    shifted = np.empty((n, K))
+    e, norm = _shifted_exp_rows(raw, shifted, np.empty(n * K, dtype=np.int64))
+    for i in range(n):
+        inv = 1.0 / norm[i]
+        for k in range(K):
+            p = e[i, k] * inv
+            gradient[i, k] = p - targets[i, k]
+            hessian[i, k] = p * (1.0 - p)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def softmax_mean_loss(raw, targets, w):
+    """sum_i w_i sum_k targets_ik (logsumexp(raw_i) - raw_ik) / sum_i w_i."""
+    n, K = raw.shape
+    shifted = np.empty((n, K))
+    _, norm = _shifted_exp_rows(raw, shifted, np.empty(n * K, dtype=np.int64))
+    total = 0.0
+    w_sum = 0.0
+    for i in range(n):
+        log_norm = np.log(norm[i])
+        row = 0.0
+        for k in range(K):
+            row += targets[i, k] * (log_norm - shifted[i, k])
+        total += w[i] * row
+        w_sum += w[i]
+    return total / w_sum

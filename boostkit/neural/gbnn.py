@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..losses import Logistic, Softmax, SquaredError
 from ._block import fit_block, hidden_activations, initial_block
+from ._kernels import softmax_derivatives, softmax_mean_loss
 
 __all__ = ["GBNNRegressor", "GBNNClassifier"]
 
@@ -240,7 +241,7 @@ class _BaseGBNN(BaseEstimator):
                     rows = np.sort(rng.permutation(n_train)[:n_rows])
                 else:
                     rows = np.arange(n_train, dtype=np.int64)
-                gradient, hessian = loss.derivatives(t_train, raw_train)
+                gradient, hessian = self._derivatives(t_train, raw_train)
                 residual = np.negative(gradient, out=gradient)
                 if n_rows < n_train:
                     w_rows, residual_rows = w_train[rows], residual[rows]
@@ -299,6 +300,10 @@ class _BaseGBNN(BaseEstimator):
                 return rho, candidate, score
             rho = 0.5 * rho
         return np.zeros_like(rho), raw_train, previous_score
+
+    def _derivatives(self, t, raw):
+        """(gradient, hessian) of the loss at the raw scores; t as _loss_targets makes them."""
+        return self._loss.derivatives(t, raw)
 
     def _should_stop(self, scores):
         # HistGradientBoosting's rule: stop when none of the last n_iter_no_change scores beats
@@ -862,9 +867,19 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
         # the loss's targets (_loss_targets).
         return t_train, np.ascontiguousarray(raw_train)
 
+    def _derivatives(self, t, raw):
+        if raw.shape[1] == 1:
+            return super()._derivatives(t, raw)
+        # Softmax: one numba pass over all rows instead of scipy's (the same formulas).
+        gradient, hessian = np.empty_like(raw), np.empty_like(raw)
+        softmax_derivatives(raw, t, gradient, hessian)
+        return gradient, hessian
+
     def _score_raw(self, t, raw, w):
         if t.shape[0] == 0:
             return np.nan
+        if raw.shape[1] > 1:
+            return -softmax_mean_loss(np.ascontiguousarray(raw), t, np.ascontiguousarray(w))
         return -float((w * self._loss.value(t, raw)).sum() / w.sum())
 
     def decision_function(self, X):

@@ -324,3 +324,22 @@ def test_transposed_chunks_layout():
     np.testing.assert_array_equal(first, X[:_kernels.CHUNK_ROWS].T)
     np.testing.assert_array_equal(flat[2 * _kernels.CHUNK_ROWS:].reshape(2, 3),
                                   X[_kernels.CHUNK_ROWS:].T)
+
+
+def test_step_softmax_kernels_match_the_loss_classes():
+    # The boosting step's softmax passes against boostkit.losses.Softmax (the reference).
+    from boostkit.losses import Softmax
+
+    rng = np.random.default_rng(11)
+    raw = 4.0 * rng.normal(size=(300, 7))
+    raw[0] += 900.0  # a row whose scores would overflow a naive exp
+    targets = np.eye(7)[rng.integers(0, 7, 300)]
+    w = rng.uniform(0.1, 2.0, 300)
+    gradient, hessian = np.empty_like(raw), np.empty_like(raw)
+    _kernels.softmax_derivatives(raw, targets, gradient, hessian)
+    expected_gradient, expected_hessian = Softmax(1.0).derivatives(targets, raw)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(hessian, expected_hessian, rtol=1e-12, atol=1e-15)
+    expected_loss = (w * Softmax(1.0).value(targets, raw)).sum() / w.sum()
+    np.testing.assert_allclose(_kernels.softmax_mean_loss(raw, targets, w), expected_loss,
+                               rtol=1e-12)
