@@ -17,8 +17,9 @@ unit where the classification loss can still fall, instead of spending it on row
 already separates (whose residuals are small but whose squared error the fit still weighs).
 
 (scikit-learn's MLP convention: the L2 penalty is divided by the total sample weight, biases are
-not penalised). The parameters live in one flat vector ``theta = [A.T.ravel(), c, V.ravel(), b]`` (the hidden
-weights unit by unit, so the inner loops over features run over contiguous memory).
+not penalised). The parameters live in one flat vector ``theta = [A.T.ravel(), c, V.ravel(),
+b]`` (the hidden weights unit by unit: ``A.T`` is a C-contiguous (J, d) view for the BLAS
+products).
 
 Kernels never raise for user errors (the estimator validates first), never write into their
 inputs, and take plain arrays and scalars. Rows are processed in fixed chunks whose partial
@@ -260,10 +261,10 @@ def block_loss_grad(theta, X, X_chunks_t, R, offset, w, n_units, n_outputs, act,
     """Objective value of a block at ``theta`` over all rows of ``X``; writes its gradient.
 
     ``X``, ``R``, ``offset`` and ``w`` hold the rows the block is fitted on (gathered once
-    per block; ``X_chunks_t`` is :func:`transposed_chunks` of ``X``). Rows go in chunks of CHUNK_ROWS whose gradients are summed in chunk order, in
-    parallel from PARALLEL_MIN_CHUNKS chunks on (then ``work`` is unused), so the result is
-    the same either way. ``chunk_grads`` (n_chunks, P) and ``chunk_losses`` (n_chunks,) are
-    scratch.
+    per block; ``X_chunks_t`` is :func:`transposed_chunks` of ``X``). Rows go in chunks of
+    CHUNK_ROWS whose gradients are summed in chunk order, in parallel from
+    PARALLEL_MIN_CHUNKS chunks on (then ``work`` is unused), so the result is the same either
+    way. ``chunk_grads`` (n_chunks, P) and ``chunk_losses`` (n_chunks,) are scratch.
     """
     n_chunks = chunk_losses.shape[0]
     n_rows = X.shape[0]
