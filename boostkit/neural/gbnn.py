@@ -871,7 +871,8 @@ class GBNNClassifier(ClassifierMixin, _BaseGBNN):
     def _derivatives(self, t, raw):
         if raw.shape[1] == 1:
             return super()._derivatives(t, raw)
-        # Softmax: one numba pass over all rows instead of scipy's (the same formulas).
+        # Softmax: one numba pass over all rows instead of scipy's (the same formulas, with
+        # the hessian factor 1 of the classifier's Softmax(1.0)).
         gradient, hessian = np.empty_like(raw), np.empty_like(raw)
         softmax_derivatives(raw, t, gradient, hessian)
         return gradient, hessian
