@@ -15,7 +15,8 @@ softmax          p - onehot(y)       c p (1 - p)           c p (1 - p) (1 - 2 p)
 ``c`` is the library's multiclass hessian factor (K / (K - 1) for LightGBM, CatBoost and
 scikit-learn GradientBoosting, 2 for XGBoost, 1 for HistGradientBoosting): the softmax hessian
 is the diagonal one the library itself uses for its Newton leaf values. Squared error is
-``0.5 (y - F)^2``.
+``0.5 (y - F)^2``. ``hessian_product`` is the loss's full hessian times a direction instead
+(softmax: ``p * d - p (p . d)``, without ``c``), for solvers that minimise the loss as written.
 
 Examples
 --------
@@ -92,6 +93,14 @@ class _Loss:
         """(gradient, hessian) in one pass; both (n, C)."""
         return self.gradient(y, raw), self.hessian(y, raw)
 
+    def hessian_product(self, y, raw, direction):
+        """Per row, the full hessian of :meth:`value` in F times ``direction``; (n, C).
+
+        The exact second derivative of the loss (softmax: its coupled C x C hessian, without
+        the library's ``hessian_factor``), for Newton steps on a loss that is minimised as
+        written (TREX's surrogate)."""
+        raise NotImplementedError
+
 
 class SquaredError(_Loss):
     """Half squared error ``0.5 (y - F)^2`` summed over outputs."""
@@ -114,6 +123,9 @@ class SquaredError(_Loss):
     def third_derivative(self, y, raw):
         raw = _as_raw(raw)
         return np.zeros_like(raw)
+
+    def hessian_product(self, y, raw, direction):
+        return np.array(_as_raw(direction), dtype=np.float64)
 
     def link_inverse(self, raw):
         return _as_raw(raw)
@@ -145,6 +157,9 @@ class Logistic(_Loss):
     def derivatives(self, y, raw):
         p = expit(_as_raw(raw))
         return p - self.targets(y, 1), p * (1.0 - p)
+
+    def hessian_product(self, y, raw, direction):
+        return self.hessian(y, raw) * _as_raw(direction)
 
     def link_inverse(self, raw):
         """Probability of the positive class, shape (n, 1)."""
@@ -209,6 +224,12 @@ class Softmax(_Loss):
         raw = _as_raw(raw)
         p = softmax(raw, axis=1)
         return p - self.targets(y, raw.shape[1]), self.hessian_factor * p * (1.0 - p)
+
+    def hessian_product(self, y, raw, direction):
+        # d2/dF2 of -log softmax(F)_y is diag(p) - p p^T, whatever the label
+        p = softmax(_as_raw(raw), axis=1)
+        direction = _as_raw(direction)
+        return p * (direction - (p * direction).sum(axis=1, keepdims=True))
 
     def link_inverse(self, raw):
         """Class probabilities, shape (n, K)."""

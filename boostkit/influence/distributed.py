@@ -352,6 +352,12 @@ def _trex_loss_and_gradient(shard, coef):
                                     shard.sample_weight_, coef)
 
 
+def _trex_hessian_product(shard, coef, direction):
+    info = shard._shard
+    return shard._hessian_product(info["phi"], info["phi_t"], shard._train_targets,
+                                  shard.sample_weight_, coef, direction)
+
+
 def _trex_alpha(shard, coef, l2, n_total):
     """Representer weights of the partition's rows, and their share of W = Phi^T alpha."""
     info = shard._shard
@@ -777,7 +783,16 @@ def fit_trex(explainer, model, X, y, sample_weight, client, persist):
             gradient_sum += gradient
         return loss_sum, gradient_sum
 
-    explainer.coef_ = coef = explainer._solve(loss_and_gradient, d, n_out)
+    def hessian_product(coef, direction):  # summed over the partitions, in partition order
+        coef, direction = client.scatter([coef, direction], broadcast=True, hash=False)
+        parts = client.compute([delayed(_trex_hessian_product)(s, coef, direction)
+                                for s in shards], sync=True)
+        product = np.zeros((d, n_out))
+        for part in parts:
+            product += part
+        return product
+
+    explainer.coef_ = coef = explainer._solve(loss_and_gradient, hessian_product, d, n_out)
     coef = client.scatter(coef, broadcast=True, hash=False)
     shards = client.persist([delayed(_trex_alpha)(s, coef, float(explainer.l2), n)
                              for s in shards])

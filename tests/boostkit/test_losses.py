@@ -43,6 +43,25 @@ def test_derivatives_match_finite_differences(objective, n_outputs, factor):
     np.testing.assert_allclose(both[1], loss.hessian(y, raw), rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize("objective,n_outputs,factor", [
+    ("squared_error", 2, 1.0), ("logistic", 1, 1.0), ("softmax", 3, 1.0), ("softmax", 4, 2.0)])
+def test_hessian_product_is_the_directional_derivative_of_the_gradient(objective, n_outputs,
+                                                                        factor):
+    """The full hessian of value() times a direction (softmax coupled, no hessian_factor):
+    (gradient(F + e d) - gradient(F - e d)) / 2e per row."""
+    rng = np.random.default_rng(1)
+    loss = get_loss(objective, hessian_factor=factor)
+    raw = rng.normal(size=(40, n_outputs))
+    direction = rng.normal(size=(40, n_outputs))
+    y = {"squared_error": rng.normal(size=(40, n_outputs)),
+         "logistic": rng.integers(0, 2, 40).astype(float),
+         "softmax": rng.integers(0, n_outputs, 40)}[objective]
+    eps = 1e-5
+    numeric = (loss.gradient(y, raw + eps * direction)
+               - loss.gradient(y, raw - eps * direction)) / (2 * eps)
+    np.testing.assert_allclose(loss.hessian_product(y, raw, direction), numeric, atol=1e-8)
+
+
 def test_known_values():
     logistic = get_loss("logistic")
     np.testing.assert_allclose(logistic.value([1.0, 0.0], [[0.0], [0.0]]), [np.log(2)] * 2)

@@ -111,6 +111,22 @@ def test_exact_mode_refuses_leaves_that_are_not_newton_steps_on_the_data():
         BoostIn(mode="exact").fit(bagged, X, y)
 
 
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost", "catboost"])
+def test_reference_mode_warns_on_rows_that_are_not_the_training_data(library):
+    """Reference mode computes on any rows (as the authors' code does) but says so when the
+    model's leaves are not one Newton step on them; the training rows pass silently."""
+    import warnings
+
+    model, X, y, w = make_model(library, "logistic", weighted=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BoostIn().fit(model, X, y)
+    with pytest.warns(UserWarning, match="BoostIn: the model's leaf values are not one Newton"):
+        BoostIn().fit(model, X, 1 - y)  # other labels
+    with pytest.warns(UserWarning, match="not one Newton step"):
+        BoostIn().fit(model, X[::-1], y)  # rows that are not the labels' rows
+
+
 def test_modes_differ_by_leaf_value_scaling():
     ref, X_test, y_test, _ = _setup("lightgbm", "squared_error", mode="reference")
     exact, *_ = _setup("lightgbm", "squared_error", mode="exact")

@@ -5,6 +5,8 @@ The references below are written from the recursion
 and fed only by each library's own leaf ids and leaf values (``naive.library_view``).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -504,9 +506,10 @@ def _converged(library, n_rows):
     return model.fit(X, y), X, y
 
 
-@pytest.mark.parametrize("library", ["xgboost", "lightgbm", "catboost"])
-def test_converged_float32_models_are_newton_steps(library):
-    model, X, y = _converged(library, 80)
+@pytest.mark.parametrize("library,n_rows", [("xgboost", 80), ("xgboost", 200),
+                                            ("lightgbm", 80), ("catboost", 80)])
+def test_converged_float32_models_are_newton_steps(library, n_rows):
+    model, X, y = _converged(library, n_rows)
     explainer = LeafInfluenceSP().fit(model, X, y)
     # the late leaves are tiny next to the first ones: the old per-tree scale refused them
     values = np.abs(explainer._leaf_table).max(axis=1)
@@ -514,6 +517,11 @@ def test_converged_float32_models_are_newton_steps(library):
         assert values.min() < 1e-5 * values.max()
     assert explainer.leaf_deviation_ < 1e-5
     BoostIn(mode="exact").fit(model, X, y)
+    # every method with the check accepts it, the reference BoostIn without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BoostIn().fit(model, X, y)
+        assert LeafInfluence().fit(model, X, y).leaf_deviation_ < 1e-5
     # ... while other rows than the training rows still fail the check
     with pytest.raises(ValueError, match="not one Newton step"):
         LeafInfluenceSP().fit(model, X, 1 - y)

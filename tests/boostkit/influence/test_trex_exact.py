@@ -1,8 +1,8 @@
 """TREX against the naive NumPy version of the spec, fed by each library's own leaves.
 
 The surrogate's optimum is checked against an independent Newton solve on a dense feature map
-(to solver tolerance); the influence formulas are then checked to 1e-9 given the representer
-weights.
+(to 1e-9: the solver's Newton steps reach float64 rounding); the influence formulas are then
+checked to 1e-9 given the representer weights.
 """
 
 import functools
@@ -10,6 +10,7 @@ import functools
 import numpy as np
 import pytest
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 
 from boostkit.influence import TREX
 
@@ -40,7 +41,8 @@ def _check(explainer, model, library, objective, X, y, X_test, y_test, w, kernel
     Y = naive.targets(objective, y, C)
     Y_test = naive.targets(objective, y_test, C)
     alpha = naive.trex_alpha(phi, Y, objective, explainer.l2, w)
-    assert_close(explainer.representer_weights_, alpha, rtol=1e-6)
+    assert_close(explainer.representer_weights_, alpha)
+    assert explainer.relative_gradient_ < 1e-12
     ours_alpha = explainer.representer_weights_
     assert_close(explainer.local_influence(X_test, y_test),
                  naive.trex_influence(phi, phi_test, ours_alpha, Y_test, objective))
@@ -54,7 +56,7 @@ def test_trex_matches_naive(library, objective):
         pytest.skip(f"no boostkit reader for {library} yet")
     model, X, y, w = make_model(library, objective)
     _, _, X_test, y_test, _ = make_data(objective, library != "gradient_boosting")
-    explainer = TREX(mode="exact", tol=1e-13).fit(model, X, y, sample_weight=w)
+    explainer = TREX(mode="exact").fit(model, X, y, sample_weight=w)
     _check(explainer, model, library, objective, X, y, X_test, y_test, w, "leaf_weighted")
 
 
@@ -63,7 +65,7 @@ def test_trex_matches_naive(library, objective):
 def test_trex_kernels_match_naive(kernel, objective):
     model, X, y, w = make_model("lightgbm", objective)
     _, _, X_test, y_test, _ = make_data(objective)
-    explainer = TREX(mode="exact", kernel=kernel, tol=1e-13).fit(model, X, y, sample_weight=w)
+    explainer = TREX(mode="exact", kernel=kernel).fit(model, X, y, sample_weight=w)
     _check(explainer, model, "lightgbm", objective, X, y, X_test, y_test, w, kernel)
 
 
@@ -81,7 +83,7 @@ def test_trex_on_forests_matches_naive(kind):
     if not reader_available("gradient_boosting"):
         pytest.skip("no boostkit reader for scikit-learn yet")
     model, objective, X, y, X_test, y_test = _forest(kind)
-    explainer = TREX(mode="exact", tol=1e-13).fit(model, X, y)
+    explainer = TREX(mode="exact").fit(model, X, y)
     _check(explainer, model, "forest", objective, X, y, X_test, y_test, None, "leaf_weighted")
     assert explainer.train_leaf_ids_.shape == (len(X), 6)  # one column per tree
 
@@ -99,7 +101,7 @@ def test_predicted_target_fits_the_models_labels():
     train, _ = naive.library_view(model, X, C)
     phi, _ = naive.feature_map(train.leaves[:, :, 0], train.leaves[:, :, 0], "leaf")
     alpha = naive.trex_alpha(phi, naive.targets("logistic", labels, C), "logistic", 0.003)
-    assert_close(predicted.representer_weights_, alpha, rtol=1e-6)
+    assert_close(predicted.representer_weights_, alpha)
 
 
 def test_trex_self_influence_is_the_diagonal_and_top_k_matches():
@@ -117,16 +119,36 @@ def test_reference_regression_is_the_authors_halved_surrogate():
     """The authors' regression: the surrogate minimises sum (y - phi W)^2 / N + l2 ||W||^2
     (no 1/2), alpha = (y - phi W) / (2 l2 N), so the representer sum is W / 2."""
     model, X, y, w = make_model("lightgbm", "squared_error", weighted=False)
-    reference = TREX(tol=1e-13).fit(model, X, y)
+    reference = TREX().fit(model, X, y)
     phi, used = reference_feature_map(reference)
     n, l2 = len(y), reference.l2
     # the optimum of the authors' objective: (Phi^T Phi / N + l2 I) W = Phi^T y / N
     coef = np.linalg.solve(phi.T @ phi / n + l2 * np.eye(phi.shape[1]), phi.T @ y / n)
-    np.testing.assert_allclose(reference.coef_[used, 0], coef, rtol=1e-6, atol=1e-9)
+    assert_close(reference.coef_[used, 0], coef)
     alpha = (y - phi @ coef) / (2 * l2 * n)
-    np.testing.assert_allclose(reference.representer_weights_[:, 0], alpha, rtol=1e-5,
-                               atol=1e-9 * np.abs(alpha).max())
-    np.testing.assert_allclose(2 * phi.T @ alpha, coef, rtol=1e-5, atol=1e-9)
+    assert_close(reference.representer_weights_[:, 0], alpha)
+    assert_close(2 * phi.T @ alpha, coef)
+
+
+def test_newton_steps_take_the_solve_past_where_lbfgs_stalls():
+    """L-BFGS alone stops near 1e-8 of the starting gradient (the objective no longer changes
+    in float64); the Newton steps after it reach the optimum (the same weights as an
+    independent dense Newton solve) to rounding, where its stopping rule left 1e-9 or worse."""
+    model, X, y, _ = make_model("lightgbm", "logistic", weighted=False)
+    lbfgs_only = TREX(kernel="leaf", tol=1e-15)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("boostkit.influence.trex._NEWTON_STEPS", 0)
+        with pytest.warns(ConvergenceWarning):
+            lbfgs_only.fit(model, X, y)
+    explainer = TREX(kernel="leaf").fit(model, X, y)
+    train, _ = naive.library_view(model, X, 1)
+    phi, _ = naive.feature_map(train.leaves[:, :, 0], train.leaves[:, :, 0], "leaf")
+    alpha = naive.trex_alpha(phi, naive.targets("logistic", y, 1), "logistic", 0.003)
+    assert lbfgs_only.relative_gradient_ > 1e-10
+    assert explainer.relative_gradient_ < 1e-13
+    scale = np.abs(alpha).max()
+    assert np.abs(explainer.representer_weights_ - alpha).max() < 1e-12 * scale
+    assert np.abs(lbfgs_only.representer_weights_ - alpha).max() > 1e-11 * scale
 
 
 def reference_feature_map(explainer):
