@@ -80,3 +80,9 @@ class LabelThresholds:
         self.pos_hist = np.ascontiguousarray(self.pos_hist[idx])
         self.neg_hist = np.ascontiguousarray(self.neg_hist[idx])
         self.thresholds = self.thresholds[idx].copy()
+
+    def take_labels(self, source, src, dst):
+        """Copy the histograms and thresholds of labels ``src`` of ``source`` into ``dst``."""
+        self.pos_hist[dst] = source.pos_hist[src]
+        self.neg_hist[dst] = source.neg_hist[src]
+        self.thresholds[dst] = source.thresholds[src]

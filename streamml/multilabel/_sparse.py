@@ -115,6 +115,17 @@ class SparseLogisticModel(ContextInputs):
         self.acc_context = np.ascontiguousarray(self.acc_context[:, idx])
         self._scratch = np.zeros((self.coef.shape[0], len(idx)))
 
+    def take_labels(self, source, src, dst):
+        """Copy the weights of labels ``src`` of ``source`` into labels ``dst`` of this model."""
+        rows = source.coef.shape[1]
+        self.coef = _grow_rows(self.coef, rows, 1)
+        self.acc_coef = _grow_rows(self.acc_coef, rows, 1)
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        self.coef[:, :rows, dst] = source.coef[:, :, src]
+        self.acc_coef[:, :rows, dst] = source.acc_coef[:, :, src]
+        self.intercept[:, dst] = source.intercept[:, src]
+        self.acc_intercept[:, dst] = source.acc_intercept[:, src]
+
 
 class SparseLeaf(Leaf):
     """Leaf over sparse instances: presence counts per feature, overall and per label."""
@@ -136,6 +147,16 @@ class SparseLeaf(Leaf):
     def select_labels(self, idx):
         super().select_labels(idx)
         self.together = np.ascontiguousarray(self.together[:, np.asarray(idx, dtype=np.int64)])
+
+    def take_labels(self, source, src, dst):
+        """As :meth:`Leaf.take_labels`, for presence counts."""
+        self.fit_features(len(source.present))
+        rows = len(source.present)
+        scale = self.n / source.n if source.n > 0 else 0.0
+        self.together[:rows, np.asarray(dst, dtype=np.int64)] = (
+            source.together[:, np.asarray(src, dtype=np.int64)] * scale
+        )
+        self._take_label_counts(source, src, dst)
 
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         if len(xv.cols):

@@ -2,6 +2,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 from river import datasets
 
@@ -85,6 +86,8 @@ def test_labels_mid_stream_empty_sets_and_unknown_labels():
         IHOMER(model="tree")
     with pytest.raises(ValueError, match="max_cluster_size"):
         IHOMER(max_cluster_size=0)
+    with pytest.raises(ValueError, match="route_threshold"):
+        IHOMER(route_threshold=1.5)
 
 
 def test_pickle_clone_and_inspection():
@@ -182,6 +185,55 @@ def test_routing_sends_each_instance_to_the_clusters_of_its_labels():
     assert visits / 100 < 0.5 * len(leaves)
     # A leaf cluster only learnt instances routed to it: never more than the root saw.
     assert all(leaf.learner._n_seen <= root.learner._n_seen for leaf in leaves)
+    # Routing follows the meta-label probabilities: with a threshold of 0 every child
+    # (probability > 0) is routed to, with a threshold close to 1 only those holding a label.
+    x, y = data[650]
+    xv, xs = model._vectors(x)
+    p = root.learner._proba_arrays(xv, xs)
+    assert model._routed(root, p) == np.flatnonzero(p > model.route_threshold).tolist()
+
+
+def test_a_young_node_teaches_every_child_every_instance():
+    """While a node routes everything at prediction time (younger than ``warmup``), its
+    children learn every instance too, not only those carrying their labels."""
+    model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=10**9)
+    data = list(_topic_stream(200))
+    for x, y in data[:100]:
+        model.learn_one(x, y)
+    assert not model._tree.is_leaf and model._is_young(model._tree)
+    leaves = model._leaves()
+    seen = [leaf.learner._n_seen for leaf in leaves]
+    for x, y in data[100:150]:
+        model.learn_one(x, y)
+    assert [leaf.learner._n_seen for leaf in leaves] == [s + 50 for s in seen]
+
+
+def test_repartition_keeps_what_every_label_learned():
+    """A new cluster gathering labels of several old clusters starts each label from the
+    learner that held it (weights, label counts, decision threshold), not from zero: with
+    one-leaf binary-relevance learners every probability is the same just after."""
+    model = IHOMER(MLHAT(sparse=True, max_leaves=1), seed=0, max_cluster_size=8,
+                   hierarchical=False, chain_clusters=False, warmup=10**9)
+    data = list(_topic_stream(400))
+    for x, y in data[:300]:
+        model.learn_one(x, y)
+    assert all(learner.n_leaves == 1 for learner in model._learners)
+    before_clusters = sorted(map(sorted, model.clusters))
+    before = [model.predict_proba_one(x) for x, _ in data[300:]]
+    thresholds = {
+        name: learner._thresholds.thresholds[p]
+        for labels, learner in zip(model.clusters, model._learners)
+        for p, name in enumerate(labels)
+    }
+    model._restructure(fresh=True)  # regroups the labels by co-occurrence
+    assert sorted(map(sorted, model.clusters)) != before_clusters
+    after = [model.predict_proba_one(x) for x, _ in data[300:]]
+    for b, a in zip(before, after):
+        for label in b:
+            assert a[label][True] == pytest.approx(b[label][True], abs=1e-12)
+    for labels, learner in zip(model.clusters, model._learners):
+        for p, name in enumerate(labels):
+            assert learner._thresholds.thresholds[p] == thresholds[name]
 
 
 def test_no_warm_start_starts_new_clusters_from_scratch():
