@@ -262,3 +262,27 @@ def test_river_evaluation_from_the_first_instance():
     for x, y in data:
         model.learn_one(x, y)
     assert model.predict_one({"a": 1.0})["never seen"] is False
+
+
+def test_taking_labels_from_a_wider_leaf_copies_them_without_spare_rows():
+    """A sparse leaf taking labels from a leaf that saw more features grows to exactly that
+    leaf's rows: spare capacity handed on from donor to donor compounded over re-partitions
+    (feature rows of 4x the features seen on a 1,000-label stream)."""
+    from streamml.multilabel._sparse import SparseLeaf, SparseLogisticModel
+
+    rng = np.random.default_rng(0)
+    a = SparseLeaf(0, 2, 100, SparseLogisticModel(1, 2, 100), 0.002)
+    b = SparseLeaf(0, 3, 110, SparseLogisticModel(1, 3, 110), 0.002)
+    a.n, b.n = 20.0, 10.0
+    b.positives[:] = [1.0, 4.0, 2.0]
+    b.together[:] = rng.integers(0, 5, b.together.shape)
+    b.model.coef[:] = rng.normal(size=b.model.coef.shape)
+    b.model.intercept[:] = rng.normal(size=b.model.intercept.shape)
+    a.add_labels(2)
+    a.take_labels(b, [2, 1], [2, 3])
+    assert len(a.present) == 110 and a.model.coef.shape[1] == 110
+    np.testing.assert_array_equal(a.model.coef[:, :, [2, 3]], b.model.coef[:, :, [2, 1]])
+    np.testing.assert_array_equal(a.model.intercept[:, [2, 3]], b.model.intercept[:, [2, 1]])
+    # Counts are rescaled to the taking leaf's weight (20 vs 10 instances): same frequencies.
+    np.testing.assert_allclose(a.positives[[2, 3]], [4.0, 8.0])
+    np.testing.assert_allclose(a.together[:, [2, 3]], 2.0 * b.together[:, [2, 1]])
