@@ -471,16 +471,20 @@ class MLHAT(base.MultiLabelClassifier):
     def _restricted_copy(self, positions):
         """Deep copy that keeps only the labels at ``positions`` (in that order)."""
         twin = copy.deepcopy(self)
-        if twin._root is not None:
-            twin._thresholds.select_labels(positions)
-            for node in _tree.iter_nodes(twin._root):
+        twin._keep_labels(positions)
+        return twin
+
+    def _keep_labels(self, positions):
+        """Keep only the labels at ``positions`` (in that order), in place."""
+        if self._root is not None:
+            self._thresholds.select_labels(positions)
+            for node in _tree.iter_nodes(self._root):
                 if node.is_leaf:
                     node.select_labels(positions)
-        names = [twin._labels.names[p] for p in positions if p < len(twin._labels.names)]
+        names = [self._labels.names[p] for p in positions if p < len(self._labels.names)]
         if len(names) == len(positions):
-            twin._labels.names = names
-            twin._labels.index = {name: i for i, name in enumerate(names)}
-        return twin
+            self._labels.names = names
+            self._labels.index = {name: i for i, name in enumerate(names)}
 
     def _absorb_labels(self, source, positions):
         """Append the labels at ``positions`` of ``source`` (another MLHAT of the same input
