@@ -89,8 +89,11 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4))
+    # MLHAT and IHOMER's defaults give the same curve: MLHAT drawn wide beneath it.
+    styles = {"MLHAT": dict(lw=3, alpha=0.5)}
     for name, curve in curves.items():
-        ax.plot(np.arange(args.window, n + 1), curve, label=name, lw=1)
+        ax.plot(np.arange(args.window, n + 1), curve, label=name,
+                **styles.get(name, dict(lw=1)))
     for t in drift_at:
         ax.axvline(t, color="black", ls="--", lw=1)
     for t, _, _ in restructures:
