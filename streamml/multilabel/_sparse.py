@@ -160,17 +160,6 @@ class SparseLeaf(Leaf):
         super().select_labels(idx)
         self.together = np.ascontiguousarray(self.together[:, np.asarray(idx, dtype=np.int64)])
 
-    def take_labels(self, source, src, dst):
-        """As :meth:`Leaf.take_labels`, for presence counts."""
-        rows = len(source.present)
-        self.present = _pad_rows(self.present, rows, 0)  # exactly, as in the model above
-        self.together = _pad_rows(self.together, rows, 0)
-        scale = self.n / source.n if source.n > 0 else 0.0
-        self.together[:rows, np.asarray(dst, dtype=np.int64)] = (
-            source.together[:, np.asarray(src, dtype=np.int64)] * scale
-        )
-        self._take_label_counts(source, src, dst)
-
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         if len(xv.cols):
             self.fit_features(int(xv.cols[-1]) + 1)
@@ -195,3 +184,13 @@ class SparseLeaf(Leaf):
         feats = np.flatnonzero(gains > 0)
         return gains[feats], feats, np.zeros(len(feats))
 
+    def take_labels(self, source, src, dst):
+        """As :meth:`Leaf.take_labels`, for presence counts."""
+        rows = len(source.present)
+        self.present = _pad_rows(self.present, rows, 0)  # exactly, as in the model above
+        self.together = _pad_rows(self.together, rows, 0)
+        scale = self.n / source.n if source.n > 0 else 0.0
+        self.together[:rows, np.asarray(dst, dtype=np.int64)] = (
+            source.together[:, np.asarray(src, dtype=np.int64)] * scale
+        )
+        self._take_label_counts(source, src, dst)

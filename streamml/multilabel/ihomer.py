@@ -577,31 +577,15 @@ class IHOMER(base.MultiLabelClassifier):
         groups = self._refined_partition(fresh)
         old_leaves = {leaf.key: leaf for leaf in self._leaves()}
         old_internal = {node.key: node for node in self._internal_nodes()}
-        # New clusters still to read each old cluster's learner: the last one to read it may
-        # take it over in place instead of copying it (copies were half of a re-partition's
-        # cost with 60 clusters of 1,000 labels).
-        old_of = {a: leaf for leaf in old_leaves.values() for a in leaf.labels}
-        readers = collections.Counter()
-        for g in groups:
-            if frozenset(g) not in old_leaves:
-                readers.update({id(old_of[a]) for a in g if a in old_of})
-
         def leaf_for(labels):
             key = frozenset(labels)
             if key in old_leaves:
                 return old_leaves[key]
-            for old in {id(old_of[a]): old_of[a] for a in labels if a in old_of}.values():
-                readers[id(old)] -= 1
             if self.warm_start and old_leaves:
                 best = max(old_leaves.values(), key=lambda n: len(key & set(n.labels)))
                 kept = [a for a in best.labels if a in key]
                 if kept:
-                    positions = [best.position[a] for a in kept]
-                    if readers[id(best)] == 0:  # read by no other new cluster: taken over
-                        learner = best.learner
-                        learner._keep_labels(positions)
-                    else:
-                        learner = best.learner._restricted_copy(positions)
+                    learner = best.learner._restricted_copy([best.position[a] for a in kept])
                     order = list(kept)
                     # Every other label keeps what it learned in the cluster it comes from.
                     for old in old_leaves.values():

@@ -471,37 +471,16 @@ class MLHAT(base.MultiLabelClassifier):
     def _restricted_copy(self, positions):
         """Deep copy that keeps only the labels at ``positions`` (in that order)."""
         twin = copy.deepcopy(self)
-        twin._keep_labels(positions)
-        return twin
-
-    def _keep_labels(self, positions):
-        """Keep only the labels at ``positions`` (in that order), in place."""
-        if self._root is not None:
-            self._thresholds.select_labels(positions)
-            for node in _tree.iter_nodes(self._root):
+        if twin._root is not None:
+            twin._thresholds.select_labels(positions)
+            for node in _tree.iter_nodes(twin._root):
                 if node.is_leaf:
                     node.select_labels(positions)
-        names = [self._labels.names[p] for p in positions if p < len(self._labels.names)]
+        names = [twin._labels.names[p] for p in positions if p < len(twin._labels.names)]
         if len(names) == len(positions):
-            self._labels.names = names
-            self._labels.index = {name: i for i, name in enumerate(names)}
-
-    def _absorb_labels(self, source, positions):
-        """Append the labels at ``positions`` of ``source`` (another MLHAT of the same input
-        kind), with their learned state: every leaf of this tree takes the weights and label
-        statistics of ``source``'s busiest leaf (one and the same leaf when, as on sparse
-        streams, the trees are single leaves), and the decision thresholds follow."""
-        n_old = len(self._thresholds) if self._thresholds is not None else 0
-        self._add_labels(len(positions))
-        if self._root is None or source._root is None:
-            return
-        donor = max((n for n in _tree.iter_nodes(source._root) if n.is_leaf),
-                    key=lambda leaf: leaf.n)
-        dst = list(range(n_old, n_old + len(positions)))
-        for node in _tree.iter_nodes(self._root):
-            if node.is_leaf:
-                node.take_labels(donor, list(positions), dst)
-        self._thresholds.take_labels(source._thresholds, list(positions), dst)
+            twin._labels.names = names
+            twin._labels.index = {name: i for i, name in enumerate(names)}
+        return twin
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -527,3 +506,23 @@ class MLHAT(base.MultiLabelClassifier):
     def n_alternate_swaps(self):
         """Alternate subtrees that replaced the subtree they were grown for."""
         return self._n_swaps
+
+    def _absorb_labels(self, source, positions):
+        """Append the labels at ``positions`` of ``source`` (another MLHAT of the same input
+        kind), with their learned state: every leaf of this tree takes the weights and label
+        statistics of ``source``'s busiest leaf (one and the same leaf when, as on sparse
+        streams, the trees are single leaves), and the decision thresholds follow."""
+        n_old = len(self._thresholds) if self._thresholds is not None else 0
+        self._add_labels(len(positions))
+        if self._root is None or source._root is None:
+            return
+        donor = max((n for n in _tree.iter_nodes(source._root) if n.is_leaf),
+                    key=lambda leaf: leaf.n)
+        dst = list(range(n_old, n_old + len(positions)))
+        for node in _tree.iter_nodes(self._root):
+            if node.is_leaf:
+                node.take_labels(donor, list(positions), dst)
+        # Every per-label threshold table follows its labels.
+        for name, table in vars(self).items():
+            if isinstance(table, LabelThresholds):
+                table.take_labels(getattr(source, name), list(positions), dst)
