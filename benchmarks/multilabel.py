@@ -16,8 +16,9 @@ instances, and our IHOMER is reported on the same prefix beside it).
     python benchmarks/multilabel.py --datasets yeast emotions --seeds 0 1 2
     python benchmarks/multilabel.py --models peers --cache /tmp/ml.jsonl   # run peers only
     python benchmarks/multilabel.py --models ours --cache /tmp/ml.jsonl --write  # + tables
-    python benchmarks/multilabel.py --scale 5000   # 1,000-label sparse stream, bibtex in full
-    python benchmarks/multilabel.py --drift-plot out.png  # drift experiment + plot only
+
+Throughput and memory on wide streams (bibtex in full, 1,000 labels x 10,000 words):
+``benchmarks/multilabel_scale.py``; label-dependency drift: ``benchmarks/multilabel_drift.py``.
 
 ``--cache`` keeps each (data set, model, seed) result in a JSON-lines file, so the slow peers
 run once (in the background) and the tables gather every row; runs made at different times on
@@ -33,7 +34,7 @@ import time
 import numpy as np
 from river import datasets, linear_model, multioutput, preprocessing, tree
 
-from streamml.datasets import DriftingMultiLabel, MulanStream, SparseTopicStream
+from streamml.datasets import DriftingMultiLabel, MulanStream
 from streamml.multilabel import IHOMER, MLHAT
 from streamml.multilabel import _kernels
 
@@ -363,49 +364,6 @@ def goals(name, rows, n_total):
     return "\n\n".join(lines)
 
 
-def drift_experiment(path, n_samples=30000, drift_at=(10000, 20000), window=500, seed=7):
-    """Prequential accuracy of iHOMER and MLHAT on DriftingMultiLabel; saves a plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3, drift_at=drift_at,
-                                n_samples=n_samples, seed=seed)
-    data = list(stream)
-    labels = [f"l{i}" for i in range(12)]
-    curves = {}
-    models = {"iHOMER": IHOMER(seed=1), "MLHAT": MLHAT(seed=1)}
-    for name, model in models.items():
-        yt, yp, sec, _ = prequential(model, data, labels, memory_every=n_samples)
-        correct = (yt == yp).all(axis=1).astype(float)
-        kernel = np.ones(window) / window
-        curves[name] = (np.convolve(correct, kernel, mode="valid"), sec, correct)
-    ihomer = models["iHOMER"]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for name, (curve, _, _) in curves.items():
-        ax.plot(np.arange(window, n_samples + 1), curve, label=name)
-    for t in drift_at:
-        ax.axvline(t, color="black", ls="--", lw=1)
-    for t, k, kind in ihomer.restructures:
-        ax.axvline(t, color="tab:green", ls=":", lw=1)
-    ax.set_xlabel("instance")
-    ax.set_ylabel(f"subset accuracy (moving window {window})")
-    ax.set_title("Label-dependency drift (dashed); iHOMER restructures (dotted green)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    # Recovery: mean prequential subset accuracy over the 1000 / 3000 instances after each drift.
-    recover = {}
-    for name, model in models.items():
-        correct = curves[name][2]
-        recover[name] = [
-            (round(float(correct[t: t + 1000].mean()), 3), round(float(correct[t: t + 3000].mean()), 3))
-            for t in drift_at
-        ]
-    return curves, list(ihomer.restructures), recover
-
-
 def memory_run(n_samples, every=25_000):
     """iHOMER on a long DriftingMultiLabel stream (a drift every 100,000): size over time."""
     stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3,
@@ -422,63 +380,6 @@ def memory_run(n_samples, every=25_000):
                   "leaves", len(model.restructures), "restructures", flush=True)
 
 
-def scale_run(n_samples, bibtex=True):
-    """IHOMER and MLHAT on a 1,000-label, 10,000-word sparse stream (only the present labels
-    given, as sparse label storage does) and on bibtex in full: throughput, clusters and
-    memory over time."""
-    lines = []
-    streams = {"SparseTopicStream (1,000 labels, 10,000 words, drift at half)": list(
-        SparseTopicStream(n_features=10_000, n_labels=1_000, n_groups=100,
-                          drift_at=(n_samples // 2,), n_samples=n_samples, only_present=True,
-                          seed=0))}
-    if bibtex and (DATA / "bibtex").exists():
-        streams["bibtex (all)"] = load("bibtex")
-    for stream_name, data in streams.items():
-        labels = sorted({label for _, y in data for label in y}, key=str)
-        models = {"IHOMER (ours)": lambda: IHOMER(seed=0),
-                  "IHOMER cap 256 (ours)": lambda: IHOMER(max_cluster_size=256, seed=0),
-                  "IHOMER cap 256 flat (ours)": lambda: IHOMER(max_cluster_size=256,
-                                                               hierarchical=False, seed=0),
-                  "MLHAT (ours)": lambda: MLHAT(seed=0)}
-        for model_name, make in models.items():
-            if len(labels) <= 256 and "cap 256" in model_name:
-                continue  # one cluster: the same model as the default
-            model = make()
-            index = {label: j for j, label in enumerate(labels)}
-            y_true = np.zeros((len(data), len(labels)), dtype=bool)
-            y_pred = np.zeros_like(y_true)
-            marks = []
-            elapsed = 0.0
-            every = max(len(data) // 5, 1)
-            for i, (x, y) in enumerate(data):
-                start = time.perf_counter()
-                pred = model.predict_one(x)
-                model.learn_one(x, y)
-                elapsed += time.perf_counter() - start
-                for label, v in y.items():
-                    if v:
-                        y_true[i, index[label]] = True
-                for label, v in pred.items():
-                    if v:
-                        y_pred[i, index[label]] = True
-                if (i + 1) % every == 0:
-                    clusters = len(getattr(model, "clusters", [[0]]))
-                    marks.append(f"{i + 1}: {(i + 1) / elapsed:.0f}/s, "
-                                 f"{model._raw_memory_usage / 1e6:.0f} MB, {clusters} clusters")
-            sc = scores(y_true, y_pred)
-            sizes = [len(c) for c in getattr(model, "clusters", [labels])]
-            line = (f"| {stream_name} | {model_name} | {len(data) / elapsed:.0f} | "
-                    f"{sc['subset']:.3f} | {sc['hamming']:.4f} | {sc['micro']:.3f} | "
-                    f"{sc['macro']:.3f} | {len(sizes)} (max {max(sizes)} labels) | "
-                    + "; ".join(marks) + " |")
-            print(line, flush=True)
-            lines.append(line)
-    head = ("| stream | model | inst/s | subset | Hamming | micro-F1 | macro-F1 | clusters "
-            "| along the stream (cumulative inst/s, model size, clusters) |\n"
-            "|---|---|---|---|---|---|---|---|---|")
-    return head + "\n" + "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -488,9 +389,6 @@ def main(argv=None):
                         help="JSON-lines file collecting every run (default: a temporary file)")
     parser.add_argument("--write", action="store_true",
                         help="write the tables gathered from the cache to RESULTS.md")
-    parser.add_argument("--scale", type=int, default=0,
-                        help="also run the scale experiment on this many generated instances")
-    parser.add_argument("--drift-plot", default=None, help="also run the drift experiment")
     parser.add_argument("--no-tables", action="store_true")
     parser.add_argument("--memory", type=int, default=0,
                         help="also stream this many drifting instances through iHOMER, "
@@ -516,19 +414,6 @@ def main(argv=None):
         print(text)
         if args.write:
             write_section("multilabel", HEADER + text)
-    if args.scale:
-        text = scale_run(args.scale)
-        print(text)
-        if args.write:
-            write_section("multilabel-ihomer-scale", SCALE_HEADER.format(n=args.scale) + text)
-    if args.drift_plot:
-        curves, restructures, recover = drift_experiment(args.drift_plot)
-        print(f"\ndrift plot: {args.drift_plot}")
-        print(f"iHOMER restructures (instance, clusters, kind): {restructures}")
-        print("subset accuracy over the (1000, 3000) instances after each drift: "
-              f"{recover}")
-        for name, (curve, sec, _) in curves.items():
-            print(f"{name}: mean windowed subset accuracy {curve.mean():.3f}, {sec:.1f} s")
     if args.memory:
         memory_run(args.memory)
 
@@ -549,13 +434,6 @@ sets (2-10 instances per second on this loaded machine); IHOMER's row on the sam
 beside them. Peers ran on seed 0 only on the five wide sets (time). Throughput after a numba
 warm-up.
 """
-
-SCALE_HEADER = """## multilabel-ihomer-scale: IHOMER vs MLHAT, 1,000 labels x 10,000 sparse words; bibtex
-
-    python benchmarks/multilabel.py --no-tables --scale {n} --write
-
-"""
-
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Throughput and memory of MLHAT on wide, sparse multi-label streams.
+"""Throughput and memory of MLHAT and IHOMER on wide, sparse multi-label streams.
 
 Two streams, each predicted then learned instance by instance (prequential):
 
@@ -8,16 +8,22 @@ Two streams, each predicted then learned instance by instance (prequential):
   ``streamml.datasets.SparseTopicStream`` with 200 topics of co-occurring labels, giving only
   the labels present.
 
-Reported per window of instances: instances per second of the predict+learn loop (numba
-compile time excluded by a warm-up call) and the model's size at the window's end, as river's
-``_raw_memory_usage`` and as the bytes of the numpy arrays the model holds, so that flat
-memory and steady throughput show as flat columns.
+Models: MLHAT, IHOMER with its defaults (the labels fit one cluster, so it is its MLHAT plus
+the label clusterer's bookkeeping) and IHOMER partitioned (``max_cluster_size=64``: a HOMER
+tree of clusters of at most 64 labels whose internal nodes route each instance), so that the
+cost of an instance can be read against the number of clusters.
 
-    python benchmarks/multilabel_scale.py                 # both streams, writes RESULTS.md
+Reported per window of instances: instances per second of the predict+learn loop (numba
+compile time excluded by a warm-up call), the model's size at the window's end, as river's
+``_raw_memory_usage`` and as the bytes of the numpy arrays the model holds, and IHOMER's
+clusters, so that flat memory and steady throughput show as flat columns.
+
+    python benchmarks/multilabel_scale.py --write         # both streams, writes RESULTS.md
     python benchmarks/multilabel_scale.py --n-generated 5000
 """
 
 import argparse
+import os
 import pathlib
 import sys
 import time
@@ -25,13 +31,17 @@ import time
 import numpy as np
 
 from streamml.datasets import MulanStream, SparseTopicStream
-from streamml.multilabel import MLHAT
+from streamml.multilabel import IHOMER, MLHAT
 from streamml.multilabel import _kernels
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multilabel"
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# shared/ beside the repository, or beside its worktree folder.
+DATA = next((p / "data" / "multilabel" for p in (_ROOT.parent / "shared",
+                                                   _ROOT.parent.parent / "shared")
+             if (p / "data" / "multilabel").exists()), _ROOT.parent / "shared" / "data" / "multilabel")
 
 
 def array_megabytes(obj, seen=None):
@@ -67,20 +77,56 @@ def run(model, stream, n, window):
         if i % window == 0 or i == n:
             now = time.perf_counter()
             rows.append((i, window / (now - t0) if i % window == 0 else (i % window) / (now - t0),
-                         model._raw_memory_usage / 2**20, array_megabytes(model)))
+                         model._raw_memory_usage / 2**20, array_megabytes(model),
+                         len(getattr(model, "clusters", [()]))))
             t0 = time.perf_counter()  # the memory measurement is not timed
     total = sum(window / r[1] for r in rows[:-1]) + (n - window * (len(rows) - 1)) / rows[-1][1]
     micro = 2 * tp / max(2 * tp + fp + fn, 1)
     return rows, n / total, micro
 
 
-def table(name, rows, overall, micro, model):
-    lines = [f"**{name}**: {overall:.0f} instances/s overall, micro-F1 {micro:.3f}, "
-             f"{model.n_leaves} leaves, {len(model.labels)} labels", "",
-             "| instances | instances/s in window | model MB (river) | numpy arrays MB |",
-             "|---|---|---|---|"]
-    lines += [f"| {i:,} | {ips:.0f} | {mb:.1f} | {arrays:.1f} |" for i, ips, mb, arrays in rows]
+def describe(model):
+    if isinstance(model, IHOMER):
+        sizes = [len(c) for c in model.clusters]
+        return (f"{len(sizes)} clusters (largest {max(sizes)} labels), "
+                f"{model.n_internal_nodes} meta-label nodes, "
+                f"{sum(m.n_leaves for m in model._learners)} tree leaves")
+    return f"{model.n_leaves} tree leaves"
+
+
+def table(name, results):
+    lines = [f"**{name}**", ""]
+    for model_name, (model, rows, overall, micro) in results.items():
+        lines.append(f"- {model_name}: {overall:.0f} instances/s overall, micro-F1 {micro:.3f}, "
+                     f"{describe(model)}, {len(model.labels)} labels")
+    lines += ["", "| instances | " + " | ".join(
+        f"{m}: inst/s, MB (river / arrays), clusters" for m in results) + " |",
+        "|---|" + "---|" * len(results)]
+    n_rows = min(len(r[1]) for r in results.values())
+    for k in range(n_rows):
+        cells = []
+        for model, rows, _, _ in results.values():
+            i, ips, mb, arrays, clusters = rows[k]
+            cells.append(f"{ips:.0f}/s, {mb:.1f} / {arrays:.1f} MB, {clusters}")
+        lines.append(f"| {rows[k][0]:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+MODELS = {
+    "MLHAT": lambda: MLHAT(seed=1),
+    "IHOMER": lambda: IHOMER(seed=1),
+    "IHOMER max_cluster_size=64": lambda: IHOMER(max_cluster_size=64, seed=1),
+}
+
+
+def run_models(make_stream, n, window):
+    out = {}
+    for name, make in MODELS.items():
+        model = make()
+        rows, overall, micro = run(model, make_stream(), n, window)
+        out[name] = (model, rows, overall, micro)
+        print(f"{name}: {overall:.0f}/s, micro-F1 {micro:.3f}, {describe(model)}", flush=True)
+    return out
 
 
 def main(argv=None):
@@ -89,31 +135,34 @@ def main(argv=None):
     parser.add_argument("--window", type=int, default=2000)
     parser.add_argument("--data", type=pathlib.Path, default=DATA,
                         help="folder of the Mulan data sets (holding bibtex/bibtex.arff)")
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--write", action="store_true",
+                        help="write the tables to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     _kernels.warm_up()
     sections = []
     bibtex = args.data / "bibtex" / "bibtex.arff"
     if bibtex.exists():
-        stream = MulanStream(bibtex, sparse=True)
-        model = MLHAT(seed=1)
-        rows, overall, micro = run(model, stream, stream.n_samples, args.window)
-        sections.append(table("bibtex (7,395 x 1,836 words, 159 labels)", rows, overall, micro,
-                              model))
+        n = MulanStream(bibtex, sparse=True).n_samples
+        results = run_models(lambda: MulanStream(bibtex, sparse=True), n, args.window)
+        sections.append(table("bibtex (7,395 x 1,836 words, 159 labels)", results))
     else:
         sections.append(f"bibtex not found at {bibtex}: skipped.")
-    model = MLHAT(seed=1)
-    stream = SparseTopicStream(n_features=10_000, n_labels=1_000, n_groups=200,
-                               n_samples=args.n_generated, only_present=True, seed=0)
-    rows, overall, micro = run(model, stream, args.n_generated, args.window)
+
+    def generated():
+        return SparseTopicStream(n_features=10_000, n_labels=1_000, n_groups=200,
+                                 n_samples=args.n_generated, only_present=True, seed=0)
+
+    results = run_models(generated, args.n_generated, args.window)
     sections.append(table(f"generated ({args.n_generated:,} instances, 1,000 labels, 10,000 "
-                          "sparse features)", rows, overall, micro, model))
+                          "sparse features)", results))
     text = "\n\n".join(sections)
     print(text)
-    if not args.no_write:
+    if args.write:
         command = "python benchmarks/multilabel_scale.py " + " ".join(argv or sys.argv[1:])
-        write_section("multilabel_scale", "## MLHAT on wide, sparse streams\n\n"
-                      f"`{command.strip()}` (2-core machine shared with other jobs)\n\n" + text)
+        write_section("multilabel_scale", "## MLHAT and IHOMER on wide, sparse streams\n\n"
+                      f"`{command.strip()}` (2-core machine shared with other jobs; load "
+                      f"average {os.getloadavg()[0]:.0f} at the end; the models of a stream ran "
+                      "one after the other)\n\n" + text)
 
 
 if __name__ == "__main__":

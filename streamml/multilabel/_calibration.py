@@ -69,6 +69,12 @@ class LabelThresholds:
                 self.max_false_per_true, self.default, self.thresholds,
             )
 
+    def take_labels(self, source, src, dst):
+        """Copy the histograms and thresholds of labels ``src`` of ``source`` into ``dst``."""
+        self.pos_hist[dst] = source.pos_hist[src]
+        self.neg_hist[dst] = source.neg_hist[src]
+        self.thresholds[dst] = source.thresholds[src]
+
     def add_labels(self, n_new):
         pad = np.zeros((n_new, self.n_bins))
         self.pos_hist = np.concatenate([self.pos_hist, pad])

@@ -34,6 +34,16 @@ def _grow_rows(a, n, axis):
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
 
 
+def _pad_rows(a, n, axis):
+    """``a`` zero-padded along ``axis`` to exactly ``n`` rows when it has fewer."""
+    have = a.shape[axis]
+    if have >= n:
+        return a
+    shape = list(a.shape)
+    shape[axis] = n - have
+    return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
+
+
 class SparseLogisticModel(ContextInputs):
     """Ensemble of per-label logistic regressions on sparse features (a leaf predictor)."""
 
@@ -115,6 +125,19 @@ class SparseLogisticModel(ContextInputs):
         self.acc_context = np.ascontiguousarray(self.acc_context[:, idx])
         self._scratch = np.zeros((self.coef.shape[0], len(idx)))
 
+    def take_labels(self, source, src, dst):
+        """Copy the weights of labels ``src`` of ``source`` into labels ``dst`` of this model."""
+        rows = source.coef.shape[1]
+        # Grown exactly (no spare capacity): spare rows taken over from donor to donor would
+        # compound over re-partitions.
+        self.coef = _pad_rows(self.coef, rows, 1)
+        self.acc_coef = _pad_rows(self.acc_coef, rows, 1)
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        self.coef[:, :rows, dst] = source.coef[:, :, src]
+        self.acc_coef[:, :rows, dst] = source.acc_coef[:, :, src]
+        self.intercept[:, dst] = source.intercept[:, src]
+        self.acc_intercept[:, dst] = source.acc_intercept[:, src]
+
 
 class SparseLeaf(Leaf):
     """Leaf over sparse instances: presence counts per feature, overall and per label."""
@@ -161,3 +184,13 @@ class SparseLeaf(Leaf):
         feats = np.flatnonzero(gains > 0)
         return gains[feats], feats, np.zeros(len(feats))
 
+    def take_labels(self, source, src, dst):
+        """As :meth:`Leaf.take_labels`, for presence counts."""
+        rows = len(source.present)
+        self.present = _pad_rows(self.present, rows, 0)  # exactly, as in the model above
+        self.together = _pad_rows(self.together, rows, 0)
+        scale = self.n / source.n if source.n > 0 else 0.0
+        self.together[:rows, np.asarray(dst, dtype=np.int64)] = (
+            source.together[:, np.asarray(src, dtype=np.int64)] * scale
+        )
+        self._take_label_counts(source, src, dst)

@@ -182,6 +182,17 @@ class ChainModel(ContextInputs):
         else:
             self.acc_chain = np.zeros_like(self.chain)
 
+    def take_labels(self, source, src, dst):
+        """Copy the per-label weights of labels ``src`` of ``source`` (a ChainModel) into
+        labels ``dst`` of this one; chain weights to and from them stay 0."""
+        n_features = max(self.coef.shape[2], source.coef.shape[2])
+        self._fit_features(n_features)
+        width = source.coef.shape[2]
+        self.coef[:, dst, :width] = source.coef[:, src]
+        self.acc_coef[:, dst, :width] = source.acc_coef[:, src]
+        self.intercept[:, dst] = source.intercept[:, src]
+        self.acc_intercept[:, dst] = source.acc_intercept[:, src]
+
 
 class Node:
     """State shared by leaves and split nodes: drift detector and alternate subtree."""
@@ -263,6 +274,28 @@ class Leaf(Node):
             labelsets[new_key] = labelsets.get(new_key, 0.0) + c
         self.labelsets = labelsets
         self.n_empty = labelsets.get((), 0.0)
+
+    def take_labels(self, source, src, dst):
+        """Copy the statistics and weights of labels ``src`` of leaf ``source`` (another
+        learner's leaf of the same kind) into labels ``dst`` of this leaf (IHOMER's warm start
+        of a cluster gathering labels of several old clusters). The joint label-set counts
+        cannot be joined, so they start over (the frequent label sets are counted again)."""
+        self.fit_features(source.count.shape[1])
+        width = source.count.shape[1]
+        rows_src = 1 + np.asarray(src, dtype=np.int64)
+        rows_dst = 1 + np.asarray(dst, dtype=np.int64)
+        for name in ("count", "mean", "m2"):
+            getattr(self, name)[rows_dst, :width] = getattr(source, name)[rows_src]
+        self._take_label_counts(source, src, dst)
+
+    def _take_label_counts(self, source, src, dst):
+        # Label counts in this leaf's weight scale, so the frequencies carry over.
+        scale = self.n / source.n if source.n > 0 else 0.0
+        self.positives[dst] = source.positives[src] * scale
+        self.model.take_labels(source.model, src, dst)
+        self.labelsets = {}
+        self.n_empty = 0.0
+        self.candidates = np.zeros((0, self.n_labels))
 
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         self.fit_features(len(xv))

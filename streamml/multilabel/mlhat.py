@@ -506,3 +506,23 @@ class MLHAT(base.MultiLabelClassifier):
     def n_alternate_swaps(self):
         """Alternate subtrees that replaced the subtree they were grown for."""
         return self._n_swaps
+
+    def _absorb_labels(self, source, positions):
+        """Append the labels at ``positions`` of ``source`` (another MLHAT of the same input
+        kind), with their learned state: every leaf of this tree takes the weights and label
+        statistics of ``source``'s busiest leaf (one and the same leaf when, as on sparse
+        streams, the trees are single leaves), and the decision thresholds follow."""
+        n_old = len(self._thresholds) if self._thresholds is not None else 0
+        self._add_labels(len(positions))
+        if self._root is None or source._root is None:
+            return
+        donor = max((n for n in _tree.iter_nodes(source._root) if n.is_leaf),
+                    key=lambda leaf: leaf.n)
+        dst = list(range(n_old, n_old + len(positions)))
+        for node in _tree.iter_nodes(self._root):
+            if node.is_leaf:
+                node.take_labels(donor, list(positions), dst)
+        # Every per-label threshold table follows its labels.
+        for name, table in vars(self).items():
+            if isinstance(table, LabelThresholds):
+                table.take_labels(getattr(source, name), list(positions), dst)

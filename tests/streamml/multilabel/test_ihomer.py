@@ -2,6 +2,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 from river import datasets
 
@@ -85,6 +86,8 @@ def test_labels_mid_stream_empty_sets_and_unknown_labels():
         IHOMER(model="tree")
     with pytest.raises(ValueError, match="max_cluster_size"):
         IHOMER(max_cluster_size=0)
+    with pytest.raises(ValueError, match="route_threshold"):
+        IHOMER(route_threshold=1.5)
 
 
 def test_pickle_clone_and_inspection():
@@ -182,6 +185,55 @@ def test_routing_sends_each_instance_to_the_clusters_of_its_labels():
     assert visits / 100 < 0.5 * len(leaves)
     # A leaf cluster only learnt instances routed to it: never more than the root saw.
     assert all(leaf.learner._n_seen <= root.learner._n_seen for leaf in leaves)
+    # Routing follows the meta-label probabilities: with a threshold of 0 every child
+    # (probability > 0) is routed to, with a threshold close to 1 only those holding a label.
+    x, y = data[650]
+    xv, xs = model._vectors(x)
+    p = root.learner._proba_arrays(xv, xs)
+    assert model._routed(root, p) == np.flatnonzero(p > model.route_threshold).tolist()
+
+
+def test_a_young_node_teaches_every_child_every_instance():
+    """While a node routes everything at prediction time (younger than ``warmup``), its
+    children learn every instance too, not only those carrying their labels."""
+    model = IHOMER(seed=0, max_cluster_size=8, n_min=50, warmup=10**9)
+    data = list(_topic_stream(200))
+    for x, y in data[:100]:
+        model.learn_one(x, y)
+    assert not model._tree.is_leaf and model._is_young(model._tree)
+    leaves = model._leaves()
+    seen = [leaf.learner._n_seen for leaf in leaves]
+    for x, y in data[100:150]:
+        model.learn_one(x, y)
+    assert [leaf.learner._n_seen for leaf in leaves] == [s + 50 for s in seen]
+
+
+def test_repartition_keeps_what_every_label_learned():
+    """A new cluster gathering labels of several old clusters starts each label from the
+    learner that held it (weights, label counts, decision threshold), not from zero: with
+    one-leaf binary-relevance learners every probability is the same just after."""
+    model = IHOMER(MLHAT(sparse=True, max_leaves=1), seed=0, max_cluster_size=8,
+                   hierarchical=False, chain_clusters=False, warmup=10**9)
+    data = list(_topic_stream(400))
+    for x, y in data[:300]:
+        model.learn_one(x, y)
+    assert all(learner.n_leaves == 1 for learner in model._learners)
+    before_clusters = sorted(map(sorted, model.clusters))
+    before = [model.predict_proba_one(x) for x, _ in data[300:]]
+    thresholds = {
+        name: learner._thresholds.thresholds[p]
+        for labels, learner in zip(model.clusters, model._learners)
+        for p, name in enumerate(labels)
+    }
+    model._restructure(fresh=True)  # regroups the labels by co-occurrence
+    assert sorted(map(sorted, model.clusters)) != before_clusters
+    after = [model.predict_proba_one(x) for x, _ in data[300:]]
+    for b, a in zip(before, after):
+        for label in b:
+            assert a[label][True] == pytest.approx(b[label][True], abs=1e-12)
+    for labels, learner in zip(model.clusters, model._learners):
+        for p, name in enumerate(labels):
+            assert learner._thresholds.thresholds[p] == thresholds[name]
 
 
 def test_no_warm_start_starts_new_clusters_from_scratch():
@@ -210,3 +262,27 @@ def test_river_evaluation_from_the_first_instance():
     for x, y in data:
         model.learn_one(x, y)
     assert model.predict_one({"a": 1.0})["never seen"] is False
+
+
+def test_taking_labels_from_a_wider_leaf_copies_them_without_spare_rows():
+    """A sparse leaf taking labels from a leaf that saw more features grows to exactly that
+    leaf's rows: spare capacity handed on from donor to donor compounded over re-partitions
+    (feature rows of 4x the features seen on a 1,000-label stream)."""
+    from streamml.multilabel._sparse import SparseLeaf, SparseLogisticModel
+
+    rng = np.random.default_rng(0)
+    a = SparseLeaf(0, 2, 100, SparseLogisticModel(1, 2, 100), 0.002)
+    b = SparseLeaf(0, 3, 110, SparseLogisticModel(1, 3, 110), 0.002)
+    a.n, b.n = 20.0, 10.0
+    b.positives[:] = [1.0, 4.0, 2.0]
+    b.together[:] = rng.integers(0, 5, b.together.shape)
+    b.model.coef[:] = rng.normal(size=b.model.coef.shape)
+    b.model.intercept[:] = rng.normal(size=b.model.intercept.shape)
+    a.add_labels(2)
+    a.take_labels(b, [2, 1], [2, 3])
+    assert len(a.present) == 110 and a.model.coef.shape[1] == 110
+    np.testing.assert_array_equal(a.model.coef[:, :, [2, 3]], b.model.coef[:, :, [2, 1]])
+    np.testing.assert_array_equal(a.model.intercept[:, [2, 3]], b.model.intercept[:, [2, 1]])
+    # Counts are rescaled to the taking leaf's weight (20 vs 10 instances): same frequencies.
+    np.testing.assert_allclose(a.positives[[2, 3]], [4.0, 8.0])
+    np.testing.assert_allclose(a.together[:, [2, 3]], 2.0 * b.together[:, [2, 1]])
