@@ -178,8 +178,8 @@ class _OnPolicyAgent:
         n, m = self.n_steps, self.n_envs
         d = pol.n_features
         obs_buf = np.empty((n, m, d))
-        act_shape = (n, m) if pol.kind == "discrete" else (n, m, pol.n_actions)
-        actions = np.empty(act_shape, dtype=np.int64 if pol.kind == "discrete" else np.float64)
+        actions = np.empty((n, m) + pol.action_shape,
+                           dtype=np.float64 if pol.kind == "continuous" else np.int64)
         logp = np.empty((n, m))
         values = np.empty((n, m))
         rewards = np.empty((n, m))
