@@ -237,19 +237,20 @@ def child_e2e(total, seed, which):
     return out
 
 
-def run_e2e(steps, seeds, peer, peer_seeds):
-    """Every (configuration, seed) in a fresh single-thread child; returns the child records."""
+def run_e2e(steps, seeds, peer, peer_seeds, records_path):
+    """Every (configuration, seed) in a fresh single-thread child; each child's record is
+    appended to ``records_path`` (JSON lines) as soon as it ends, and all are returned."""
+    jobs = [(str(i), seed) for seed in seeds for i in range(len(E2E_OURS))]
+    jobs += [("peer", seed) for seed in (peer_seeds if peer else ())]
     records = []
-    for seed in seeds:
-        for i in range(len(E2E_OURS)):
-            records.append(_spawn(["--child", "e2e", "--which", str(i), "--steps", str(steps),
-                                   "--seed", str(seed)], 1))
-            if records[-1]["loaded"]:
-                raise SystemExit(f"our run had {records[-1]['loaded']} loaded")
-    if peer:
-        for seed in peer_seeds:
-            records.append(_spawn(["--child", "e2e", "--which", "peer", "--steps", str(steps),
-                                   "--seed", str(seed)], 1))
+    for which, seed in jobs:
+        rec = _spawn(["--child", "e2e", "--which", which, "--steps", str(steps),
+                      "--seed", str(seed)], 1)
+        if which != "peer" and rec["loaded"]:
+            raise SystemExit(f"our run had {rec['loaded']} loaded")
+        records.append(rec)
+        with open(records_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
     return records
 
 
@@ -369,6 +370,10 @@ def main():
                    help="end to end: seeds of our runs, e.g. 0-4 (the peer runs --seed only)")
     p.add_argument("--write", action="store_true",
                    help="end to end: write the gbrl_e2e section of RESULTS.md")
+    p.add_argument("--records", default=os.path.join(HERE, "out", "gbrl_e2e.jsonl"),
+                   help="end to end: JSON lines file each finished run is appended to")
+    p.add_argument("--report-from", metavar="JSONL",
+                   help="end to end: no runs, report the records of this file")
     p.add_argument("--which", default="0", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["micro", "e2e"])
     p.add_argument("--threads", type=int, default=1)
@@ -412,7 +417,13 @@ def main():
 
 def _main_e2e(a):
     """Part 3: every run in its own child, the table printed and (``--write``) recorded."""
-    records = run_e2e(a.steps, _seed_list(a.seeds), not a.no_peer_e2e, [a.seed])
+    os.makedirs(os.path.dirname(os.path.abspath(a.records)), exist_ok=True)
+    if a.report_from:   # e.g. a run whose peer part did not finish
+        with open(a.report_from) as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+    else:
+        records = run_e2e(a.steps, _seed_list(a.seeds), not a.no_peer_e2e, [a.seed],
+                          a.records)
     command = "python benchmarks/gbrl.py " + " ".join(sys.argv[1:])
     text = e2e_report(records, a.steps, command, a.plot)
     print("\n" + text)
