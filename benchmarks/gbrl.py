@@ -374,6 +374,7 @@ def main():
                    help="end to end: JSON lines file each finished run is appended to")
     p.add_argument("--report-from", metavar="JSONL",
                    help="end to end: no runs, report the records of this file")
+    p.add_argument("--note", default="", help="end to end: a note for the RESULTS section")
     p.add_argument("--which", default="0", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["micro", "e2e"])
     p.add_argument("--threads", type=int, default=1)
@@ -424,7 +425,14 @@ def _main_e2e(a):
     else:
         records = run_e2e(a.steps, _seed_list(a.seeds), not a.no_peer_e2e, [a.seed],
                           a.records)
-    command = "python benchmarks/gbrl.py " + " ".join(sys.argv[1:])
+    args = sys.argv[1:]
+    if "--note" in args:   # the note goes in the text, not in the command
+        i = args.index("--note")
+        args = args[:i] + args[i + 2:]
+    command = "python benchmarks/gbrl.py " + " ".join(args)
+    if a.report_from:
+        command = (f"{command}` on the records of `python benchmarks/gbrl.py --only-e2e "
+                   "--seeds 0-4")
     text = e2e_report(records, a.steps, command, a.plot)
     print("\n" + text)
     if a.write:
@@ -436,7 +444,8 @@ def _main_e2e(a):
                       "authors' gbrl, each in its own process\n\n"
                       f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / "
                       f"{load[2]:.1f} (1 / 5 / 15 min; 2 cores shared with other jobs, so "
-                      "wall times are noisy; CPU seconds are the fairer measure).\n\n" + text)
+                      "wall times are noisy; CPU seconds are the fairer measure).\n\n"
+                      + (a.note + "\n\n" if a.note else "") + text)
 
 if __name__ == "__main__":
     main()
