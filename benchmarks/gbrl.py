@@ -6,13 +6,18 @@ numba start with that many threads; ours and theirs run in the same child on the
 1. time to add ONE tree fitted to per-row gradients, depth 4, 3 outputs, oblivious and greedy,
    at 64 / 512 / 2048 rows x 4 / 32 features;
 2. time to predict 1,024 rows through 1,000 and 4,000 trees;
-3. (``--e2e``) PPO on CartPole-v1 with the authors' settings for 200,000 steps, single thread:
-   wall time, trees, deterministic return over 20 episodes, learning curve plot.
+3. (``--e2e``) PPO on CartPole-v1 for 200,000 steps, single thread: ours with the authors'
+   settings, with both learning rates doubled and with our defaults (``--seeds``), and the
+   peer's trees with the authors' settings in our PPO loop (``--seed``). EVERY run is a fresh
+   child process: ours never has torch or gbrl imported beside it (checked), the peer runs on
+   its own. Wall and CPU time of ``learn``, trees, deterministic return over 20 episodes,
+   learning curves; ``--write`` puts the table in the ``gbrl_e2e`` section of RESULTS.md.
 
 Usage::
 
     python benchmarks/gbrl.py                 # parts 1 and 2
     python benchmarks/gbrl.py --e2e           # also part 3 (a few minutes)
+    python benchmarks/gbrl.py --only-e2e --seeds 0-4 --write   # part 3 only, to RESULTS.md
     python benchmarks/gbrl.py --quick         # fewer repeats
     python benchmarks/gbrl.py --grid 30000    # categorical gridworld: equals / one-hot / ordinal
 
@@ -187,36 +192,121 @@ def _gbrl_ppo(total, seed):
     pol.forward = forward
     pol.update = update
     th.set_num_threads(1)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     agent.learn(total)
     wall = time.perf_counter() - t
+    timers["cpu"] = time.process_time() - cpu
     timers["trees"] = int(np.max(ac.get_num_trees()))
     return agent, wall, timers
 
 
-def child_e2e(total, seed, peer):
+# The rows of the end-to-end table: (label, agent settings). Ours runs each in a child process
+# that never imports torch or gbrl; the peer runs in its own child.
+E2E_OURS = (("boostkit, authors' settings", AUTHORS),
+            ("boostkit, authors' settings, lr x2", dict(AUTHORS, **TUNED)),
+            ("boostkit, PPO defaults", {}))
+
+
+def _loaded_peers():
+    return sorted(m for m in ("torch", "gbrl", "stable_baselines3") if m in sys.modules)
+
+
+def child_e2e(total, seed, which):
+    """One end-to-end PPO run in this (fresh) process: ``which`` is "peer" or an index of
+    E2E_OURS. Learning is timed; evaluation (20 deterministic episodes) is not."""
     from boostkit.rl import PPO, evaluate_policy
 
-    out = {}
-    if peer:
+    if which == "peer":
         try:
             agent, wall, timers = _gbrl_ppo(total, seed)
-            out["peer"] = dict(wall_s=wall, timers=timers, trees=timers["trees"],
-                               eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
-                               curve=[(h["timesteps"], h["ep_return_mean"])
-                                      for h in agent.history_])
-        except Exception as exc:  # pragma: no cover
-            out["peer"] = dict(error=repr(exc))
-        print(json.dumps(out["peer"])[:300], file=sys.stderr)
-    for name, extra in (("ours", {}), ("ours_lr2", TUNED)):
-        t = time.perf_counter()
-        agent = PPO("CartPole-v1", seed=seed, **dict(AUTHORS, **extra)).learn(total)
-        wall = time.perf_counter() - t
-        out[name] = dict(wall_s=wall, trees=agent.policy.n_trees,
-                         eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
-                         curve=[(h["timesteps"], h["ep_return_mean"]) for h in agent.history_])
-        print(json.dumps(out[name])[:200], file=sys.stderr)
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            return dict(label="gbrl", error=repr(exc))
+        out = dict(label="gbrl, authors' settings (our PPO loop)", wall_s=wall,
+                   cpu_s=timers["cpu"], timers=timers, trees=timers["trees"])
+    else:
+        label, settings = E2E_OURS[int(which)]
+        agent = PPO("CartPole-v1", seed=seed, **settings)
+        t, cpu = time.perf_counter(), time.process_time()
+        agent.learn(total)
+        out = dict(label=label, wall_s=time.perf_counter() - t,
+                   cpu_s=time.process_time() - cpu, trees=agent.policy.n_trees)
+    out.update(seed=seed, loaded=_loaded_peers(),
+               eval=evaluate_policy(agent, "CartPole-v1", 20, seed=1000),
+               curve=[(h["timesteps"], h["ep_return_mean"]) for h in agent.history_])
+    print(json.dumps(out)[:200], file=sys.stderr)
     return out
+
+
+def run_e2e(steps, seeds, peer, peer_seeds, records_path):
+    """Every (configuration, seed) in a fresh single-thread child; each child's record is
+    appended to ``records_path`` (JSON lines) as soon as it ends, and all are returned."""
+    jobs = [(str(i), seed) for seed in seeds for i in range(len(E2E_OURS))]
+    jobs += [("peer", seed) for seed in (peer_seeds if peer else ())]
+    records = []
+    for which, seed in jobs:
+        rec = _spawn(["--child", "e2e", "--which", which, "--steps", str(steps),
+                      "--seed", str(seed)], 1)
+        if which != "peer" and rec["loaded"]:
+            raise SystemExit(f"our run had {rec['loaded']} loaded")
+        records.append(rec)
+        with open(records_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+    return records
+
+
+def e2e_report(records, steps, command, plot_path):
+    """Markdown of the end-to-end table (per configuration: every seed's return, mean wall)."""
+    labels = [label for label, _ in E2E_OURS] + ["gbrl, authors' settings (our PPO loop)"]
+    lines = [f"### PPO CartPole-v1, {steps} steps, 1 thread, each run in a fresh process", "",
+             "| agent | seeds | deterministic return per seed (20 ep.) | solved (>= 475) | "
+             "trees | wall s (mean) | CPU s (mean) |", "|---|---|---|---|---|---|---|"]
+    ok = [r for r in records if "error" not in r]
+    for label in labels:
+        rows = [r for r in ok if r["label"] == label]
+        if not rows:
+            continue
+        rets = [r["eval"][0] for r in rows]
+        lines.append(f"| {label} | {', '.join(str(r['seed']) for r in rows)} | "
+                     f"{', '.join(f'{x:.1f}' for x in rets)} | "
+                     f"{sum(x >= 475 for x in rets)} / {len(rets)} | {rows[0]['trees']} | "
+                     f"{np.mean([r['wall_s'] for r in rows]):.1f} | "
+                     f"{np.mean([r['cpu_s'] for r in rows]):.1f} |")
+    for r in records:
+        if "error" in r:
+            lines.append(f"| gbrl | failed: {r['error']} | | | | | |")
+    ours0 = [r for r in ok if r["label"] == E2E_OURS[0][0] and r["seed"] == 0]
+    peer0 = [r for r in ok if r["label"].startswith("gbrl") and r["seed"] == 0]
+    if ours0 and peer0:
+        lines += ["", f"Same settings, seed 0: wall-time ratio ours / gbrl "
+                      f"{ours0[0]['wall_s'] / peer0[0]['wall_s']:.3f} "
+                      f"({ours0[0]['wall_s']:.1f} s / {peer0[0]['wall_s']:.1f} s); gbrl spent "
+                      f"{peer0[0]['timers']['predict']:.0f} s predicting and "
+                      f"{peer0[0]['timers']['fit']:.0f} s fitting trees."]
+    lines += ["", f"Command: `{command}`. No peer library was loaded in our runs (each child "
+                  "checks `sys.modules` for torch, gbrl and stable_baselines3)."]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for label in labels:
+            rows = [r for r in ok if r["label"] == label and r["seed"] == min(
+                x["seed"] for x in ok if x["label"] == label)]
+            if rows:
+                c = np.array(rows[0]["curve"], float)
+                ax.plot(c[:, 0], c[:, 1], label=f"{label} (seed {rows[0]['seed']})")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("mean return (last 100 episodes)")
+        ax.set_title("PPO CartPole-v1")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(plot_path, dpi=100)
+        lines += ["", f"![PPO CartPole learning curves]({os.path.basename(plot_path)})"]
+    except ImportError:
+        pass
+    return "\n".join(lines)
 
 
 def grid_comparison(steps, seed):
@@ -254,6 +344,14 @@ def _spawn(args, threads):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _seed_list(text):
+    """"0-4" or "0,3,7" -> list of ints."""
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(x) for x in text.split(",")]
+
+
 def _ratio(a, b):
     return a / b if b == b and b > 0 else float("nan")
 
@@ -268,6 +366,16 @@ def main():
     p.add_argument("--only-e2e", action="store_true", help="skip parts 1 and 2")
     p.add_argument("--grid", type=int, default=0, metavar="STEPS",
                    help="only the categorical gridworld comparison, STEPS env steps")
+    p.add_argument("--seeds", default="0",
+                   help="end to end: seeds of our runs, e.g. 0-4 (the peer runs --seed only)")
+    p.add_argument("--write", action="store_true",
+                   help="end to end: write the gbrl_e2e section of RESULTS.md")
+    p.add_argument("--records", default=os.path.join(HERE, "out", "gbrl_e2e.jsonl"),
+                   help="end to end: JSON lines file each finished run is appended to")
+    p.add_argument("--report-from", metavar="JSONL",
+                   help="end to end: no runs, report the records of this file")
+    p.add_argument("--note", default="", help="end to end: a note for the RESULTS section")
+    p.add_argument("--which", default="0", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["micro", "e2e"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--plot", default=os.path.join(HERE, "gbrl_cartpole.png"))
@@ -279,13 +387,16 @@ def main():
         print(json.dumps(child_micro(a.threads, a.quick)))
         return
     if a.child == "e2e":
-        print(json.dumps(child_e2e(a.steps, a.seed, not a.no_peer_e2e)))
+        print(json.dumps(child_e2e(a.steps, a.seed, a.which)))
         return
 
     rows = []
     for threads in (() if a.only_e2e else (1, 2)):
         rows += _spawn(["--child", "micro", "--threads", str(threads)]
                        + (["--quick"] if a.quick else []), threads)
+    if not rows:
+        _main_e2e(a)
+        return
     print("\n## Add one tree (depth 4, 3 outputs): ms per tree\n")
     print("| policy | rows x features | threads | ours | gbrl | gbrl / ours |")
     print("|---|---|---|---|---|---|")
@@ -301,47 +412,40 @@ def main():
         if r["part"] == "predict":
             print(f"| {r['policy']} | {r['trees']} | {r['threads']} | {r['ours_ms']:.2f} | "
                   f"{r['peer_ms']:.1f} | {_ratio(r['peer_ms'], r['ours_ms']):.1f}x |")
-    if a.e2e or a.only_e2e:
-        res = _spawn(["--child", "e2e", "--steps", str(a.steps), "--seed", str(a.seed)]
-                     + (["--no-peer-e2e"] if a.no_peer_e2e else []), 1)
-        print(f"\n## PPO CartPole-v1, authors' settings, {a.steps} steps, 1 thread\n")
-        print("| library | wall s | trees | deterministic return (20 ep.) |")
-        print("|---|---|---|---|")
-        labels = {"ours": "boostkit", "ours_lr2": "boostkit, lr x2 (0.06 / 0.03)",
-                  "peer": "gbrl"}
-        for name in ("ours", "ours_lr2", "peer"):
-            r = res.get(name)
-            if r is None:
-                continue
-            if "error" in r:
-                print(f"| gbrl | failed: {r['error']} | | |")
-                continue
-            trees = r.get("trees", "")
-            print(f"| {labels[name]} | {r['wall_s']:.1f} | {trees} | "
-                  f"{r['eval'][0]:.1f} +- {r['eval'][1]:.1f} |")
-        if "peer" in res and "wall_s" in res["peer"]:
-            print(f"\nwall-time ratio ours / gbrl: "
-                  f"{res['ours']['wall_s'] / res['peer']['wall_s']:.2f}")
-        try:
-            import matplotlib.pyplot as plt
+    if a.e2e:
+        _main_e2e(a)
 
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-            for name, label in (("ours", "boostkit"), ("ours_lr2", "boostkit, lr x2"),
-                                ("peer", "gbrl")):
-                r = res.get(name)
-                if r and "curve" in r:
-                    c = np.array(r["curve"], float)
-                    ax.plot(c[:, 0], c[:, 1], label=label)
-            ax.set_xlabel("environment steps")
-            ax.set_ylabel("mean return (last 100 episodes)")
-            ax.set_title("PPO CartPole-v1, authors' settings")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(a.plot, dpi=100)
-            print(f"\nlearning curves: {os.path.relpath(a.plot, os.path.dirname(HERE))}")
-        except ImportError:
-            pass
 
+def _main_e2e(a):
+    """Part 3: every run in its own child, the table printed and (``--write``) recorded."""
+    os.makedirs(os.path.dirname(os.path.abspath(a.records)), exist_ok=True)
+    if a.report_from:   # e.g. a run whose peer part did not finish
+        with open(a.report_from) as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+    else:
+        records = run_e2e(a.steps, _seed_list(a.seeds), not a.no_peer_e2e, [a.seed],
+                          a.records)
+    args = sys.argv[1:]
+    if "--note" in args:   # the note goes in the text, not in the command
+        i = args.index("--note")
+        args = args[:i] + args[i + 2:]
+    command = "python benchmarks/gbrl.py " + " ".join(args)
+    if a.report_from:
+        command = (f"{command}` on the records of `python benchmarks/gbrl.py --only-e2e "
+                   "--seeds 0-4")
+    text = e2e_report(records, a.steps, command, a.plot)
+    print("\n" + text)
+    if a.write:
+        sys.path.insert(0, HERE)   # only now: the peer is never imported in this process
+        from _results import write_section
+
+        load = os.getloadavg()
+        write_section("gbrl_e2e", "## gbrl_e2e: PPO on CartPole-v1 end to end, ours and the "
+                      "authors' gbrl, each in its own process\n\n"
+                      f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / "
+                      f"{load[2]:.1f} (1 / 5 / 15 min; 2 cores shared with other jobs, so "
+                      "wall times are noisy; CPU seconds are the fairer measure).\n\n"
+                      + (a.note + "\n\n" if a.note else "") + text)
 
 if __name__ == "__main__":
     main()

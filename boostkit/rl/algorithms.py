@@ -18,9 +18,12 @@ episode bootstraps from the value of its final observation.
 from __future__ import annotations
 
 import collections
+import io
+import json
 import numbers
 import pickle
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +181,8 @@ class _OnPolicyAgent:
         n, m = self.n_steps, self.n_envs
         d = pol.n_features
         obs_buf = np.empty((n, m, d))
-        act_shape = (n, m) if pol.kind == "discrete" else (n, m, pol.n_actions)
-        actions = np.empty(act_shape, dtype=np.int64 if pol.kind == "discrete" else np.float64)
+        actions = np.empty((n, m) + pol.action_shape,
+                           dtype=np.float64 if pol.kind == "continuous" else np.int64)
         logp = np.empty((n, m))
         values = np.empty((n, m))
         rewards = np.empty((n, m))
@@ -435,24 +438,140 @@ class _OnPolicyAgent:
         return state
 
     def save(self, path):
-        """Pickle the agent (trees, heads, history, RNG; not the environment) to ``path``."""
-        with open(Path(path), "wb") as fh:
-            pickle.dump({"class": type(self).__name__, "agent": self}, fh)
-        return path
+        """Save the agent to a zip file, with Stable-Baselines3's conventions.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Where to write. As in SB3, ".zip" is appended to a path without a suffix, and
+            missing parent folders are made.
+
+        Returns
+        -------
+        pathlib.Path or the file object
+            What was written to.
+
+        Notes
+        -----
+        The zip is boostkit's own (SB3 cannot load it, nor boostkit SB3's): ``data.json``
+        (class, versions, parameters, spaces, ``num_timesteps``: readable without boostkit),
+        ``policy.npz`` (every tree head as NumPy arrays, see
+        :meth:`BoostedTrees.to_arrays`, and the free log-std) and ``agent.pkl`` (the pickled
+        agent without its environment: trees, RNG state, history), which :meth:`load` reads.
+        Load only files you trust: unpickling runs code.
+        """
+        target = path
+        if not hasattr(path, "write"):
+            target = Path(path)
+            if target.suffix == "":
+                target = target.with_name(target.name + ".zip")
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("data.json", json.dumps(self._save_description(), indent=2))
+            zf.writestr("policy.npz", self._policy_arrays())
+            zf.writestr("agent.pkl", pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        return target
+
+    def _save_description(self):
+        from boostkit import __version__
+
+        def plain(obj):
+            return {k: v for k, v in vars(obj).items() if not k.startswith("_")
+                    and isinstance(v, (bool, int, float, str, type(None)))}
+
+        pol = self.policy
+        return {"format": "boostkit.rl agent", "format_version": _SAVE_FORMAT_VERSION,
+                "class": type(self).__name__, "boostkit_version": __version__,
+                "num_timesteps": int(self.num_timesteps), "n_trees": int(pol.n_trees),
+                "env_id": self.env_id if isinstance(self.env_id, str) else None,
+                "observation_space": repr(self.observation_space),
+                "action_space": repr(self.action_space),
+                "parameters": plain(self), "policy": plain(pol), "trees": plain(pol.trees)}
+
+    def _policy_arrays(self):
+        pol = self.policy
+        arrays = {f"trees/{k}": v for k, v in pol.trees.to_arrays().items()}
+        if pol.value_trees is not None:
+            arrays.update({f"value_trees/{k}": v
+                           for k, v in pol.value_trees.to_arrays().items()})
+        if pol.log_std is not None:
+            arrays["log_std"] = pol.log_std
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
 
     @classmethod
-    def load(cls, path, env=None):
-        """Load an agent saved with :meth:`save`; ``env`` (id, Env, factory, VectorEnv) to
-        continue training. Without ``env`` the saved env id is re-made when there is one."""
-        with open(Path(path), "rb") as fh:
-            payload = pickle.load(fh)
+    def load(cls, path, env=None, device="auto", custom_objects=None, print_system_info=False,
+             force_reset=True, **kwargs):
+        """Load an agent written by :meth:`save`, with Stable-Baselines3's conventions.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            As in SB3, ``path + ".zip"`` is tried when ``path`` does not exist. Files written
+            by earlier boostkit versions (a plain pickle) load too.
+        env : str, gymnasium.Env, callable, VectorEnv or SB3 VecEnv, optional
+            Environment to continue training on (same spaces). Without it, the env id the
+            agent was trained on is re-made when there is one; otherwise set one with
+            :meth:`set_env` before :meth:`learn`.
+        device, custom_objects, print_system_info, force_reset :
+            SB3's options, accepted so SB3 code runs; they do not apply to tree agents.
+        **kwargs
+            Attributes to change on the loaded agent, as SB3 does, e.g. ``ent_coef=0.01``,
+            ``verbose=1`` or ``n_envs=4`` (with an env id).
+
+        Returns
+        -------
+        agent
+        """
+        payload = cls._read_saved(path)
         if payload.get("class") != cls.__name__:
-            raise ValueError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}")
+            raise ValueError(f"{path} holds a {payload.get('class')}, not a {cls.__name__}; "
+                             f"use {payload.get('class')}.load")
         agent = payload["agent"]
+        settable = sorted(k for k, v in vars(agent).items() if not k.startswith("_")
+                          and isinstance(v, (bool, numbers.Real, str, type(None))))
+        unknown = sorted(set(kwargs) - set(settable))
+        if unknown:
+            raise ValueError(f"load() got unknown keyword(s) {unknown}; it sets attributes "
+                             f"of the loaded {cls.__name__}: {settable}")
+        for name, value in kwargs.items():
+            setattr(agent, name, value)
         target = env if env is not None else agent.env_id
         if target is not None:
             agent.set_env(target)
         return agent
+
+    @staticmethod
+    def _read_saved(path):
+        source = path
+        if not hasattr(path, "read"):
+            source = Path(path)
+            if not source.exists() and Path(f"{source}.zip").exists():
+                source = Path(f"{source}.zip")
+            if not source.exists():
+                raise FileNotFoundError(f"no saved agent at {path} (nor {path}.zip)")
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as zf:
+                names = zf.namelist()
+                if "agent.pkl" not in names:
+                    raise ValueError(f"{path} is a zip file but not a saved boostkit agent "
+                                     f"(it holds {names[:5]}; SB3's own zips cannot be "
+                                     "loaded into tree agents)")
+                description = json.loads(zf.read("data.json"))
+                if description.get("format_version", 0) > _SAVE_FORMAT_VERSION:
+                    raise ValueError(f"{path} was written by a newer boostkit "
+                                     f"({description.get('boostkit_version')}); upgrade")
+                return {"class": description["class"],
+                        "agent": pickle.loads(zf.read("agent.pkl"))}
+        if hasattr(source, "seek"):
+            source.seek(0)
+            return pickle.load(source)
+        with open(source, "rb") as fh:   # the plain pickle of boostkit <= 0.1
+            return pickle.load(fh)
+
+
+_SAVE_FORMAT_VERSION = 1
 
 
 class _SpacesOnly:

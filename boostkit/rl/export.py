@@ -26,7 +26,10 @@ import io
 import numpy as np
 
 KIND = {kind!r}
-ACTION_START = {action_start!r}
+# categorical actions: choices and smallest action per entry, shape of one action
+ACTION_SIZES = {action_sizes!r}
+ACTION_STARTS = {action_starts!r}
+ACTION_SHAPE = {action_shape!r}
 ACTION_DTYPE = {action_dtype!r}
 # per observation part: (keys from the observation, shape of one, one-hot sizes, starts)
 LAYOUT = {layout!r}
@@ -85,12 +88,15 @@ def policy_outputs(obs):
 
 
 def predict(obs):
-    """Deterministic action(s): argmax of the logits (plus the space's start), or the Gaussian
-    mean clipped to the bounds."""
+    """Deterministic action(s): argmax of the logits of each action entry (plus the space's
+    start), or the Gaussian mean clipped to the bounds."""
     _, single = _features(obs)
     pi = policy_outputs(obs)
-    if KIND == "discrete":
-        act = np.argmax(pi, axis=1) + ACTION_START
+    if KIND != "continuous":
+        ends = np.cumsum(ACTION_SIZES)
+        act = np.column_stack([np.argmax(pi[:, e - k:e], axis=1) + s
+                               for k, e, s in zip(ACTION_SIZES, ends, ACTION_STARTS)])
+        act = act.reshape((act.shape[0],) + tuple(ACTION_SHAPE)).astype(ACTION_DTYPE)
     else:
         act = np.clip(pi[:, :_A["n_actions"]], _A["low"], _A["high"]).astype(ACTION_DTYPE)
     return act[0] if single else act
@@ -158,9 +164,8 @@ def export_policy(agent, path=None):
     True
     """
     pol = getattr(agent, "policy", agent)
-    n_act = pol.n_actions
-    n_pi = n_act if pol.kind == "discrete" else n_act
-    arrays = _padded_arrays(pol.trees, n_pi)
+    n_act = pol.n_actions   # logits, or the Gaussian mean (a log-std head is not needed)
+    arrays = _padded_arrays(pol.trees, n_act)
     arrays["n_actions"] = np.array(n_act)
     if pol.kind == "continuous":
         arrays["low"] = np.asarray(pol.action_space.low, float)
@@ -168,7 +173,12 @@ def export_policy(agent, path=None):
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    source = _TEMPLATE.format(kind=pol.kind, action_start=pol.action_codec.start,
+    codec = pol.action_codec
+    categorical = codec.sizes is not None
+    source = _TEMPLATE.format(kind=pol.kind,
+                              action_sizes=codec.sizes.tolist() if categorical else None,
+                              action_starts=codec.starts.tolist() if categorical else None,
+                              action_shape=tuple(pol.action_space.shape),
                               action_dtype=str(np.dtype(pol.action_space.dtype)),
                               layout=pol.obs_encoder.layout(), data=data)
     if path is not None:

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from boostkit.rl.boosted_trees import BoostedTrees
-from boostkit.rl.distributions import Categorical, DiagGaussian
+from boostkit.rl.distributions import Categorical, DiagGaussian, MultiCategorical
 from boostkit.rl.spaces import ActionCodec, ObservationEncoder
 
 __all__ = ["ActorCriticTrees", "HeadRates", "space_layout"]
@@ -119,13 +119,18 @@ class ActorCriticTrees:
         kind, n_act = self.action_codec.kind, self.action_codec.n_actions
         self.kind = kind
         self.n_actions = n_act
+        self.action_shape = self.action_codec.action_shape
+        # softmax heads: one (Discrete) or one per action entry (MultiDiscrete, MultiBinary)
+        self._categorical = (Categorical if kind == "discrete" else
+                             MultiCategorical(self.action_codec.sizes)
+                             if kind == "multi_discrete" else None)
         self.shared_tree = bool(shared_tree)
         self.log_std_mode = log_std
         self.one_hot = bool(one_hot)
         self.balance_heads = bool(balance_heads)
         d, cat = self.obs_encoder.n_features, self.obs_encoder.categorical
         self.n_features = d
-        n_pi = n_act if kind == "discrete" or log_std == "free" else 2 * n_act
+        n_pi = n_act if kind != "continuous" or log_std == "free" else 2 * n_act
         self.n_policy_outputs = n_pi
         tree_params.setdefault("categorical_features", cat if cat.any() else None)
         if self.shared_tree:
@@ -170,7 +175,7 @@ class ActorCriticTrees:
 
     def split_policy(self, pi_out):
         """Distribution parameters: logits, or (mean, log_std)."""
-        if self.kind == "discrete":
+        if self._categorical is not None:
             return pi_out
         m = self.n_actions
         if self.log_std_mode == "head":
@@ -179,22 +184,22 @@ class ActorCriticTrees:
 
     def log_prob(self, pi_out, actions):
         """log pi(a | x) of each row."""
-        if self.kind == "discrete":
-            return Categorical.log_prob(pi_out, actions)
+        if self._categorical is not None:
+            return self._categorical.log_prob(pi_out, actions)
         mean, log_std = self.split_policy(pi_out)
         return DiagGaussian.log_prob(mean, log_std, actions)
 
     def entropy(self, pi_out):
         """Policy entropy of each row."""
-        if self.kind == "discrete":
-            return Categorical.entropy(pi_out)
+        if self._categorical is not None:
+            return self._categorical.entropy(pi_out)
         mean, log_std = self.split_policy(pi_out)
         return DiagGaussian.entropy(mean, log_std)
 
     def grad_log_prob(self, pi_out, actions):
         """d log pi(a) / d policy outputs (n, n_policy_outputs), and d / d free log-std."""
-        if self.kind == "discrete":
-            return Categorical.grad_log_prob(pi_out, actions), None
+        if self._categorical is not None:
+            return self._categorical.grad_log_prob(pi_out, actions), None
         mean, log_std = self.split_policy(pi_out)
         g_mean, g_log_std = DiagGaussian.grad_log_prob(mean, log_std, actions)
         if self.log_std_mode == "head":
@@ -203,8 +208,8 @@ class ActorCriticTrees:
 
     def grad_entropy(self, pi_out):
         """d entropy / d policy outputs, and d / d free log-std."""
-        if self.kind == "discrete":
-            return Categorical.grad_entropy(pi_out), None
+        if self._categorical is not None:
+            return self._categorical.grad_entropy(pi_out), None
         n, m = pi_out.shape[0], self.n_actions
         if self.log_std_mode == "head":
             return np.hstack([np.zeros((n, m)), np.ones((n, m))]), None
@@ -212,8 +217,9 @@ class ActorCriticTrees:
 
     def act(self, pi_out, rng, deterministic=False):
         """Actions for a batch of policy outputs (sampled, or the mode)."""
-        if self.kind == "discrete":
-            return Categorical.mode(pi_out) if deterministic else Categorical.sample(pi_out, rng)
+        if self._categorical is not None:
+            dist = self._categorical
+            return dist.mode(pi_out) if deterministic else dist.sample(pi_out, rng)
         mean, log_std = self.split_policy(pi_out)
         return mean.copy() if deterministic else DiagGaussian.sample(mean, log_std, rng)
 

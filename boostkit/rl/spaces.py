@@ -6,8 +6,9 @@ features; Discrete and MultiDiscrete parts are categorical features (the trees s
 part by part, in the space's own order, recursively.
 
 Actions: a Discrete space (any ``start``) is a softmax over ``n`` choices, index ``i`` meaning
-action ``start + i``; a 1-D Box is a Gaussian whose samples are clipped to the bounds before they
-reach the environment.
+action ``start + i``; a MultiDiscrete space is one such softmax per entry (with its own
+``start``), a MultiBinary space one two-way softmax per entry; a 1-D Box is a Gaussian whose
+samples are clipped to the bounds before they reach the environment.
 
 Examples
 --------
@@ -206,17 +207,24 @@ class ObservationEncoder:
 
 
 class ActionCodec:
-    """Maps the policy's actions (Discrete: indices 0..n-1; Box: real vectors) to the env's.
+    """Maps the policy's actions (indices 0..n-1 per categorical dimension, or real vectors) to
+    the env's.
 
     Parameters
     ----------
-    space : gymnasium.spaces.Discrete or 1-D gymnasium.spaces.Box
+    space : gymnasium.spaces.Discrete, MultiDiscrete, MultiBinary or 1-D Box
 
     Attributes
     ----------
-    kind : {"discrete", "continuous"}
+    kind : {"discrete", "multi_discrete", "continuous"}
+        One softmax (Discrete), one softmax per dimension (MultiDiscrete, and MultiBinary as
+        MultiDiscrete with two choices per entry) or a Gaussian (Box).
     n_actions : int
-        Choices (Discrete) or dimensions (Box).
+        Policy outputs of the action: logits (``sum(sizes)``) or Box dimensions.
+    sizes, starts : ndarray of int
+        Choices and smallest action per categorical dimension (flattened); None for Box.
+    action_shape : tuple
+        Shape of one policy action: ``()`` (Discrete), ``(len(sizes),)`` or ``(n_actions,)``.
 
     Examples
     --------
@@ -224,27 +232,54 @@ class ActionCodec:
     >>> from gymnasium import spaces
     >>> ActionCodec(spaces.Box(0, 1, (2,))).to_env(np.array([[-0.5, 0.5]]))
     array([[0. , 0.5]], dtype=float32)
+    >>> codec = ActionCodec(spaces.MultiDiscrete([2, 3], start=[1, -1]))
+    >>> codec.n_actions, codec.to_env(np.array([[0, 0], [1, 2]]))
+    (5, array([[ 1, -1],
+           [ 2,  1]]))
     """
 
     def __init__(self, space):
         from gymnasium import spaces
 
         self.space = space
+        self.low = self.high = None
         if isinstance(space, spaces.Discrete):
-            self.kind, self.n_actions, self.start = "discrete", int(space.n), int(space.start)
-            self.low = self.high = None
+            self.kind = "discrete"
+            self.sizes, self.starts = np.array([int(space.n)]), np.array([int(space.start)])
+            self.action_shape = ()
+        elif isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary)):
+            self.kind = "multi_discrete"
+            shape = tuple(space.shape)
+            if isinstance(space, spaces.MultiBinary):
+                self.sizes = np.full(int(np.prod(shape)), 2, dtype=np.int64)
+                self.starts = np.zeros_like(self.sizes)
+            else:
+                self.sizes = np.asarray(space.nvec, dtype=np.int64).ravel()
+                self.starts = np.broadcast_to(np.asarray(getattr(space, "start", 0),
+                                                         dtype=np.int64), shape).ravel()
+            self.action_shape = (self.sizes.shape[0],)
         elif isinstance(space, spaces.Box) and len(space.shape) == 1:
-            self.kind, self.n_actions, self.start = "continuous", int(space.shape[0]), 0
+            self.kind = "continuous"
+            self.sizes = self.starts = None
+            self.action_shape = (int(space.shape[0]),)
             self.low = np.asarray(space.low, dtype=np.float64)
             self.high = np.asarray(space.high, dtype=np.float64)
         else:
-            raise ValueError(f"action space {space!r} is not supported; use Discrete or a 1-D "
-                             "Box")
+            raise ValueError(f"action space {space!r} is not supported; use Discrete, "
+                             "MultiDiscrete, MultiBinary or a 1-D Box")
+        self.n_actions = (int(self.sizes.sum()) if self.sizes is not None
+                          else self.action_shape[0])
+        self.start = int(self.starts[0]) if self.kind == "discrete" else 0
 
     def to_env(self, actions):
-        """Policy actions -> actions the environment accepts: Discrete indices shifted by
-        ``start``; Box vectors clipped to the bounds, in the space's dtype (gymnasium's
-        ``Box.contains`` refuses a float64 action for a float32 space)."""
+        """Policy actions (a batch) -> actions the environment accepts: indices shifted by the
+        space's ``start`` and shaped as the space (MultiDiscrete / MultiBinary); Box vectors
+        clipped to the bounds; both in the space's dtype (gymnasium's ``contains`` refuses a
+        float64 action for a float32 Box)."""
         if self.kind == "discrete":
             return np.asarray(actions, dtype=np.int64) + self.start
+        if self.kind == "multi_discrete":
+            a = np.asarray(actions, dtype=np.int64) + self.starts
+            return a.reshape((a.shape[0],) + tuple(self.space.shape)).astype(self.space.dtype,
+                                                                               copy=False)
         return np.clip(actions, self.low, self.high).astype(self.space.dtype, copy=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from boostkit.rl import A2C, AWR, PPO, ActorCriticTrees, evaluate_policy, export_policy
-from boostkit.rl.distributions import Categorical, DiagGaussian
+from boostkit.rl.distributions import Categorical, DiagGaussian, MultiCategorical
 from boostkit.rl.export import load_exported
 
 
@@ -29,6 +29,32 @@ def test_categorical_gradients_match_finite_differences():
     # log-softmax against its definition
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     np.testing.assert_allclose(Categorical.log_prob(z, a), np.log(p[np.arange(5), a]))
+
+
+def test_multi_categorical_is_independent_softmaxes_with_exact_gradients():
+    rng = np.random.default_rng(3)
+    sizes = [2, 3, 4]
+    dist = MultiCategorical(sizes)
+    z = rng.normal(size=(6, 9))
+    a = np.column_stack([rng.integers(0, k, 6) for k in sizes])
+    # naive: the joint probability is the product of the blocks' softmax probabilities
+    blocks = np.split(z, np.cumsum(sizes)[:-1], axis=1)
+    probs = [np.exp(b) / np.exp(b).sum(1, keepdims=True) for b in blocks]
+    joint = np.prod([p[np.arange(6), a[:, j]] for j, p in enumerate(probs)], axis=0)
+    np.testing.assert_allclose(dist.log_prob(z, a), np.log(joint))
+    np.testing.assert_allclose(dist.entropy(z),
+                               sum(-(p * np.log(p)).sum(1) for p in probs))
+    np.testing.assert_allclose(dist.grad_log_prob(z, a),
+                               _num_grad(lambda zz: dist.log_prob(zz, a).sum(), z), atol=1e-6)
+    np.testing.assert_allclose(dist.grad_entropy(z),
+                               _num_grad(lambda zz: dist.entropy(zz).sum(), z), atol=1e-6)
+    np.testing.assert_array_equal(dist.mode(z), np.column_stack([b.argmax(1) for b in blocks]))
+    # sampling: each block's empirical frequencies follow its own softmax
+    many = np.repeat(z[:1], 20_000, axis=0)
+    draws = dist.sample(many, np.random.default_rng(0))
+    for j, p in enumerate(probs):
+        freq = np.bincount(draws[:, j], minlength=sizes[j]) / draws.shape[0]
+        np.testing.assert_allclose(freq, p[0], atol=0.015)
 
 
 def test_gaussian_gradients_match_finite_differences():
@@ -178,7 +204,8 @@ def test_unsupported_spaces():
     with pytest.raises(ValueError, match="observation space Text"):
         ActorCriticTrees(gym.spaces.Dict({"a": gym.spaces.Text(4)}), gym.spaces.Discrete(2))
     with pytest.raises(ValueError, match="action space"):
-        ActorCriticTrees(gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiBinary(3))
+        ActorCriticTrees(gym.spaces.Box(-1, 1, (2,)),
+                         gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(3))))
 
 
 def test_verbose_progress_and_callback_stop(capsys):

@@ -1,18 +1,17 @@
-"""End to end: the DEFAULTS of PPO, A2C and AWR solve CartPole-v1 within 200k steps.
+"""End to end: the DEFAULTS of PPO, A2C and AWR learn CartPole-v1 within 200k steps.
 
 Solved = mean return >= 475 over 20 deterministic episodes (reset seeds 1000..1019, not the
 training seeds). PPO is checked on seeds 0-4 (the seeds of issue 15, where the former defaults
-solved none) and AWR on seeds 0-2. A2C's defaults solve 4 of seeds 0-4 (the fifth reaches 445),
-so for A2C the test asserts learning (>= 400) on seeds 0-2, not solving. The numbers behind
-the defaults, on more seeds, are in docs/rl.md ("Defaults, and why they learn on every seed").
+solved none) and AWR on seeds 0-2: solved. A2C is checked on seeds 0-4 for learning (>= 400):
+its defaults solve 4 of them (500, 500, 445, 498, 493), and no setting we tried solves all five
+(docs/rl.md, "Defaults, and why they learn on every seed", has the numbers, seeds 5-9 too).
 """
 
 import pytest
 
 from boostkit.rl import A2C, AWR, PPO, evaluate_policy
 
-CASES = ([(PPO, s) for s in range(5)] + [(A2C, s) for s in (0, 1, 2)]
-         + [(AWR, s) for s in (0, 1, 2)])
+CASES = [(PPO, s) for s in range(5)] + [(A2C, s) for s in range(5)] + [(AWR, s) for s in range(3)]
 
 
 @pytest.mark.slow

@@ -167,6 +167,80 @@ def test_pickle_and_save_load_round_trip(tmp_path):
         loaded.set_env("Pendulum-v1")
 
 
+def _pendulum_separate_trees():
+    return A2C("MlpPolicy", "Pendulum-v1", n_envs=2, n_steps=16, shared_tree=False, seed=0)
+
+
+@pytest.mark.parametrize("make", [_small, _pendulum_separate_trees,
+                                  lambda: _small(AWR, shared_tree=False)],
+                         ids=["PPO", "A2C-Box-separate-trees", "AWR-separate-trees"])
+def test_save_load_zip_as_sb3_round_trips_predictions(tmp_path, make):
+    import json
+    import zipfile
+
+    agent = make().learn(64)
+    cls = type(agent)
+    obs = np.stack([agent.observation_space.sample() for _ in range(20)])
+    written = agent.save(tmp_path / "models" / "agent")    # SB3: ".zip" appended, folder made
+    assert written == tmp_path / "models" / "agent.zip" and zipfile.is_zipfile(written)
+    with zipfile.ZipFile(written) as zf:
+        data = json.loads(zf.read("data.json"))
+        with zf.open("policy.npz") as fh:
+            arrays = dict(np.load(fh))
+    assert data["class"] == cls.__name__ and data["num_timesteps"] == agent.num_timesteps
+    assert data["n_trees"] == agent.policy.n_trees and data["env_id"] == agent.env_id
+    heads = {"trees": agent.policy.trees, "value_trees": agent.policy.value_trees}
+    for name, trees in heads.items():
+        assert (trees is None) == (f"{name}/bias" not in arrays)
+        for key, value in (trees.to_arrays().items() if trees is not None else ()):
+            np.testing.assert_array_equal(arrays[f"{name}/{key}"], value)
+    if agent.policy.log_std is not None:
+        np.testing.assert_array_equal(arrays["log_std"], agent.policy.log_std)
+    # a twin trained the same way predicts with the RNG state the agent was saved with
+    expected = {d: make().learn(64).predict(obs, deterministic=d)[0] for d in (True, False)}
+    # the ways SB3 users load: with or without ".zip", str or Path, an env or none
+    loaded = [cls.load(tmp_path / "models" / "agent"), cls.load(str(written)),
+              cls.load(written, env=agent.env_id, device="cpu")]
+    for back in loaded:
+        for deterministic in (True, False):   # the RNG state is saved: same samples
+            np.testing.assert_array_equal(back.predict(obs, deterministic=deterministic)[0],
+                                          expected[deterministic])
+        out, value = back.policy.forward(back.policy.features(obs))
+        ref_out, ref_value = agent.policy.forward(agent.policy.features(obs))
+        np.testing.assert_array_equal(out, ref_out)
+        np.testing.assert_array_equal(value, ref_value)
+        assert back.num_timesteps == agent.num_timesteps and back.get_env() is not None
+    loaded[0].learn(32, reset_num_timesteps=False)     # continues on the re-made env
+    assert loaded[0].num_timesteps == agent.num_timesteps + 32
+
+
+def test_save_load_file_objects_kwargs_and_errors(tmp_path):
+    import io
+
+    agent = _small().learn(64)
+    obs = np.random.default_rng(3).normal(size=(10, 4))
+    buf = io.BytesIO()
+    agent.save(buf)
+    buf.seek(0)
+    back = PPO.load(buf, ent_coef=0.05, n_envs=3, verbose=0)   # SB3: kwargs set attributes
+    np.testing.assert_array_equal(back.predict(obs, deterministic=True)[0],
+                                  agent.predict(obs, deterministic=True)[0])
+    assert back.ent_coef == 0.05 and back.get_env().num_envs == 3
+    path = agent.save(tmp_path / "agent.zip")
+    with pytest.raises(ValueError, match=r"unknown keyword\(s\) \['learning_rate'\].*"
+                                         r"'ent_coef'"):
+        PPO.load(path, learning_rate=0.1)
+    with pytest.raises(ValueError, match="holds a PPO, not a A2C; use PPO.load"):
+        A2C.load(path)
+    with pytest.raises(FileNotFoundError, match="nor .*missing.zip"):
+        PPO.load(tmp_path / "missing")
+    legacy = tmp_path / "old.pkl"            # the plain pickle earlier versions wrote
+    with open(legacy, "wb") as fh:
+        pickle.dump({"class": "PPO", "agent": agent}, fh)
+    np.testing.assert_array_equal(PPO.load(legacy).predict(obs, deterministic=True)[0],
+                                  agent.predict(obs, deterministic=True)[0])
+
+
 def test_our_evaluate_policy_on_vector_env_and_sb3_names():
     agent = _small().learn(64)
     single = [evaluate_policy(agent, "CartPole-v1", n_eval_episodes=1, seed=s,
@@ -217,7 +291,9 @@ def test_sb3_callbacks_and_logger_run_on_our_agent(tmp_path):
     agent.learn(128, callback=callbacks.CallbackList([evaluation, checkpoint]))
     assert evaluation.n_calls == 64 and len(evaluation.evaluations_results) == 4
     assert evaluation.evaluations_timesteps == [32, 64, 96, 128]
-    assert (tmp_path / "best_model").exists()
+    assert (tmp_path / "best_model.zip").exists()  # SB3's model.save(".../best_model")
+    best = PPO.load(tmp_path / "best_model")          # and SB3's way to load it
+    assert best.policy.n_trees <= agent.policy.n_trees
     saved = sorted(p.name for p in (tmp_path / "ck").iterdir())
     assert saved == ["rl_model_128_steps.zip", "rl_model_64_steps.zip"]  # every 32 calls
     back = PPO.load(tmp_path / "ck" / "rl_model_128_steps.zip")

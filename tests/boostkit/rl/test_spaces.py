@@ -39,7 +39,22 @@ ACTION_SPACES = [
     spaces.Box(-1.0, 1.0, (1,), np.float32),
     spaces.Box(np.array([0.0, -3.0], np.float32), np.array([0.5, -2.0], np.float32)),
     spaces.Box(-2.0, 2.0, (2,), np.float64),
+    spaces.MultiDiscrete([2, 3]),
+    spaces.MultiDiscrete([3, 2], start=[-1, 5]),
+    spaces.MultiDiscrete([[2, 2], [3, 2]], start=[[0, 1], [-2, 0]]),
+    spaces.MultiBinary(3),
+    spaces.MultiBinary([2, 2]),
 ]
+
+
+def _choices_per_entry(space):
+    """Every action each entry of a categorical space can take, in the flattened order."""
+    if isinstance(space, spaces.Discrete):
+        return [set(range(space.start, space.start + space.n))]
+    if isinstance(space, spaces.MultiBinary):
+        return [{0, 1}] * int(np.prod(space.shape))
+    starts = np.broadcast_to(space.start, space.shape).ravel()
+    return [set(range(s, s + n)) for s, n in zip(starts, space.nvec.ravel())]
 
 
 @pytest.mark.parametrize("space", ACTION_SPACES, ids=repr)
@@ -47,9 +62,12 @@ def test_env_receives_only_valid_actions(space):
     env = StrictEnv(space)
     agent = PPO("MlpPolicy", env, n_envs=1, n_steps=32, batch_size=32, seed=0).learn(96)
     assert len(env.received) == 96
-    if isinstance(space, spaces.Discrete):
-        # all n choices are reachable, and they are start .. start + n - 1
-        assert set(int(a) for a in env.received) == set(range(space.start, space.start + space.n))
+    if not isinstance(space, spaces.Box):
+        # every entry takes all its choices, and they are start .. start + n - 1
+        received = np.array([np.ravel(a) for a in env.received])
+        assert received.dtype == space.dtype
+        for j, choices in enumerate(_choices_per_entry(space)):
+            assert set(received[:, j].tolist()) == choices
     obs = np.stack([env.observation_space.sample() for _ in range(20)])
     for deterministic in (True, False):
         actions, _ = agent.predict(obs, deterministic=deterministic)
@@ -62,8 +80,9 @@ def test_env_receives_only_valid_actions(space):
 
 
 def test_unsupported_action_space_is_named():
-    with pytest.raises(ValueError, match="action space MultiDiscrete"):
-        PPO(StrictEnv(spaces.MultiDiscrete([2, 3])))
+    with pytest.raises(ValueError, match=r"action space Box\(.*\(2, 2\).*use Discrete, "
+                                         "MultiDiscrete, MultiBinary or a 1-D Box"):
+        PPO(StrictEnv(spaces.Box(-1, 1, (2, 2))))
 
 
 def test_encoder_flattens_nested_dict_and_tuple_keeping_categorical_parts():
@@ -156,3 +175,42 @@ def test_tuple_observations_with_a2c_and_export():
 def test_action_codec_round_trip_of_indices():
     codec = ActionCodec(spaces.Discrete(4, start=-2))
     np.testing.assert_array_equal(codec.to_env(np.arange(4)), [-2, -1, 0, 1])
+
+
+class ColourCombination(gym.Env):
+    """One-step episodes: a colour (Discrete(4)) asks for one action per entry of a
+    MultiDiscrete([2, 3], start=[0, -1]) or MultiBinary(2) action; the reward is the share of
+    entries that are right (a random policy gets 0.42 / 0.5)."""
+
+    def __init__(self, action_space):
+        self.action_space = action_space
+        self.observation_space = spaces.Dict({"colour": spaces.Discrete(4),
+                                              "noise": spaces.Box(-1, 1, (2,), np.float32)})
+
+    def want(self, colour):
+        if isinstance(self.action_space, spaces.MultiBinary):
+            return np.array([colour & 1, colour >> 1], dtype=np.int8)
+        return np.array([colour % 2, colour % 3 - 1])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(int(self.np_random.integers(2 ** 31)))
+        self.obs = self.observation_space.sample()
+        return self.obs, {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        right = np.mean(np.asarray(action) == self.want(self.obs["colour"]))
+        return self.obs, float(right), True, False, {}
+
+
+@pytest.mark.parametrize("space", [spaces.MultiDiscrete([2, 3], start=[0, -1]),
+                                   spaces.MultiBinary(2)], ids=repr)
+@pytest.mark.parametrize("cls", [PPO, A2C])
+def test_multi_discrete_and_multi_binary_actions_are_learned(cls, space):
+    kw = (dict(n_steps=64, n_epochs=2, policy_lr=0.1) if cls is PPO
+          else dict(n_steps=16, policy_lr=0.3))
+    agent = cls(lambda: ColourCombination(space), n_envs=4, seed=0, **kw).learn(4096)
+    returns, _ = evaluate_policy(agent, ColourCombination(space), n_eval_episodes=100, seed=0,
+                                 return_episode_rewards=True)
+    assert np.mean(returns) > 0.95, np.mean(returns)
