@@ -82,6 +82,15 @@ def train_model(folder, rows, train_rows, n_trees, model_file):
 
 
 def _peak_rss_gb():
+    """This process's peak RSS. Linux's VmHWM, not ``ru_maxrss``: getrusage's maximum survives
+    exec, so a worker process spawned by a client holding 3 GB would report 3 GB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 20  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
