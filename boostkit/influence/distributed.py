@@ -286,14 +286,16 @@ def _boostin_finish(shard, context, offset):
     return shard
 
 
-def _boostin_rebuild(context, final, X_part, y_part, w_part, offset):
-    return _boostin_finish(_boostin_first_pass(context, X_part, y_part, w_part), final, offset)
+def _boostin_rebuild(final, X_part, y_part, w_part, offset):
+    """A partition's finished shard from its rows and the fitted explainer's global state."""
+    return _boostin_finish(_boostin_first_pass(final, X_part, y_part, w_part), final, offset)
 
 
 def _rebuilt_then(query, n_query_args, *args):
-    """persist=False: rebuild a partition's shard and answer ``query`` in one task."""
-    query_args, build_args = args[:n_query_args], args[n_query_args:]
-    return query(_boostin_rebuild(*build_args), *query_args)
+    """Rebuild a partition's shard and answer ``query`` in one task: ``args`` are the query's
+    arguments, then the rebuild function and its arguments."""
+    query_args, (rebuild, *build_args) = args[:n_query_args], args[n_query_args:]
+    return query(rebuild(*build_args), *query_args)
 
 
 def _first_pass_stats(shard):
@@ -379,6 +381,14 @@ def _trex_finish(shard, context):
     out._shard = {"index": shard._shard["index"], "offset": shard._shard["offset"],
                   "raw": shard._shard["raw"], "surrogate": shard._shard["surrogate"]}
     return out
+
+
+def _trex_rebuild(final, X_part, y_part, w_part, offset):
+    """A partition's finished shard from its rows and the fitted explainer's global state
+    (the leaf counts, the surrogate's weights and W): the fit's partition steps, in order."""
+    shard = _trex_features(_trex_first_pass(final, X_part, y_part, w_part), final, offset)
+    shard = _trex_alpha(shard, final.coef_, float(final.l2), final.n_train_)
+    return _trex_finish(shard, final)
 
 
 def _trex_fidelity_sample(shard, step):
@@ -494,28 +504,76 @@ def _merge_self_top(parts, k):
 class DaskTraining:
     """The distributed state of an explainer fitted on dask training data (not public API).
 
+    What lives where: the explainer's global quantities (the parsed model, BoostIn's leaf
+    hessian sums, TREX's leaf weights, surrogate weights and ``W``) are on the client, in the
+    explainer, and a copy of them (``final``) is on every worker. The per-row state (leaf ids,
+    derivatives, self influence; TREX's feature map and representer weights) lives on the
+    workers, one *shard* per training partition, or nowhere (``persist=False``: rebuilt from the
+    partition's rows inside every query's task).
+
+    Pickling keeps the global state and the recipe of every partition (its dask graph: where
+    its rows are read from) and drops the client and the workers' shards. An unpickled
+    explainer queries the current default client and rebuilds each partition's shard from its
+    rows inside each query's task, as ``persist=False`` does; its answers are those of the
+    explainer that was pickled, while the training data it was fitted on is still there.
+
     Attributes
     ----------
     client : dask.distributed.Client
-    shards : list of dask.delayed.Delayed
-        One per training partition: persisted (backed by futures on the workers) or lazy
-        (rebuilt from the partition's rows at every query).
+        The client the queries run on (the default client after unpickling).
+    shards : list of dask.delayed.Delayed or None
+        One per training partition, persisted on the workers; None when shards are rebuilt.
+    rebuild : list of tuple or None
+        Per partition, ``(rebuild function, final, X, y, sample_weight, offset)``.
     lengths, offsets : ndarray of int64
         Rows per partition, and the first row's global position.
     """
 
-    def __init__(self, kind, client, shards, lengths, partitions, persist, context,
-                 rebuild=None):
+    def __init__(self, kind, client, shards, lengths, partitions, persist, final_state,
+                 final, sources):
         self.kind = kind
-        self.client = client
+        self._client = client
         self.shards = shards
-        self.rebuild = rebuild
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
         self.is_frame = partitions.is_frame
         self.divisions = partitions.divisions
         self.persist = persist
-        self.context = context  # the scattered context (keeps it alive on the workers)
+        self.final_state = final_state  # the global state, on the client
+        self.final = final  # its scattered copy (keeps it alive on the workers)
+        self.sources = sources  # per partition: (X, y, sample_weight) as delayed objects
+        self.rebuild = None if shards is not None else self._rebuild_recipe()
+
+    def _rebuild_recipe(self):
+        rebuild = _boostin_rebuild if self.kind == "boostin" else _trex_rebuild
+        return [(rebuild, self.final, x, y, w, int(offset))
+                for (x, y, w), offset in zip(self.sources, self.offsets)]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_client=None, shards=None, rebuild=None, final=None, persist=False)
+        return state
+
+    def _attach(self):
+        """After unpickling: the default client, the global state scattered to its workers."""
+        if self._client is not None:
+            return
+        from distributed import default_client
+
+        try:
+            client = default_client()
+        except ValueError:
+            raise ValueError("this explainer was fitted on a Dask cluster and unpickled: create "
+                             "a dask.distributed.Client first (its queries re-read the training "
+                             "partitions the explainer was fitted on)") from None
+        self.final = client.scatter(self.final_state, broadcast=True, hash=False)
+        self.rebuild = self._rebuild_recipe()
+        self._client = client
+
+    @property
+    def client(self):
+        self._attach()
+        return self._client
 
     def _per_shard(self, query, *args):
         """``query(shard, *args)`` for every partition, as delayed objects. Lazy shards are
@@ -523,6 +581,7 @@ class DaskTraining:
         while it answers the query."""
         from dask import delayed
 
+        self._attach()
         if self.rebuild is None:
             return [delayed(query)(shard, *args) for shard in self.shards]
         return [delayed(_rebuilt_then)(query, len(args), *args, *build)
@@ -674,21 +733,18 @@ def fit_boostin(explainer, model, X, y, sample_weight, client, persist):
     explainer._hessian_sums = hessian_sums
     explainer.leaf_hessian_sums_ = hessian_sums.reshape(ensemble.n_rounds, ensemble.n_outputs,
                                                         -1)
-    final = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
+    final_state = _context_copy(explainer)
+    final = client.scatter(final_state, broadcast=True, hash=False)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    rebuild = None
+    shards = None  # persist=False: rebuilt inside every query's task
     if persist:
         shards = client.persist([delayed(_boostin_finish)(s, final, int(o))
                                  for s, o in zip(first, offsets)])
         wait(futures_of(shards))
         del first  # the finished shards hold the same arrays
-    else:
-        shards = None
-        rebuild = [(context, final, x, y_part, w_part, int(o))
-                   for x, y_part, w_part, o in zip(partitions.X, partitions.y, weights,
-                                                   offsets)]
     explainer._dask = DaskTraining("boostin", client, shards, lengths, partitions, persist,
-                                   final, rebuild)
+                                   final_state, final,
+                                   list(zip(partitions.X, partitions.y, weights)))
     return explainer
 
 
@@ -743,10 +799,9 @@ def fit_trex(explainer, model, X, y, sample_weight, client, persist):
     explainer._n_loss_outputs = n_out
     explainer._loss = get_loss(task)
     context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
-    first = client.persist([
-        delayed(_trex_first_pass)(context, x, y_part, w_part)
-        for x, y_part, w_part in zip(partitions.X, partitions.y,
-                                     partitions.sample_weight or [None] * len(partitions))])
+    weights = partitions.sample_weight or [None] * len(partitions)
+    first = client.persist([delayed(_trex_first_pass)(context, x, y_part, w_part)
+                            for x, y_part, w_part in zip(partitions.X, partitions.y, weights)])
     stats = client.compute([delayed(_trex_first_stats)(s) for s in first], sync=True)
     lengths = [s[0] for s in stats]
     n = int(sum(lengths))
@@ -801,7 +856,8 @@ def fit_trex(explainer, model, X, y, sample_weight, client, persist):
     for share in shares:
         representer_coef += share
     explainer._representer_coef = representer_coef
-    context = client.scatter(_context_copy(explainer), broadcast=True, hash=False)
+    final_state = _context_copy(explainer)
+    context = client.scatter(final_state, broadcast=True, hash=False)
     shards = client.persist([delayed(_trex_finish)(s, context) for s in shards])
     wait(futures_of(shards))
     step = -(-n // _FIDELITY_ROWS)
@@ -810,5 +866,6 @@ def fit_trex(explainer, model, X, y, sample_weight, client, persist):
     explainer.fidelity_ = explainer._fidelity(np.concatenate([r for r, _ in samples]),
                                               np.concatenate([f for _, f in samples]))
     explainer._dask = DaskTraining("trex", client, shards, lengths, partitions, persist,
-                                   context)
+                                   final_state, context,
+                                   list(zip(partitions.X, partitions.y, weights)))
     return explainer
