@@ -8,7 +8,7 @@ Speed (one process, same data, numba compile excluded by a warm-up call): LightG
     descent, here in NumPy/SciPy on the same sparse feature map).
   - The authors' package (tree_influence), when installed (benchmark-only; see
     influence_vs_authors.py): its BoostIn fit + 100 test points and its TREX fit, measured
-    here on the same model and data (one run each: it is slow).
+    here on the same model and data (best of 3), each goal line says ours against it.
 Scale (each in a fresh subprocess, so its peak memory is its own): LightGBM 200 trees x 31
 leaves, 20 features, n_train = 1,000,000:
   - fit + self influence,
@@ -121,22 +121,15 @@ def speed():
 
 
 def _authors_times(model, X, y, X_test, y_test):
-    """The authors' BoostIn fit + local and TREX fit on the same model, or the reason why not."""
+    """Seconds (best of 3, like ours best of 5) of the authors' BoostIn fit + local and TREX
+    fit on the same model and data, or None when their package is not installed."""
     E = load_peer()
     if E is None:
-        return "the authors' package is not installed here: not measured"
-
-    def boostin():
-        E.BoostIn().fit(model, X, y).get_local_influence(X_test, y_test)
-
-    start = time.perf_counter()
-    quiet(boostin)
-    t_boostin = time.perf_counter() - start
-    start = time.perf_counter()
-    quiet(E.Trex().fit, model, X, y)
-    t_trex = time.perf_counter() - start
-    return (f"the authors' package, measured in this run on the same model and data: BoostIn "
-            f"fit + 100 test points {t_boostin:.2f} s, TREX fit {t_trex:.2f} s")
+        return None
+    t_boostin, _ = best_of(lambda: quiet(lambda: E.BoostIn().fit(model, X, y)
+                                         .get_local_influence(X_test, y_test)), 3)
+    t_trex, _ = best_of(lambda: quiet(E.Trex().fit, model, X, y), 3)
+    return {"boostin": t_boostin, "trex": t_trex}
 
 
 def _trex_gradient_descent(trex, y, epochs=3000):
@@ -221,18 +214,29 @@ def _goal(met, text):
     return f"{text}: **{'met' if met else 'missed'}**"
 
 
-def goals(rows, scale_results):
-    """The issue's goals, each marked met or missed from this run's numbers."""
+def _versus_authors(ours, theirs):
+    if theirs is None:
+        return "the authors' package is not installed here: not measured"
+    return (f"the authors' package, measured in this run on the same model and data: "
+            f"{theirs:.2f} s, {theirs / ours:.0f}x ours")
+
+
+def goals(rows, scale_results, authors):
+    """The issue's goals, each marked met or missed from this run's numbers (the absolute
+    goals were set as ~20x under the authors' times; their times are measured here)."""
     ours = {name.strip(): (value, peer) for name, value, peer in rows}
     total, naive = ours["BoostIn fit + local (100 test), incl. parsing the model"]
     without_parse = ours["BoostIn fit + local, excluding the model parse"][0]
     trex = ours["TREX fit (leaf_weighted, l2=0.003)"][0]
+    authors = authors or {}
     lines = [
-        _goal(total <= 0.1, f"BoostIn fit + local influence <= 0.1 s ({total:.3f} s)"),
+        _goal(total <= 0.1, f"BoostIn fit + local influence <= 0.1 s ({total:.3f} s; "
+              f"{_versus_authors(total, authors.get('boostin'))})"),
         _goal(naive / total >= 20, f">= 20x faster than the NumPy version "
               f"({naive / total:.0f}x including the model parse, {naive / without_parse:.0f}x "
               f"without it)"),
-        _goal(trex <= 0.4, f"TREX fit <= 0.4 s ({trex:.3f} s)"),
+        _goal(trex <= 0.4, f"TREX fit <= 0.4 s ({trex:.3f} s; "
+              f"{_versus_authors(trex, authors.get('trex'))})"),
     ]
     if scale_results:
         s, t = scale_results["self"], scale_results["top_k"]
@@ -246,7 +250,7 @@ def goals(rows, scale_results):
 
 def report(rows, notes, scale_results):
     lines = [time.strftime("Run on %Y-%m-%d at %H:%M UTC, 2 cores.", time.gmtime()), "",
-             goals(rows, scale_results), "",
+             goals(rows, scale_results, notes["authors"]), "",
              "| measurement | ours (s) | NumPy / reference optimiser (s) | ours / peer |",
              "|---|---:|---:|---:|"]
     for name, ours, peer in rows:
@@ -259,7 +263,7 @@ def report(rows, notes, scale_results):
                  f"{notes['trex_iterations']} iterations; representer weights of 3000 GD epochs "
                  f"differ by {notes['trex_alpha_gap_vs_gd']:.1e} (relative, max); fidelity "
                  f"Pearson {notes['trex_fidelity']['pearson']:.3f}, Spearman "
-                 f"{notes['trex_fidelity']['spearman']:.3f}. Peer: {notes['authors']}.")
+                 f"{notes['trex_fidelity']['spearman']:.3f}.")
     if scale_results:
         lines += ["", "| scale: 1,000,000 train rows, 200 trees x 31 leaves | fit (s) | "
                   "work (s) | total (s) | peak RSS (GB) | goal |", "|---|---:|---:|---:|---:|---|"]
