@@ -6,7 +6,8 @@ Random and Loss, (3) LOO finds the single most influential row but not the most 
 This script checks the three findings with ``boostkit.influence.evaluate`` on data available
 offline, LightGBM 100 trees x 15 leaves (learning rate 0.1, other settings LightGBM's defaults):
 
-- diabetes (regression, scikit-learn's load_diabetes): 442 rows;
+- diabetes (regression, scikit-learn's load_diabetes): 442 rows (not the paper's "diabetes",
+  which is the UCI Diabetes 130-US hospitals readmission task, binary, ~100,000 rows);
 - breast_cancer (binary, load_breast_cancer): 569 rows;
 - synthetic3 (3 classes, make_classification, 600 rows, 10 features, 3% label noise).
 
@@ -26,6 +27,10 @@ rest for training.
 
 Every explainer is fitted once per data set; the removal measures get its influence matrix
 through a small wrapper (so the per-point and set versions share one LOO fit).
+
+``--diagnose`` reruns only the per-test-point removal of BoostIn against LeafInfluence on
+diabetes with one change at a time (test split seed, both methods in ``exact`` mode, 20 or 200
+trees, Friedman #1 of the same size instead of diabetes) and writes its own RESULTS section.
 
 Usage::
 
