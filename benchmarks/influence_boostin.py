@@ -70,6 +70,7 @@ def speed():
     from boostkit.influence import TREX, BoostIn
     from boostkit.trees import from_model
     from tests.boostkit.influence import naive
+    from tests.boostkit.influence.test_boostin_exact import _start_score
 
     X, y, X_test, y_test = make_data(10_000, 100)
     model = fit_lightgbm(X, y, 100)
@@ -88,6 +89,11 @@ def speed():
         train, meta = naive.library_view(model, X, 1)
         test, _ = naive.library_view(model, X_test, 1)
         Y, Y_test = y[:, None].astype(float), y_test[:, None].astype(float)
+        # mode="reference" reads LightGBM as the authors do: the start score out of round 0
+        start = _start_score("logistic", Y, np.ones(len(y)))
+        for view in (train, test):
+            view.values[:, 0, :] -= start
+            view.bias = view.bias + start
         return naive.boostin(train, test, Y, Y_test, "logistic", meta)
 
     t_naive, reference = best_of(naive_boostin)  # timed like ours: best of 5
@@ -198,6 +204,7 @@ def scale(n=1_000_000, n_trees=200, tasks=("self", "top_k")):
         results["lightgbm_train_s"] = time.perf_counter() - start
         model.booster_.save_model(str(model_file))
         del X, y, model
+    results["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for task in tasks:
         print(f"scale: {task} ...", file=sys.stderr, flush=True)
         code = SCALE_CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), n=n,
@@ -206,7 +213,13 @@ def scale(n=1_000_000, n_trees=200, tasks=("self", "top_k")):
                               check=True)
         results[task] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"scale: {task} {results[task]}", file=sys.stderr, flush=True)
+    scale_file(n, n_trees).write_text(json.dumps(results))
     return results
+
+
+def scale_file(n=1_000_000, n_trees=200):
+    """Where scale() keeps its last results (benchmarks/out/, git-ignored)."""
+    return ROOT / "benchmarks" / "out" / f"influence_scale_{n}_{n_trees}.json"
 
 
 # ----------------------------------------------------------------------------- report
@@ -274,7 +287,8 @@ def report(rows, notes, scale_results):
                      f"{t['fit']:.1f} | {t['work']:.1f} | {t['fit'] + t['work']:.1f} | "
                      f"{t['peak_gb']:.2f} | <= 4 GB |")
         lines.append("")
-        lines.append(f"Peak RSS is the whole child process (Python, libraries, the 1M x 20 data "
+        lines.append(f"Scale measured {scale_results.get('measured', 'in this run')}. Peak RSS "
+                     f"is the whole child process (Python, libraries, the 1M x 20 data "
                      f"at {s['before_gb']:.2f} GB before fitting); the LightGBM model is trained "
                      f"once beforehand and loaded from a file.")
     return "\n".join(lines)
@@ -289,14 +303,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-scale", action="store_true", help="skip the 1M-row runs")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--scale-from-file", action="store_true",
+                        help="reuse the last scale run's results (benchmarks/out/) instead of "
+                             "rerunning it; the report says when they were measured")
     args = parser.parse_args()
     rows, notes = speed()
-    scale_results = None if args.no_scale else scale()
+    if args.no_scale:
+        scale_results = None
+    elif args.scale_from_file and scale_file().exists():
+        scale_results = json.loads(scale_file().read_text())
+    else:
+        scale_results = scale()
     text = report(rows, notes, scale_results)
     print(text)
     if args.write:
-        command = "python benchmarks/influence_boostin.py" + (" --no-scale" if args.no_scale
-                                                               else "")
+        command = "python benchmarks/influence_boostin.py" + (
+            " --no-scale" if args.no_scale else " --scale-from-file" if args.scale_from_file
+            else "")
         write_results(text, command)
 
 
