@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -262,7 +263,10 @@ def goals(rows, scale_results, authors):
 
 
 def report(rows, notes, scale_results):
-    lines = [time.strftime("Run on %Y-%m-%d at %H:%M UTC, 2 cores.", time.gmtime()), "",
+    load = os.getloadavg()[0]
+    lines = [time.strftime("Run on %Y-%m-%d at %H:%M UTC, ", time.gmtime())
+             + f"{os.cpu_count()} cores, load average {load:.0f} when written (shared machine: "
+               f"compare ratios, not absolute times).", "",
              goals(rows, scale_results, notes["authors"]), "",
              "| measurement | ours (s) | NumPy / reference optimiser (s) | ours / peer |",
              "|---|---:|---:|---:|"]
