@@ -35,7 +35,8 @@ from influence_boostin import best_of, fit_lightgbm, make_data  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/ is the script folder)
 
 from influence_vs_authors import load_peer, quiet  # noqa: E402
-GOALS = {"leaf_influence_2000": 3.0, "leaf_influence_20000": 300.0}
+# issue 4: <= 3 s at n_train = 2,000, i.e. >= 100x the authors' package (measured here)
+GOALS = {"leaf_influence_2000": 3.0, "leaf_influence_20000": 300.0, "versus_authors": 100.0}
 SECTION = "influence_methods"
 
 
@@ -78,7 +79,9 @@ def speed(n=2000, repeat=3):
     model = fit_lightgbm(X, y, 100)
     rows = []
     for name, make in _methods():
-        total, local, t_self, _ = time_method(make, model, X, y, X_test, y_test, repeat)
+        # LeafRefit (about a minute and a half per run here) once, the others best of `repeat`
+        runs = 1 if name == "LeafRefit" else repeat
+        total, local, t_self, _ = time_method(make, model, X, y, X_test, y_test, runs)
         rows.append((f"{name}: fit + local, n_train = {n:,}", total, local, t_self))
     return rows
 
@@ -146,12 +149,17 @@ def report(speed_rows, naive_rows, large_rows, t_authors=None):
                      f"({peer / ours:.0f}x faster) | {error:.1e} |")
     ref = next(r for r in speed_rows if r[0].startswith("LeafInfluence (reference)"))
     verdict = "met" if ref[1] <= GOALS["leaf_influence_2000"] else "missed"
-    peer = ("the authors' package was not measured (not installed, or --no-authors)"
-            if t_authors is None else
-            f"the authors' package, measured in this run on the same model and data: "
-            f"{t_authors:.0f} s, {t_authors / ref[1]:.0f}x ours")
     lines += ["", f"Goal LeafInfluence fit + local at n_train = 2,000 <= "
-              f"{GOALS['leaf_influence_2000']:.0f} s: **{verdict}** ({ref[1]:.2f} s; {peer})."]
+              f"{GOALS['leaf_influence_2000']:.0f} s: **{verdict}** ({ref[1]:.2f} s)."]
+    if t_authors is None:
+        lines.append("Goal >= 100x the authors' package: not measured (not installed, or "
+                     "--no-authors).")
+    else:
+        ratio = t_authors / ref[1]
+        verdict = "met" if ratio >= GOALS["versus_authors"] else "missed"
+        lines.append(f"Goal >= {GOALS['versus_authors']:.0f}x the authors' package: "
+                     f"**{verdict}** (their LeafInfluence, measured once in this run on the same "
+                     f"model and data: {t_authors:.0f} s, {ratio:.0f}x ours).")
     if large_rows:
         big = large_rows[0][1]
         verdict = "met" if big <= GOALS["leaf_influence_20000"] else "missed"
@@ -163,7 +171,7 @@ def write_results(text, command):
     write_section(SECTION, f"## influence_methods: LeafInfluence, LeafInfluenceSP, LeafRefit\n\n"
                   f"Command: `{command}` (from the repository root; it imports the tests' "
                   f"NumPy references). Numba compile time excluded by a warm-up call; best of 3 "
-                  f"(1 for n_train = 20,000).\n\n{text}")
+                  f"(1 for LeafRefit at n_train = 2,000 and for n_train = 20,000).\n\n{text}")
 
 
 def main():
