@@ -59,12 +59,17 @@ class _NewtonView:
     ``_leaf_table``, ``_hessian_factor``, ``_l2``, ``_full_newton``, ``_refit_table`` and
     ``leaf_deviation_``."""
 
-    def _newton_view(self, on_gap="raise"):
+    def _newton_view(self, on_gap="raise", rounds=None):
         """Bias, leaf table, hessian factor and lambda of the recursion, checked against the
-        model's own leaves (``on_gap``: "raise" a ValueError or "warn" when they differ)."""
+        model's own leaves (``on_gap``: "raise" a ValueError or "warn" when they differ).
+
+        ``rounds`` limits the check to the first rounds (the refit table then covers only
+        those): enough to tell other rows, labels, weights or bagging, which move the first
+        leaves already, at a fraction of the cost."""
         ensemble = self.ensemble_
         T, C = ensemble.n_rounds, ensemble.n_outputs
         n_trees, n_leaves = T * C, max(ensemble.max_leaves, 1)
+        checked = n_trees if rounds is None else min(rounds, T) * C
         self._leaf_table = ensemble.leaf_values().reshape(n_trees, n_leaves).copy()
         self._bias = ensemble.bias.astype(np.float64).copy()
         self._hessian_factor = float(ensemble.hessian_factor)
@@ -96,8 +101,8 @@ class _NewtonView:
             if start is not None:
                 bias = bias + start
                 table[:C] -= start[:, None]
-            refit = self._refit_values(-1, bias)
-            gap = self._leaf_gap(refit, table, bias)
+            refit = self._refit_values(-1, bias, checked)
+            gap = self._leaf_gap(refit, table[:checked], bias)
             if best is None or gap < best[0]:
                 best = (gap, bias, table, refit)
         gap, self._bias, self._leaf_table, self._refit_table = best
@@ -114,32 +119,36 @@ class _NewtonView:
             warnings.warn(message + "; the influence is computed on the rows given",
                           UserWarning, stacklevel=4)
 
-    def _refit_values(self, removed, bias=None):
+    def _refit_values(self, removed, bias=None, n_trees=None):
+        """The recursion's leaf values without row ``removed`` (-1: none), for the first
+        ``n_trees`` trees (all by default)."""
         ensemble = self.ensemble_
         bias = self._bias if bias is None else bias
         n, C = self.n_train_, ensemble.n_outputs
-        out = np.empty_like(self._leaf_table)
+        out = np.empty_like(self._leaf_table[:n_trees])
+        leaf_ids_t = self._leaf_ids_t[:n_trees]
         if self._full_newton:
             _leaf_kernels.refit_full_newton(
-                self._leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
+                leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
                 ensemble.learning_rate, self._l2, np.empty((C, n)), out)
             return out
         _leaf_kernels.refit_leaf_values(
-            self._leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
+            leaf_ids_t, bias, self._train_targets, self.sample_weight_, removed,
             self._code, self._hessian_factor, ensemble.learning_rate, self._l2,
             np.empty((C, n)), np.empty((2, C, out.shape[1])), out)
         return out
 
     def _leaf_gap(self, refit, table, bias):
         """Largest ``|refit - v|`` over the leaves training rows reach, relative to the leaf's
-        own scale ``max(|v|, eta * sum |w g| / (sum w h + lambda))``: the second term is what
+        own scale ``max(|v|, eta * sum |w g| / (sum w h + lambda))``, over the first
+        ``len(table)`` trees: the second term is what
         the library's float rounding of the gradient sums moves a leaf by (times its
         precision), so late, converged leaves of 1e-8 next to first leaves of 1 pass, while
         other rows, weights or bagging move leaves by a sizeable part of that scale."""
         ensemble = self.ensemble_
         n_trees, n_leaves = table.shape
         C = ensemble.n_outputs
-        ids = self._leaf_ids_c
+        ids = self._leaf_ids_c[:, :n_trees]
         flat = (ids + np.arange(n_trees) * n_leaves).ravel()
         used = np.bincount(flat, minlength=table.size).reshape(table.shape) > 0
         loss = get_loss(ensemble.objective, self._hessian_factor)
