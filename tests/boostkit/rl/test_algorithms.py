@@ -107,6 +107,24 @@ def test_continuous_actions_pendulum_free_and_head_log_std():
             assert agent.policy.trees.n_outputs == 3  # mean, log-std, value
 
 
+def test_defaults_by_action_space_kind():
+    # Box actions take PPO's "continuous" row, Discrete the "discrete" row; a value given
+    # explicitly always wins, and the env is made with the row's n_envs.
+    cont, disc = PPO._DEFAULTS["continuous"], PPO._DEFAULTS["discrete"]
+    assert cont["n_envs"] != disc["n_envs"]   # else the re-made env below is not exercised
+    for env_id, row in (("Pendulum-v1", cont), ("CartPole-v1", disc)):
+        agent = PPO(env_id, seed=0)
+        got = dict(n_envs=agent.env.num_envs, n_steps=agent.n_steps, gamma=agent.gamma,
+                   n_epochs=agent.n_epochs, batch_size=agent.batch_size,
+                   lr_schedule=agent.lr_schedule)
+        assert got == {k: row[k] for k in got}
+    agent = PPO("Pendulum-v1", n_envs=3, gamma=0.9, n_epochs=1, seed=0)
+    assert (agent.env.num_envs, agent.gamma, agent.n_epochs) == (3, 0.9, 1)
+    # a ready vector env keeps its own number of sub-envs
+    vec = gym.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync")
+    assert PPO(vec, seed=0).env.num_envs == 3
+
+
 def test_seeded_runs_are_reproducible():
     runs = [PPO("CartPole-v1", n_envs=2, n_steps=64, seed=3).learn(1024) for _ in range(2)]
     obs = np.random.default_rng(0).normal(size=(20, 4))
