@@ -146,16 +146,17 @@ class _OnPolicyAgent:
         """The vector env (with ``n_envs`` copies, or the discrete default when None: a kind
         with another default re-makes it), its id and the action-space kind."""
         if n_envs is None:
-            n_envs = self._DEFAULTS["discrete"].get("n_envs", 1)
+            n_envs = self._DEFAULTS["discrete"].get("n_envs")
         _positive_int("n_envs", n_envs)
         vec, env_id = make_vec_env(env, n_envs)
         codec_kind = ActionCodec(vec.single_action_space).kind
         return vec, env_id, "continuous" if codec_kind == "continuous" else "discrete"
 
     def _resolve(self, **params):
-        """The given values, with every None replaced by ``_DEFAULTS[action_kind]``."""
+        """The given values, with every None replaced by ``_DEFAULTS[action_kind]`` (None
+        stays None, and fails validation, where the class has no default for it)."""
         table = self._DEFAULTS[self.action_kind]
-        return tuple(table[k] if v is None else v for k, v in params.items())
+        return tuple(table.get(k) if v is None else v for k, v in params.items())
 
     # ------------------------------------------------------------------ SB3 accessors
     @property
@@ -563,6 +564,11 @@ _COMMON_DOC = """
     balance_heads : bool
         Shared tree: weight the value gradient to the policy gradient's RMS in the split
         search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
+    noise_correlation : float in [0, 1)
+        Box actions: correlation rho of the exploration noise between consecutive steps of a
+        sub-env (AR(1), N(0, 1) at every step, so log-probabilities are those of the same
+        Gaussian). 0 is independent noise; near 1 a push lasts about ``1 / (1 - rho)`` steps,
+        which finds sparse goals that independent noise averages away.
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -592,6 +598,21 @@ class PPO(_OnPolicyAgent):
 
     Every minibatch of every epoch grows ONE tree (shared by policy and value by default).
 
+    Parameters left at None take a default that depends on the action space (``PPO._DEFAULTS``;
+    docs/rl.md, "Continuous actions", says why):
+
+    ==================  ===================  ====================================
+    parameter           Discrete (and other)  Box (continuous)
+    ==================  ===================  ====================================
+    n_envs x n_steps    8 x 128               8 x 128
+    batch_size          64                    64
+    n_epochs            1                     4
+    gamma, gae_lambda   0.99, 0.95            0.99, 0.95
+    policy_lr, value_lr 0.029, 0.015          0.029, 0.015
+    lr_schedule         "constant"            "linear"
+    noise_correlation   0 (unused)            0.98
+    ==================  ===================  ====================================
+
     Parameters
     ----------
     batch_size : int
@@ -617,9 +638,9 @@ class PPO(_OnPolicyAgent):
         "discrete": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
                          gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
                          log_std_init=0.0, lr_schedule="constant", noise_correlation=0.0),
-        "continuous": dict(n_envs=2, n_steps=512, batch_size=64, n_epochs=4, gamma=0.9999,
+        "continuous": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=4, gamma=0.99,
                            gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
-                           log_std_init=0.0, lr_schedule="linear", noise_correlation=0.0),
+                           log_std_init=0.0, lr_schedule="linear", noise_correlation=0.98),
     }
 
     def __init__(self, policy=None, env=None, *, n_envs=None, n_steps=None, batch_size=None,
