@@ -11,7 +11,8 @@ mean +- 95% CI (Student t over seeds) per environment and agent, plots the learn
 
 Agents
 ------
-* ``ours``: :class:`boostkit.rl.PPO` with its defaults (no per-environment tuning);
+* ``ours``: :class:`boostkit.rl.PPO` with its defaults, which depend only on the action-space
+  type (Discrete / Box, see ``PPO._DEFAULTS``), never on the environment;
 * ``sb3``: Stable-Baselines3 PPO, MLP policy, the tuned hyperparameters of rl-baselines3-zoo
   ``hyperparams/ppo.yml`` for that environment (VecNormalize where the zoo normalises);
 * ``gbrl``: the authors' ``gbrl`` trees (``gbrl.models.actor_critic.ActorCritic``, shared

@@ -31,6 +31,7 @@ import numpy as np
 from boostkit.rl.callbacks import as_callback, function_callbacks
 from boostkit.rl.logger import Logger
 from boostkit.rl.policy import ActorCriticTrees
+from boostkit.rl.spaces import ActionCodec
 from boostkit.rl.vector import SB3VecEnvAdapter, VectorRunner, _is_sb3_vec_env, make_vec_env
 
 __all__ = ["PPO", "A2C", "AWR", "evaluate_policy"]
@@ -64,15 +65,45 @@ def _policy_and_env(policy, env):
     return env
 
 
+def _is_vector(env):
+    from gymnasium.vector import VectorEnv
+
+    return isinstance(env, VectorEnv) or _is_sb3_vec_env(env)
+
+
+def _close_made(vec, env):
+    """Close a vector env made from ``env``, unless its first sub-env is the user's instance."""
+    import gymnasium as gym
+
+    if not isinstance(env, gym.Env):
+        vec.close()
+
+
 class _OnPolicyAgent:
     """Rollouts, GAE, callbacks, logging, save/load; subclasses define ``_train(batch)``."""
+
+    # Values of the parameters a subclass leaves at None, by action-space kind ("discrete":
+    # Discrete and other non-Box spaces, "continuous": Box); see :meth:`_resolve`.
+    _DEFAULTS = {"discrete": {}, "continuous": {}}
 
     def __init__(self, policy, env, *, n_envs, n_steps, gamma, gae_lambda, policy_lr,
                  value_lr, ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth,
                  n_bins, grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
                  max_trees, seed, verbose, tree_kwargs, tensorboard_log=None,
-                 balance_heads=True, lr_schedule="constant"):
+                 balance_heads=True, lr_schedule="constant", noise_correlation=0.0):
         env = _policy_and_env(policy, env)
+        self.env, self.env_id, self.action_kind = self._make_env(env, n_envs)
+        (n_envs, n_steps, gamma, gae_lambda, policy_lr, value_lr, ent_coef, log_std_init,
+         lr_schedule, noise_correlation) = self._resolve(
+            n_envs=n_envs, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda,
+            policy_lr=policy_lr, value_lr=value_lr, ent_coef=ent_coef,
+            log_std_init=log_std_init, lr_schedule=lr_schedule,
+            noise_correlation=noise_correlation)
+        if not isinstance(noise_correlation, numbers.Real) or not 0 <= noise_correlation < 1:
+            raise ValueError("noise_correlation must be a float in [0, 1); got "
+                             f"{noise_correlation!r}")
+        self.noise_correlation = float(noise_correlation)
+        self._noise = None
         _positive_int("n_envs", n_envs)
         _positive_int("n_steps", n_steps)
         _unit_interval("gamma", gamma)
@@ -80,7 +111,9 @@ class _OnPolicyAgent:
         for name, v in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
             if not isinstance(v, numbers.Real) or v < 0:
                 raise ValueError(f"{name} must be a non-negative float; got {v!r}")
-        self.n_envs = n_envs
+        if self.env.num_envs != n_envs and not _is_vector(env):
+            _close_made(self.env, env)   # re-made with this action-space kind's n_envs
+            self.env, self.env_id = make_vec_env(env, n_envs)
         self.n_steps = n_steps
         self.gamma = float(gamma)
         self.gae_lambda = float(gae_lambda)
@@ -91,7 +124,6 @@ class _OnPolicyAgent:
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
         self.rng = np.random.default_rng(seed)
-        self.env, self.env_id = make_vec_env(env, n_envs)
         self.n_envs = self.env.num_envs
         self.policy = ActorCriticTrees(
             self.env.single_observation_space, self.env.single_action_space,
@@ -112,6 +144,22 @@ class _OnPolicyAgent:
         self._ep_return = np.zeros(self.n_envs)
         self._ep_len = np.zeros(self.n_envs, dtype=np.int64)
         self._recent_episodes = collections.deque(maxlen=100)
+
+    def _make_env(self, env, n_envs):
+        """The vector env (with ``n_envs`` copies, or the discrete default when None: a kind
+        with another default re-makes it), its id and the action-space kind."""
+        if n_envs is None:
+            n_envs = self._DEFAULTS["discrete"].get("n_envs")
+        _positive_int("n_envs", n_envs)
+        vec, env_id = make_vec_env(env, n_envs)
+        codec_kind = ActionCodec(vec.single_action_space).kind
+        return vec, env_id, "continuous" if codec_kind == "continuous" else "discrete"
+
+    def _resolve(self, **params):
+        """The given values, with every None replaced by ``_DEFAULTS[action_kind]`` (None
+        stays None, and fails validation, where the class has no default for it)."""
+        table = self._DEFAULTS[self.action_kind]
+        return tuple(table.get(k) if v is None else v for k, v in params.items())
 
     # ------------------------------------------------------------------ SB3 accessors
     @property
@@ -172,8 +220,26 @@ class _OnPolicyAgent:
             seed = self.seed if self.seed is not None else int(self.rng.integers(2 ** 31))
             self._env_seeded = True
         self._last_obs = self._runner.reset(seed=seed)
+        self._noise = None
         self._ep_return[:] = 0.0
         self._ep_len[:] = 0
+
+    def _explore(self, pi_out):
+        """Sampled actions of a rollout step. Box actions with ``noise_correlation`` rho > 0
+        draw their Gaussian noise per sub-env as an AR(1) process, ``e_t = rho e_(t-1) +
+        sqrt(1 - rho^2) z_t``: still N(0, 1) at every step (log pi is the same Gaussian), but
+        a push persists for about ``1 / (1 - rho)`` steps instead of averaging out."""
+        pol = self.policy
+        rho = self.noise_correlation
+        if pol.kind != "continuous" or rho == 0.0:
+            return pol.act(pi_out, self.rng)
+        mean, log_std = pol.split_policy(pi_out)
+        z = self.rng.standard_normal(mean.shape)
+        if self._noise is None or self._noise.shape != z.shape:
+            self._noise = z
+        else:
+            self._noise = rho * self._noise + np.sqrt(1.0 - rho * rho) * z
+        return mean + np.exp(log_std) * self._noise
 
     def _collect(self, callback, total_timesteps):
         """One rollout of ``n_steps`` vector steps; None when a callback stopped training."""
@@ -192,7 +258,7 @@ class _OnPolicyAgent:
         for t in range(n):
             X = pol.features(self._last_obs)
             pi_out, v = pol.forward(X, use_cache=False)
-            a = pol.act(pi_out, self.rng)
+            a = self._explore(pi_out)
             obs_buf[t] = X
             actions[t] = a
             logp[t] = pol.log_prob(pi_out, a)
@@ -617,6 +683,13 @@ _COMMON_DOC = """
     balance_heads : bool
         Shared tree: weight the value gradient to the policy gradient's RMS in the split
         search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
+    noise_correlation : float in [0, 1)
+        Box actions: correlation rho of the exploration noise between consecutive steps of a
+        sub-env (AR(1), N(0, 1) at every step, so log-probabilities are those of the same
+        Gaussian). 0 is independent noise; near 1 a push lasts about ``1 / (1 - rho)`` steps,
+        which finds sparse goals that independent noise averages away. PPO's Box default is
+        0.98 (MountainCarContinuous learns); dense-reward control (Pendulum) does better
+        with 0.0.
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -646,6 +719,21 @@ class PPO(_OnPolicyAgent):
 
     Every minibatch of every epoch grows ONE tree (shared by policy and value by default).
 
+    Parameters left at None take a default that depends on the action space (``PPO._DEFAULTS``;
+    docs/rl.md, "Continuous actions", says why):
+
+    ==================  ===================  ====================================
+    parameter           Discrete (and other)  Box (continuous)
+    ==================  ===================  ====================================
+    n_envs x n_steps    8 x 128               8 x 128
+    batch_size          64                    64
+    n_epochs            1                     4
+    gamma, gae_lambda   0.99, 0.95            0.99, 0.95
+    policy_lr, value_lr 0.029, 0.015          0.029, 0.015
+    lr_schedule         "constant"            "linear"
+    noise_correlation   0 (unused)            0.98
+    ==================  ===================  ====================================
+
     Parameters
     ----------
     batch_size : int
@@ -666,20 +754,26 @@ class PPO(_OnPolicyAgent):
     (4,)
 """
 
-    def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
-                 gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, clip_range=0.2,
-                 ent_coef=0.0, vf_coef=1.0, normalize_advantage=True, shared_tree=True,
-                 max_depth=4, n_bins=250, grow_policy="oblivious", split_score="cosine",
-                 grad_clip=None, log_std="free", log_std_init=0.0, one_hot=False,
-                 max_trees=None, seed=None, verbose=0, tree_kwargs=None,
-                 tensorboard_log=None, balance_heads=True,
-                 lr_schedule="constant"):
-        _positive_int("batch_size", batch_size)
-        _positive_int("n_epochs", n_epochs)
+    # The parameters left at None (docs/rl.md, "Defaults by action space" explains each).
+    _DEFAULTS = {
+        "discrete": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
+                         gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
+                         log_std_init=0.0, lr_schedule="constant", noise_correlation=0.0),
+        "continuous": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=4, gamma=0.99,
+                           gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
+                           log_std_init=0.0, lr_schedule="linear", noise_correlation=0.98),
+    }
+
+    def __init__(self, policy=None, env=None, *, n_envs=None, n_steps=None, batch_size=None,
+                 n_epochs=None, gamma=None, gae_lambda=None, policy_lr=None, value_lr=None,
+                 clip_range=0.2, ent_coef=None, vf_coef=1.0, normalize_advantage=True,
+                 shared_tree=True, max_depth=4, n_bins=250, grow_policy="oblivious",
+                 split_score="cosine", grad_clip=None, log_std="free", log_std_init=None,
+                 one_hot=False, max_trees=None, seed=None, verbose=0, tree_kwargs=None,
+                 tensorboard_log=None, balance_heads=True, lr_schedule=None,
+                 noise_correlation=None):
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
             raise ValueError(f"clip_range must be a positive float; got {clip_range!r}")
-        self.batch_size = batch_size
-        self.n_epochs = n_epochs
         self.clip_range = float(clip_range)
         super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
@@ -690,7 +784,11 @@ class PPO(_OnPolicyAgent):
                          log_std_init=log_std_init, one_hot=one_hot, max_trees=max_trees,
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
                          tensorboard_log=tensorboard_log,
-                         balance_heads=balance_heads, lr_schedule=lr_schedule)
+                         balance_heads=balance_heads, lr_schedule=lr_schedule,
+                         noise_correlation=noise_correlation)
+        self.batch_size, self.n_epochs = self._resolve(batch_size=batch_size, n_epochs=n_epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("n_epochs", self.n_epochs)
 
     def _train(self, batch):
         pol = self.policy

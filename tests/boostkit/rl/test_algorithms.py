@@ -133,6 +133,46 @@ def test_continuous_actions_pendulum_free_and_head_log_std():
             assert agent.policy.trees.n_outputs == 3  # mean, log-std, value
 
 
+def test_defaults_by_action_space_kind():
+    # Box actions take PPO's "continuous" row, Discrete the "discrete" row; a value given
+    # explicitly always wins.
+    cont, disc = PPO._DEFAULTS["continuous"], PPO._DEFAULTS["discrete"]
+    assert cont != disc
+    for env_id, row in (("Pendulum-v1", cont), ("CartPole-v1", disc)):
+        agent = PPO(env_id, seed=0)
+        got = dict(n_envs=agent.env.num_envs, n_steps=agent.n_steps, gamma=agent.gamma,
+                   n_epochs=agent.n_epochs, batch_size=agent.batch_size,
+                   lr_schedule=agent.lr_schedule, noise_correlation=agent.noise_correlation)
+        assert got == {k: row[k] for k in got}
+    agent = PPO("Pendulum-v1", n_envs=3, gamma=0.9, n_epochs=1, seed=0)
+    assert (agent.env.num_envs, agent.gamma, agent.n_epochs) == (3, 0.9, 1)
+
+    class TwoEnvsWhenContinuous(PPO):
+        _DEFAULTS = dict(PPO._DEFAULTS, continuous=dict(cont, n_envs=2))
+
+    # the env is made before the action space is known, then re-made with the row's n_envs
+    assert TwoEnvsWhenContinuous("Pendulum-v1", seed=0).env.num_envs == 2
+    assert TwoEnvsWhenContinuous("CartPole-v1", seed=0).env.num_envs == disc["n_envs"]
+    # a ready vector env keeps its own number of sub-envs
+    vec = gym.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync")
+    assert TwoEnvsWhenContinuous(vec, seed=0).env.num_envs == 3
+
+
+def test_correlated_exploration_noise_is_ar1_with_unit_variance():
+    agent = PPO("Pendulum-v1", n_envs=4, noise_correlation=0.9, seed=0)
+    mean = np.zeros((4, 1))
+    pi_out = mean   # free log-std 0: the noise is the action itself
+    draws = np.array([agent._explore(pi_out)[:, 0] for _ in range(20_000)])
+    assert abs(draws.std() - 1.0) < 0.05                     # same marginal N(0, 1)
+    lag1 = np.mean([np.corrcoef(draws[:-1, i], draws[1:, i])[0, 1] for i in range(4)])
+    assert abs(lag1 - 0.9) < 0.02
+    independent = PPO("Pendulum-v1", n_envs=4, noise_correlation=0.0, seed=0)
+    draws = np.array([independent._explore(pi_out)[:, 0] for _ in range(5_000)])
+    assert abs(np.corrcoef(draws[:-1, 0], draws[1:, 0])[0, 1]) < 0.05
+    with pytest.raises(ValueError, match="noise_correlation"):
+        PPO("Pendulum-v1", noise_correlation=1.0)
+
+
 def test_seeded_runs_are_reproducible():
     runs = [PPO("CartPole-v1", n_envs=2, n_steps=64, seed=3).learn(1024) for _ in range(2)]
     obs = np.random.default_rng(0).normal(size=(20, 4))
