@@ -7,12 +7,40 @@ from river import base
 
 from . import _sparse, _tree
 from ._calibration import LabelThresholds
+from ._rules import NeighbourWindow, RuleSelector
 from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector
 
 __all__ = ["MLHAT"]
 
 # sparse="auto": instances looked at before choosing the input representation.
 AUTO_WINDOW = 32
+
+
+# Decision rules competing per label (rows of ``MLHAT._rule_decisions``): the tree's leaf
+# decisions; its probabilities at the other threshold (0.5 when calibrated, the learned ones
+# when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours.
+RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS = range(4)
+N_RULES = 4
+
+
+def _copy_vector(v):
+    if v is None:
+        return None
+    if isinstance(v, SparseVector):
+        return SparseVector(v.cols.copy(), v.values.copy(), v.n)
+    return v.copy()
+
+
+def _same_vector(a, b):
+    """Whether two raw vectors (dense with NaN, sparse, or None) hold the same instance."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, SparseVector) != isinstance(b, SparseVector):
+        return False
+    if isinstance(a, SparseVector):
+        return (len(a) == len(b) and a.cols.tobytes() == b.cols.tobytes()
+                and a.values.tobytes() == b.values.tobytes())
+    return a.tobytes() == b.tobytes()  # bitwise: NaN (missing) equals NaN
 
 
 def _check_positive(name, value, integer=False, upper=None):
@@ -139,6 +167,9 @@ class MLHAT(base.MultiLabelClassifier):
         switch_significance: float = 0.05,
         sparse: bool | str = "auto",
         calibrated: bool | str = "auto",
+        naive_bayes: bool = True,
+        n_neighbours: int = 4,
+        neighbour_window: int = 200,
         seed: int | None = None,
     ):
         self.grace_period = grace_period
@@ -158,6 +189,9 @@ class MLHAT(base.MultiLabelClassifier):
         self.switch_significance = switch_significance
         self.sparse = sparse
         self.calibrated = calibrated
+        self.naive_bayes = naive_bayes
+        self.n_neighbours = n_neighbours
+        self.neighbour_window = neighbour_window
         self.seed = seed
         self._validate_params()
         self._reset()
@@ -168,6 +202,10 @@ class MLHAT(base.MultiLabelClassifier):
         self._rng = np.random.default_rng(self.seed)
         self._root = None
         self._thresholds = None
+        self._nb_thresholds = None
+        self._selector = None
+        self._window = None
+        self._last_rules = None
         self._sparse_leaves = False
         self._n_seen = 0
         self._n_swaps = 0
@@ -176,7 +214,7 @@ class MLHAT(base.MultiLabelClassifier):
 
     def _validate_params(self):
         for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
-                     "drift_window"):
+                     "drift_window", "neighbour_window"):
             _check_positive(name, getattr(self, name), integer=True)
         for name in ("learning_rate",):
             _check_positive(name, getattr(self, name))
@@ -200,6 +238,13 @@ class MLHAT(base.MultiLabelClassifier):
         if not (isinstance(self.calibrated, bool) or self.calibrated == "auto"):
             raise ValueError(
                 f"calibrated must be True, False or 'auto', got {self.calibrated!r}"
+            )
+        if not isinstance(self.naive_bayes, bool):
+            raise ValueError(f"naive_bayes must be True or False, got {self.naive_bayes!r}")
+        if (isinstance(self.n_neighbours, bool) or not isinstance(self.n_neighbours, int)
+                or self.n_neighbours < 0):
+            raise ValueError(
+                f"n_neighbours must be an integer >= 0, got {self.n_neighbours!r}"
             )
         if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
@@ -286,6 +331,10 @@ class MLHAT(base.MultiLabelClassifier):
         if self._root is None:
             return
         self._thresholds.add_labels(n_new)
+        self._nb_thresholds.add_labels(n_new)
+        self._selector.add_labels(n_new)
+        if self._window is not None:
+            self._window.add_labels(n_new)
         for node in _tree.iter_nodes(self._root):
             if node.is_leaf:
                 node.add_labels(n_new)
@@ -298,22 +347,33 @@ class MLHAT(base.MultiLabelClassifier):
         ``ctx`` (optional) are extra 0/1 inputs of the leaf models only (IHOMER passes the
         labels of the clusters chained before this one).
         """
-        self._n_seen += 1
         if self._root is None:
             self._sparse_leaves = isinstance(xv, SparseVector)
             self._thresholds = LabelThresholds(len(yv))
+            self._nb_thresholds = LabelThresholds(len(yv))
+            self._selector = RuleSelector(N_RULES, len(yv))
+            if self.n_neighbours > 0:
+                self._window = NeighbourWindow(
+                    self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
+                )
             self._root = self._new_leaf(0, len(yv), len(xv))
+        decisions, tree_proba, nb_proba, _ = self._rule_decisions(xv, xs, ctx)
+        self._n_seen += 1
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
         else:
             member_weights = np.ones(1)
         proba = self._main_leaf(self._root, xv).proba(xs, ctx)
         loss = self._hamming(proba, yv)
-        if self._calibrated:
-            self._thresholds.record(proba, yv)
+        self._thresholds.record(proba, yv)
+        if nb_proba is not None:
+            self._nb_thresholds.record(nb_proba, yv)
+        self._selector.record(decisions, yv)
         self._root = self._learn_node(
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
         )
+        if self._window is not None:
+            self._window.add(xs, yv)
 
     @property
     def _calibrated(self):
@@ -450,10 +510,9 @@ class MLHAT(base.MultiLabelClassifier):
                 total += w * leaf.proba(xs, ctx)
         return total / weights.sum()
 
-    def _decide_arrays(self, xv, xs, ctx=None):
-        """0/1 label vector: joint-mode decoding at the most reliable leaf reached."""
-        if self._root is None:
-            return np.zeros(len(self._labels))
+    def _tree_decide(self, xv, xs, ctx):
+        """(0/1 label vector, probabilities) of the tree: joint-mode decoding at the most
+        reliable leaf reached, and that leaf's probabilities."""
         leaves = []
         self._collect_leaves(self._root, xv, leaves)
         best = leaves[-1]
@@ -461,7 +520,42 @@ class MLHAT(base.MultiLabelClassifier):
             weights = [leaf.hamming_weight() for leaf in leaves]
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
-        return best.decide(xs, ctx, self._thresholds if self._calibrated else None)
+        decided = best.decide(xs, ctx, self._thresholds if self._calibrated else None)
+        return decided, best.proba(xs, ctx), best
+
+    def _rule_decisions(self, xv, xs, ctx=None):
+        """The decisions of every rule (``N_RULES`` x labels), the tree's and naive Bayes'
+        probabilities. The last instance's answer is kept: ``learn_one`` right after
+        ``predict_one`` on the same instance does not compute it twice."""
+        key = (self._n_seen, xv, ctx)
+        last = self._last_rules
+        if last is not None and last[0] == self._n_seen and _same_vector(last[1], xv) and (
+            _same_vector(last[2], ctx)
+        ):
+            return last[3]
+        n_labels = self._selector.choice.shape[0]
+        decisions = np.zeros((N_RULES, n_labels))
+        tree, tree_proba, leaf = self._tree_decide(xv, xs, ctx)
+        decisions[RULE_TREE] = tree
+        if self._calibrated:
+            decisions[RULE_TREE_OTHER] = tree_proba > 0.5
+        else:
+            decisions[RULE_TREE_OTHER] = self._thresholds.decide(tree_proba)
+        nb_proba = None
+        if self.naive_bayes:
+            nb_proba = self._main_leaf(self._root, xv).nb_proba(xv)
+            decisions[RULE_NAIVE_BAYES] = self._nb_thresholds.decide(nb_proba)
+        if self._window is not None:
+            decisions[RULE_NEIGHBOURS] = self._window.proba(xs) > 0.5
+        out = (decisions, tree_proba, nb_proba, leaf)
+        self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
+        return out
+
+    def _decide_arrays(self, xv, xs, ctx=None):
+        """0/1 label vector: per label, the decision of the rule chosen for it."""
+        if self._root is None:
+            return np.zeros(len(self._labels))
+        return self._selector.decide(self._rule_decisions(xv, xs, ctx)[0])
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:
@@ -473,6 +567,11 @@ class MLHAT(base.MultiLabelClassifier):
         twin = copy.deepcopy(self)
         if twin._root is not None:
             twin._thresholds.select_labels(positions)
+            twin._nb_thresholds.select_labels(positions)
+            twin._selector.select_labels(positions)
+            twin._last_rules = None
+            if twin._window is not None:
+                twin._window.select_labels(positions)
             for node in _tree.iter_nodes(twin._root):
                 if node.is_leaf:
                     node.select_labels(positions)

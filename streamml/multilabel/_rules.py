@@ -1,0 +1,207 @@
+"""Per-label decision rules that compete with the tree's leaf models (chosen by the data).
+
+Beside the leaf models, MLHAT keeps two cheap predictors and picks, per label, the decision
+rule with the best prequential F1:
+
+- naive Bayes from the statistics the leaves keep anyway for their splits (Gaussian per label
+  on dense leaves, multinomial over the present words on sparse ones), see
+  :meth:`~._tree.Leaf.nb_proba`;
+- :class:`NeighbourWindow`: the ``k`` nearest of the last ``size`` instances (a label powerset
+  of the neighbours' label sets, read per label), which suits streams of near-duplicate
+  instances whose label sets repeat (genbase's protein motifs, foodtruck);
+- :class:`RuleSelector`: per label, decayed counts of the true positives, false positives and
+  false negatives of every rule's decisions, made before each instance was learnt
+  (prequential), and the choice: the rule of best F1 among those that made fewer errors on the
+  label than never predicting it, else "never predict" (so no label costs more Hamming loss
+  than leaving it out, as far as the past tells).
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._tree import _pad_cols
+
+NEVER = -1
+# The chosen rules together may make at most this fraction of the errors of never predicting
+# any label (prequential, decayed counts): the Hamming loss stays below the empty prediction's.
+HAMMING_BUDGET = 0.95
+
+
+class NeighbourWindow:
+    """The last ``size`` instances (scaled features, labels) and their ``k`` nearest.
+
+    Dense rows are float32 vectors of the standardized features (missing = 0); sparse rows
+    keep their non-zero entries only, so a query costs the non-zeros of the window.
+    """
+
+    def __init__(self, size, k, sparse, n_labels):
+        self.size = size
+        self.k = k
+        self.sparse = sparse
+        self.labels = np.zeros((size, n_labels), dtype=np.float32)
+        self.n = 0
+        self.next = 0
+        if sparse:
+            self.row_cols = np.zeros((size, 0), dtype=np.int64)
+            self.row_values = np.zeros((size, 0), dtype=np.float32)
+            self.row_nnz = np.zeros(size, dtype=np.int64)
+            self.scratch = np.zeros(0)
+        else:
+            self.rows = np.zeros((size, 0), dtype=np.float32)
+        self._dist = np.zeros(size)
+
+    def add(self, xs, y):
+        r = self.next
+        if self.sparse:
+            nnz = len(xs.cols)
+            if nnz > self.row_cols.shape[1]:
+                self.row_cols = _pad_cols(self.row_cols, nnz)
+                self.row_values = _pad_cols(self.row_values, nnz)
+            self.row_cols[r, :nnz] = xs.cols
+            self.row_values[r, :nnz] = xs.values
+            self.row_nnz[r] = nnz
+            if nnz and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(max(int(xs.cols[-1]) + 1, 2 * len(self.scratch)))
+        else:
+            if len(xs) > self.rows.shape[1]:
+                self.rows = _pad_cols(self.rows, len(xs))
+            self.rows[r, : len(xs)] = xs
+            self.rows[r, len(xs):] = 0.0
+        self.labels[r] = y
+        self.next = (r + 1) % self.size
+        self.n = min(self.n + 1, self.size)
+
+    def proba(self, xs):
+        """Per label, the fraction of the ``k`` nearest instances carrying it."""
+        n_labels = self.labels.shape[1]
+        if self.n == 0:
+            return np.zeros(n_labels)
+        dist = self._dist
+        if self.sparse:
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
+            _kernels.sparse_sq_distances(xs.cols, xs.values, self.row_cols, self.row_values,
+                                         self.row_nnz, self.n, self.scratch, dist)
+        else:
+            _kernels.dense_sq_distances(xs, self.rows, self.n, dist)
+        k = min(self.k, self.n)
+        nearest = np.argpartition(dist[: self.n], k - 1)[:k] if k < self.n else np.arange(self.n)
+        return self.labels[nearest].mean(axis=0, dtype=np.float64)
+
+    def add_labels(self, n_new):
+        self.labels = np.pad(self.labels, ((0, 0), (0, n_new)))
+
+    def select_labels(self, idx):
+        self.labels = np.ascontiguousarray(self.labels[:, np.asarray(idx, dtype=np.int64)])
+
+
+class RuleSelector:
+    """Per label, the decision rule with the best prequential F1 (see the module docstring).
+
+    Parameters
+    ----------
+    n_rules, n_labels
+        Rule 0 is the default, used while a label has fewer than ``min_positives`` positives.
+    half_life
+        Instances after which old counts weigh half (tracks drift).
+    min_positives
+        Positive weight a label needs before its rule is chosen by the counts.
+    margin
+        F1 a rule must gain over the current choice to replace it (hysteresis).
+    every
+        Instances between two choices.
+    """
+
+    def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
+                 every=10):
+        self.tp = np.zeros((n_rules, n_labels))
+        self.fp = np.zeros((n_rules, n_labels))
+        self.fn = np.zeros((n_rules, n_labels))
+        self.positives = np.zeros(n_labels)
+        self.choice = np.zeros(n_labels, dtype=np.int64)
+        self.decay = 0.5 ** (every / half_life)
+        self.min_positives = min_positives
+        self.margin = margin
+        self.every = every
+        self.n = 0
+
+    def record(self, decisions, y):
+        """Count the rules' decisions (``(n_rules, n_labels)`` 0/1, made before learning)."""
+        _kernels.rule_record(decisions, y, self.tp, self.fp, self.fn, self.positives)
+        self.n += 1
+        if self.n % self.every == 0:
+            for a in (self.tp, self.fp, self.fn, self.positives):
+                a *= self.decay
+            self._choose()
+        elif self.n < 10 * self.every:  # early on, choose after every instance
+            self._choose()
+
+    def _choose(self):
+        errors = self.fp + self.fn
+        f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + errors, 1e-12)
+        cols = np.arange(f1.shape[1])
+        # Hysteresis: the current rule keeps the label unless another beats it by a margin.
+        current = np.maximum(self.choice, 0)
+        bonus = np.zeros_like(f1)
+        bonus[current, cols] = self.margin
+        # A rule may replace the default (rule 0) on a label only if it makes at most as many
+        # errors there: a better F1 that would cost Hamming loss is not taken.
+        allowed = errors <= errors[0][None] + 1e-9
+        choice = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
+        # Labels with little evidence keep the default rule; while the default rule's errors
+        # exceed the budget (below), only where it hit them and made fewer errors than never
+        # predicting them.
+        budget = HAMMING_BUDGET * self.positives.sum()
+        over = errors[0].sum() > budget
+        young_choice = np.where(
+            (self.tp[0] > 0) & (errors[0] <= HAMMING_BUDGET * self.positives), 0, NEVER
+        ) if over else np.zeros_like(self.choice)
+        choice = np.where(self.positives >= self.min_positives, choice, young_choice)
+        # Hamming budget: the chosen rules together must make fewer errors than never
+        # predicting any label (``HAMMING_BUDGET`` of the positives). Over budget, the labels whose
+        # rule makes more errors than leaving them out are given, cheapest F1 per error saved
+        # first, their best rule within that bound, or "never".
+        never = choice == NEVER
+        picked = np.maximum(choice, 0)
+        chosen_errors = np.where(never, self.positives, errors[picked, cols])
+        total = chosen_errors.sum()
+        if total > budget:
+            within = np.where(errors <= HAMMING_BUDGET * self.positives[None], f1, -1.0)
+            fallback = within.argmax(axis=0)
+            fallback_f1 = within[fallback, cols]
+            fallback = np.where(fallback_f1 < 0, NEVER, fallback)
+            fallback_f1 = np.maximum(fallback_f1, 0.0)
+            fallback_errors = np.where(fallback == NEVER, self.positives,
+                                       errors[np.maximum(fallback, 0), cols])
+            saved = chosen_errors - fallback_errors
+            lost = np.where(never, 0.0, f1[picked, cols]) - fallback_f1
+            candidates = np.flatnonzero(saved > 0)
+            order = candidates[np.argsort(lost[candidates] / saved[candidates])]
+            for j in order:
+                if total <= budget:
+                    break
+                choice[j] = fallback[j]
+                total -= saved[j]
+        self.choice = choice
+
+    def decide(self, decisions):
+        """Per label, the decision of its chosen rule (0 where it is "never")."""
+        out = np.empty(decisions.shape[1])
+        _kernels.rule_decide(decisions, self.choice, out)
+        return out
+
+    def add_labels(self, n_new):
+        pad = np.zeros((self.tp.shape[0], n_new))
+        self.tp = np.concatenate([self.tp, pad], axis=1)
+        self.fp = np.concatenate([self.fp, pad], axis=1)
+        self.fn = np.concatenate([self.fn, pad], axis=1)
+        self.positives = np.concatenate([self.positives, np.zeros(n_new)])
+        self.choice = np.concatenate([self.choice, np.zeros(n_new, dtype=np.int64)])
+
+    def select_labels(self, idx):
+        idx = np.asarray(idx, dtype=np.int64)
+        self.tp = self.tp[:, idx].copy()
+        self.fp = self.fp[:, idx].copy()
+        self.fn = self.fn[:, idx].copy()
+        self.positives = self.positives[idx].copy()
+        self.choice = self.choice[idx].copy()
