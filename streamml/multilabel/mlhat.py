@@ -67,6 +67,17 @@ class MLHAT(base.MultiLabelClassifier):
     in or pruned after ``drift_window`` instances by a ``switch_significance`` bound. Leaves of
     the main and alternate subtrees are combined with weights 1 / HammingLoss^2.
 
+    Each label's decision is made by one of four rules, chosen per label by the data: the
+    tree's (joint label-set decoding at the leaf), the leaf model's probability at the other
+    threshold (the learned one when ``calibrated`` is off, 0.5 when on), naive Bayes from the
+    statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
+    words present on sparse input) at learned thresholds, and the ``n_neighbours`` nearest of
+    the last ``neighbour_window`` instances. Every rule decides every instance before it is
+    learnt (prequential); per label, a rule replaces the tree's only with a better F1 and no
+    more errors, and while the chosen rules together make more than 0.95 times the errors of
+    predicting nothing, the labels whose rule errs more than leaving them out are left out
+    (cheapest F1 first), so the Hamming loss stays below the empty prediction's.
+
     Parameters
     ----------
     grace_period
@@ -116,11 +127,19 @@ class MLHAT(base.MultiLabelClassifier):
         quarter of the (at least 64) features seen; the first instances are learnt again in
         the chosen representation.
     calibrated
-        True: per-label decision thresholds learned online (each label's F1 is maximized with
-        at most 1.5 false positives per true positive on the probabilities seen so far).
-        False: 0.5. ``"auto"``: True on sparse input, where a fixed 0.5 misses most rare
-        labels, False on dense input, where the chains are well calibrated already and the
-        thresholds cost up to 0.04 macro-F1 (birds, cal500).
+        Thresholds of the tree's rule. True: per-label decision thresholds learned online
+        (each label's F1 is maximized with at most 1.5 false positives per true positive on
+        the probabilities seen so far). False: 0.5. ``"auto"``: True on sparse input, where a
+        fixed 0.5 misses most rare labels, False on dense input, where the chains are well
+        calibrated already. Either way the other reading of the same probabilities is one of
+        the rules each label may choose.
+    naive_bayes
+        Whether naive Bayes from the leaf statistics is one of the rules.
+    n_neighbours
+        Neighbours of the nearest-neighbour rule (0: no such rule). It suits streams of
+        near-duplicate instances whose label sets repeat.
+    neighbour_window
+        Recent instances the nearest-neighbour rule searches.
     seed
         Seed of the online-bagging weights.
 
