@@ -662,6 +662,94 @@ def rule_decide(decisions, choice, out):
         out[j] = 0.0 if choice[j] < 0 else decisions[choice[j], j]
 
 
+@njit(cache=True)
+def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, choice):
+    """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
+
+    A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
+    rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no more errors ``fp + fn``
+    than rule 0 (the current choice gets ``margin`` extra: hysteresis). Hamming budget: while
+    the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
+    rule 0 only where it hit them and erred less than that fraction of their positives; and
+    while the chosen rules' errors exceed it, labels fall back to their best rule within that
+    fraction of their positives (or never), least F1 lost per error saved first.
+
+    Parameters
+    ----------
+    tp, fp, fn : float64 (n_rules, n_labels), input
+    positives : float64 (n_labels,), input
+    margin, min_positives, budget_fraction : float
+    choice : int64 (n_labels,), updated in place
+    """
+    n_rules, n_labels = tp.shape
+    total_pos = 0.0
+    default_errors = 0.0
+    for j in range(n_labels):
+        total_pos += positives[j]
+        default_errors += fp[0, j] + fn[0, j]
+    budget = budget_fraction * total_pos
+    over = default_errors > budget
+    chosen_errors = np.empty(n_labels)
+    chosen_f1 = np.empty(n_labels)
+    for j in range(n_labels):
+        e0 = fp[0, j] + fn[0, j]
+        if positives[j] < min_positives:
+            c = 0
+            if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
+                c = -1
+        else:
+            current = max(choice[j], 0)
+            c = 0
+            best = -1.0
+            for r in range(n_rules):
+                e = fp[r, j] + fn[r, j]
+                if e > e0 + 1e-9:
+                    continue
+                f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+                if r == current:
+                    f += margin
+                if f > best:
+                    best = f
+                    c = r
+        choice[j] = c
+        if c < 0:
+            chosen_errors[j] = positives[j]
+            chosen_f1[j] = 0.0
+        else:
+            e = fp[c, j] + fn[c, j]
+            chosen_errors[j] = e
+            chosen_f1[j] = 2.0 * tp[c, j] / max(2.0 * tp[c, j] + e, 1e-12)
+    total = 0.0
+    for j in range(n_labels):
+        total += chosen_errors[j]
+    if total <= budget:
+        return
+    fallback = np.empty(n_labels, dtype=np.int64)
+    saved = np.empty(n_labels)
+    cost = np.empty(n_labels)
+    for j in range(n_labels):
+        fb = -1
+        fb_f1 = -1.0
+        for r in range(n_rules):
+            e = fp[r, j] + fn[r, j]
+            if e > budget_fraction * positives[j]:
+                continue
+            f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+            if f > fb_f1:
+                fb_f1 = f
+                fb = r
+        fb_errors = positives[j] if fb < 0 else fp[fb, j] + fn[fb, j]
+        fallback[j] = fb
+        saved[j] = chosen_errors[j] - fb_errors
+        lost = chosen_f1[j] - max(fb_f1, 0.0)
+        cost[j] = lost / saved[j] if saved[j] > 0.0 else np.inf
+    for j in np.argsort(cost, kind="mergesort"):
+        if total <= budget or saved[j] <= 0.0:
+            break
+        choice[j] = fallback[j]
+        total -= saved[j]
+
+
 def warm_up():
     """Compile (or load from cache) every kernel on tiny inputs."""
     c = np.zeros((2, 3))
@@ -695,6 +783,8 @@ def warm_up():
     rules = np.zeros((2, 2))
     rule_record(rules, np.zeros(2), rules.copy(), rules.copy(), rules.copy(), np.zeros(2))
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
+    rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
+                np.zeros(2, dtype=np.int64))
     dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
     sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),

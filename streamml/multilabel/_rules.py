@@ -137,52 +137,8 @@ class RuleSelector:
             self._choose()
 
     def _choose(self):
-        errors = self.fp + self.fn
-        f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + errors, 1e-12)
-        cols = np.arange(f1.shape[1])
-        # Hysteresis: the current rule keeps the label unless another beats it by a margin.
-        current = np.maximum(self.choice, 0)
-        bonus = np.zeros_like(f1)
-        bonus[current, cols] = self.margin
-        # A rule may replace the default (rule 0) on a label only if it makes at most as many
-        # errors there: a better F1 that would cost Hamming loss is not taken.
-        allowed = errors <= errors[0][None] + 1e-9
-        choice = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
-        # Labels with little evidence keep the default rule; while the default rule's errors
-        # exceed the budget (below), only where it hit them and made fewer errors than never
-        # predicting them.
-        budget = HAMMING_BUDGET * self.positives.sum()
-        over = errors[0].sum() > budget
-        young_choice = np.where(
-            (self.tp[0] > 0) & (errors[0] <= HAMMING_BUDGET * self.positives), 0, NEVER
-        ) if over else np.zeros_like(self.choice)
-        choice = np.where(self.positives >= self.min_positives, choice, young_choice)
-        # Hamming budget: the chosen rules together must make fewer errors than never
-        # predicting any label (``HAMMING_BUDGET`` of the positives). Over budget, the labels whose
-        # rule makes more errors than leaving them out are given, cheapest F1 per error saved
-        # first, their best rule within that bound, or "never".
-        never = choice == NEVER
-        picked = np.maximum(choice, 0)
-        chosen_errors = np.where(never, self.positives, errors[picked, cols])
-        total = chosen_errors.sum()
-        if total > budget:
-            within = np.where(errors <= HAMMING_BUDGET * self.positives[None], f1, -1.0)
-            fallback = within.argmax(axis=0)
-            fallback_f1 = within[fallback, cols]
-            fallback = np.where(fallback_f1 < 0, NEVER, fallback)
-            fallback_f1 = np.maximum(fallback_f1, 0.0)
-            fallback_errors = np.where(fallback == NEVER, self.positives,
-                                       errors[np.maximum(fallback, 0), cols])
-            saved = chosen_errors - fallback_errors
-            lost = np.where(never, 0.0, f1[picked, cols]) - fallback_f1
-            candidates = np.flatnonzero(saved > 0)
-            order = candidates[np.argsort(lost[candidates] / saved[candidates])]
-            for j in order:
-                if total <= budget:
-                    break
-                choice[j] = fallback[j]
-                total -= saved[j]
-        self.choice = choice
+        _kernels.rule_choose(self.tp, self.fp, self.fn, self.positives, self.margin,
+                             self.min_positives, HAMMING_BUDGET, self.choice)
 
     def decide(self, decisions):
         """Per label, the decision of its chosen rule (0 where it is "never")."""

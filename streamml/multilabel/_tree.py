@@ -301,11 +301,12 @@ class Leaf(Node):
             cand[r, list(key)] = 1.0
         self.candidates = cand
 
-    def decide(self, xs, ctx=None, thresholds=None):
+    def decide(self, xs, ctx=None, thresholds=None, proba=None):
         """Predicted label set (0/1 vector): the per-label decisions (``thresholds``, a
         :class:`LabelThresholds`, or 0.5) and the leaf's frequent label sets compete under the
-        model's joint probability."""
-        proba = self.proba(xs, ctx)
+        model's joint probability. ``proba``: this leaf's probabilities, when known."""
+        if proba is None:
+            proba = self.proba(xs, ctx)
         if thresholds is None:
             greedy = (proba > 0.5).astype(np.float64)
         else:

@@ -347,6 +347,7 @@ class MLHAT(base.MultiLabelClassifier):
 
     def _add_labels(self, n_new):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
+        self._last_rules = None  # answered for fewer labels
         if self._root is None:
             return
         self._thresholds.add_labels(n_new)
@@ -376,13 +377,14 @@ class MLHAT(base.MultiLabelClassifier):
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
                 )
             self._root = self._new_leaf(0, len(yv), len(xv))
-        decisions, tree_proba, nb_proba, _ = self._rule_decisions(xv, xs, ctx)
+        decisions, tree_proba, nb_proba, leaf = self._rule_decisions(xv, xs, ctx)
         self._n_seen += 1
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
         else:
             member_weights = np.ones(1)
-        proba = self._main_leaf(self._root, xv).proba(xs, ctx)
+        main = self._main_leaf(self._root, xv)
+        proba = tree_proba if main is leaf else main.proba(xs, ctx)
         loss = self._hamming(proba, yv)
         self._thresholds.record(proba, yv)
         if nb_proba is not None:
@@ -539,8 +541,9 @@ class MLHAT(base.MultiLabelClassifier):
             weights = [leaf.hamming_weight() for leaf in leaves]
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
-        decided = best.decide(xs, ctx, self._thresholds if self._calibrated else None)
-        return decided, best.proba(xs, ctx), best
+        proba = best.proba(xs, ctx)
+        decided = best.decide(xs, ctx, self._thresholds if self._calibrated else None, proba)
+        return decided, proba, best
 
     def _rule_decisions(self, xv, xs, ctx=None):
         """The decisions of every rule (``N_RULES`` x labels), the tree's and naive Bayes'

@@ -232,3 +232,54 @@ def test_bad_rule_parameters_are_refused():
         MLHAT(neighbour_window=0)
     with pytest.raises(ValueError, match="naive_bayes"):
         MLHAT(naive_bayes="yes")
+
+
+def _naive_choose(tp, fp, fn, positives, choice, margin, min_positives, budget_fraction):
+    """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
+    errors = fp + fn
+    f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
+    cols = np.arange(f1.shape[1])
+    bonus = np.zeros_like(f1)
+    bonus[np.maximum(choice, 0), cols] = margin
+    allowed = errors <= errors[0][None] + 1e-9
+    mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
+    budget = budget_fraction * positives.sum()
+    if errors[0].sum() > budget:
+        young = np.where((tp[0] > 0) & (errors[0] <= budget_fraction * positives), 0, NEVER)
+    else:
+        young = np.zeros_like(choice)
+    choice = np.where(positives >= min_positives, mature, young)
+    never = choice == NEVER
+    picked = np.maximum(choice, 0)
+    chosen_errors = np.where(never, positives, errors[picked, cols])
+    total = chosen_errors.sum()
+    if total > budget:
+        within = np.where(errors <= budget_fraction * positives[None], f1, -1.0)
+        fallback = within.argmax(axis=0)
+        fallback_f1 = within[fallback, cols]
+        fallback = np.where(fallback_f1 < 0, NEVER, fallback)
+        fallback_errors = np.where(fallback == NEVER, positives,
+                                   errors[np.maximum(fallback, 0), cols])
+        saved = chosen_errors - fallback_errors
+        lost = np.where(never, 0.0, f1[picked, cols]) - np.maximum(fallback_f1, 0.0)
+        for j in sorted(np.flatnonzero(saved > 0), key=lambda j: lost[j] / saved[j]):
+            if total <= budget:
+                break
+            choice[j] = fallback[j]
+            total -= saved[j]
+    return choice
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rule_choice_kernel_matches_its_numpy_twin(seed):
+    rng = np.random.default_rng(seed)
+    n_rules, n_labels = 4, 15
+    positives = rng.uniform(0, 20, n_labels)
+    tp = rng.uniform(0, 1, (n_rules, n_labels)) * positives
+    fn = positives - tp
+    fp = rng.uniform(0, 1 + seed, (n_rules, n_labels)) * positives  # some seeds over budget
+    choice = rng.integers(-1, n_rules, n_labels)
+    expected = _naive_choose(tp, fp, fn, positives, choice.copy(), 0.01, 5.0, 0.95)
+    got = choice.copy()
+    _kernels.rule_choose(tp, fp, fn, positives, 0.01, 5.0, 0.95, got)
+    assert got.tolist() == expected.tolist()
