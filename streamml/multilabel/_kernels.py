@@ -546,20 +546,34 @@ def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, po
     n_labels = positives.shape[0]
     n_words = present.shape[0]
     smooth = alpha * max(n_words, 1)
+    # A word never seen with label l weighs log(alpha) - log(present + alpha) for every label:
+    # summed once; the logarithms of the other words are added for their labels only.
+    base = 0.0
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        if f < n_words:
+            base += values[k] * (math.log(alpha) - math.log(present[f] + alpha))
     for j in range(n_labels):
         n_pos = positives[j]
         n_neg = n - n_pos
-        z = math.log((n_pos + 0.5) / (n_neg + 0.5))
         log_pos = math.log(mass_pos[j] + smooth)
         log_neg = math.log(max(mass_all - mass_pos[j], 0.0) + smooth)
+        proba[j] = math.log((n_pos + 0.5) / (n_neg + 0.5)) + base
         for k in range(cols.shape[0]):
-            f = cols[k]
-            if f >= n_words:
-                continue
+            if cols[k] < n_words:
+                proba[j] += values[k] * (log_neg - log_pos)
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        if f >= n_words:
+            continue
+        unseen = math.log(alpha) - math.log(present[f] + alpha)
+        for j in range(n_labels):
             t = together[f, j]
-            z += values[k] * (math.log(t + alpha) - log_pos
-                              - math.log(max(present[f] - t, 0.0) + alpha) + log_neg)
-        proba[j] = _log_odds_proba(z)
+            if t > 0.0:
+                proba[j] += values[k] * (math.log(t + alpha)
+                                         - math.log(max(present[f] - t, 0.0) + alpha) - unseen)
+    for j in range(n_labels):
+        proba[j] = _log_odds_proba(proba[j])
 
 
 @njit(cache=True)

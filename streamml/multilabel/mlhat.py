@@ -32,15 +32,20 @@ def _copy_vector(v):
 
 
 def _same_vector(a, b):
-    """Whether two raw vectors (dense with NaN, sparse, or None) hold the same instance."""
+    """Whether ``b`` holds the instance ``a`` held (raw vectors: dense with NaN, sparse, or
+    None), ``b`` possibly with features that were new when it was made (learn_one adds them,
+    predict_one does not)."""
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, SparseVector) != isinstance(b, SparseVector):
         return False
     if isinstance(a, SparseVector):
-        return (len(a) == len(b) and a.cols.tobytes() == b.cols.tobytes()
-                and a.values.tobytes() == b.values.tobytes())
-    return a.tobytes() == b.tobytes()  # bitwise: NaN (missing) equals NaN
+        keep = b.cols < len(a)
+        if len(b.cols) and not keep[-1]:
+            return (a.cols.tobytes() == b.cols[keep].tobytes()
+                    and a.values.tobytes() == b.values[keep].tobytes())
+        return a.cols.tobytes() == b.cols.tobytes() and a.values.tobytes() == b.values.tobytes()
+    return len(b) >= len(a) and a.tobytes() == b[: len(a)].tobytes()  # NaN equals NaN
 
 
 def _check_positive(name, value, integer=False, upper=None):
@@ -347,7 +352,14 @@ class MLHAT(base.MultiLabelClassifier):
 
     def _add_labels(self, n_new):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
-        self._last_rules = None  # answered for fewer labels
+        if self._last_rules is not None:
+            # The last answer, given before these labels existed, did not predict them.
+            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf) = self._last_rules
+            pad = np.zeros(n_new)
+            self._last_rules = (n_seen, xv, ctx, (
+                np.pad(decisions, ((0, 0), (0, n_new))), np.concatenate([tree_proba, pad]),
+                None if nb_proba is None else np.concatenate([nb_proba, pad]), leaf,
+            ))
         if self._root is None:
             return
         self._thresholds.add_labels(n_new)
