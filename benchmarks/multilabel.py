@@ -567,19 +567,20 @@ def main(argv=None):
 
 HEADER = """## multilabel: iHOMER and MLHAT (`streamml`) against river and the authors' MLHAT
 
-Commands (2-core machine shared by 8 agents, peers and ours run at different times, niced:
-throughput is noisy; compare ratios loosely):
+Commands (2-core machine shared by 8 agents, load average about 30; peers and ours run at
+different times, niced: throughput across rows is noisy, compare ratios loosely):
 
-    python benchmarks/multilabel.py --models peers --cache ml.jsonl
+    python benchmarks/multilabel.py --models peers --seeds 0 --cache ml.jsonl
     python benchmarks/multilabel.py --models ours --cache ml.jsonl --write
 
 Prequential (predict, then learn), EVERY instance counted. Seed 0 is the file order (birds:
 train then test), seeds 1, 2 random orders, identical for every model. The authors' MLHAT
 (github aestebant/mlhat, installed as a peer, never committed) runs on the first 300 instances
 of the sets where it does a few instances per second, and so do river's models on those wide
-sets (2-10 instances per second on this loaded machine); IHOMER's row on the same prefix is
-beside them. Peers ran on seed 0 only on the five wide sets (time). Throughput after a numba
-warm-up.
+sets; IHOMER's row on the same prefix is beside them. The peers ran on seed 0 (file order)
+only in this run (time); the goal lines compare IHOMER on that order. "empty prediction" is
+the baseline that never predicts a label: every model's Hamming loss should stay below it.
+Throughput after a numba warm-up.
 """
 
 SCALE_HEADER = """## multilabel-ihomer-scale: IHOMER vs MLHAT, 1,000 labels x 10,000 sparse words; bibtex
