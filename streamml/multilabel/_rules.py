@@ -72,9 +72,11 @@ class NeighbourWindow:
         self.n = min(self.n + 1, self.size)
 
     def proba(self, xs):
-        """Per label, the fraction of the ``k`` nearest instances carrying it."""
+        """Per label, the fraction of the ``k`` nearest instances carrying it (the nearest
+        one's label set is left in ``nearest_labels``)."""
         n_labels = self.labels.shape[1]
         if self.n == 0:
+            self.nearest_labels = np.zeros(n_labels)
             return np.zeros(n_labels)
         dist = self._dist
         if self.sparse:
@@ -86,6 +88,7 @@ class NeighbourWindow:
             _kernels.dense_sq_distances(xs, self.rows, self.n, dist)
         k = min(self.k, self.n)
         nearest = np.argpartition(dist[: self.n], k - 1)[:k] if k < self.n else np.arange(self.n)
+        self.nearest_labels = self.labels[int(np.argmin(dist[: self.n]))].astype(np.float64)
         return self.labels[nearest].mean(axis=0, dtype=np.float64)
 
     def add_labels(self, n_new):
@@ -161,3 +164,53 @@ class RuleSelector:
         self.fn = self.fn[:, idx].copy()
         self.positives = self.positives[idx].copy()
         self.choice = self.choice[idx].copy()
+
+
+class JointChoice:
+    """Whether to answer with the nearest neighbour's whole label set (a label powerset read
+    jointly) rather than the per-label rules' vector.
+
+    Both answers are scored before each instance is learnt (prequential, decayed counts): the
+    neighbour's label set is used while it has matched the true label set more often, by
+    ``margin`` of the instances, with no more label errors and no lower micro-F1.
+    """
+
+    def __init__(self, half_life=1000, margin=0.02, min_weight=50.0, every=10):
+        self.exact = np.zeros(2)
+        self.errors = np.zeros(2)
+        self.tp = np.zeros(2)
+        self.fp = np.zeros(2)
+        self.fn = np.zeros(2)
+        self.weight = 0.0
+        self.decay = 0.5 ** (every / half_life)
+        self.margin = margin
+        self.min_weight = min_weight
+        self.every = every
+        self.n = 0
+        self.use_neighbour = False
+
+    def record(self, per_label, neighbour, y):
+        truth = y > 0.5
+        for i, answer in enumerate((per_label, neighbour)):
+            hit = answer > 0.5
+            tp = np.count_nonzero(hit & truth)
+            fp = np.count_nonzero(hit) - tp
+            fn = np.count_nonzero(truth) - tp
+            self.tp[i] += tp
+            self.fp[i] += fp
+            self.fn[i] += fn
+            self.errors[i] += fp + fn
+            self.exact[i] += fp + fn == 0
+        self.weight += 1.0
+        self.n += 1
+        if self.n % self.every == 0:
+            for a in (self.exact, self.errors, self.tp, self.fp, self.fn):
+                a *= self.decay
+            self.weight *= self.decay
+            f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + self.fp + self.fn, 1e-12)
+            self.use_neighbour = bool(
+                self.weight >= self.min_weight
+                and self.exact[1] > self.exact[0] + self.margin * self.weight
+                and self.errors[1] <= self.errors[0]
+                and f1[1] >= f1[0]
+            )

@@ -9,7 +9,7 @@ import pytest
 
 from streamml.multilabel import MLHAT
 from streamml.multilabel import _kernels
-from streamml.multilabel._rules import NEVER, NeighbourWindow, RuleSelector
+from streamml.multilabel._rules import NEVER, JointChoice, NeighbourWindow, RuleSelector
 from streamml.multilabel._spaces import SparseVector
 
 
@@ -283,3 +283,31 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed):
     got = choice.copy()
     _kernels.rule_choose(tp, fp, fn, positives, 0.01, 5.0, 0.95, got)
     assert got.tolist() == expected.tolist()
+
+
+def test_joint_choice_answers_with_the_neighbours_label_set_only_where_it_is_better():
+    rng = np.random.default_rng(6)
+    truth = (rng.random((600, 5)) < 0.3).astype(float)
+    good = truth.copy()
+    good[rng.random(600) < 0.1, 0] = 1.0  # a few errors, whole label sets mostly right
+    per_label = np.where(rng.random(truth.shape) < 0.1, 1 - truth, truth)  # 10% flips
+    joint = JointChoice()
+    for a, b, y in zip(per_label, good, truth):
+        joint.record(a, b, y)
+    assert joint.use_neighbour
+    worse = JointChoice()
+    for a, b, y in zip(per_label, np.zeros_like(truth), truth):  # never predicts a label
+        worse.record(a, b, y)
+    assert not worse.use_neighbour
+
+
+def test_genbase_like_streams_use_the_nearest_label_set():
+    data = list(_prototype_stream(800, 2, n_prototypes=30))
+    model = MLHAT(seed=0)
+    hits = 0
+    for x, y in data:
+        p = model.predict_one(x)
+        hits += all(p.get(k, False) == v for k, v in y.items())
+        model.learn_one(x, y)
+    assert model._joint.use_neighbour
+    assert hits / len(data) > 0.8
