@@ -461,6 +461,309 @@ def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, max_false_pe
             thresholds[j] = 1.0 / (1.0 + math.exp(-z))
 
 
+@njit(cache=True)
+def _log_odds_proba(z):
+    """Probability of a log-odds ``z`` clipped to [-30, 30]."""
+    return _sigmoid(min(max(z, -30.0), 30.0))
+
+
+@njit(cache=True)
+def gaussian_nb_proba(x, count, mean, m2, positives, n, var_floor, proba):
+    """Per-label Gaussian naive Bayes P(label | x) from a leaf's Gaussian statistics.
+
+    Row 0 of ``count / mean / m2`` holds every instance, row ``1 + l`` the instances with
+    label ``l``; the statistics of the instances WITHOUT label ``l`` are their difference
+    (the parallel-variance merge, undone). Missing features (NaN) and features with fewer
+    than 2 instances on either side are left out of the sum.
+
+    Parameters
+    ----------
+    x : float64 (n_features,), input; NaN = missing
+    count, mean, m2 : float64 (n_labels + 1, n_columns), input
+    positives : float64 (n_labels,), input
+        Weight of the instances with each label.
+    n : float
+        Weight of all instances.
+    var_floor : float
+        Added to every variance, relative to the feature's variance over all instances
+        (plus 1e-9 absolute).
+    proba : float64 (n_labels,), output
+    """
+    n_labels = positives.shape[0]
+    n_features = min(x.shape[0], count.shape[1])
+    for j in range(n_labels):
+        n_pos = positives[j]
+        n_neg = n - n_pos
+        if n_pos <= 0.0 or n_neg <= 0.0:
+            proba[j] = (n_pos + 0.5) / (n + 1.0)
+            continue
+        z = math.log((n_pos + 0.5) / (n_neg + 0.5))
+        for f in range(n_features):
+            v = x[f]
+            if v != v:
+                continue
+            c_all = count[0, f]
+            c_pos = count[1 + j, f]
+            c_neg = c_all - c_pos
+            if c_pos < 2.0 or c_neg < 2.0:
+                continue
+            mu_all = mean[0, f]
+            mu_pos = mean[1 + j, f]
+            mu_neg = (c_all * mu_all - c_pos * mu_pos) / c_neg
+            var_all = m2[0, f] / (c_all - 1.0)
+            m2_neg = (m2[0, f] - m2[1 + j, f] - c_pos * (mu_pos - mu_all) ** 2
+                      - c_neg * (mu_neg - mu_all) ** 2)
+            floor = var_floor * var_all + 1e-9
+            var_pos = m2[1 + j, f] / (c_pos - 1.0) + floor
+            var_neg = max(m2_neg, 0.0) / (c_neg - 1.0) + floor
+            z += (0.5 * math.log(var_neg / var_pos) - 0.5 * (v - mu_pos) ** 2 / var_pos
+                  + 0.5 * (v - mu_neg) ** 2 / var_neg)
+        proba[j] = _log_odds_proba(z)
+
+
+@njit(cache=True)
+def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, positives, n,
+                         alpha, proba):
+    """Per-label multinomial naive Bayes P(label | x) from a sparse leaf's presence counts.
+
+    Each label ``l`` is a two-class multinomial model of the words: the instances with ``l``
+    against those without it, with word weights ``together[:, l]`` and ``present -
+    together[:, l]``, total masses ``mass_pos[l]`` and ``mass_all - mass_pos[l]``, Laplace
+    smoothing ``alpha`` over the ``present.shape[0]`` words. Cost: non-zeros x labels.
+
+    Parameters
+    ----------
+    cols, values : the instance's non-zero features, input
+    present : float64 (n_features,), input
+    together : float (n_features, >= n_labels), input
+    mass_pos : float64 (n_labels,), input
+    mass_all : float
+    positives : float64 (n_labels,), input
+    n : float
+    alpha : float
+    proba : float64 (n_labels,), output
+    """
+    n_labels = positives.shape[0]
+    n_words = present.shape[0]
+    smooth = alpha * max(n_words, 1)
+    # A word never seen with label l weighs log(alpha) - log(present + alpha) for every label:
+    # summed once; the logarithms of the other words are added for their labels only.
+    base = 0.0
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        if f < n_words:
+            base += values[k] * (math.log(alpha) - math.log(present[f] + alpha))
+    for j in range(n_labels):
+        n_pos = positives[j]
+        n_neg = n - n_pos
+        log_pos = math.log(mass_pos[j] + smooth)
+        log_neg = math.log(max(mass_all - mass_pos[j], 0.0) + smooth)
+        proba[j] = math.log((n_pos + 0.5) / (n_neg + 0.5)) + base
+        for k in range(cols.shape[0]):
+            if cols[k] < n_words:
+                proba[j] += values[k] * (log_neg - log_pos)
+    for k in range(cols.shape[0]):
+        f = cols[k]
+        if f >= n_words:
+            continue
+        unseen = math.log(alpha) - math.log(present[f] + alpha)
+        for j in range(n_labels):
+            t = together[f, j]
+            if t > 0.0:
+                proba[j] += values[k] * (math.log(t + alpha)
+                                         - math.log(max(present[f] - t, 0.0) + alpha) - unseen)
+    for j in range(n_labels):
+        proba[j] = _log_odds_proba(proba[j])
+
+
+@njit(cache=True)
+def dense_sq_distances(query, rows, n_rows, out):
+    """Squared Euclidean distance of ``query`` to each of the first ``n_rows`` rows
+    (columns beyond the query, or beyond ``rows``, count as 0).
+
+    Parameters
+    ----------
+    query : float64 (n_features,), input
+    rows : float (capacity, width), input
+    n_rows : int
+    out : float64 (>= n_rows,), output
+    """
+    width = min(query.shape[0], rows.shape[1])
+    for r in range(n_rows):
+        d = 0.0
+        for f in range(width):
+            diff = query[f] - rows[r, f]
+            d += diff * diff
+        for f in range(width, query.shape[0]):
+            d += query[f] * query[f]
+        for f in range(width, rows.shape[1]):
+            d += rows[r, f] * rows[r, f]
+        out[r] = d
+
+
+@njit(cache=True)
+def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scratch, out):
+    """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` sparse
+    rows (row ``r``: the first ``row_nnz[r]`` entries of ``row_cols[r]`` / ``row_values[r]``).
+
+    Cost: the non-zeros of the query plus those of the rows. ``scratch`` is a float64 array of
+    zeros longer than every column index; it is returned zeroed.
+
+    Parameters
+    ----------
+    cols, values : the query's non-zero features, input
+    row_cols : int64 (capacity, width), input
+    row_values : float (capacity, width), input
+    row_nnz : int64 (capacity,), input
+    n_rows : int
+    scratch : float64, workspace
+    out : float64 (>= n_rows,), output
+    """
+    q_norm = 0.0
+    for k in range(cols.shape[0]):
+        scratch[cols[k]] = values[k]
+        q_norm += values[k] * values[k]
+    for r in range(n_rows):
+        dot = 0.0
+        r_norm = 0.0
+        for k in range(row_nnz[r]):
+            v = row_values[r, k]
+            r_norm += v * v
+            c = row_cols[r, k]
+            if c < scratch.shape[0]:
+                dot += scratch[c] * v
+        out[r] = q_norm + r_norm - 2.0 * dot
+    for k in range(cols.shape[0]):
+        scratch[cols[k]] = 0.0
+
+
+@njit(cache=True)
+def rule_record(decisions, labels, tp, fp, fn, positives):
+    """Count each rule's true positives, false positives and false negatives of one instance.
+
+    Parameters
+    ----------
+    decisions : float64 (n_rules, n_labels), input, values 0 / 1
+    labels : float64 (n_labels,), input, values 0 / 1
+    tp, fp, fn : float64 (n_rules, n_labels), updated in place
+    positives : float64 (n_labels,), updated in place
+    """
+    for j in range(labels.shape[0]):
+        truth = labels[j] > 0.5
+        if truth:
+            positives[j] += 1.0
+        for r in range(decisions.shape[0]):
+            hit = decisions[r, j] > 0.5
+            if hit and truth:
+                tp[r, j] += 1.0
+            elif hit:
+                fp[r, j] += 1.0
+            elif truth:
+                fn[r, j] += 1.0
+
+
+@njit(cache=True)
+def rule_decide(decisions, choice, out):
+    """Per label, the decision of its chosen rule (``choice`` < 0: 0, never predicted).
+
+    Parameters
+    ----------
+    decisions : float64 (n_rules, n_labels), input
+    choice : int64 (n_labels,), input
+    out : float64 (n_labels,), output
+    """
+    for j in range(choice.shape[0]):
+        out[j] = 0.0 if choice[j] < 0 else decisions[choice[j], j]
+
+
+@njit(cache=True)
+def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, choice):
+    """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
+
+    A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
+    rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no more errors ``fp + fn``
+    than rule 0 (the current choice gets ``margin`` extra: hysteresis). Hamming budget: while
+    the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
+    rule 0 only where it hit them and erred less than that fraction of their positives; and
+    while the chosen rules' errors exceed it, labels fall back to their best rule within that
+    fraction of their positives (or never), least F1 lost per error saved first.
+
+    Parameters
+    ----------
+    tp, fp, fn : float64 (n_rules, n_labels), input
+    positives : float64 (n_labels,), input
+    margin, min_positives, budget_fraction : float
+    choice : int64 (n_labels,), updated in place
+    """
+    n_rules, n_labels = tp.shape
+    total_pos = 0.0
+    default_errors = 0.0
+    for j in range(n_labels):
+        total_pos += positives[j]
+        default_errors += fp[0, j] + fn[0, j]
+    budget = budget_fraction * total_pos
+    over = default_errors > budget
+    chosen_errors = np.empty(n_labels)
+    chosen_f1 = np.empty(n_labels)
+    for j in range(n_labels):
+        e0 = fp[0, j] + fn[0, j]
+        if positives[j] < min_positives:
+            c = 0
+            if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
+                c = -1
+        else:
+            current = max(choice[j], 0)
+            c = 0
+            best = -1.0
+            for r in range(n_rules):
+                e = fp[r, j] + fn[r, j]
+                if e > e0 + 1e-9:
+                    continue
+                f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+                if r == current:
+                    f += margin
+                if f > best:
+                    best = f
+                    c = r
+        choice[j] = c
+        if c < 0:
+            chosen_errors[j] = positives[j]
+            chosen_f1[j] = 0.0
+        else:
+            e = fp[c, j] + fn[c, j]
+            chosen_errors[j] = e
+            chosen_f1[j] = 2.0 * tp[c, j] / max(2.0 * tp[c, j] + e, 1e-12)
+    total = 0.0
+    for j in range(n_labels):
+        total += chosen_errors[j]
+    if total <= budget:
+        return
+    fallback = np.empty(n_labels, dtype=np.int64)
+    saved = np.empty(n_labels)
+    cost = np.empty(n_labels)
+    for j in range(n_labels):
+        fb = -1
+        fb_f1 = -1.0
+        for r in range(n_rules):
+            e = fp[r, j] + fn[r, j]
+            if e > budget_fraction * positives[j]:
+                continue
+            f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+            if f > fb_f1:
+                fb_f1 = f
+                fb = r
+        fb_errors = positives[j] if fb < 0 else fp[fb, j] + fn[fb, j]
+        fallback[j] = fb
+        saved[j] = chosen_errors[j] - fb_errors
+        lost = chosen_f1[j] - max(fb_f1, 0.0)
+        cost[j] = lost / saved[j] if saved[j] > 0.0 else np.inf
+    for j in np.argsort(cost, kind="mergesort"):
+        if total <= budget or saved[j] <= 0.0:
+            break
+        choice[j] = fallback[j]
+        total -= saved[j]
+
+
 def warm_up():
     """Compile (or load from cache) every kernel on tiny inputs."""
     c = np.zeros((2, 3))
@@ -487,3 +790,17 @@ def warm_up():
     hist = np.zeros((2, 4))
     threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
     best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))
+    gaussian_nb_proba(np.zeros(3), c, c.copy(), c.copy(), np.ones(1), 2.0, 0.01, np.zeros(1))
+    multinomial_nb_proba(cols, vals, present, together, np.ones(2), 2.0, np.ones(2), 2.0, 1.0,
+                         proba)
+    dist = np.zeros(2)
+    rules = np.zeros((2, 2))
+    rule_record(rules, np.zeros(2), rules.copy(), rules.copy(), rules.copy(), np.zeros(2))
+    rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
+    rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
+                np.zeros(2, dtype=np.int64))
+    dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
+    dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
+    sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
+                        np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
+                        np.zeros(3), dist)

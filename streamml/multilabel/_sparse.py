@@ -22,6 +22,9 @@ from ._tree import ContextInputs, Leaf
 # gain is too small to ever pass the Hoeffding test, and scoring costs labels x features.
 MIN_BRANCH_FRACTION = 0.05
 
+# Laplace smoothing of the multinomial naive Bayes over the words.
+NB_ALPHA = 1.0
+
 
 def _grow_rows(a, n, axis):
     """``a`` zero-padded along ``axis`` to hold at least ``n`` rows (capacity grows by 1/4)."""
@@ -147,6 +150,9 @@ class SparseLeaf(Leaf):
         self.present = np.zeros(n_features)
         # float32 counts (exact up to 2**24 per cell); label columns beyond n_labels are spare.
         self.together = np.zeros((n_features, n_labels), dtype=np.float32)
+        # Words (non-zeros) seen in all instances and in those with each label (naive Bayes).
+        self.mass_all = 0.0
+        self.mass_pos = np.zeros(n_labels)
 
     def fit_features(self, n_features):
         self.present = _grow_rows(self.present, n_features, 0)
@@ -155,18 +161,31 @@ class SparseLeaf(Leaf):
     def add_labels(self, n_new):
         super().add_labels(n_new)
         self.together = _grow_rows(self.together, self.n_labels, 1)
+        self.mass_pos = np.concatenate([self.mass_pos, np.zeros(n_new)])
 
     def select_labels(self, idx):
         super().select_labels(idx)
-        self.together = np.ascontiguousarray(self.together[:, np.asarray(idx, dtype=np.int64)])
+        idx = np.asarray(idx, dtype=np.int64)
+        self.together = np.ascontiguousarray(self.together[:, idx])
+        self.mass_pos = self.mass_pos[idx].copy()
 
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         if len(xv.cols):
             self.fit_features(int(xv.cols[-1]) + 1)
-        _kernels.presence_update(
-            self.present, self.together, xv.cols, np.asarray(positives, dtype=np.int64), weight
-        )
+        rows = np.asarray(positives, dtype=np.int64)
+        _kernels.presence_update(self.present, self.together, xv.cols, rows, weight)
+        self.mass_all += weight * len(xv.cols)
+        self.mass_pos[rows] += weight * len(xv.cols)
         self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
+
+    def nb_proba(self, xv):
+        """Per-label multinomial naive Bayes probabilities over the words present."""
+        out = np.empty(self.n_labels)
+        _kernels.multinomial_nb_proba(
+            xv.cols, np.ones(len(xv.cols)), self.present, self.together, self.mass_pos,
+            self.mass_all, self.positives, self.n, NB_ALPHA, out,
+        )
+        return out
 
     def branch_weights(self, feature, threshold):
         """Weights of the zero and non-zero branches."""

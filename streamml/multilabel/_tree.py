@@ -12,6 +12,9 @@ from scipy.special import ndtr
 
 from . import _kernels
 
+# Gaussian naive Bayes: variance added to each class's, relative to the feature's variance.
+NB_VAR_FLOOR = 0.01
+
 # Cap on the distinct label sets a leaf counts (keeps leaf memory bounded on long streams).
 MAX_LABELSETS = 1024
 
@@ -331,11 +334,12 @@ class Leaf(Node):
             cand[r, list(key)] = 1.0
         self.candidates = cand
 
-    def decide(self, xs, ctx=None, thresholds=None):
+    def decide(self, xs, ctx=None, thresholds=None, proba=None):
         """Predicted label set (0/1 vector): the per-label decisions (``thresholds``, a
         :class:`LabelThresholds`, or 0.5) and the leaf's frequent label sets compete under the
-        model's joint probability."""
-        proba = self.proba(xs, ctx)
+        model's joint probability. ``proba``: this leaf's probabilities, when known."""
+        if proba is None:
+            proba = self.proba(xs, ctx)
         if thresholds is None:
             greedy = (proba > 0.5).astype(np.float64)
         else:
@@ -355,6 +359,13 @@ class Leaf(Node):
         if self.model.n_updates == 0:
             return np.zeros(self.n_labels)
         return self.model.proba(xs, ctx)
+
+    def nb_proba(self, xv):
+        """Per-label Gaussian naive Bayes probabilities from this leaf's split statistics."""
+        out = np.empty(self.n_labels)
+        _kernels.gaussian_nb_proba(xv, self.count, self.mean, self.m2, self.positives, self.n,
+                                   NB_VAR_FLOOR, out)
+        return out
 
     def hamming_weight(self):
         """1 / HammingLoss^2 of this leaf's recent predictions (0 for leaves still too young)."""

@@ -11,7 +11,8 @@ from streamml.multilabel import IHOMER, MLHAT
 
 
 def test_learns_yeast_better_than_the_most_frequent_label_set():
-    data = list(datasets.Yeast().take(800))
+    # 1,200 instances: MLHAT's per-label rules trade some early subset accuracy for F1.
+    data = list(datasets.Yeast().take(1200))
     model = IHOMER(seed=0)
     hits = 0
     for x, y in data:

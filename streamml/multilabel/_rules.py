@@ -1,0 +1,216 @@
+"""Per-label decision rules that compete with the tree's leaf models (chosen by the data).
+
+Beside the leaf models, MLHAT keeps two cheap predictors and picks, per label, the decision
+rule with the best prequential F1:
+
+- naive Bayes from the statistics the leaves keep anyway for their splits (Gaussian per label
+  on dense leaves, multinomial over the present words on sparse ones), see
+  :meth:`~._tree.Leaf.nb_proba`;
+- :class:`NeighbourWindow`: the ``k`` nearest of the last ``size`` instances (a label powerset
+  of the neighbours' label sets, read per label), which suits streams of near-duplicate
+  instances whose label sets repeat (genbase's protein motifs, foodtruck);
+- :class:`RuleSelector`: per label, decayed counts of the true positives, false positives and
+  false negatives of every rule's decisions, made before each instance was learnt
+  (prequential), and the choice: the rule of best F1 among those that made fewer errors on the
+  label than never predicting it, else "never predict" (so no label costs more Hamming loss
+  than leaving it out, as far as the past tells).
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._tree import _pad_cols
+
+NEVER = -1
+# The chosen rules together may make at most this fraction of the errors of never predicting
+# any label (prequential, decayed counts): the Hamming loss stays below the empty prediction's.
+HAMMING_BUDGET = 0.95
+
+
+class NeighbourWindow:
+    """The last ``size`` instances (scaled features, labels) and their ``k`` nearest.
+
+    Dense rows are float32 vectors of the standardized features (missing = 0); sparse rows
+    keep their non-zero entries only, so a query costs the non-zeros of the window.
+    """
+
+    def __init__(self, size, k, sparse, n_labels):
+        self.size = size
+        self.k = k
+        self.sparse = sparse
+        self.labels = np.zeros((size, n_labels), dtype=np.float32)
+        self.n = 0
+        self.next = 0
+        if sparse:
+            self.row_cols = np.zeros((size, 0), dtype=np.int64)
+            self.row_values = np.zeros((size, 0), dtype=np.float32)
+            self.row_nnz = np.zeros(size, dtype=np.int64)
+            self.scratch = np.zeros(0)
+        else:
+            self.rows = np.zeros((size, 0), dtype=np.float32)
+        self._dist = np.zeros(size)
+
+    def add(self, xs, y):
+        r = self.next
+        if self.sparse:
+            nnz = len(xs.cols)
+            if nnz > self.row_cols.shape[1]:
+                self.row_cols = _pad_cols(self.row_cols, nnz)
+                self.row_values = _pad_cols(self.row_values, nnz)
+            self.row_cols[r, :nnz] = xs.cols
+            self.row_values[r, :nnz] = xs.values
+            self.row_nnz[r] = nnz
+            if nnz and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(max(int(xs.cols[-1]) + 1, 2 * len(self.scratch)))
+        else:
+            if len(xs) > self.rows.shape[1]:
+                self.rows = _pad_cols(self.rows, len(xs))
+            self.rows[r, : len(xs)] = xs
+            self.rows[r, len(xs):] = 0.0
+        self.labels[r] = y
+        self.next = (r + 1) % self.size
+        self.n = min(self.n + 1, self.size)
+
+    def proba(self, xs):
+        """Per label, the fraction of the ``k`` nearest instances carrying it (the nearest
+        one's label set is left in ``nearest_labels``)."""
+        n_labels = self.labels.shape[1]
+        if self.n == 0:
+            self.nearest_labels = np.zeros(n_labels)
+            return np.zeros(n_labels)
+        dist = self._dist
+        if self.sparse:
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
+            _kernels.sparse_sq_distances(xs.cols, xs.values, self.row_cols, self.row_values,
+                                         self.row_nnz, self.n, self.scratch, dist)
+        else:
+            _kernels.dense_sq_distances(xs, self.rows, self.n, dist)
+        k = min(self.k, self.n)
+        nearest = np.argpartition(dist[: self.n], k - 1)[:k] if k < self.n else np.arange(self.n)
+        self.nearest_labels = self.labels[int(np.argmin(dist[: self.n]))].astype(np.float64)
+        return self.labels[nearest].mean(axis=0, dtype=np.float64)
+
+    def add_labels(self, n_new):
+        self.labels = np.pad(self.labels, ((0, 0), (0, n_new)))
+
+    def select_labels(self, idx):
+        self.labels = np.ascontiguousarray(self.labels[:, np.asarray(idx, dtype=np.int64)])
+
+
+class RuleSelector:
+    """Per label, the decision rule with the best prequential F1 (see the module docstring).
+
+    Parameters
+    ----------
+    n_rules, n_labels
+        Rule 0 is the default, used while a label has fewer than ``min_positives`` positives.
+    half_life
+        Instances after which old counts weigh half (tracks drift).
+    min_positives
+        Positive weight a label needs before its rule is chosen by the counts.
+    margin
+        F1 a rule must gain over the current choice to replace it (hysteresis).
+    every
+        Instances between two choices.
+    """
+
+    def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
+                 every=10):
+        self.tp = np.zeros((n_rules, n_labels))
+        self.fp = np.zeros((n_rules, n_labels))
+        self.fn = np.zeros((n_rules, n_labels))
+        self.positives = np.zeros(n_labels)
+        self.choice = np.zeros(n_labels, dtype=np.int64)
+        self.decay = 0.5 ** (every / half_life)
+        self.min_positives = min_positives
+        self.margin = margin
+        self.every = every
+        self.n = 0
+
+    def record(self, decisions, y):
+        """Count the rules' decisions (``(n_rules, n_labels)`` 0/1, made before learning)."""
+        _kernels.rule_record(decisions, y, self.tp, self.fp, self.fn, self.positives)
+        self.n += 1
+        if self.n % self.every == 0:
+            for a in (self.tp, self.fp, self.fn, self.positives):
+                a *= self.decay
+            self._choose()
+        elif self.n < 10 * self.every:  # early on, choose after every instance
+            self._choose()
+
+    def _choose(self):
+        _kernels.rule_choose(self.tp, self.fp, self.fn, self.positives, self.margin,
+                             self.min_positives, HAMMING_BUDGET, self.choice)
+
+    def decide(self, decisions):
+        """Per label, the decision of its chosen rule (0 where it is "never")."""
+        out = np.empty(decisions.shape[1])
+        _kernels.rule_decide(decisions, self.choice, out)
+        return out
+
+    def add_labels(self, n_new):
+        pad = np.zeros((self.tp.shape[0], n_new))
+        self.tp = np.concatenate([self.tp, pad], axis=1)
+        self.fp = np.concatenate([self.fp, pad], axis=1)
+        self.fn = np.concatenate([self.fn, pad], axis=1)
+        self.positives = np.concatenate([self.positives, np.zeros(n_new)])
+        self.choice = np.concatenate([self.choice, np.zeros(n_new, dtype=np.int64)])
+
+    def select_labels(self, idx):
+        idx = np.asarray(idx, dtype=np.int64)
+        self.tp = self.tp[:, idx].copy()
+        self.fp = self.fp[:, idx].copy()
+        self.fn = self.fn[:, idx].copy()
+        self.positives = self.positives[idx].copy()
+        self.choice = self.choice[idx].copy()
+
+
+class JointChoice:
+    """Whether to answer with the nearest neighbour's whole label set (a label powerset read
+    jointly) rather than the per-label rules' vector.
+
+    Both answers are scored before each instance is learnt (prequential, decayed counts): the
+    neighbour's label set is used while it has matched the true label set more often, by
+    ``margin`` of the instances, with no more label errors and no lower micro-F1.
+    """
+
+    def __init__(self, half_life=1000, margin=0.02, min_weight=50.0, every=10):
+        self.exact = np.zeros(2)
+        self.errors = np.zeros(2)
+        self.tp = np.zeros(2)
+        self.fp = np.zeros(2)
+        self.fn = np.zeros(2)
+        self.weight = 0.0
+        self.decay = 0.5 ** (every / half_life)
+        self.margin = margin
+        self.min_weight = min_weight
+        self.every = every
+        self.n = 0
+        self.use_neighbour = False
+
+    def record(self, per_label, neighbour, y):
+        truth = y > 0.5
+        for i, answer in enumerate((per_label, neighbour)):
+            hit = answer > 0.5
+            tp = np.count_nonzero(hit & truth)
+            fp = np.count_nonzero(hit) - tp
+            fn = np.count_nonzero(truth) - tp
+            self.tp[i] += tp
+            self.fp[i] += fp
+            self.fn[i] += fn
+            self.errors[i] += fp + fn
+            self.exact[i] += fp + fn == 0
+        self.weight += 1.0
+        self.n += 1
+        if self.n % self.every == 0:
+            for a in (self.exact, self.errors, self.tp, self.fp, self.fn):
+                a *= self.decay
+            self.weight *= self.decay
+            f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + self.fp + self.fn, 1e-12)
+            self.use_neighbour = bool(
+                self.weight >= self.min_weight
+                and self.exact[1] > self.exact[0] + self.margin * self.weight
+                and self.errors[1] <= self.errors[0]
+                and f1[1] >= f1[0]
+            )

@@ -1,0 +1,313 @@
+"""MLHAT's per-label decision rules: naive Bayes from the leaf statistics, the nearest
+neighbours window, and the prequential choice between them (parity with naive twins written
+from the formulas, and real learning)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from streamml.multilabel import MLHAT
+from streamml.multilabel import _kernels
+from streamml.multilabel._rules import NEVER, JointChoice, NeighbourWindow, RuleSelector
+from streamml.multilabel._spaces import SparseVector
+
+
+def _naive_gaussian_nb(x, X, Y, var_floor):
+    """Per-label P(label | x): class priors (+0.5 smoothing) and per-feature Gaussians of the
+    instances with and without the label (unbiased variances plus the floor), features with
+    fewer than 2 values on a side or missing in ``x`` left out."""
+    out = []
+    for j in range(Y.shape[1]):
+        pos, neg = Y[:, j] > 0, Y[:, j] == 0
+        z = math.log((pos.sum() + 0.5) / (neg.sum() + 0.5))
+        for f in range(X.shape[1]):
+            if np.isnan(x[f]):
+                continue
+            col = X[:, f]
+            a, b = col[pos & ~np.isnan(col)], col[neg & ~np.isnan(col)]
+            if len(a) < 2 or len(b) < 2:
+                continue
+            floor = var_floor * np.nanvar(col, ddof=1) + 1e-9
+            va, vb = a.var(ddof=1) + floor, b.var(ddof=1) + floor
+            z += (-0.5 * math.log(2 * math.pi * va) - (x[f] - a.mean()) ** 2 / (2 * va)
+                  + 0.5 * math.log(2 * math.pi * vb) + (x[f] - b.mean()) ** 2 / (2 * vb))
+        out.append(1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))))
+    return np.array(out)
+
+
+def test_gaussian_nb_from_leaf_statistics_matches_a_naive_gaussian_nb():
+    rng = np.random.default_rng(0)
+    n, n_features, n_labels = 300, 5, 3
+    Y = (rng.random((n, n_labels)) < [0.3, 0.5, 0.1]).astype(float)
+    X = rng.normal(size=(n, n_features)) + Y @ rng.normal(size=(n_labels, n_features))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    count, mean, m2 = (np.zeros((n_labels + 1, n_features)) for _ in range(3))
+    for x, y in zip(X, Y):
+        rows = np.concatenate([[0], 1 + np.flatnonzero(y)]).astype(np.int64)
+        _kernels.gaussian_update(count, mean, m2, rows, x, 1.0)
+    for x in rng.normal(size=(5, n_features)):
+        x[1] = np.nan
+        got = np.empty(n_labels)
+        _kernels.gaussian_nb_proba(x, count, mean, m2, Y.sum(axis=0), float(n), 0.01, got)
+        assert np.allclose(got, _naive_gaussian_nb(x, X, Y, 0.01), rtol=1e-7, atol=1e-9)
+
+
+def test_multinomial_nb_from_presence_counts_matches_a_naive_multinomial_nb():
+    rng = np.random.default_rng(1)
+    n, n_words, n_labels = 200, 30, 4
+    present_in = rng.random((n, n_words)) < 0.15
+    Y = rng.random((n, n_labels)) < 0.3
+    present = present_in.sum(axis=0).astype(float)
+    together = (present_in.T.astype(float) @ Y.astype(float)).astype(np.float32)
+    words = present_in.sum(axis=1)
+    mass_pos = (words[:, None] * Y).sum(axis=0).astype(float)
+    cols = np.array([2, 7, 11, 29], dtype=np.int64)
+    got = np.empty(n_labels)
+    _kernels.multinomial_nb_proba(cols, np.ones(4), present, together, mass_pos,
+                                  float(words.sum()), Y.sum(axis=0).astype(float), float(n),
+                                  1.0, got)
+    for j in range(n_labels):
+        pos, neg = Y[:, j], ~Y[:, j]
+        theta_pos = (present_in[pos].sum(axis=0) + 1.0) / (present_in[pos].sum() + n_words)
+        theta_neg = (present_in[neg].sum(axis=0) + 1.0) / (present_in[neg].sum() + n_words)
+        z = math.log((pos.sum() + 0.5) / (neg.sum() + 0.5))
+        z += np.log(theta_pos[cols]).sum() - np.log(theta_neg[cols]).sum()
+        assert got[j] == pytest.approx(1.0 / (1.0 + math.exp(-z)), rel=1e-6)
+
+
+def test_distance_kernels_match_numpy():
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(6, 4)).astype(np.float32)
+    query = rng.normal(size=5)  # one feature more than the rows hold (0 there)
+    got = np.zeros(6)
+    _kernels.dense_sq_distances(query, rows, 5, got)
+    padded = np.hstack([rows, np.zeros((6, 1))])
+    assert np.allclose(got[:5], ((padded[:5] - query) ** 2).sum(axis=1), rtol=1e-6)
+    assert got[5] == 0.0  # beyond n_rows: untouched
+    dense = np.zeros((4, 12))
+    dense[rng.random(dense.shape) < 0.3] = 1.5
+    row_cols = np.zeros((4, 12), dtype=np.int64)
+    row_values = np.zeros((4, 12), dtype=np.float32)
+    row_nnz = np.zeros(4, dtype=np.int64)
+    for r in range(4):
+        nz = np.flatnonzero(dense[r])
+        row_cols[r, : len(nz)], row_values[r, : len(nz)], row_nnz[r] = nz, dense[r, nz], len(nz)
+    q = np.zeros(12)
+    q[[0, 3, 8]] = [1.0, 2.0, 0.5]
+    scratch = np.zeros(12)
+    out = np.zeros(4)
+    _kernels.sparse_sq_distances(np.flatnonzero(q), q[q != 0], row_cols, row_values, row_nnz,
+                                 4, scratch, out)
+    assert np.allclose(out, ((dense - q) ** 2).sum(axis=1))
+    assert not scratch.any()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_neighbour_window_matches_brute_force_knn_over_the_last_instances(sparse):
+    rng = np.random.default_rng(3)
+    size, k, n_features = 20, 3, 8
+    window = NeighbourWindow(size, k, sparse, n_labels=2)
+    X, Y = [], []
+    for i in range(50):
+        x = np.where(rng.random(n_features) < 0.4, rng.normal(size=n_features), 0.0)
+        y = (rng.random(2) < 0.4).astype(float)
+        if i == 30:
+            window.add_labels(1)  # a third label appears mid-stream
+        if i >= 30:
+            y = np.append(y, float(rng.random() < 0.5))
+        X.append(x)
+        Y.append(np.pad(y, (0, 3 - len(y))))
+        window.add(_vector(x, sparse), y)
+    query = rng.normal(size=n_features)
+    recent = np.array(X[-size:])
+    nearest = np.argsort(((recent - query) ** 2).sum(axis=1))[:k]
+    expected = np.array(Y[-size:])[nearest].mean(axis=0)
+    assert np.allclose(window.proba(_vector(query, sparse)), expected)
+    window.select_labels([2, 0])
+    assert np.allclose(window.proba(_vector(query, sparse)), expected[[2, 0]])
+
+
+def _vector(x, sparse):
+    if not sparse:
+        return x.copy()
+    cols = np.flatnonzero(x).astype(np.int64)
+    return SparseVector(cols, x[cols], len(x))
+
+
+def _fed_selector(rule_decisions, truth, **kwargs):
+    selector = RuleSelector(rule_decisions.shape[1], truth.shape[1], **kwargs)
+    for decisions, y in zip(rule_decisions, truth):
+        selector.record(decisions, y)
+    return selector
+
+
+def test_selector_picks_per_label_the_rule_of_best_f1_that_errs_no_more_than_the_default():
+    rng = np.random.default_rng(4)
+    n = 2000
+    truth = (rng.random((n, 3)) < 0.2).astype(float)
+    noisy = lambda rate: np.where(rng.random(truth.shape) < rate, 1 - truth, truth)
+    # Rule 0 (default): 10% flips. Rule 1: 2% flips on label 0 only, worse elsewhere.
+    # Rule 2: predicts every label always (recall 1, many errors).
+    rule0, rule1 = noisy(0.1), noisy(0.3)
+    rule1[:, 0] = noisy(0.02)[:, 0]
+    rule2 = np.ones_like(truth)
+    selector = _fed_selector(np.stack([rule0, rule1, rule2], axis=1), truth)
+    assert selector.choice.tolist() == [1, 0, 0]
+    decided = selector.decide(np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    assert decided.tolist() == [1.0, 1.0, 1.0]  # label 0 from rule 1, the others from rule 0
+
+
+def test_selector_keeps_the_hamming_loss_below_the_empty_prediction():
+    rng = np.random.default_rng(5)
+    n = 3000
+    truth = (rng.random((n, 4)) < 0.05).astype(float)
+    # The default rule is nearly random on rare labels: more errors than predicting nothing.
+    rule0 = (rng.random(truth.shape) < 0.1).astype(float)
+    rule0[:, 0] = truth[:, 0]  # except on label 0, where it is exact
+    selector = RuleSelector(1, 4)
+    errors = empty = 0.0
+    for decisions, y in zip(rule0[:, None, :], truth):
+        decided = selector.decide(decisions)
+        errors += (decided != y).sum()
+        empty += y.sum()
+        selector.record(decisions, y)
+    assert errors < empty
+    assert selector.choice[0] == 0
+    assert (selector.choice[1:] == NEVER).all()
+
+
+def _prototype_stream(n, seed, n_features=20, n_prototypes=60, n_labels=8):
+    """Near-duplicates of a few binary prototypes, each with its own arbitrary label set (a
+    label is present for an unstructured set of prototypes: no linear rule holds)."""
+    rng = np.random.default_rng(seed)
+    protos = rng.random((n_prototypes, n_features)) < 0.5
+    labelsets = rng.random((n_prototypes, n_labels)) < 0.3
+    for _ in range(n):
+        p = rng.integers(n_prototypes)
+        x = protos[p] ^ (rng.random(n_features) < 0.03)
+        yield ({f"f{i}": float(v) for i, v in enumerate(x)},
+               {f"l{j}": bool(v) for j, v in enumerate(labelsets[p])})
+
+
+def test_neighbour_rule_is_chosen_where_label_sets_repeat_and_wins_subset_accuracy():
+    data = list(_prototype_stream(1200, 0))
+
+    def subset_accuracy(model):
+        hits = 0
+        for x, y in data:
+            p = model.predict_one(x)
+            hits += all(p.get(k, False) == v for k, v in y.items())
+            model.learn_one(x, y)
+        return hits / len(data)
+
+    with_rules = MLHAT(seed=0)
+    without = MLHAT(naive_bayes=False, n_neighbours=0, seed=0)
+    acc, acc0 = subset_accuracy(with_rules), subset_accuracy(without)
+    assert acc > acc0 + 0.2
+    assert (with_rules._selector.choice == 3).any()  # the neighbours' rule holds labels
+
+
+def test_rules_survive_label_restriction_and_labels_appearing_mid_stream():
+    data = list(_prototype_stream(400, 1))
+    model = MLHAT(seed=0)
+    for i, (x, y) in enumerate(data):
+        if i >= 200:
+            y = {**y, "late": i % 3 == 0}
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert len(model._selector.choice) == len(model.labels) == 9
+    twin = model._restricted_copy([8, 0])
+    x = data[0][0]
+    xv, xs = twin._vectors(x)
+    assert twin._decide_arrays(xv, xs).shape == (2,)
+    full = model._rule_decisions(*model._vectors(x))[0]
+    assert np.array_equal(twin._rule_decisions(xv, xs)[0][:, 1], full[:, 0])
+
+
+def test_bad_rule_parameters_are_refused():
+    with pytest.raises(ValueError, match="n_neighbours"):
+        MLHAT(n_neighbours=-1)
+    with pytest.raises(ValueError, match="neighbour_window"):
+        MLHAT(neighbour_window=0)
+    with pytest.raises(ValueError, match="naive_bayes"):
+        MLHAT(naive_bayes="yes")
+
+
+def _naive_choose(tp, fp, fn, positives, choice, margin, min_positives, budget_fraction):
+    """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
+    errors = fp + fn
+    f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
+    cols = np.arange(f1.shape[1])
+    bonus = np.zeros_like(f1)
+    bonus[np.maximum(choice, 0), cols] = margin
+    allowed = errors <= errors[0][None] + 1e-9
+    mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
+    budget = budget_fraction * positives.sum()
+    if errors[0].sum() > budget:
+        young = np.where((tp[0] > 0) & (errors[0] <= budget_fraction * positives), 0, NEVER)
+    else:
+        young = np.zeros_like(choice)
+    choice = np.where(positives >= min_positives, mature, young)
+    never = choice == NEVER
+    picked = np.maximum(choice, 0)
+    chosen_errors = np.where(never, positives, errors[picked, cols])
+    total = chosen_errors.sum()
+    if total > budget:
+        within = np.where(errors <= budget_fraction * positives[None], f1, -1.0)
+        fallback = within.argmax(axis=0)
+        fallback_f1 = within[fallback, cols]
+        fallback = np.where(fallback_f1 < 0, NEVER, fallback)
+        fallback_errors = np.where(fallback == NEVER, positives,
+                                   errors[np.maximum(fallback, 0), cols])
+        saved = chosen_errors - fallback_errors
+        lost = np.where(never, 0.0, f1[picked, cols]) - np.maximum(fallback_f1, 0.0)
+        for j in sorted(np.flatnonzero(saved > 0), key=lambda j: lost[j] / saved[j]):
+            if total <= budget:
+                break
+            choice[j] = fallback[j]
+            total -= saved[j]
+    return choice
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rule_choice_kernel_matches_its_numpy_twin(seed):
+    rng = np.random.default_rng(seed)
+    n_rules, n_labels = 4, 15
+    positives = rng.uniform(0, 20, n_labels)
+    tp = rng.uniform(0, 1, (n_rules, n_labels)) * positives
+    fn = positives - tp
+    fp = rng.uniform(0, 1 + seed, (n_rules, n_labels)) * positives  # some seeds over budget
+    choice = rng.integers(-1, n_rules, n_labels)
+    expected = _naive_choose(tp, fp, fn, positives, choice.copy(), 0.01, 5.0, 0.95)
+    got = choice.copy()
+    _kernels.rule_choose(tp, fp, fn, positives, 0.01, 5.0, 0.95, got)
+    assert got.tolist() == expected.tolist()
+
+
+def test_joint_choice_answers_with_the_neighbours_label_set_only_where_it_is_better():
+    rng = np.random.default_rng(6)
+    truth = (rng.random((600, 5)) < 0.3).astype(float)
+    good = truth.copy()
+    good[rng.random(600) < 0.1, 0] = 1.0  # a few errors, whole label sets mostly right
+    per_label = np.where(rng.random(truth.shape) < 0.1, 1 - truth, truth)  # 10% flips
+    joint = JointChoice()
+    for a, b, y in zip(per_label, good, truth):
+        joint.record(a, b, y)
+    assert joint.use_neighbour
+    worse = JointChoice()
+    for a, b, y in zip(per_label, np.zeros_like(truth), truth):  # never predicts a label
+        worse.record(a, b, y)
+    assert not worse.use_neighbour
+
+
+def test_genbase_like_streams_use_the_nearest_label_set():
+    data = list(_prototype_stream(800, 2, n_prototypes=30))
+    model = MLHAT(seed=0)
+    hits = 0
+    for x, y in data:
+        p = model.predict_one(x)
+        hits += all(p.get(k, False) == v for k, v in y.items())
+        model.learn_one(x, y)
+    assert model._joint.use_neighbour
+    assert hits / len(data) > 0.8
