@@ -20,7 +20,6 @@ import argparse
 import os
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -30,6 +29,9 @@ from streamml.multilabel import _kernels
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
+from multilabel import prequential  # noqa: E402
+
+LABELS = [f"l{i}" for i in range(12)]
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -38,21 +40,6 @@ MODELS = {
     "IHOMER (defaults: one cluster)": lambda: IHOMER(seed=1),
     "IHOMER max_cluster_size=4": lambda: IHOMER(max_cluster_size=4, seed=1),
 }
-
-
-def exact_matches(model, data, n_labels):
-    """Per instance, 1.0 when the predicted label set is exactly the true one; and seconds."""
-    labels = [f"l{i}" for i in range(n_labels)]
-    out = np.zeros(len(data))
-    elapsed = 0.0
-    for i, (x, y) in enumerate(data):
-        start = time.perf_counter()
-        pred = model.predict_one(x)
-        model.learn_one(x, y)
-        elapsed += time.perf_counter() - start
-        out[i] = all(bool(pred.get(label, False)) == bool(y.get(label, False))
-                     for label in labels)
-    return out, elapsed
 
 
 def main(argv=None):
@@ -65,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n = args.n_samples
     drift_at = (n // 3, 2 * n // 3)
-    stream = DriftingMultiLabel(n_features=20, n_labels=12, n_groups=3, drift_at=drift_at,
+    stream = DriftingMultiLabel(n_features=20, n_labels=len(LABELS), n_groups=3, drift_at=drift_at,
                                 n_samples=n, seed=7)
     data = list(stream)
     _kernels.warm_up()
@@ -73,7 +60,8 @@ def main(argv=None):
     curves, rows, restructures = {}, [], []
     for name, make in MODELS.items():
         model = make()
-        correct, seconds = exact_matches(model, data, 12)
+        y_true, y_pred, seconds, _ = prequential(model, data, LABELS)
+        correct = (y_true == y_pred).all(axis=1).astype(float)  # label set exactly right
         curves[name] = np.convolve(correct, np.ones(args.window) / args.window, mode="valid")
         after = [(correct[t:t + 1000].mean(), correct[t:t + 3000].mean()) for t in drift_at]
         before = [correct[t - 1000:t].mean() for t in drift_at]
