@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from boostkit.rl.callbacks import as_callback, function_callbacks
+from boostkit.rl.distributions import StateDependentNoise
 from boostkit.rl.logger import Logger
 from boostkit.rl.policy import ActorCriticTrees
 from boostkit.rl.spaces import ActionCodec
@@ -90,18 +91,40 @@ class _OnPolicyAgent:
                  value_lr, ent_coef, vf_coef, normalize_advantage, shared_tree, max_depth,
                  n_bins, grow_policy, split_score, grad_clip, log_std, log_std_init, one_hot,
                  max_trees, seed, verbose, tree_kwargs, tensorboard_log=None,
-                 balance_heads=True, lr_schedule="constant", noise_correlation=0.0):
+                 balance_heads=True, lr_schedule="constant", noise_correlation=0.0,
+                 use_sde=False, sde_sample_freq=-1, log_std_lr=None):
         env = _policy_and_env(policy, env)
         self.env, self.env_id, self.action_kind = self._make_env(env, n_envs)
+        if use_sde is None and noise_correlation is not None and noise_correlation != 0:
+            use_sde = False   # asking for the AR(1) noise turns the default SDE noise off
         (n_envs, n_steps, gamma, gae_lambda, policy_lr, value_lr, ent_coef, log_std_init,
-         lr_schedule, noise_correlation) = self._resolve(
+         lr_schedule, noise_correlation, use_sde, sde_sample_freq,
+         log_std_lr) = self._resolve(
             n_envs=n_envs, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda,
             policy_lr=policy_lr, value_lr=value_lr, ent_coef=ent_coef,
             log_std_init=log_std_init, lr_schedule=lr_schedule,
-            noise_correlation=noise_correlation)
+            noise_correlation=noise_correlation, use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq, log_std_lr=log_std_lr)
         if not isinstance(noise_correlation, numbers.Real) or not 0 <= noise_correlation < 1:
             raise ValueError("noise_correlation must be a float in [0, 1); got "
                              f"{noise_correlation!r}")
+        if not isinstance(use_sde, (bool, np.bool_)):
+            raise ValueError(f"use_sde must be True or False; got {use_sde!r}")
+        if (not isinstance(sde_sample_freq, numbers.Integral) or isinstance(sde_sample_freq, bool)
+                or not (sde_sample_freq == -1 or sde_sample_freq >= 1)):
+            raise ValueError("sde_sample_freq must be -1 (new noise weights every rollout) or a "
+                             f"positive int (every that many steps); got {sde_sample_freq!r}")
+        if use_sde and noise_correlation > 0:
+            raise ValueError(f"use_sde=True and noise_correlation={noise_correlation!r} are two "
+                             "exploration noises; pass use_sde=False for the AR(1) noise, or "
+                             "noise_correlation=0.0 for the state-dependent one")
+        if log_std_lr is not None and (not isinstance(log_std_lr, numbers.Real)
+                                       or not np.isfinite(log_std_lr) or log_std_lr < 0):
+            raise ValueError(f"log_std_lr must be a non-negative float or None (policy_lr); "
+                             f"got {log_std_lr!r}")
+        self.use_sde = bool(use_sde)
+        self.sde_sample_freq = int(sde_sample_freq)
+        self._sde_noise = None
         self.noise_correlation = float(noise_correlation)
         self._noise = None
         _positive_int("n_envs", n_envs)
@@ -130,7 +153,8 @@ class _OnPolicyAgent:
             shared_tree=shared_tree, policy_lr=policy_lr, value_lr=value_lr, log_std=log_std,
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
-            max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
+            max_trees=max_trees, seed=seed, balance_heads=balance_heads,
+            **({} if log_std_lr is None else {"log_std_lr": log_std_lr}), **(tree_kwargs or {}))
         if lr_schedule not in ("constant", "linear"):
             raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {lr_schedule!r}")
         self.lr_schedule = lr_schedule
@@ -221,16 +245,28 @@ class _OnPolicyAgent:
             self._env_seeded = True
         self._last_obs = self._runner.reset(seed=seed)
         self._noise = None
+        if self._sde_noise is not None:
+            self._sde_noise.reset()
         self._ep_return[:] = 0.0
         self._ep_len[:] = 0
 
-    def _explore(self, pi_out):
-        """Sampled actions of a rollout step. Box actions with ``noise_correlation`` rho > 0
-        draw their Gaussian noise per sub-env as an AR(1) process, ``e_t = rho e_(t-1) +
-        sqrt(1 - rho^2) z_t``: still N(0, 1) at every step (log pi is the same Gaussian), but
-        a push persists for about ``1 / (1 - rho)`` steps instead of averaging out."""
+    def _explore(self, pi_out, X=None):
+        """Sampled actions of a rollout step (``X``: its feature rows, one per sub-env).
+
+        Box actions draw ``mean + std * e`` with ``e`` N(0, 1) at every step, so log pi is
+        that Gaussian's whatever the noise process: independent by default; with
+        ``noise_correlation`` rho > 0 an AR(1) process per sub-env, ``e_t = rho e_(t-1) +
+        sqrt(1 - rho^2) z_t`` (a push persists for about ``1 / (1 - rho)`` steps); with
+        ``use_sde`` a function of the state whose random weights are kept for a rollout or
+        ``sde_sample_freq`` steps (:class:`boostkit.rl.distributions.StateDependentNoise`).
+        """
         pol = self.policy
         rho = self.noise_correlation
+        if pol.kind == "continuous" and self.use_sde:
+            if self._sde_noise is None or self._sde_noise.sample_freq != self.sde_sample_freq:
+                self._sde_noise = StateDependentNoise(self.sde_sample_freq)
+            mean, log_std = pol.split_policy(pi_out)
+            return mean + np.exp(log_std) * self._sde_noise.sample(X, mean.shape[1], self.rng)
         if pol.kind != "continuous" or rho == 0.0:
             return pol.act(pi_out, self.rng)
         mean, log_std = pol.split_policy(pi_out)
@@ -255,10 +291,12 @@ class _OnPolicyAgent:
         dones = np.empty((n, m), dtype=bool)
         valid = np.empty((n, m), dtype=bool)
         finished = []
+        if self._sde_noise is not None:
+            self._sde_noise.new_rollout()
         for t in range(n):
             X = pol.features(self._last_obs)
             pi_out, v = pol.forward(X, use_cache=False)
-            a = self._explore(pi_out)
+            a = self._explore(pi_out, X)
             obs_buf[t] = X
             actions[t] = a
             logp[t] = pol.log_prob(pi_out, a)
@@ -758,10 +796,12 @@ class PPO(_OnPolicyAgent):
     _DEFAULTS = {
         "discrete": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
                          gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
-                         log_std_init=0.0, lr_schedule="constant", noise_correlation=0.0),
+                         log_std_init=0.0, lr_schedule="constant", noise_correlation=0.0,
+                         use_sde=False, sde_sample_freq=-1),
         "continuous": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=4, gamma=0.99,
                            gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
-                           log_std_init=0.0, lr_schedule="linear", noise_correlation=0.98),
+                           log_std_init=0.0, lr_schedule="linear", noise_correlation=0.0,
+                           use_sde=True, sde_sample_freq=-1, log_std_lr=0.003),
     }
 
     def __init__(self, policy=None, env=None, *, n_envs=None, n_steps=None, batch_size=None,
@@ -771,7 +811,8 @@ class PPO(_OnPolicyAgent):
                  split_score="cosine", grad_clip=None, log_std="free", log_std_init=None,
                  one_hot=False, max_trees=None, seed=None, verbose=0, tree_kwargs=None,
                  tensorboard_log=None, balance_heads=True, lr_schedule=None,
-                 noise_correlation=None):
+                 noise_correlation=None, use_sde=None, sde_sample_freq=None,
+                 log_std_lr=None):
         if not isinstance(clip_range, numbers.Real) or clip_range <= 0:
             raise ValueError(f"clip_range must be a positive float; got {clip_range!r}")
         self.clip_range = float(clip_range)
@@ -785,7 +826,8 @@ class PPO(_OnPolicyAgent):
                          seed=seed, verbose=verbose, tree_kwargs=tree_kwargs,
                          tensorboard_log=tensorboard_log,
                          balance_heads=balance_heads, lr_schedule=lr_schedule,
-                         noise_correlation=noise_correlation)
+                         noise_correlation=noise_correlation, use_sde=use_sde,
+                         sde_sample_freq=sde_sample_freq, log_std_lr=log_std_lr)
         self.batch_size, self.n_epochs = self._resolve(batch_size=batch_size, n_epochs=n_epochs)
         _positive_int("batch_size", self.batch_size)
         _positive_int("n_epochs", self.n_epochs)

@@ -31,7 +31,7 @@ def log_softmax(z, axis=1):
     s = z - m
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
-__all__ = ["Categorical", "MultiCategorical", "DiagGaussian"]
+__all__ = ["Categorical", "MultiCategorical", "DiagGaussian", "StateDependentNoise"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -188,3 +188,88 @@ class DiagGaussian:
     def mode(mean, log_std=None):
         """The mean."""
         return mean
+
+
+class StateDependentNoise:
+    """Exploration noise of Box actions that depends on the state (a gSDE-like process).
+
+    Each sub-env ``i`` holds random weights ``W_i`` of shape (n_features + 1, n_actions),
+    drawn N(0, 1) and kept for ``sample_freq`` steps (or for a whole rollout). The noise of
+    an observation ``x`` is ``e = u(x) @ W_i`` with ``u(x) = [1, s(x)] / ||[1, s(x)]||``,
+    where ``s(x)`` standardises the features by their running mean and standard deviation
+    (a constant feature gives 0). ``u(x)`` has unit norm, so for a given state every ``e_j``
+    is N(0, 1): the action ``mean + std * e`` has the same Gaussian as with independent
+    noise and log-probabilities are unchanged. But while ``W_i`` is kept, the noise is a
+    smooth function of the state (a perturbed policy, e.g. "push with the velocity"), not a
+    push that averages out over steps.
+
+    Parameters
+    ----------
+    sample_freq : int
+        Steps between new weights; -1 (or 0) keeps them for the rollout (see
+        :meth:`new_rollout`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noise = StateDependentNoise(sample_freq=-1)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(3, 2))           # 3 sub-envs, 2 features
+    >>> e = noise.sample(X, 1, rng)           # (3 sub-envs, 1 action dimension)
+    >>> e.shape, bool(np.allclose(noise.sample(X, 1, rng), noise.sample(X, 1, rng)))
+    ((3, 1), True)
+    >>> noise.new_rollout()                   # sample_freq=-1: new weights, new noise
+    >>> bool(np.allclose(noise.sample(X, 1, rng), e))
+    False
+    """
+
+    def __init__(self, sample_freq=-1):
+        self.sample_freq = int(sample_freq)
+        self.count = 0
+        self.feature_mean = None
+        self.feature_m2 = None
+        self.weights = None
+        self.age = 0
+
+    def new_rollout(self):
+        """Forget the weights (and draw new ones at the next step) when kept per rollout;
+        also call after the environments are reset."""
+        if self.sample_freq < 1:
+            self.weights = None
+
+    def reset(self):
+        """Forget the weights whatever ``sample_freq`` is (the environments were reset)."""
+        self.weights = None
+
+    def _update_stats(self, X):
+        n_new = X.shape[0]
+        if self.feature_mean is None:
+            self.feature_mean = np.zeros(X.shape[1])
+            self.feature_m2 = np.zeros(X.shape[1])
+        new_mean = X.mean(axis=0)
+        new_m2 = ((X - new_mean) ** 2).sum(axis=0)
+        total = self.count + n_new
+        delta = new_mean - self.feature_mean
+        self.feature_mean = self.feature_mean + delta * n_new / total
+        self.feature_m2 = self.feature_m2 + new_m2 + delta ** 2 * self.count * n_new / total
+        self.count = total
+
+    def directions(self, X):
+        """``u(x)`` of each row: ``[1, standardised x]`` scaled to unit norm."""
+        sd = np.sqrt(self.feature_m2 / self.count)
+        s = np.where(sd > 1e-8, (X - self.feature_mean) / np.maximum(sd, 1e-8), 0.0)
+        u = np.hstack([np.ones((X.shape[0], 1)), s])
+        return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+    def sample(self, X, n_actions, rng):
+        """Noise (n, n_actions) for the feature rows ``X`` of one step, row ``i`` being
+        sub-env ``i``; first adds ``X`` to the running feature statistics."""
+        self._update_stats(X)
+        u = self.directions(X)
+        k = self.sample_freq
+        if (self.weights is None or self.weights.shape[:2] != u.shape
+                or self.weights.shape[2] != n_actions or (k >= 1 and self.age >= k)):
+            self.weights = rng.standard_normal(u.shape + (n_actions,))
+            self.age = 0
+        self.age += 1
+        return np.einsum("nd,nda->na", u, self.weights)

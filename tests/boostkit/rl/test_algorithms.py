@@ -166,7 +166,7 @@ def test_correlated_exploration_noise_is_ar1_with_unit_variance():
     assert abs(draws.std() - 1.0) < 0.05                     # same marginal N(0, 1)
     lag1 = np.mean([np.corrcoef(draws[:-1, i], draws[1:, i])[0, 1] for i in range(4)])
     assert abs(lag1 - 0.9) < 0.02
-    independent = PPO("Pendulum-v1", n_envs=4, noise_correlation=0.0, seed=0)
+    independent = PPO("Pendulum-v1", n_envs=4, noise_correlation=0.0, use_sde=False, seed=0)
     draws = np.array([independent._explore(pi_out)[:, 0] for _ in range(5_000)])
     assert abs(np.corrcoef(draws[:-1, 0], draws[1:, 0])[0, 1]) < 0.05
     with pytest.raises(ValueError, match="noise_correlation"):
