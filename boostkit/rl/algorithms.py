@@ -726,8 +726,8 @@ _COMMON_DOC = """
         sub-env (AR(1), N(0, 1) at every step, so log-probabilities are those of the same
         Gaussian). 0 is independent noise; near 1 a push lasts about ``1 / (1 - rho)`` steps,
         which finds sparse goals that independent noise averages away. PPO's Box default is
-        0.98 (MountainCarContinuous learns); dense-reward control (Pendulum) does better
-        with 0.0.
+        0 (it explores with ``use_sde`` instead, which learns both Pendulum and
+        MountainCarContinuous; see docs/rl.md, "Continuous actions").
     one_hot : bool
         One-hot encode categorical (Discrete / MultiDiscrete) observations instead of using
         "equals" splits on them.
@@ -769,7 +769,10 @@ class PPO(_OnPolicyAgent):
     gamma, gae_lambda   0.99, 0.95            0.99, 0.95
     policy_lr, value_lr 0.029, 0.015          0.029, 0.015
     lr_schedule         "constant"            "linear"
-    noise_correlation   0 (unused)            0.98
+    noise_correlation   0 (unused)            0
+    use_sde             False (unused)        True (state-dependent noise)
+    sde_sample_freq     -1 (unused)           -1 (new weights each rollout)
+    log_std_lr          policy_lr (unused)    0.001
     ==================  ===================  ====================================
 
     Parameters
@@ -780,6 +783,21 @@ class PPO(_OnPolicyAgent):
         Passes over each rollout.
     clip_range : float
         PPO ratio clip.
+    use_sde : bool
+        Box actions: explore with state-dependent noise (as Stable-Baselines3's gSDE, on the
+        observation features instead of a network's latent ones). Each sub-env holds random
+        weights ``W``; the noise of a state ``x`` is ``u(x) @ W`` with ``u(x)`` the running-
+        standardised features plus a constant, scaled to unit norm, so every step is still
+        N(mean, std^2) and log-probabilities are unchanged
+        (:class:`boostkit.rl.distributions.StateDependentNoise`). While ``W`` is kept the
+        noise is a perturbed policy ("push with the velocity"), not pushes that average out.
+        Passing ``noise_correlation > 0`` turns it off (the two are exclusive).
+    sde_sample_freq : int
+        With ``use_sde``: new weights every that many steps, or -1 for every rollout.
+    log_std_lr : float, optional
+        Step size of the free log-std (Box actions with ``log_std="free"``); None uses
+        ``policy_lr``. The lr schedule scales it too. docs/rl.md, "Continuous actions", says
+        why the Box default is 10x smaller than ``policy_lr``.
 """ + _COMMON_DOC + """
     Examples
     --------
@@ -801,7 +819,7 @@ class PPO(_OnPolicyAgent):
         "continuous": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=4, gamma=0.99,
                            gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
                            log_std_init=0.0, lr_schedule="linear", noise_correlation=0.0,
-                           use_sde=True, sde_sample_freq=-1, log_std_lr=0.003),
+                           use_sde=True, sde_sample_freq=-1, log_std_lr=0.001),
     }
 
     def __init__(self, policy=None, env=None, *, n_envs=None, n_steps=None, batch_size=None,
