@@ -797,7 +797,7 @@ class PPO(_OnPolicyAgent):
     log_std_lr : float, optional
         Step size of the free log-std (Box actions with ``log_std="free"``); None uses
         ``policy_lr``. The lr schedule scales it too. docs/rl.md, "Continuous actions", says
-        why the Box default is 10x smaller than ``policy_lr``.
+        why the Box default is about 30x smaller than ``policy_lr``.
 """ + _COMMON_DOC + """
     Examples
     --------
