@@ -418,41 +418,47 @@ def threshold_record(proba, labels, pos_hist, neg_hist, logit_range):
 
 
 @njit(cache=True)
-def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, max_false_per_true,
-                    default, thresholds):
-    """Per label, the bin edge that maximizes F1 with at most ``max_false_per_true`` false
-    positives per true positive (1 keeps the Hamming loss at most the empty prediction's).
+def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight, default,
+                    thresholds):
+    """Per label, the bin edge of best ``F1 - error_weight * errors / instances``.
 
-    Labels with fewer than ``min_positives`` positives keep ``default``; labels where no edge
-    meets the bound get a threshold above 1 (never predicted).
+    The F1 of a label and its share of the Hamming loss traded at a fixed rate: the decoding
+    that maximizes macro-F1 plus ``error_weight`` times minus the Hamming loss (its Lagrangian
+    form), label by label. ``error_weight`` 0 gives the F1-optimal threshold; large values the
+    fewest errors. "Never" competes too (F1 0, the positives as errors): a threshold above 1.
+
+    Labels with fewer than ``min_positives`` positives keep ``default``. Ties go to the higher
+    edge.
 
     Parameters
     ----------
     pos_hist, neg_hist : float64 (n_labels, n_bins), input
-    logit_range, min_positives, max_false_per_true, default : float
+    logit_range, min_positives, error_weight, default : float
     thresholds : float64 (n_labels,), output (probabilities)
     """
     n_labels = pos_hist.shape[0]
     n_bins = pos_hist.shape[1]
     for j in range(n_labels):
         total_pos = 0.0
+        total = 0.0
         for b in range(n_bins):
             total_pos += pos_hist[j, b]
+            total += pos_hist[j, b] + neg_hist[j, b]
         if total_pos < min_positives:
             thresholds[j] = default
             continue
         tp = 0.0
         fp = 0.0
-        best = -1.0
+        best = -error_weight * total_pos / total  # never predicted
         best_edge = n_bins
         for b in range(n_bins - 1, -1, -1):
             tp += pos_hist[j, b]
             fp += neg_hist[j, b]
-            if tp <= 0.0 or fp > max_false_per_true * tp:
+            if tp <= 0.0:
                 continue
-            f1 = 2.0 * tp / (tp + fp + total_pos)
-            if f1 > best:
-                best = f1
+            score = 2.0 * tp / (tp + fp + total_pos) - error_weight * (fp + total_pos - tp) / total
+            if score > best:
+                best = score
                 best_edge = b
         if best_edge == n_bins:
             thresholds[j] = 1.5
@@ -638,18 +644,31 @@ def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scr
 
 
 @njit(cache=True)
-def rule_record(decisions, labels, tp, fp, fn, positives):
-    """Count each rule's true positives, false positives and false negatives of one instance.
+def rule_record(decisions, labels, choice, tp, fp, fn, positives, exact):
+    """Count each rule's true positives, false positives, false negatives and exact matches
+    of one instance.
+
+    ``exact[r, j]`` counts the instances where rule ``r`` was right on label ``j`` and the
+    answer given (each label's chosen rule, ``choice``) was right on every other label: the
+    exact label-set matches the answer would have had with rule ``r`` on label ``j``.
 
     Parameters
     ----------
     decisions : float64 (n_rules, n_labels), input, values 0 / 1
     labels : float64 (n_labels,), input, values 0 / 1
-    tp, fp, fn : float64 (n_rules, n_labels), updated in place
+    choice : int64 (n_labels,), input (-1: never predicted)
+    tp, fp, fn, exact : float64 (n_rules, n_labels), updated in place
     positives : float64 (n_labels,), updated in place
     """
+    n_wrong = 0
+    for j in range(labels.shape[0]):
+        answer = choice[j] >= 0 and decisions[choice[j], j] > 0.5
+        if answer != (labels[j] > 0.5):
+            n_wrong += 1
     for j in range(labels.shape[0]):
         truth = labels[j] > 0.5
+        answer = choice[j] >= 0 and decisions[choice[j], j] > 0.5
+        others_right = n_wrong - (1 if answer != truth else 0) == 0
         if truth:
             positives[j] += 1.0
         for r in range(decisions.shape[0]):
@@ -660,6 +679,8 @@ def rule_record(decisions, labels, tp, fp, fn, positives):
                 fp[r, j] += 1.0
             elif truth:
                 fn[r, j] += 1.0
+            if others_right and hit == truth:
+                exact[r, j] += 1.0
 
 
 @njit(cache=True)
@@ -677,20 +698,44 @@ def rule_decide(decisions, choice, out):
 
 
 @njit(cache=True)
-def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, choice):
+def _allocate_errors(f1, errors, cost, choice):
+    """Per label, the row of best ``f1 - cost * errors`` (the last row is "never", the first
+    best wins, "never" first); returns the total errors of the choice, written to ``choice``
+    (-1: never)."""
+    n_rows, n_labels = f1.shape
+    never = n_rows - 1
+    total = 0.0
+    for j in range(n_labels):
+        best = f1[never, j] - cost * errors[never, j]
+        c = never
+        for r in range(never):
+            score = f1[r, j] - cost * errors[r, j]
+            if score > best:
+                best = score
+                c = r
+        choice[j] = -1 if c == never else c
+        total += errors[c, j]
+    return total
+
+
+@njit(cache=True)
+def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
     A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
     rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no more errors ``fp + fn``
-    than rule 0 (the current choice gets ``margin`` extra: hysteresis). Hamming budget: while
+    than rule 0 and no fewer exact label-set matches ``exact`` (the current choice gets
+    ``margin`` extra: hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
-    while the chosen rules' errors exceed it, labels fall back to their best rule within that
-    fraction of their positives (or never), least F1 lost per error saved first.
+    while the chosen rules' errors exceed it, the choice is remade as the allocation of best
+    summed F1 within the budget, in its Lagrangian form: per label the option (a rule, or
+    never) of best ``F1 - cost * errors``, with the least ``cost`` (bisection) whose total
+    errors fit; if none fits, the fewest errors.
 
     Parameters
     ----------
-    tp, fp, fn : float64 (n_rules, n_labels), input
+    tp, fp, fn, exact : float64 (n_rules, n_labels), input
     positives : float64 (n_labels,), input
     margin, min_positives, budget_fraction : float
     choice : int64 (n_labels,), updated in place
@@ -703,10 +748,15 @@ def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, c
         default_errors += fp[0, j] + fn[0, j]
     budget = budget_fraction * total_pos
     over = default_errors > budget
-    chosen_errors = np.empty(n_labels)
-    chosen_f1 = np.empty(n_labels)
+    f1 = np.zeros((n_rules + 1, n_labels))  # the last row: never (F1 0)
+    errors = np.empty((n_rules + 1, n_labels))
+    total = 0.0
     for j in range(n_labels):
-        e0 = fp[0, j] + fn[0, j]
+        for r in range(n_rules):
+            errors[r, j] = fp[r, j] + fn[r, j]
+            f1[r, j] = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + errors[r, j], 1e-12)
+        errors[n_rules, j] = positives[j]
+        e0 = errors[0, j]
         if positives[j] < min_positives:
             c = 0
             if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
@@ -716,52 +766,28 @@ def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, c
             c = 0
             best = -1.0
             for r in range(n_rules):
-                e = fp[r, j] + fn[r, j]
-                if e > e0 + 1e-9:
+                if errors[r, j] > e0 + 1e-9 or exact[r, j] < exact[0, j] - 1e-9:
                     continue
-                f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
-                if r == current:
-                    f += margin
+                f = f1[r, j] + (margin if r == current else 0.0)
                 if f > best:
                     best = f
                     c = r
         choice[j] = c
-        if c < 0:
-            chosen_errors[j] = positives[j]
-            chosen_f1[j] = 0.0
-        else:
-            e = fp[c, j] + fn[c, j]
-            chosen_errors[j] = e
-            chosen_f1[j] = 2.0 * tp[c, j] / max(2.0 * tp[c, j] + e, 1e-12)
-    total = 0.0
-    for j in range(n_labels):
-        total += chosen_errors[j]
+        total += errors[n_rules if c < 0 else c, j]
     if total <= budget:
         return
-    fallback = np.empty(n_labels, dtype=np.int64)
-    saved = np.empty(n_labels)
-    cost = np.empty(n_labels)
-    for j in range(n_labels):
-        fb = -1
-        fb_f1 = -1.0
-        for r in range(n_rules):
-            e = fp[r, j] + fn[r, j]
-            if e > budget_fraction * positives[j]:
-                continue
-            f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
-            if f > fb_f1:
-                fb_f1 = f
-                fb = r
-        fb_errors = positives[j] if fb < 0 else fp[fb, j] + fn[fb, j]
-        fallback[j] = fb
-        saved[j] = chosen_errors[j] - fb_errors
-        lost = chosen_f1[j] - max(fb_f1, 0.0)
-        cost[j] = lost / saved[j] if saved[j] > 0.0 else np.inf
-    for j in np.argsort(cost, kind="mergesort"):
-        if total <= budget or saved[j] <= 0.0:
-            break
-        choice[j] = fallback[j]
-        total -= saved[j]
+    trial = np.empty(n_labels, dtype=np.int64)
+    hi = 1.0
+    while _allocate_errors(f1, errors, hi, trial) > budget and hi < 1e12:
+        hi *= 8.0
+    lo = 0.0
+    for _ in range(48):
+        mid = 0.5 * (lo + hi)
+        if _allocate_errors(f1, errors, mid, trial) > budget:
+            lo = mid
+        else:
+            hi = mid
+    _allocate_errors(f1, errors, hi, choice)
 
 
 def warm_up():
@@ -795,9 +821,10 @@ def warm_up():
                          proba)
     dist = np.zeros(2)
     rules = np.zeros((2, 2))
-    rule_record(rules, np.zeros(2), rules.copy(), rules.copy(), rules.copy(), np.zeros(2))
+    rule_record(rules, np.zeros(2), np.zeros(2, dtype=np.int64), rules.copy(), rules.copy(),
+                rules.copy(), np.zeros(2), rules.copy())
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
-    rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
+    rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
     dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
