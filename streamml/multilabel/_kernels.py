@@ -420,12 +420,17 @@ def threshold_record(proba, labels, pos_hist, neg_hist, logit_range):
 @njit(cache=True)
 def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight, default,
                     thresholds):
-    """Per label, the bin edge of best ``F1 - error_weight * errors / instances``.
+    """Per label, the bin edge of best ``(micro + macro) / 2`` where ``macro = F1 -
+    error_weight * errors / instances`` and ``micro = (tp - kappa * fp) / positives``.
 
-    The F1 of a label and its share of the Hamming loss traded at a fixed rate: the decoding
-    that maximizes macro-F1 plus ``error_weight`` times minus the Hamming loss (its Lagrangian
-    form), label by label. ``error_weight`` 0 gives the F1-optimal threshold; large values the
-    fewest errors. "Never" competes too (F1 0, the positives as errors): a threshold above 1.
+    ``macro``: the label's F1 and its share of the Hamming loss traded at one rate for every
+    label (the Lagrangian form of "the best macro-F1 for a given Hamming loss"; 0 gives the
+    F1-optimal threshold, large values the fewest errors). ``micro``: the label's marginal
+    effect on micro-F1, per positive: micro-F1 ``F`` grows with a true positive as much as it
+    falls with ``kappa = F / (2 - F)`` false positives, ``F`` read from every label's counts
+    at the current ``thresholds`` (on calibrated probabilities: predict where the probability
+    exceeds F / 2). "Never" competes (``micro`` 0, the positives as errors): a threshold above
+    1.
 
     Labels with fewer than ``min_positives`` positives keep ``default``. Ties go to the higher
     edge.
@@ -434,10 +439,24 @@ def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight
     ----------
     pos_hist, neg_hist : float64 (n_labels, n_bins), input
     logit_range, min_positives, error_weight, default : float
-    thresholds : float64 (n_labels,), output (probabilities)
+    thresholds : float64 (n_labels,), updated in place (probabilities)
     """
     n_labels = pos_hist.shape[0]
     n_bins = pos_hist.shape[1]
+    all_tp = 0.0
+    all_fp = 0.0
+    all_pos = 0.0
+    for j in range(n_labels):
+        p = min(max(thresholds[j], 1e-12), 1.0 - 1e-12)
+        edge = round((math.log(p / (1.0 - p)) + logit_range) / (2.0 * logit_range) * n_bins)
+        edge = min(max(edge, 0), n_bins)
+        for b in range(n_bins):
+            all_pos += pos_hist[j, b]
+            if b >= edge:
+                all_tp += pos_hist[j, b]
+                all_fp += neg_hist[j, b]
+    micro_f1 = 2.0 * all_tp / max(all_tp + all_fp + all_pos, 1e-12)
+    kappa = micro_f1 / (2.0 - micro_f1)
     for j in range(n_labels):
         total_pos = 0.0
         total = 0.0
@@ -449,14 +468,16 @@ def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight
             continue
         tp = 0.0
         fp = 0.0
-        best = -error_weight * total_pos / total  # never predicted
+        best = 0.5 * (-error_weight * total_pos / total)  # never predicted
         best_edge = n_bins
         for b in range(n_bins - 1, -1, -1):
             tp += pos_hist[j, b]
             fp += neg_hist[j, b]
             if tp <= 0.0:
                 continue
-            score = 2.0 * tp / (tp + fp + total_pos) - error_weight * (fp + total_pos - tp) / total
+            macro = 2.0 * tp / (tp + fp + total_pos) - error_weight * (fp + total_pos - tp) / total
+            micro = (tp - kappa * fp) / total_pos
+            score = 0.5 * (micro + macro)
             if score > best:
                 best = score
                 best_edge = b
@@ -698,27 +719,6 @@ def rule_decide(decisions, choice, out):
 
 
 @njit(cache=True)
-def _allocate_errors(f1, errors, cost, choice):
-    """Per label, the row of best ``f1 - cost * errors`` (the last row is "never", the first
-    best wins, "never" first); returns the total errors of the choice, written to ``choice``
-    (-1: never)."""
-    n_rows, n_labels = f1.shape
-    never = n_rows - 1
-    total = 0.0
-    for j in range(n_labels):
-        best = f1[never, j] - cost * errors[never, j]
-        c = never
-        for r in range(never):
-            score = f1[r, j] - cost * errors[r, j]
-            if score > best:
-                best = score
-                c = r
-        choice[j] = -1 if c == never else c
-        total += errors[c, j]
-    return total
-
-
-@njit(cache=True)
 def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
@@ -728,10 +728,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     ``margin`` extra: hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
-    while the chosen rules' errors exceed it, the choice is remade as the allocation of best
-    summed F1 within the budget, in its Lagrangian form: per label the option (a rule, or
-    never) of best ``F1 - cost * errors``, with the least ``cost`` (bisection) whose total
-    errors fit; if none fits, the fewest errors.
+    while the chosen rules' errors exceed it, labels fall back to their best rule within that
+    fraction of their positives (or never), least F1 lost per error saved first.
 
     Parameters
     ----------
@@ -748,15 +746,10 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
         default_errors += fp[0, j] + fn[0, j]
     budget = budget_fraction * total_pos
     over = default_errors > budget
-    f1 = np.zeros((n_rules + 1, n_labels))  # the last row: never (F1 0)
-    errors = np.empty((n_rules + 1, n_labels))
-    total = 0.0
+    chosen_errors = np.empty(n_labels)
+    chosen_f1 = np.empty(n_labels)
     for j in range(n_labels):
-        for r in range(n_rules):
-            errors[r, j] = fp[r, j] + fn[r, j]
-            f1[r, j] = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + errors[r, j], 1e-12)
-        errors[n_rules, j] = positives[j]
-        e0 = errors[0, j]
+        e0 = fp[0, j] + fn[0, j]
         if positives[j] < min_positives:
             c = 0
             if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
@@ -766,28 +759,52 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
             c = 0
             best = -1.0
             for r in range(n_rules):
-                if errors[r, j] > e0 + 1e-9 or exact[r, j] < exact[0, j] - 1e-9:
+                e = fp[r, j] + fn[r, j]
+                if e > e0 + 1e-9 or exact[r, j] < exact[0, j] - 1e-9:
                     continue
-                f = f1[r, j] + (margin if r == current else 0.0)
+                f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+                if r == current:
+                    f += margin
                 if f > best:
                     best = f
                     c = r
         choice[j] = c
-        total += errors[n_rules if c < 0 else c, j]
+        if c < 0:
+            chosen_errors[j] = positives[j]
+            chosen_f1[j] = 0.0
+        else:
+            e = fp[c, j] + fn[c, j]
+            chosen_errors[j] = e
+            chosen_f1[j] = 2.0 * tp[c, j] / max(2.0 * tp[c, j] + e, 1e-12)
+    total = 0.0
+    for j in range(n_labels):
+        total += chosen_errors[j]
     if total <= budget:
         return
-    trial = np.empty(n_labels, dtype=np.int64)
-    hi = 1.0
-    while _allocate_errors(f1, errors, hi, trial) > budget and hi < 1e12:
-        hi *= 8.0
-    lo = 0.0
-    for _ in range(48):
-        mid = 0.5 * (lo + hi)
-        if _allocate_errors(f1, errors, mid, trial) > budget:
-            lo = mid
-        else:
-            hi = mid
-    _allocate_errors(f1, errors, hi, choice)
+    fallback = np.empty(n_labels, dtype=np.int64)
+    saved = np.empty(n_labels)
+    cost = np.empty(n_labels)
+    for j in range(n_labels):
+        fb = -1
+        fb_f1 = -1.0
+        for r in range(n_rules):
+            e = fp[r, j] + fn[r, j]
+            if e > budget_fraction * positives[j]:
+                continue
+            f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+            if f > fb_f1:
+                fb_f1 = f
+                fb = r
+        fb_errors = positives[j] if fb < 0 else fp[fb, j] + fn[fb, j]
+        fallback[j] = fb
+        saved[j] = chosen_errors[j] - fb_errors
+        lost = chosen_f1[j] - max(fb_f1, 0.0)
+        cost[j] = lost / saved[j] if saved[j] > 0.0 else np.inf
+    for j in np.argsort(cost, kind="mergesort"):
+        if total <= budget or saved[j] <= 0.0:
+            break
+        choice[j] = fallback[j]
+        total -= saved[j]
 
 
 def warm_up():

@@ -136,8 +136,9 @@ class MLHAT(base.MultiLabelClassifier):
         the chosen representation.
     calibrated
         Thresholds of the tree's rule. True: per-label decision thresholds learned online
-        (per label, the threshold of best F1 minus 3 times the label's errors per instance on
-        the probabilities seen so far: F1 traded against Hamming loss at one rate). False: 0.5. ``"auto"``: True on sparse input, where a
+        (per label, on the probabilities seen so far, the threshold of best mean of the
+        label's F1 minus 3 times its errors per instance, and of its marginal effect on
+        micro-F1). False: 0.5. ``"auto"``: True on sparse input, where a
         fixed 0.5 misses most rare labels, False on dense input, where the chains are well
         calibrated already. Either way the other reading of the same probabilities is one of
         the rules each label may choose.

@@ -300,8 +300,15 @@ def test_threshold_kernels_match_a_naive_search():
         np.testing.assert_array_equal(pos[j], np.bincount(bins[truth[:, j] > 0, j].astype(int),
                                                           minlength=n_bins))
     chosen = []
+    start = rng.uniform(0.05, 0.95, n_labels)  # the current thresholds (micro-F1 is read there)
+    z_start = np.log(start / (1 - start))
+    edge_start = np.clip(np.round((z_start + logit_range) / (2 * logit_range) * n_bins), 0, n_bins)
+    above = np.arange(n_bins)[None, :] >= edge_start[:, None]
+    all_tp, all_fp = (pos * above).sum(), (neg * above).sum()
+    micro_f1 = 2 * all_tp / (all_tp + all_fp + pos.sum())
+    kappa = micro_f1 / (2 - micro_f1)
     for error_weight in (0.0, 3.0, 50.0):
-        out = np.empty(n_labels)
+        out = start.copy()
         _kernels.best_thresholds(pos, neg, logit_range, 3.0, error_weight, 0.5, out)
         for j in range(n_labels):
             positives, n = pos[j].sum(), pos[j].sum() + neg[j].sum()
@@ -311,12 +318,12 @@ def test_threshold_kernels_match_a_naive_search():
             # Every edge (and "never") scored from the cumulative counts; the first best wins,
             # scanning from "never" down the edges.
             edges = [None] + list(range(n_bins - 1, -1, -1))
-            scores = [-error_weight * positives / n]
+            scores = [0.5 * (-error_weight * positives / n)]
             for b in edges[1:]:
                 tp, fp = pos[j, b:].sum(), neg[j, b:].sum()
-                f1 = 2 * tp / (tp + fp + positives)
-                errors = fp + positives - tp
-                scores.append(f1 - error_weight * errors / n if tp > 0 else -np.inf)
+                macro = 2 * tp / (tp + fp + positives) - error_weight * (fp + positives - tp) / n
+                micro = (tp - kappa * fp) / positives
+                scores.append(0.5 * (micro + macro) if tp > 0 else -np.inf)
             best_edge = edges[int(np.argmax(scores))]
             expected = 1.5 if best_edge is None else 1 / (1 + np.exp(
                 logit_range - 2 * logit_range * best_edge / n_bins))
