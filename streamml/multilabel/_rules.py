@@ -13,8 +13,8 @@ rule with the best prequential F1:
   false negatives and exact label-set matches of every rule's decisions, made before each
   instance was learnt (prequential), and the choice: the rule of best F1 among those that
   made no more errors on the label and lost no exact matches against the tree's rule (whose
-  joint decoding is what wins subset accuracy), within a Hamming budget (see
-  ``_kernels.rule_choose``).
+  joint decoding is what wins subset accuracy), else "never predict" where the Hamming budget
+  requires it (see ``_kernels.rule_choose``).
 """
 
 import numpy as np

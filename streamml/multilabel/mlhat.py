@@ -81,8 +81,8 @@ class MLHAT(base.MultiLabelClassifier):
     learnt (prequential); per label, a rule replaces the tree's only with a better F1, no more
     errors and no fewer exact label-set matches (the tree's joint decoding is what wins subset
     accuracy), and while the chosen rules together make more than 0.95 times the errors of
-    predicting nothing, the choice is remade as the best summed F1 within that budget (a rule
-    or "never" per label), so the Hamming loss stays below the empty prediction's. The nearest
+    predicting nothing, the labels whose rule errs more than leaving them out are left out
+    (cheapest F1 first), so the Hamming loss stays below the empty prediction's. The nearest
     neighbour's whole label set replaces the per-label answer while it has matched the true
     label sets more often, with no more label errors and no lower micro-F1.
 
