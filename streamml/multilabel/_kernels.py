@@ -443,41 +443,46 @@ def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight
     """
     n_labels = pos_hist.shape[0]
     n_bins = pos_hist.shape[1]
+    label_pos = np.empty(n_labels)
+    label_all = np.empty(n_labels)
     all_tp = 0.0
     all_fp = 0.0
     all_pos = 0.0
+    bins_per_logit = n_bins / (2.0 * logit_range)
     for j in range(n_labels):
         p = min(max(thresholds[j], 1e-12), 1.0 - 1e-12)
-        edge = round((math.log(p / (1.0 - p)) + logit_range) / (2.0 * logit_range) * n_bins)
-        edge = min(max(edge, 0), n_bins)
+        edge = int(math.floor((math.log(p / (1.0 - p)) + logit_range) * bins_per_logit + 0.5))
+        positives = 0.0
+        negatives = 0.0
         for b in range(n_bins):
-            all_pos += pos_hist[j, b]
-            if b >= edge:
-                all_tp += pos_hist[j, b]
-                all_fp += neg_hist[j, b]
+            positives += pos_hist[j, b]
+            negatives += neg_hist[j, b]
+        for b in range(max(edge, 0), n_bins):
+            all_tp += pos_hist[j, b]
+            all_fp += neg_hist[j, b]
+        label_pos[j] = positives
+        label_all[j] = positives + negatives
+        all_pos += positives
     micro_f1 = 2.0 * all_tp / max(all_tp + all_fp + all_pos, 1e-12)
     kappa = micro_f1 / (2.0 - micro_f1)
     for j in range(n_labels):
-        total_pos = 0.0
-        total = 0.0
-        for b in range(n_bins):
-            total_pos += pos_hist[j, b]
-            total += pos_hist[j, b] + neg_hist[j, b]
+        total_pos = label_pos[j]
         if total_pos < min_positives:
             thresholds[j] = default
             continue
+        error_rate = error_weight / label_all[j]  # per error
+        micro_unit = 1.0 / total_pos
         tp = 0.0
         fp = 0.0
-        best = 0.5 * (-error_weight * total_pos / total)  # never predicted
+        best = 0.5 * (-error_rate * total_pos)  # never predicted
         best_edge = n_bins
         for b in range(n_bins - 1, -1, -1):
             tp += pos_hist[j, b]
             fp += neg_hist[j, b]
-            if tp <= 0.0:
-                continue
-            macro = 2.0 * tp / (tp + fp + total_pos) - error_weight * (fp + total_pos - tp) / total
-            micro = (tp - kappa * fp) / total_pos
-            score = 0.5 * (micro + macro)
+            if pos_hist[j, b] <= 0.0:
+                continue  # no new positive: the score cannot rise (only false positives added)
+            macro = 2.0 * tp / (tp + fp + total_pos) - error_rate * (fp + total_pos - tp)
+            score = 0.5 * (macro + (tp - kappa * fp) * micro_unit)
             if score > best:
                 best = score
                 best_edge = b
