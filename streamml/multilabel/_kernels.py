@@ -418,41 +418,73 @@ def threshold_record(proba, labels, pos_hist, neg_hist, logit_range):
 
 
 @njit(cache=True)
-def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, max_false_per_true,
-                    default, thresholds):
-    """Per label, the bin edge that maximizes F1 with at most ``max_false_per_true`` false
-    positives per true positive (1 keeps the Hamming loss at most the empty prediction's).
+def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight, default,
+                    thresholds):
+    """Per label, the bin edge of best ``(micro + macro) / 2`` where ``macro = F1 -
+    error_weight * errors / instances`` and ``micro = (tp - kappa * fp) / positives``.
 
-    Labels with fewer than ``min_positives`` positives keep ``default``; labels where no edge
-    meets the bound get a threshold above 1 (never predicted).
+    ``macro``: the label's F1 and its share of the Hamming loss traded at one rate for every
+    label (the Lagrangian form of "the best macro-F1 for a given Hamming loss"; 0 gives the
+    F1-optimal threshold, large values the fewest errors). ``micro``: the label's marginal
+    effect on micro-F1, per positive: micro-F1 ``F`` grows with a true positive as much as it
+    falls with ``kappa = F / (2 - F)`` false positives, ``F`` read from every label's counts
+    at the current ``thresholds`` (on calibrated probabilities: predict where the probability
+    exceeds F / 2). "Never" competes (``micro`` 0, the positives as errors): a threshold above
+    1.
+
+    Labels with fewer than ``min_positives`` positives keep ``default``. Ties go to the higher
+    edge.
 
     Parameters
     ----------
     pos_hist, neg_hist : float64 (n_labels, n_bins), input
-    logit_range, min_positives, max_false_per_true, default : float
-    thresholds : float64 (n_labels,), output (probabilities)
+    logit_range, min_positives, error_weight, default : float
+    thresholds : float64 (n_labels,), updated in place (probabilities)
     """
     n_labels = pos_hist.shape[0]
     n_bins = pos_hist.shape[1]
+    label_pos = np.empty(n_labels)
+    label_all = np.empty(n_labels)
+    all_tp = 0.0
+    all_fp = 0.0
+    all_pos = 0.0
+    bins_per_logit = n_bins / (2.0 * logit_range)
     for j in range(n_labels):
-        total_pos = 0.0
+        p = min(max(thresholds[j], 1e-12), 1.0 - 1e-12)
+        edge = int(math.floor((math.log(p / (1.0 - p)) + logit_range) * bins_per_logit + 0.5))
+        positives = 0.0
+        negatives = 0.0
         for b in range(n_bins):
-            total_pos += pos_hist[j, b]
+            positives += pos_hist[j, b]
+            negatives += neg_hist[j, b]
+        for b in range(max(edge, 0), n_bins):
+            all_tp += pos_hist[j, b]
+            all_fp += neg_hist[j, b]
+        label_pos[j] = positives
+        label_all[j] = positives + negatives
+        all_pos += positives
+    micro_f1 = 2.0 * all_tp / max(all_tp + all_fp + all_pos, 1e-12)
+    kappa = micro_f1 / (2.0 - micro_f1)
+    for j in range(n_labels):
+        total_pos = label_pos[j]
         if total_pos < min_positives:
             thresholds[j] = default
             continue
+        error_rate = error_weight / label_all[j]  # per error
+        micro_unit = 1.0 / total_pos
         tp = 0.0
         fp = 0.0
-        best = -1.0
+        best = 0.5 * (-error_rate * total_pos)  # never predicted
         best_edge = n_bins
         for b in range(n_bins - 1, -1, -1):
             tp += pos_hist[j, b]
             fp += neg_hist[j, b]
-            if tp <= 0.0 or fp > max_false_per_true * tp:
-                continue
-            f1 = 2.0 * tp / (tp + fp + total_pos)
-            if f1 > best:
-                best = f1
+            if pos_hist[j, b] <= 0.0:
+                continue  # no new positive: the score cannot rise (only false positives added)
+            macro = 2.0 * tp / (tp + fp + total_pos) - error_rate * (fp + total_pos - tp)
+            score = 0.5 * (macro + (tp - kappa * fp) * micro_unit)
+            if score > best:
+                best = score
                 best_edge = b
         if best_edge == n_bins:
             thresholds[j] = 1.5
@@ -638,18 +670,31 @@ def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scr
 
 
 @njit(cache=True)
-def rule_record(decisions, labels, tp, fp, fn, positives):
-    """Count each rule's true positives, false positives and false negatives of one instance.
+def rule_record(decisions, labels, choice, tp, fp, fn, positives, exact):
+    """Count each rule's true positives, false positives, false negatives and exact matches
+    of one instance.
+
+    ``exact[r, j]`` counts the instances where rule ``r`` was right on label ``j`` and the
+    answer given (each label's chosen rule, ``choice``) was right on every other label: the
+    exact label-set matches the answer would have had with rule ``r`` on label ``j``.
 
     Parameters
     ----------
     decisions : float64 (n_rules, n_labels), input, values 0 / 1
     labels : float64 (n_labels,), input, values 0 / 1
-    tp, fp, fn : float64 (n_rules, n_labels), updated in place
+    choice : int64 (n_labels,), input (-1: never predicted)
+    tp, fp, fn, exact : float64 (n_rules, n_labels), updated in place
     positives : float64 (n_labels,), updated in place
     """
+    n_wrong = 0
+    for j in range(labels.shape[0]):
+        answer = choice[j] >= 0 and decisions[choice[j], j] > 0.5
+        if answer != (labels[j] > 0.5):
+            n_wrong += 1
     for j in range(labels.shape[0]):
         truth = labels[j] > 0.5
+        answer = choice[j] >= 0 and decisions[choice[j], j] > 0.5
+        others_right = n_wrong - (1 if answer != truth else 0) == 0
         if truth:
             positives[j] += 1.0
         for r in range(decisions.shape[0]):
@@ -660,6 +705,8 @@ def rule_record(decisions, labels, tp, fp, fn, positives):
                 fp[r, j] += 1.0
             elif truth:
                 fn[r, j] += 1.0
+            if others_right and hit == truth:
+                exact[r, j] += 1.0
 
 
 @njit(cache=True)
@@ -677,12 +724,13 @@ def rule_decide(decisions, choice, out):
 
 
 @njit(cache=True)
-def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, choice):
+def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
     A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
     rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no more errors ``fp + fn``
-    than rule 0 (the current choice gets ``margin`` extra: hysteresis). Hamming budget: while
+    than rule 0 and no fewer exact label-set matches ``exact`` (the current choice gets
+    ``margin`` extra: hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
@@ -690,7 +738,7 @@ def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, c
 
     Parameters
     ----------
-    tp, fp, fn : float64 (n_rules, n_labels), input
+    tp, fp, fn, exact : float64 (n_rules, n_labels), input
     positives : float64 (n_labels,), input
     margin, min_positives, budget_fraction : float
     choice : int64 (n_labels,), updated in place
@@ -717,7 +765,7 @@ def rule_choose(tp, fp, fn, positives, margin, min_positives, budget_fraction, c
             best = -1.0
             for r in range(n_rules):
                 e = fp[r, j] + fn[r, j]
-                if e > e0 + 1e-9:
+                if e > e0 + 1e-9 or exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
                 if r == current:
@@ -795,9 +843,10 @@ def warm_up():
                          proba)
     dist = np.zeros(2)
     rules = np.zeros((2, 2))
-    rule_record(rules, np.zeros(2), rules.copy(), rules.copy(), rules.copy(), np.zeros(2))
+    rule_record(rules, np.zeros(2), np.zeros(2, dtype=np.int64), rules.copy(), rules.copy(),
+                rules.copy(), np.zeros(2), rules.copy())
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
-    rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
+    rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
     dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)

@@ -9,11 +9,12 @@ rule with the best prequential F1:
 - :class:`NeighbourWindow`: the ``k`` nearest of the last ``size`` instances (a label powerset
   of the neighbours' label sets, read per label), which suits streams of near-duplicate
   instances whose label sets repeat (genbase's protein motifs, foodtruck);
-- :class:`RuleSelector`: per label, decayed counts of the true positives, false positives and
-  false negatives of every rule's decisions, made before each instance was learnt
-  (prequential), and the choice: the rule of best F1 among those that made fewer errors on the
-  label than never predicting it, else "never predict" (so no label costs more Hamming loss
-  than leaving it out, as far as the past tells).
+- :class:`RuleSelector`: per label, decayed counts of the true positives, false positives,
+  false negatives and exact label-set matches of every rule's decisions, made before each
+  instance was learnt (prequential), and the choice: the rule of best F1 among those that
+  made no more errors on the label and lost no exact matches against the tree's rule (whose
+  joint decoding is what wins subset accuracy), else "never predict" where the Hamming budget
+  requires it (see ``_kernels.rule_choose``).
 """
 
 import numpy as np
@@ -120,6 +121,7 @@ class RuleSelector:
         self.tp = np.zeros((n_rules, n_labels))
         self.fp = np.zeros((n_rules, n_labels))
         self.fn = np.zeros((n_rules, n_labels))
+        self.exact = np.zeros((n_rules, n_labels))
         self.positives = np.zeros(n_labels)
         self.choice = np.zeros(n_labels, dtype=np.int64)
         self.decay = 0.5 ** (every / half_life)
@@ -130,17 +132,18 @@ class RuleSelector:
 
     def record(self, decisions, y):
         """Count the rules' decisions (``(n_rules, n_labels)`` 0/1, made before learning)."""
-        _kernels.rule_record(decisions, y, self.tp, self.fp, self.fn, self.positives)
+        _kernels.rule_record(decisions, y, self.choice, self.tp, self.fp, self.fn,
+                             self.positives, self.exact)
         self.n += 1
         if self.n % self.every == 0:
-            for a in (self.tp, self.fp, self.fn, self.positives):
+            for a in (self.tp, self.fp, self.fn, self.exact, self.positives):
                 a *= self.decay
             self._choose()
         elif self.n < 10 * self.every:  # early on, choose after every instance
             self._choose()
 
     def _choose(self):
-        _kernels.rule_choose(self.tp, self.fp, self.fn, self.positives, self.margin,
+        _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,
                              self.min_positives, HAMMING_BUDGET, self.choice)
 
     def decide(self, decisions):
@@ -154,6 +157,7 @@ class RuleSelector:
         self.tp = np.concatenate([self.tp, pad], axis=1)
         self.fp = np.concatenate([self.fp, pad], axis=1)
         self.fn = np.concatenate([self.fn, pad], axis=1)
+        self.exact = np.concatenate([self.exact, pad], axis=1)
         self.positives = np.concatenate([self.positives, np.zeros(n_new)])
         self.choice = np.concatenate([self.choice, np.zeros(n_new, dtype=np.int64)])
 
@@ -162,6 +166,7 @@ class RuleSelector:
         self.tp = self.tp[:, idx].copy()
         self.fp = self.fp[:, idx].copy()
         self.fn = self.fn[:, idx].copy()
+        self.exact = self.exact[:, idx].copy()
         self.positives = self.positives[idx].copy()
         self.choice = self.choice[idx].copy()
 

@@ -78,8 +78,9 @@ class MLHAT(base.MultiLabelClassifier):
     statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
     words present on sparse input) at learned thresholds, and the ``n_neighbours`` nearest of
     the last ``neighbour_window`` instances. Every rule decides every instance before it is
-    learnt (prequential); per label, a rule replaces the tree's only with a better F1 and no
-    more errors, and while the chosen rules together make more than 0.95 times the errors of
+    learnt (prequential); per label, a rule replaces the tree's only with a better F1, no more
+    errors and no fewer exact label-set matches (the tree's joint decoding is what wins subset
+    accuracy), and while the chosen rules together make more than 0.95 times the errors of
     predicting nothing, the labels whose rule errs more than leaving them out are left out
     (cheapest F1 first), so the Hamming loss stays below the empty prediction's. The nearest
     neighbour's whole label set replaces the per-label answer while it has matched the true
@@ -135,8 +136,9 @@ class MLHAT(base.MultiLabelClassifier):
         the chosen representation.
     calibrated
         Thresholds of the tree's rule. True: per-label decision thresholds learned online
-        (each label's F1 is maximized with at most 1.5 false positives per true positive on
-        the probabilities seen so far). False: 0.5. ``"auto"``: True on sparse input, where a
+        (per label, on the probabilities seen so far, the threshold of best mean of the
+        label's F1 minus 3 times its errors per instance, and of its marginal effect on
+        micro-F1). False: 0.5. ``"auto"``: True on sparse input, where a
         fixed 0.5 misses most rare labels, False on dense input, where the chains are well
         calibrated already. Either way the other reading of the same probabilities is one of
         the rules each label may choose.

@@ -234,14 +234,14 @@ def test_bad_rule_parameters_are_refused():
         MLHAT(naive_bayes="yes")
 
 
-def _naive_choose(tp, fp, fn, positives, choice, margin, min_positives, budget_fraction):
+def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
     cols = np.arange(f1.shape[1])
     bonus = np.zeros_like(f1)
     bonus[np.maximum(choice, 0), cols] = margin
-    allowed = errors <= errors[0][None] + 1e-9
+    allowed = (errors <= errors[0][None] + 1e-9) & (exact >= exact[0][None] - 1e-9)
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
     if errors[0].sum() > budget:
@@ -278,11 +278,64 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed):
     tp = rng.uniform(0, 1, (n_rules, n_labels)) * positives
     fn = positives - tp
     fp = rng.uniform(0, 1 + seed, (n_rules, n_labels)) * positives  # some seeds over budget
+    exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
-    expected = _naive_choose(tp, fp, fn, positives, choice.copy(), 0.01, 5.0, 0.95)
+    expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95)
     got = choice.copy()
-    _kernels.rule_choose(tp, fp, fn, positives, 0.01, 5.0, 0.95, got)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, got)
     assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rule_record_kernel_matches_its_numpy_twin(seed):
+    rng = np.random.default_rng(seed)
+    n_rules, n_labels = 3, 6
+    tp, fp, fn, exact = (np.zeros((n_rules, n_labels)) for _ in range(4))
+    positives = np.zeros(n_labels)
+    want = {k: np.zeros((n_rules, n_labels)) for k in ("tp", "fp", "fn", "exact")}
+    for _ in range(200):
+        truth = (rng.random(n_labels) < 0.3).astype(float)
+        # Rules right on 90% of the labels, so whole label sets are often right.
+        decisions = np.where(rng.random((n_rules, n_labels)) < 0.1, 1 - truth, truth)
+        choice = rng.integers(-1, n_rules, n_labels)
+        _kernels.rule_record(decisions, truth, choice, tp, fp, fn, positives, exact)
+        hit, t = decisions > 0.5, truth[None] > 0.5
+        want["tp"] += hit & t
+        want["fp"] += hit & ~t
+        want["fn"] += ~hit & t
+        answer = np.where(choice < 0, 0.0, decisions[np.maximum(choice, 0), np.arange(n_labels)])
+        wrong = (answer > 0.5) != (truth > 0.5)
+        for j in range(n_labels):
+            if not np.delete(wrong, j).any():
+                want["exact"][:, j] += hit[:, j] == t[0, j]
+    for name, got in (("tp", tp), ("fp", fp), ("fn", fn), ("exact", exact)):
+        np.testing.assert_array_equal(got, want[name], err_msg=name)
+    assert exact.sum() > 0
+
+
+def test_a_rule_that_breaks_exact_label_set_matches_does_not_replace_the_trees():
+    # Two labels that always come together. Rule 0 (a joint decoding) predicts the pair or
+    # nothing, right 85% of the time on both; rule 1 decides label 0 alone, right 88% of the
+    # time, but its errors fall where rule 0 gets the whole label set right: better F1 and
+    # fewer errors on label 0, fewer exact matches.
+    rng = np.random.default_rng(8)
+    n = 3000
+    pair = rng.random(n) < 0.4
+    truth = np.column_stack([pair, pair]).astype(float)
+    joint_right = rng.random(n) < 0.85
+    rule0 = np.where(joint_right[:, None], truth, 1 - truth)
+    rule1 = rule0.copy()
+    flip = joint_right & (rng.random(n) < 0.05)
+    rule1[flip, 0] = 1 - truth[flip, 0]
+    rule1[~joint_right, 0] = np.where(rng.random((~joint_right).sum()) < 0.4,
+                                      truth[~joint_right, 0], 1 - truth[~joint_right, 0])
+    decisions = np.stack([rule0, rule1], axis=1)
+    selector = _fed_selector(decisions, truth)
+    f1 = 2 * selector.tp / (2 * selector.tp + selector.fp + selector.fn)
+    errors = selector.fp + selector.fn
+    assert f1[1, 0] > f1[0, 0] + 0.01 and errors[1, 0] < errors[0, 0]  # rule 1 looks better
+    assert selector.exact[1, 0] < selector.exact[0, 0]
+    assert selector.choice.tolist() == [0, 0]
 
 
 def test_joint_choice_answers_with_the_neighbours_label_set_only_where_it_is_better():

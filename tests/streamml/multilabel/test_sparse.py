@@ -166,9 +166,9 @@ def test_sparse_tree_splits_on_a_word_that_decides_the_labels():
     assert model.predict_one({"w3": 1.0}) == {"a": False, "b": True}
 
 
-def test_thresholds_maximize_f1_with_at_most_one_false_per_true_positive():
+def test_thresholds_trade_f1_against_errors_and_leave_out_uninformative_labels():
     rng = np.random.default_rng(0)
-    thresholds = LabelThresholds(2, every=1, half_life=10**9, max_false_per_true=1.0)
+    thresholds = LabelThresholds(2, every=1, half_life=10**9, error_weight=3.0)
     n = 4000
     truth = np.column_stack([rng.random(n) < 0.05, rng.random(n) < 0.05]).astype(float)
     # Label 0: positives score ~0.3, negatives ~0.02 (0.5 would never predict it).
@@ -289,7 +289,7 @@ def test_threshold_kernels_match_a_naive_search():
     pos = np.zeros((n_labels, n_bins))
     neg = np.zeros((n_labels, n_bins))
     proba = rng.uniform(0, 1, (300, n_labels)) ** 3
-    truth = (rng.random((300, n_labels)) < proba * 1.5).astype(float)
+    truth = (rng.random((300, n_labels)) < proba * 0.7).astype(float)  # P(label | p) = 0.7 p
     truth[:, 3] = 0.0  # a label never positive keeps the default
     truth[0, 3] = 1.0
     for p, t in zip(proba, truth):
@@ -299,18 +299,36 @@ def test_threshold_kernels_match_a_naive_search():
     for j in range(n_labels):
         np.testing.assert_array_equal(pos[j], np.bincount(bins[truth[:, j] > 0, j].astype(int),
                                                           minlength=n_bins))
-    out = np.empty(n_labels)
-    _kernels.best_thresholds(pos, neg, logit_range, 3.0, 1.5, 0.5, out)
-    for j in range(n_labels):
-        total = pos[j].sum()
-        if total < 3:
-            assert out[j] == 0.5
-            continue
-        best, best_edge = -1.0, None
-        for b in range(n_bins - 1, -1, -1):  # ties go to the higher edge
-            tp, fp = pos[j, b:].sum(), neg[j, b:].sum()
-            if tp > 0 and fp <= 1.5 * tp and 2 * tp / (tp + fp + total) > best:
-                best, best_edge = 2 * tp / (tp + fp + total), b
-        expected = 1.5 if best_edge is None else 1 / (1 + np.exp(
-            logit_range - 2 * logit_range * best_edge / n_bins))
-        assert out[j] == pytest.approx(expected, rel=1e-12)
+    chosen = []
+    start = rng.uniform(0.05, 0.95, n_labels)  # the current thresholds (micro-F1 is read there)
+    z_start = np.log(start / (1 - start))
+    edge_start = np.clip(np.round((z_start + logit_range) / (2 * logit_range) * n_bins), 0, n_bins)
+    above = np.arange(n_bins)[None, :] >= edge_start[:, None]
+    all_tp, all_fp = (pos * above).sum(), (neg * above).sum()
+    micro_f1 = 2 * all_tp / (all_tp + all_fp + pos.sum())
+    kappa = micro_f1 / (2 - micro_f1)
+    for error_weight in (0.0, 3.0, 50.0):
+        out = start.copy()
+        _kernels.best_thresholds(pos, neg, logit_range, 3.0, error_weight, 0.5, out)
+        for j in range(n_labels):
+            positives, n = pos[j].sum(), pos[j].sum() + neg[j].sum()
+            if positives < 3:
+                assert out[j] == 0.5
+                continue
+            # Every edge (and "never") scored from the cumulative counts; the first best wins,
+            # scanning from "never" down the edges.
+            edges = [None] + list(range(n_bins - 1, -1, -1))
+            scores = [0.5 * (-error_weight * positives / n)]
+            for b in edges[1:]:
+                tp, fp = pos[j, b:].sum(), neg[j, b:].sum()
+                macro = 2 * tp / (tp + fp + positives) - error_weight * (fp + positives - tp) / n
+                micro = (tp - kappa * fp) / positives
+                scores.append(0.5 * (micro + macro) if tp > 0 else -np.inf)
+            best_edge = edges[int(np.argmax(scores))]
+            expected = 1.5 if best_edge is None else 1 / (1 + np.exp(
+                logit_range - 2 * logit_range * best_edge / n_bins))
+            assert out[j] == pytest.approx(expected, rel=1e-12)
+        chosen.append(out.copy())
+    # Errors weigh more: the thresholds rise (fewer positive decisions), never fall.
+    assert (np.diff(np.array(chosen), axis=0) >= 0).all()
+    assert (chosen[-1][:3] > chosen[0][:3]).any()
