@@ -40,10 +40,6 @@ class _Cluster:
         self.pairs = {}
         self.split_diameter = None
         self.split_bound = None
-        # Mean pairwise distance of the cluster (and its bound) at its most precise test so
-        # far: the cohesion its labels showed before any change.
-        self.reference_mean = None
-        self.reference_bound = None
 
     @property
     def is_leaf(self):
@@ -53,7 +49,6 @@ class _Cluster:
         self.start = start
         self.counts = {}
         self.pairs = {}
-        self.reference_mean = self.reference_bound = None
 
 
 def _jaccard_distances(labels, counts, pairs):
@@ -251,32 +246,15 @@ class LabelClusterer(base.Base):
         d = dist[iu]
         order = np.argsort(d)
         d1 = d[order[-1]]
-        dbar = d.mean()
         parent = leaf.parent
-        if parent is not None:
-            # ODAC's test: the child's diameter outgrew its parent's at split time. On sparse
-            # labels the parent's diameter is 1 as soon as two of its labels never co-occur,
-            # and the test cannot fire; the child's mean distance rising above its reference
-            # (its labels stopped co-occurring) is tested as well, by the sum of the two
-            # measures' bounds; the reference is its most precise earlier measure (the one of
-            # the smallest bound). A Jaccard distance is measured on the instances carrying
-            # its labels, not on every instance: that bound counts the mean (faded) number of
-            # instances carrying a label of the cluster, so rare labels need more evidence.
-            wider = d1 - parent.split_diameter > max(eps, parent.split_bound)
-            carried = sum(leaf.counts.values()) / (k * self._increment)
-            eps_mean = self._bound(carried) if carried > 0 else math.inf
-            looser = leaf.reference_mean is not None and (
-                dbar - leaf.reference_mean > eps_mean + leaf.reference_bound
-            )
-            if wider or looser:
-                self._aggregate(parent)
-                return "aggregate"
-            if carried > 0 and (leaf.reference_mean is None or eps_mean < leaf.reference_bound):
-                leaf.reference_mean, leaf.reference_bound = dbar, eps_mean
+        if parent is not None and d1 - parent.split_diameter > max(eps, parent.split_bound):
+            self._aggregate(parent)
+            return "aggregate"
         if k < 3:
             return None
         d2 = d[order[-2]]
         d0 = d[order[0]]
+        dbar = d.mean()
         if (d1 - d2 > eps or eps < self.tau) and (d1 - d0) * abs(d1 + d0 - 2 * dbar) > eps:
             i, j = iu[0][order[-1]], iu[1][order[-1]]
             self._split(leaf, dist, i, j, d1, eps)
