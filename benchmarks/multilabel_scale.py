@@ -16,7 +16,9 @@ cost of an instance can be read against the number of clusters.
 Reported per window of instances: instances per second of the predict+learn loop (numba
 compile time excluded by a warm-up call), the model's size at the window's end, as river's
 ``_raw_memory_usage`` and as the bytes of the numpy arrays the model holds, and IHOMER's
-clusters, so that flat memory and steady throughput show as flat columns.
+clusters, so that flat memory and steady throughput show as flat columns; for the HOMER tree
+also its routing recall (the share of the clusters holding a true label that prediction
+visits) and the clusters visited per instance, measured outside the timed loop.
 
     python benchmarks/multilabel_scale.py --write         # both streams, writes RESULTS.md
     python benchmarks/multilabel_scale.py --n-generated 5000
