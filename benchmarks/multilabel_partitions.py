@@ -140,6 +140,8 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cache", default=None, help="JSON-lines file of the runs (appended)")
+    parser.add_argument("--variants", nargs="+", default=list(variants(2, 0)),
+                        help="a subset of the models (default: all four)")
     args = parser.parse_args(argv)
     _kernels.warm_up()
     rows = []
@@ -150,6 +152,8 @@ def main(argv=None):
         for seed in args.seeds:
             stream = ordered(data, seed)
             for variant, make in variants(cap, seed).items():
+                if variant not in args.variants:
+                    continue
                 row = run(make(), stream, labels)
                 row.update(dataset=name, n_labels=len(labels), cap=cap, variant=variant,
                            seed=seed)
