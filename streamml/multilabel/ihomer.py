@@ -58,8 +58,9 @@ class IHOMER(base.MultiLabelClassifier):
     """Incremental HOMER: online label clustering, one learner per cluster, hierarchical routing.
 
     A :class:`LabelClusterer` (ODAC on the Jaccard distance between labels) watches the label
-    sets. At the end of the warm-up and after each structural change of the clusterer the labels
-    are partitioned again: every ODAC leaf cluster larger than ``max_cluster_size`` is cut into
+    sets. At the end of the warm-up, and after each ODAC aggregation (dependency drift; every
+    structural change with ``repartition_on="change"``), the labels are partitioned: every
+    ODAC leaf cluster larger than ``max_cluster_size`` is cut into
     groups of co-occurring labels of at most that size (:meth:`LabelClusterer.capped_groups`),
     then groups smaller than ``min_cluster_size`` merge into the most similar group (mean
     whole-stream Jaccard similarity) while the result stays within ``max_cluster_size``. Labels
