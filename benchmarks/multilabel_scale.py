@@ -16,7 +16,9 @@ cost of an instance can be read against the number of clusters.
 Reported per window of instances: instances per second of the predict+learn loop (numba
 compile time excluded by a warm-up call), the model's size at the window's end, as river's
 ``_raw_memory_usage`` and as the bytes of the numpy arrays the model holds, and IHOMER's
-clusters, so that flat memory and steady throughput show as flat columns.
+clusters, so that flat memory and steady throughput show as flat columns; for the HOMER tree
+also its routing recall (the share of the clusters holding a true label that prediction
+visits) and the clusters visited per instance, measured outside the timed loop.
 
     python benchmarks/multilabel_scale.py --write         # both streams, writes RESULTS.md
     python benchmarks/multilabel_scale.py --n-generated 5000
@@ -61,12 +63,45 @@ def array_megabytes(obj, seen=None):
     return 0.0
 
 
+def routed_leaves(model, x):
+    """The clusters (leaves of IHOMER's tree) that ``predict_one(x)`` visits."""
+    xv, xs = model._vectors(x)
+    out = []
+
+    def walk(node):
+        if node.is_leaf:
+            out.append(node)
+            return
+        meta = None if node.learner._root is None else node.learner._proba_arrays(xv, xs)
+        for c in model._routed(node, meta):
+            walk(node.children[c])
+
+    walk(model._tree)
+    return out
+
+
 def run(model, stream, n, window):
+    """Prequential loop; returns (rows per window, instances/s, micro-F1, routing).
+
+    For a HOMER tree, routing = (share of the clusters holding a true label that prediction
+    visits, clusters visited per instance), measured outside the timed loop."""
     rows = []
     tp = fp = fn = 0
+    needed = reached = visited = routed_instances = 0
     start = time.perf_counter()
     t0 = start
     for i, (x, y) in enumerate(stream, 1):
+        tree = getattr(model, "_tree", None)
+        if tree is not None and model.hierarchical and not tree.is_leaf:
+            pause = time.perf_counter()
+            leaves = {id(leaf) for leaf in routed_leaves(model, x)}
+            index = model._clusterer._labels.index
+            holding = {id(model._leaf_of[index[k]]) for k, v in y.items() if v and k in index}
+            needed += len(holding)
+            reached += len(holding & leaves)
+            visited += len(leaves)
+            routed_instances += 1
+            t0 += time.perf_counter() - pause  # not timed
         pred = model.predict_one(x)
         predicted = {k for k, v in pred.items() if v}
         truth = {k for k, v in y.items() if v}
@@ -82,7 +117,8 @@ def run(model, stream, n, window):
             t0 = time.perf_counter()  # the memory measurement is not timed
     total = sum(window / r[1] for r in rows[:-1]) + (n - window * (len(rows) - 1)) / rows[-1][1]
     micro = 2 * tp / max(2 * tp + fp + fn, 1)
-    return rows, n / total, micro
+    routing = (reached / needed, visited / routed_instances) if needed else None
+    return rows, n / total, micro, routing
 
 
 def describe(model):
@@ -96,16 +132,19 @@ def describe(model):
 
 def table(name, results):
     lines = [f"**{name}**", ""]
-    for model_name, (model, rows, overall, micro) in results.items():
+    for model_name, (model, rows, overall, micro, routing) in results.items():
+        route = "" if routing is None else (
+            f"; routing recall {routing[0]:.2f} (clusters holding a true label that prediction "
+            f"visits), {routing[1]:.1f} clusters visited per instance")
         lines.append(f"- {model_name}: {overall:.0f} instances/s overall, micro-F1 {micro:.3f}, "
-                     f"{describe(model)}, {len(model.labels)} labels")
+                     f"{describe(model)}, {len(model.labels)} labels{route}")
     lines += ["", "| instances | " + " | ".join(
         f"{m}: inst/s, MB (river / arrays), clusters" for m in results) + " |",
         "|---|" + "---|" * len(results)]
     n_rows = min(len(r[1]) for r in results.values())
     for k in range(n_rows):
         cells = []
-        for model, rows, _, _ in results.values():
+        for model, rows, _, _, _ in results.values():
             i, ips, mb, arrays, clusters = rows[k]
             cells.append(f"{ips:.0f}/s, {mb:.1f} / {arrays:.1f} MB, {clusters}")
         lines.append(f"| {rows[k][0]:,} | " + " | ".join(cells) + " |")
@@ -123,8 +162,8 @@ def run_models(make_stream, n, window):
     out = {}
     for name, make in MODELS.items():
         model = make()
-        rows, overall, micro = run(model, make_stream(), n, window)
-        out[name] = (model, rows, overall, micro)
+        rows, overall, micro, routing = run(model, make_stream(), n, window)
+        out[name] = (model, rows, overall, micro, routing)
         print(f"{name}: {overall:.0f}/s, micro-F1 {micro:.3f}, {describe(model)}", flush=True)
     return out
 

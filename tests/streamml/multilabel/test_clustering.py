@@ -92,6 +92,15 @@ def test_aggregates_when_dependencies_change(fading):
     assert clusterer.n_aggregations >= 1
 
 
+def test_no_aggregation_on_a_stationary_stream():
+    clusterer = LabelClusterer(n_min=100)
+    for y in _grouped([["a", "b", "c"], ["d", "e"], ["f", "g", "h"]], 6000, 0):
+        clusterer.learn_one(y)
+    assert clusterer.n_aggregations == 0
+    assert sorted(map(sorted, clusterer.clusters)) == [["a", "b", "c"], ["d", "e"],
+                                                       ["f", "g", "h"]]
+
+
 def test_text_drawing_pickle_and_clone():
     clusterer = LabelClusterer(n_min=50)
     for y in _grouped([["a", "b"], ["c", "d"]], 500, 3):

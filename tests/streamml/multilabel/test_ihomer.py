@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from river import datasets
 
-from streamml.datasets import DriftingMultiLabel
+from streamml.datasets import DriftingMultiLabel, SparseTopicStream
 from streamml.multilabel import IHOMER, MLHAT
 
 
@@ -39,9 +39,11 @@ def test_partition_recovers_the_generator_groups_and_reuses_learners():
     # HOMER: one root learning the three meta-labels "some label of group g".
     assert model.n_internal_nodes == 1 and len(model._tree.children) == 3
     # A restructure that finds the same partition keeps every learner (same objects).
-    before = list(model._learners)
+    before = {frozenset(c): l for c, l in zip(model._clusters, model._learners)}
     model._restructure(fresh=False)
-    assert all(a is b for a, b in zip(before, model._learners))
+    after = {frozenset(c): l for c, l in zip(model._clusters, model._learners)}
+    assert before.keys() == after.keys()
+    assert all(before[key] is after[key] for key in before)
     # Each learner only knows its cluster's labels.
     for labels, learner in zip(model._clusters, model._learners):
         assert learner._root.n_labels == len(labels)
@@ -287,3 +289,26 @@ def test_taking_labels_from_a_wider_leaf_copies_them_without_spare_rows():
     # Counts are rescaled to the taking leaf's weight (20 vs 10 instances): same frequencies.
     np.testing.assert_allclose(a.positives[[2, 3]], [4.0, 8.0])
     np.testing.assert_allclose(a.together[:, [2, 3]], 2.0 * b.together[:, [2, 1]])
+
+
+def test_repartition_on_drift_ignores_later_splits_and_change_follows_them():
+    def run(mode):
+        model = IHOMER(max_cluster_size=16, seed=0, repartition_on=mode)
+        for x, y in SparseTopicStream(n_features=1_500, n_labels=120, n_groups=12,
+                                      n_samples=800, seed=0):
+            model.learn_one(x, y)
+        return model
+
+    drift, change = run("drift"), run("change")
+    # The same label statistics: ODAC split the labels several times after the warm-up.
+    assert drift.clusterer.n_splits == change.clusterer.n_splits > 1
+    assert drift.clusterer.n_aggregations == 0
+    # "drift": the first partition only (labels arriving later fill the clusters);
+    # "change": partitioned again after the later splits.
+    assert len(drift.restructures) == 1
+    assert len(change.restructures) > 1
+    for model in (drift, change):
+        assert max(len(c) for c in model.clusters) <= 16
+        assert sorted(label for c in model.clusters for label in c) == sorted(model.labels)
+    with pytest.raises(ValueError, match="repartition_on"):
+        IHOMER(repartition_on="always")
