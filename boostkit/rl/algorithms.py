@@ -764,10 +764,10 @@ class PPO(_OnPolicyAgent):
     parameter           Discrete (and other)  Box (continuous)
     ==================  ===================  ====================================
     n_envs x n_steps    8 x 128               8 x 128
-    batch_size          64                    64
-    n_epochs            1                     4
+    batch_size          256                   64
+    n_epochs            4                     4
     gamma, gae_lambda   0.99, 0.95            0.99, 0.95
-    policy_lr, value_lr 0.029, 0.015          0.029, 0.015
+    policy_lr, value_lr 0.058, 0.03           0.029, 0.015
     lr_schedule         "constant"            "linear"
     noise_correlation   0 (unused)            0
     use_sde             False (unused)        True (state-dependent noise)
@@ -803,8 +803,8 @@ class PPO(_OnPolicyAgent):
     --------
     >>> from boostkit.rl import PPO, evaluate_policy
     >>> agent = PPO("CartPole-v1", n_envs=4, n_steps=32, seed=0).learn(256)
-    >>> agent.policy.n_trees
-    4
+    >>> agent.policy.n_trees    # 2 rollouts of 128 rows: one minibatch each, 4 epochs
+    8
     >>> actions, _ = agent.predict(agent.env.reset(seed=0)[0], deterministic=True)
     >>> actions.shape
     (4,)
@@ -812,8 +812,8 @@ class PPO(_OnPolicyAgent):
 
     # The parameters left at None (docs/rl.md, "Defaults by action space" explains each).
     _DEFAULTS = {
-        "discrete": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=1, gamma=0.99,
-                         gae_lambda=0.95, policy_lr=0.029, value_lr=0.015, ent_coef=0.0,
+        "discrete": dict(n_envs=8, n_steps=128, batch_size=256, n_epochs=4, gamma=0.99,
+                         gae_lambda=0.95, policy_lr=0.058, value_lr=0.03, ent_coef=0.0,
                          log_std_init=0.0, lr_schedule="constant", noise_correlation=0.0,
                          use_sde=False, sde_sample_freq=-1),
         "continuous": dict(n_envs=8, n_steps=128, batch_size=64, n_epochs=4, gamma=0.99,

@@ -100,7 +100,8 @@ def _returns(agent):
 @pytest.mark.parametrize("shared", [True, False])
 def test_ppo_learns_cartpole_shared_and_separate(shared):
     agent = PPO("CartPole-v1", shared_tree=shared, seed=0).learn(24_576)
-    assert agent.policy.n_trees == 24_576 // 64
+    rollouts, minibatches = 24_576 // (8 * 128), 8 * 128 // agent.batch_size
+    assert agent.policy.n_trees == rollouts * minibatches * agent.n_epochs
     assert (agent.policy.value_trees is None) == shared
     r = _returns(agent)
     assert r[0] < 40  # near-random start
@@ -181,7 +182,8 @@ def test_seeded_runs_are_reproducible():
 
 
 def test_save_load_and_export(tmp_path):
-    agent = PPO("CartPole-v1", n_envs=2, n_steps=64, seed=0).learn(1024)
+    agent = PPO("CartPole-v1", n_envs=2, n_steps=64, batch_size=64, n_epochs=1,
+                seed=0).learn(1024)
     obs = np.random.default_rng(0).normal(size=(50, 4))
     path = agent.save(tmp_path / "agent.pkl")
     back = PPO.load(path)

@@ -1,8 +1,9 @@
 """End to end: the DEFAULTS of PPO, A2C and AWR learn CartPole-v1 within 200k steps.
 
 Solved = mean return >= 475 over 20 deterministic episodes (reset seeds 1000..1019, not the
-training seeds). PPO is checked on seeds 0-4 (the seeds of issue 15, where the former defaults
-solved none) and AWR on seeds 0-2: solved. A2C is checked on seeds 0-4 for learning (>= 400):
+training seeds). PPO is checked on seeds 0-4 (the seeds of issue 15, where the authors' CartPole
+settings solved none; the Discrete defaults, 256-row minibatches x 4 epochs at lr 0.058 / 0.03,
+give 500 on seeds 0-7) and AWR on seeds 0-2: solved. A2C is checked on seeds 0-4 for learning (>= 400):
 its defaults solve 4 of them (500, 500, 445, 498, 493), and no setting we tried solves all five
 (docs/rl.md, "Defaults, and why they learn on every seed", has the numbers, seeds 5-9 too).
 """

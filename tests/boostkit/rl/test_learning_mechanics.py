@@ -54,7 +54,8 @@ def test_linear_lr_schedule_scales_the_last_rollout_down():
     agent.learn(32 * 4)
     # four rollouts of 32 steps: the last one trains with 1 - 96 / 128 of the rates
     assert agent.policy.trees.lr_scale == pytest.approx(0.25)
-    assert agent.policy.trees.current_learning_rate()[0] == pytest.approx(0.25 * 0.029)
+    policy_lr = PPO._DEFAULTS["discrete"]["policy_lr"]
+    assert agent.policy.trees.current_learning_rate()[0] == pytest.approx(0.25 * policy_lr)
     constant = PPO("CartPole-v1", n_envs=2, n_steps=16, batch_size=32, seed=0).learn(128)
     assert constant.policy.trees.lr_scale == 1.0
 
@@ -62,3 +63,14 @@ def test_linear_lr_schedule_scales_the_last_rollout_down():
 def test_lr_schedule_error():
     with pytest.raises(ValueError, match="lr_schedule"):
         PPO("CartPole-v1", lr_schedule="cosine")
+
+
+def test_discrete_defaults_fit_each_tree_on_16_rows_a_leaf_several_times():
+    # docs/rl.md, "Discrete actions beyond CartPole": 4 rows a leaf (64-row minibatches) made
+    # each tree's step mostly noise; the Discrete defaults fit 16 rows a leaf, 4 epochs.
+    agent = PPO("CartPole-v1", seed=0)
+    leaves = 2 ** agent.policy.trees.max_depth
+    assert agent.batch_size >= 16 * leaves and agent.n_epochs >= 4
+    rows = agent.n_envs * agent.n_steps
+    agent.learn(rows)
+    assert agent.policy.n_trees == agent.n_epochs * -(-rows // agent.batch_size)

@@ -17,6 +17,8 @@ def _small(cls=PPO, **kw):
     args = dict(n_envs=2, n_steps=16, seed=0)
     if cls is not A2C:
         args["batch_size"] = 32
+    if cls is PPO:
+        args["n_epochs"] = 1   # one tree per 32-row minibatch: the counts below
     return cls("MlpPolicy", "CartPole-v1", **dict(args, **kw))
 
 
@@ -312,8 +314,8 @@ def test_tensorboard_scalars(tmp_path):
     pytest.importorskip("torch")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    agent = PPO("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=16, batch_size=32, seed=0,
-                tensorboard_log=tmp_path)
+    agent = PPO("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=16, batch_size=32, n_epochs=1,
+                seed=0, tensorboard_log=tmp_path)
     agent.learn(64, tb_log_name="run")
     agent.learn(32, tb_log_name="run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run_1", "run_2"]
