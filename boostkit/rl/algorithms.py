@@ -119,7 +119,12 @@ class _OnPolicyAgent:
         self.gae_lambda = float(gae_lambda)
         self.ent_coef = float(ent_coef)
         self.vf_coef = float(vf_coef)
-        self.normalize_advantage = bool(normalize_advantage)
+        if normalize_advantage not in (True, False, "running"):
+            raise ValueError("normalize_advantage must be True, False or 'running'; got "
+                             f"{normalize_advantage!r}")
+        self.normalize_advantage = (normalize_advantage if normalize_advantage == "running"
+                                    else bool(normalize_advantage))
+        self._adv_mean_square = None   # running mean square of the advantages ("running")
         self.seed = seed
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
@@ -333,7 +338,27 @@ class _OnPolicyAgent:
                 ls -= self.ent_coef * h_ls
         return grad, ls
 
+    # Weight of the past in the running advantage scale, per rollout (memory ~100 rollouts).
+    _ADV_SCALE_DECAY = 0.99
+
+    def _track_advantage_scale(self, adv):
+        """normalize_advantage="running": fold a rollout's advantages into the running mean
+        square (an exponential average over rollouts, started at the first rollout's)."""
+        if self.normalize_advantage != "running" or adv.shape[0] == 0:
+            return
+        ms = float(np.mean(adv ** 2))
+        d = self._ADV_SCALE_DECAY
+        self._adv_mean_square = (ms if self._adv_mean_square is None
+                                 else d * self._adv_mean_square + (1.0 - d) * ms)
+
     def _normalized(self, adv):
+        """Advantages as the policy loss uses them. True: standardised per batch (mean 0,
+        std 1 whatever the batch holds). "running": centred per batch, divided by the running
+        RMS of the rollouts' advantages, so a rollout holding only small TD errors moves the
+        policy little instead of as far as one holding a failure."""
+        if self.normalize_advantage == "running" and self._adv_mean_square is not None:
+            centred = adv - adv.mean() if adv.shape[0] > 1 else adv
+            return centred / (np.sqrt(self._adv_mean_square) + 1e-8)
         if self.normalize_advantage and adv.shape[0] > 1:
             return (adv - adv.mean()) / (adv.std() + 1e-8)
         return adv
@@ -452,6 +477,7 @@ class _OnPolicyAgent:
                     if self.lr_schedule == "linear":   # 1 on the first rollout, -> 0 at the end
                         done = self.num_timesteps - batch["X"].shape[0] - start_steps
                         self.policy.set_lr_scale(max(0.0, 1.0 - done / total_timesteps))
+                    self._track_advantage_scale(batch["advantages"])
                     self._train(batch)
                 iteration += 1
                 rec = self._log_iteration(batch, finished, start_steps, t_start, iteration,
@@ -669,8 +695,10 @@ _COMMON_DOC = """
         Learning rates of the policy and value heads (callables of the tree index).
     ent_coef, vf_coef : float
         Entropy bonus and value-loss weight.
-    normalize_advantage : bool
-        Standardise advantages per minibatch.
+    normalize_advantage : bool or "running"
+        True: standardise advantages per minibatch. "running": centre them per minibatch and
+        divide by the running RMS of the rollouts' advantages (exponential average, about the
+        last 100 rollouts), so the step follows the size of the advantages (A2C's default).
     shared_tree : bool
         One tree per update for policy and value, or separate trees.
     max_depth, n_bins, grow_policy, split_score, grad_clip, max_trees :
@@ -833,7 +861,7 @@ class A2C(_OnPolicyAgent):
 
     def __init__(self, policy=None, env=None, *, n_envs=8, n_steps=8, gamma=0.99, gae_lambda=0.95,
                  policy_lr=0.2, value_lr=0.07, ent_coef=0.0, vf_coef=1.0,
-                 normalize_advantage=True, shared_tree=True, max_depth=4, n_bins=250,
+                 normalize_advantage="running", shared_tree=True, max_depth=4, n_bins=250,
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
                  tree_kwargs=None, tensorboard_log=None, balance_heads=True,
