@@ -79,6 +79,37 @@ def _close_made(vec, env):
         vec.close()
 
 
+def _linear_tail(remaining):
+    return min(1.0, remaining / 0.25)
+
+
+# Learning-rate scale as a function of the share of learn(total_timesteps) still to go.
+_LR_SCHEDULES = {"constant": lambda remaining: 1.0,
+                 "linear": lambda remaining: remaining,
+                 "linear_tail": _linear_tail}
+
+
+def lr_scale(schedule, remaining):
+    """Scale of every learning rate when ``remaining`` (1 at the start of ``learn``, towards 0
+    at its end) of the steps are still to go: "constant" 1, "linear" ``remaining`` (rl-zoo's
+    ``lin_``), "linear_tail" 1 until the last quarter, then linear to 0; a callable is called
+    with ``remaining`` (Stable-Baselines3's convention for schedules).
+
+    Examples
+    --------
+    >>> [lr_scale("linear_tail", r) for r in (1.0, 0.5, 0.25, 0.125, 0.0)]
+    [1.0, 1.0, 1.0, 0.5, 0.0]
+    >>> lr_scale(lambda r: r ** 2, 0.5)
+    0.25
+    """
+    scale = schedule(remaining) if callable(schedule) else _LR_SCHEDULES[schedule](remaining)
+    scale = float(scale)
+    if not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"lr_schedule gave {scale!r} at progress remaining {remaining}; it "
+                         "must return a finite scale >= 0")
+    return scale
+
+
 class _OnPolicyAgent:
     """Rollouts, GAE, callbacks, logging, save/load; subclasses define ``_train(batch)``."""
 
@@ -136,8 +167,10 @@ class _OnPolicyAgent:
             log_std_init=log_std_init, one_hot=one_hot, max_depth=max_depth, n_bins=n_bins,
             grow_policy=grow_policy, split_score=split_score, grad_clip=grad_clip,
             max_trees=max_trees, seed=seed, balance_heads=balance_heads, **(tree_kwargs or {}))
-        if lr_schedule not in ("constant", "linear"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {lr_schedule!r}")
+        if not (callable(lr_schedule) or isinstance(lr_schedule, str)
+                and lr_schedule in _LR_SCHEDULES):
+            raise ValueError(f"lr_schedule must be one of {sorted(_LR_SCHEDULES)} or a callable "
+                             f"of the progress remaining; got {lr_schedule!r}")
         self.lr_schedule = lr_schedule
         self.num_timesteps = 0
         self.history_ = []
@@ -474,9 +507,10 @@ class _OnPolicyAgent:
                 batch, finished = collected
                 cb.on_rollout_end()
                 if batch["X"].shape[0]:
-                    if self.lr_schedule == "linear":   # 1 on the first rollout, -> 0 at the end
+                    if self.lr_schedule != "constant":
                         done = self.num_timesteps - batch["X"].shape[0] - start_steps
-                        self.policy.set_lr_scale(max(0.0, 1.0 - done / total_timesteps))
+                        remaining = max(0.0, 1.0 - done / total_timesteps)
+                        self.policy.set_lr_scale(lr_scale(self.lr_schedule, remaining))
                     self._track_advantage_scale(batch["advantages"])
                     self._train(batch)
                 iteration += 1
@@ -705,9 +739,12 @@ _COMMON_DOC = """
         Tree parameters, see :class:`boostkit.rl.BoostedTrees`.
     log_std, log_std_init :
         Gaussian policies: free log-std or a tree head, and its initial value.
-    lr_schedule : {"constant", "linear"}
-        "linear" scales every learning rate by the share of ``learn(total_timesteps)`` still
-        to go (1 on the first rollout, towards 0 on the last), as rl-zoo's ``lin_`` schedules.
+    lr_schedule : {"constant", "linear", "linear_tail"} or callable
+        Scale of every learning rate over ``learn(total_timesteps)``: "linear" by the share of
+        the steps still to go (1 on the first rollout, towards 0 on the last), as rl-zoo's
+        ``lin_`` schedules; "linear_tail" 1 until the last quarter of the steps, then linear to
+        0 (A2C's default); a callable gets that share (1 -> 0) and returns the scale, as
+        Stable-Baselines3's schedules.
     balance_heads : bool
         Shared tree: weight the value gradient to the policy gradient's RMS in the split
         search, so the value error does not choose every split (see :class:`ActorCriticTrees`).
@@ -865,7 +902,7 @@ class A2C(_OnPolicyAgent):
                  grow_policy="oblivious", split_score="cosine", grad_clip=None, log_std="free",
                  log_std_init=0.0, one_hot=False, max_trees=None, seed=None, verbose=0,
                  tree_kwargs=None, tensorboard_log=None, balance_heads=True,
-                 lr_schedule="constant"):
+                 lr_schedule="linear_tail"):
         super().__init__(policy, env, n_envs=n_envs, n_steps=n_steps, gamma=gamma,
                          gae_lambda=gae_lambda, policy_lr=policy_lr, value_lr=value_lr,
                          ent_coef=ent_coef, vf_coef=vf_coef,

@@ -1,10 +1,12 @@
-"""normalize_advantage="running" (A2C's default): advantages divided by a running RMS over
-rollouts instead of each batch's own standard deviation."""
+"""What makes A2C's defaults stable: normalize_advantage="running" (advantages divided by a
+running RMS over rollouts instead of each batch's own standard deviation) and
+lr_schedule="linear_tail" (learning rates decayed to 0 over the last quarter of learn())."""
 
 import numpy as np
 import pytest
 
 from boostkit.rl import A2C, AWR, PPO
+from boostkit.rl.algorithms import lr_scale
 
 
 class _RecordingA2C(A2C):
@@ -53,3 +55,31 @@ def test_normalize_advantage_values():
     assert agent._adv_mean_square > 0
     with pytest.raises(ValueError, match="normalize_advantage must be True, False or 'running'"):
         A2C("CartPole-v1", normalize_advantage="yes")
+
+
+def _scales_per_rollout(agent, steps):
+    seen = []
+    agent.learn(steps, callback=lambda a: seen.append(a.policy.trees.lr_scale))
+    return seen
+
+
+def test_linear_tail_keeps_rates_then_decays_over_the_last_quarter():
+    agent = A2C("CartPole-v1", n_envs=2, n_steps=8, seed=0)
+    assert agent.lr_schedule == "linear_tail"
+    # 10 rollouts of 16 steps: rollout k starts with 1 - 16k/160 of the steps to go
+    expected = [min(1.0, (1 - 16 * k / 160) / 0.25) for k in range(10)]
+    assert _scales_per_rollout(agent, 160) == pytest.approx(expected)
+    assert expected[-2:] == pytest.approx([0.8, 0.4])
+    # the tree of the last rollout got 0.4 of the rates
+    np.testing.assert_allclose(agent.policy.trees.current_learning_rate(), [0.08, 0.08, 0.028])
+
+
+def test_lr_schedule_callable_and_errors():
+    agent = A2C("CartPole-v1", n_envs=2, n_steps=8, lr_schedule=lambda r: r ** 2, seed=0)
+    assert _scales_per_rollout(agent, 64) == pytest.approx([1.0, 0.75 ** 2, 0.5 ** 2, 0.25 ** 2])
+    assert PPO("CartPole-v1", n_envs=2, n_steps=8).lr_schedule == "constant"
+    assert lr_scale("linear", 0.3) == 0.3 and lr_scale("constant", 0.3) == 1.0
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        A2C("CartPole-v1", lr_schedule="cosine")
+    with pytest.raises(ValueError, match="lr_schedule gave -1.0"):
+        A2C("CartPole-v1", n_envs=2, n_steps=8, lr_schedule=lambda r: -1.0).learn(16)
