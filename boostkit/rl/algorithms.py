@@ -888,6 +888,13 @@ class PPO(_OnPolicyAgent):
 
 class A2C(_OnPolicyAgent):
     __doc__ = """Advantage actor-critic with boosted trees: one tree per rollout.
+
+    Defaults (8 envs x 8 steps, lr 0.2 / 0.07) take 7x PPO's step per row, so two things keep
+    them stable (docs/rl.md, "Defaults, and why they learn on every seed"):
+    ``normalize_advantage="running"`` sizes each step by the advantages against their running
+    RMS (a rollout of small TD errors moves the policy little), and
+    ``lr_schedule="linear_tail"`` decays the rates to 0 over the last quarter of ``learn``, so
+    the final policy is not one noisy iterate. CartPole-v1, 200k steps: 9 of seeds 0-9 solved.
 """ + _COMMON_DOC + """
     Examples
     --------

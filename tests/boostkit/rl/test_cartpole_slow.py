@@ -1,17 +1,17 @@
 """End to end: the DEFAULTS of PPO, A2C and AWR learn CartPole-v1 within 200k steps.
 
 Solved = mean return >= 475 over 20 deterministic episodes (reset seeds 1000..1019, not the
-training seeds). PPO is checked on seeds 0-4 (the seeds of issue 15, where the former defaults
-solved none) and AWR on seeds 0-2: solved. A2C is checked on seeds 0-4 for learning (>= 400):
-its defaults solve 4 of them (500, 500, 445, 498, 493), and no setting we tried solves all five
-(docs/rl.md, "Defaults, and why they learn on every seed", has the numbers, seeds 5-9 too).
+training seeds). PPO and AWR are checked on seeds 0-4 (the seeds of issue 15): solved. A2C
+is checked on seeds 0-4 for >= 450: its defaults (running advantage scale, rates decayed over
+the last quarter) solve 9 of seeds 0-9 (500, 458, 500, 500, 497, 500, 500, 500, 493, 500);
+seed 1 ends at 458 (docs/rl.md, "Defaults, and why they learn on every seed", point 5).
 """
 
 import pytest
 
 from boostkit.rl import A2C, AWR, PPO, evaluate_policy
 
-CASES = [(PPO, s) for s in range(5)] + [(A2C, s) for s in range(5)] + [(AWR, s) for s in range(3)]
+CASES = [(cls, s) for cls in (PPO, A2C, AWR) for s in range(5)]
 
 
 @pytest.mark.slow
@@ -20,5 +20,5 @@ def test_defaults_solve_cartpole_within_200k_steps(cls, seed):
     agent = cls("CartPole-v1", seed=seed).learn(200_000)
     assert agent.num_timesteps <= 200_000 + agent.n_envs * agent.n_steps
     result = evaluate_policy(agent, "CartPole-v1", n_episodes=20, seed=1000)
-    bar = 400 if cls is A2C else 475
+    bar = 450 if cls is A2C else 475
     assert result[0] >= bar, (cls.__name__, seed, result, agent.history_[-1])
