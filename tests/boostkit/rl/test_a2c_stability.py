@@ -1,6 +1,6 @@
 """What makes A2C's defaults stable: normalize_advantage="running" (advantages divided by a
 running RMS over rollouts instead of each batch's own standard deviation) and
-lr_schedule="linear_tail" (learning rates decayed to 0 over the last quarter of learn())."""
+lr_schedule="linear_tail" (learning rates decayed to 0 over the second half of learn())."""
 
 import numpy as np
 import pytest
@@ -63,15 +63,15 @@ def _scales_per_rollout(agent, steps):
     return seen
 
 
-def test_linear_tail_keeps_rates_then_decays_over_the_last_quarter():
+def test_linear_tail_keeps_rates_then_decays_over_the_second_half():
     agent = A2C("CartPole-v1", n_envs=2, n_steps=8, seed=0)
     assert agent.lr_schedule == "linear_tail"
     # 10 rollouts of 16 steps: rollout k starts with 1 - 16k/160 of the steps to go
-    expected = [min(1.0, (1 - 16 * k / 160) / 0.25) for k in range(10)]
+    expected = [min(1.0, (1 - 16 * k / 160) / 0.5) for k in range(10)]
     assert _scales_per_rollout(agent, 160) == pytest.approx(expected)
-    assert expected[-2:] == pytest.approx([0.8, 0.4])
-    # the tree of the last rollout got 0.4 of the rates
-    np.testing.assert_allclose(agent.policy.trees.current_learning_rate(), [0.08, 0.08, 0.028])
+    assert expected[4:] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2])
+    # the tree of the last rollout got 0.2 of the rates
+    np.testing.assert_allclose(agent.policy.trees.current_learning_rate(), [0.04, 0.04, 0.014])
 
 
 def test_lr_schedule_callable_and_errors():
