@@ -26,18 +26,48 @@ def gaussian_update(count, mean, m2, rows, x, weight):
     weight : float
         Instance weight (> 0).
     """
-    n_features = x.shape[0]
     for k in range(rows.shape[0]):
-        r = rows[k]
-        for f in range(n_features):
-            v = x[f]
-            if v != v:  # NaN: missing
-                continue
-            c = count[r, f] + weight
-            delta = v - mean[r, f]
-            mean[r, f] += weight * delta / c
-            m2[r, f] += weight * delta * (v - mean[r, f])
-            count[r, f] = c
+        _gaussian_row(count, mean, m2, rows[k], x, weight)
+
+
+@njit(cache=True, inline="always")
+def _gaussian_row(count, mean, m2, r, x, weight):
+    """Weighted Welford update of row ``r`` with ``x`` (NaN: missing, left untouched)."""
+    for f in range(x.shape[0]):
+        v = x[f]
+        if v != v:  # NaN: missing
+            continue
+        c = count[r, f] + weight
+        delta = v - mean[r, f]
+        mean[r, f] += weight * delta / c
+        m2[r, f] += weight * delta * (v - mean[r, f])
+        count[r, f] = c
+
+
+@njit(cache=True)
+def leaf_observe(count, mean, m2, fmin, fmax, positives, x, weight):
+    """A dense leaf's statistics of one instance: the Welford update of row 0 (every
+    instance) and of rows ``1 + positives`` (the labels present), in that order, and the
+    per-feature extremes (NaN ignored).
+
+    Parameters
+    ----------
+    count, mean, m2 : float64 (n_labels + 1, n_features), updated in place
+    fmin, fmax : float64 (n_features,), updated in place
+    positives : int64 (n_positive,), input
+        Indices of the labels present.
+    x : float64 (n_features,), input; NaN = missing
+    weight : float
+    """
+    _gaussian_row(count, mean, m2, 0, x, weight)
+    for k in range(positives.shape[0]):
+        _gaussian_row(count, mean, m2, positives[k] + 1, x, weight)
+    for f in range(x.shape[0]):
+        v = x[f]
+        if v < fmin[f]:  # False for NaN
+            fmin[f] = v
+        if v > fmax[f]:
+            fmax[f] = v
 
 
 @njit(cache=True)
@@ -638,6 +668,101 @@ def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scr
 
 
 @njit(cache=True)
+def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
+    """The ``k`` nearest of the first ``n_rows`` rows (smallest ``dist``) and their vote.
+
+    ``proba[j]``: the fraction of the ``k`` nearest rows whose ``labels`` row carries label
+    ``j``; ``nearest``: the labels row of the nearest one (the first in row order among equal
+    distances). Returns False, with the outputs left unset, when the set of the ``k`` nearest
+    is not unique (the k-th and the next distance are equal) or a distance is NaN: the caller
+    then picks the set itself.
+
+    Parameters
+    ----------
+    dist : float64 (>= n_rows,), input
+    n_rows, k : int, 1 <= k <= n_rows
+    labels : float (>= n_rows, n_labels), input
+    proba, nearest : float64 (n_labels,), output
+    """
+    best_d = np.empty(k)
+    best_i = np.empty(k, dtype=np.int64)
+    m = 0
+    outside = np.inf  # smallest distance of a row not kept
+    first = 0
+    for r in range(n_rows):
+        d = dist[r]
+        if d != d:
+            return False
+        if d < dist[first]:
+            first = r
+        if m < k:
+            p = m
+            m += 1
+        elif d < best_d[k - 1]:
+            outside = min(outside, best_d[k - 1])
+            p = k - 1
+        else:
+            outside = min(outside, d)
+            continue
+        while p > 0 and best_d[p - 1] > d:
+            best_d[p] = best_d[p - 1]
+            best_i[p] = best_i[p - 1]
+            p -= 1
+        best_d[p] = d
+        best_i[p] = r
+    if outside == best_d[k - 1]:
+        return False
+    for j in range(labels.shape[1]):
+        total = 0.0
+        for i in range(k):
+            total += labels[best_i[i], j]
+        proba[j] = total / k
+        nearest[j] = labels[first, j]
+    return True
+
+
+@njit(cache=True, inline="always")
+def _answer_counts(answer, labels):
+    tp = 0
+    fp = 0
+    fn = 0
+    for j in range(labels.shape[0]):
+        hit = answer[j] > 0.5
+        truth = labels[j] > 0.5
+        if hit and truth:
+            tp += 1
+        elif hit:
+            fp += 1
+        elif truth:
+            fn += 1
+    return tp, fp, fn
+
+
+@njit(cache=True)
+def joint_record(per_label, neighbour, labels, tp, fp, fn, errors, exact):
+    """Count one instance's true positives, false positives, false negatives, label errors
+    and exact matches of two answers (slot 0: ``per_label``, slot 1: ``neighbour``).
+
+    Parameters
+    ----------
+    per_label, neighbour : float64 (n_labels,), input, values 0 / 1
+    labels : float64 (n_labels,), input, values 0 / 1
+    tp, fp, fn, errors, exact : float64 (2,), updated in place
+    """
+    for i in range(2):
+        if i == 0:
+            a, b, c = _answer_counts(per_label, labels)
+        else:
+            a, b, c = _answer_counts(neighbour, labels)
+        tp[i] += a
+        fp[i] += b
+        fn[i] += c
+        errors[i] += b + c
+        if b + c == 0:
+            exact[i] += 1.0
+
+
+@njit(cache=True)
 def rule_record(decisions, labels, tp, fp, fn, positives):
     """Count each rule's true positives, false positives and false negatives of one instance.
 
@@ -799,6 +924,11 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
+    leaf_observe(c, c.copy(), c.copy(), np.zeros(3), np.zeros(3),
+                 np.array([0], dtype=np.int64), np.zeros(3), 1.0)
+    neighbour_vote(dist, 2, 1, np.zeros((2, 2), dtype=np.float32), np.zeros(2), np.zeros(2))
+    joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
+                 dist.copy())
     dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
     sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),

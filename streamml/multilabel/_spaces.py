@@ -60,6 +60,11 @@ class FeatureSpace:
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
+        # vectorize_sparse: the keys of the last instance, and, once the same keys came twice
+        # in a row (dense dicts of a wide stream), the column of each key (-1: none yet).
+        self._sparse_last_keys = None
+        self._sparse_keys = None
+        self._sparse_key_cols = None
         self._sumsq = np.zeros(0)
         self._n_rows = 0
 
@@ -177,6 +182,12 @@ class FeatureSpace:
         """
         if not isinstance(x, dict):
             raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        keys = tuple(x)
+        if keys == self._sparse_keys or keys == self._sparse_last_keys:
+            row = self._sparse_same_keys(x, keys, grow)
+            if row is not None:
+                return row
+        self._sparse_last_keys = keys
         x = {key: value for key, value in x.items() if value != 0}  # explicit zeros: cheap skip
         self._checked_items(x)
         cols = []
@@ -201,6 +212,41 @@ class FeatureSpace:
             order = np.argsort(cols_arr, kind="stable")
             cols_arr, values_arr = cols_arr[order], values_arr[order]
         return SparseVector(cols_arr, values_arr, self.n)
+
+    def _sparse_same_keys(self, x, keys, grow):
+        """:meth:`vectorize_sparse` of an ``x`` whose keys came before, all numbers: one
+        array pass over the values instead of a Python pass over the keys (a wide stream given
+        as dense dicts, zeros included). ``None`` when a value is not a plain number (the
+        general path then validates and encodes ``x``)."""
+        values = np.array(list(x.values()))
+        if values.dtype.kind not in "fiub":  # strings, None, objects: the general path
+            return None
+        values = values.astype(np.float64, copy=False)
+        if np.isinf(values).any():
+            return None  # the general path names the feature
+        if keys != self._sparse_keys:
+            index = self.index
+            self._sparse_key_cols = np.array([index.get(key, -1) for key in keys],
+                                             dtype=np.int64)
+            self._sparse_keys = keys
+        at = np.flatnonzero((values != 0.0) & (values == values))  # NaN is missing: 0
+        cols = self._sparse_key_cols[at]
+        unknown = np.flatnonzero(cols < 0)
+        if len(unknown):
+            # Keys without a column yet: added in the order of x (as the general path does).
+            key_cols = self._sparse_key_cols
+            for u in unknown.tolist():
+                col = self._column(keys[at[u]], grow)
+                cols[u] = -1 if col is None else col
+                if col is not None:
+                    key_cols[at[u]] = col
+            keep = cols >= 0
+            at, cols = at[keep], cols[keep]
+        vals = values[at]
+        if len(cols) > 1:
+            order = np.argsort(cols, kind="stable")
+            cols, vals = cols[order], vals[order]
+        return SparseVector(cols, vals, self.n)
 
     def learn_scale(self, row):
         """Update the running sum of squares of each feature (sparse scaling)."""
@@ -272,14 +318,17 @@ class LabelSpace:
                 f"y must be a dict {{label: bool}}, got {type(y).__name__}; for an empty label "
                 "set pass {} or every label with False"
             )
-        truths = [_as_bool(label, value) for label, value in y.items()]  # validate first
+        for label, value in y.items():  # validate first
+            if type(value) is not bool:
+                _as_bool(label, value)
+        index = self.index
         positives = []
         new = []
-        for label, truth in zip(y, truths):
-            idx = self.index.get(label)
+        for label, truth in y.items():
+            idx = index.get(label)
             if idx is None:
                 idx = len(self.names)
-                self.index[label] = idx
+                index[label] = idx
                 self.names.append(label)
                 new.append(label)
             if truth:

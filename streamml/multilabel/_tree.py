@@ -302,12 +302,8 @@ class Leaf(Node):
 
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         self.fit_features(len(xv))
-        rows = np.empty(len(positives) + 1, dtype=np.int64)
-        rows[0] = 0
-        rows[1:] = np.asarray(positives, dtype=np.int64) + 1
-        _kernels.gaussian_update(self.count, self.mean, self.m2, rows, xv, weight)
-        np.fmin(self.fmin, xv, out=self.fmin)
-        np.fmax(self.fmax, xv, out=self.fmax)
+        _kernels.leaf_observe(self.count, self.mean, self.m2, self.fmin, self.fmax,
+                              np.asarray(positives, dtype=np.int64), xv, weight)
         self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
 
     def _learn_labels(self, xs, y, positives, weight, member_weights, lr, l2, decay, ctx):
