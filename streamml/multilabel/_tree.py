@@ -236,6 +236,8 @@ class Leaf(Node):
         self.labelsets = {}
         self.n_last_attempt = 0.0
         self.candidates = np.zeros((0, n_labels))
+        # decide(): (the candidates it was made from, their rows below a free first row).
+        self._decide_rows = None
         self.model = model
         self.inherited = model.n_updates > 0
 
@@ -344,9 +346,15 @@ class Leaf(Node):
             return greedy
         if len(self.labelsets) == 1 and not self.inherited:
             return greedy
-        cands = np.vstack([greedy[None], self.candidates])
+        made = self._decide_rows
+        if made is None or made[0] is not self.candidates:  # candidates replaced since
+            rows = np.empty((len(self.candidates) + 1, self.candidates.shape[1]))
+            rows[1:] = self.candidates
+            made = self._decide_rows = (self.candidates, rows)
+        cands = made[1]
+        cands[0] = greedy
         score = self.model.joint_log_proba(xs, cands, ctx)
-        return cands[int(np.argmax(score))]
+        return cands[int(np.argmax(score))].copy()
 
     def proba(self, xs, ctx=None):
         if len(self.labelsets) == 1 and not self.inherited:
