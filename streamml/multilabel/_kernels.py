@@ -218,6 +218,27 @@ def chain_joint_log_proba(features, coef, intercept, chain, use_chain, candidate
 
 
 @njit(cache=True)
+def scatter_values(values, cols, out):
+    """``out`` set to NaN (missing) except ``out[cols[k]] = values[k]``; returns whether a
+    value is infinite.
+
+    Parameters
+    ----------
+    values : float64 (n_values,), input
+    cols : int64 (n_values,), input, indices into ``out``
+    out : float64 (n_features,), output
+    """
+    out[:] = np.nan
+    infinite = False
+    for k in range(values.shape[0]):
+        v = values[k]
+        if v == np.inf or v == -np.inf:
+            infinite = True
+        out[cols[k]] = v
+    return infinite
+
+
+@njit(cache=True)
 def standardize(raw, count, mean, m2, clip, out):
     """(raw - mean) / sd clipped to [-clip, clip]; missing (NaN) and constant features give 0.
 
@@ -900,6 +921,7 @@ def warm_up():
     chain_logits(np.zeros(3), coef, inter, chain, True, proba, np.zeros((1, 2)))
     chain_joint_log_proba(np.zeros(3), coef, inter, chain, True, np.zeros((2, 2)), np.zeros(2))
     standardize(np.zeros(3), c[:1], c[:1], c[:1], 8.0, np.zeros(3))
+    scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.1, 0.0,
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
     cols = np.array([0, 2], dtype=np.int64)

@@ -125,10 +125,9 @@ class FeatureSpace:
             except (TypeError, ValueError):
                 values = None
             if values is not None:
-                if np.isinf(values).any():
+                out = np.empty(self.n)
+                if _kernels.scatter_values(values, self._last_cols, out):
                     self._checked_items(x)  # raises, naming the feature
-                out = np.full(self.n, np.nan)
-                out[self._last_cols] = values
                 return out
         self._checked_items(x)
         cols = []

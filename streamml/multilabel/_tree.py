@@ -312,7 +312,10 @@ class Leaf(Node):
         """The label statistics (counts, positives, label sets) and the leaf model's step,
         shared by every kind of leaf."""
         self.n += weight
-        self.positives += weight * y
+        if weight == 1.0:
+            self.positives += y  # the same sums, without a scaled copy of y
+        else:
+            self.positives += weight * y
         key = tuple(positives)
         if not key:
             self.n_empty += weight

@@ -192,3 +192,23 @@ def test_joint_record_counts_like_numpy():
                 arr[i] += v
     for a, b in zip(counts, want):
         assert np.array_equal(a, b)
+
+
+def test_scatter_values_matches_numpy_and_reports_infinities():
+    rng = np.random.default_rng(9)
+    for trial in range(50):
+        n = int(rng.integers(1, 12))
+        cols = rng.permutation(n)[: int(rng.integers(0, n + 1))].astype(np.int64)
+        values = rng.normal(size=len(cols))
+        if trial % 5 == 0 and len(values):
+            values[rng.integers(len(values))] = np.nan
+        if trial % 7 == 0 and len(values):
+            values[rng.integers(len(values))] = -np.inf if trial % 2 else np.inf
+        want = np.full(n, np.nan)
+        want[cols] = values
+        out = rng.normal(size=n)  # stale content is overwritten
+        values_in = values.copy()
+        infinite = _kernels.scatter_values(values, cols, out)
+        assert np.array_equal(out, want, equal_nan=True)
+        assert np.array_equal(values, values_in, equal_nan=True)
+        assert infinite == bool(np.isinf(values).any())
