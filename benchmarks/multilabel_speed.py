@@ -37,6 +37,8 @@ AUTHORS = "authors' MLHAT"
 # river CC's throughput below which it runs on a prefix only (wide sets: tens of seconds per
 # hundred instances).
 WIDE_FEATURES = 500
+# Instances per model and ``--repeats`` below which the short streams get more passes.
+MIN_INSTANCES = 1000
 
 
 def ours():
@@ -54,9 +56,12 @@ def one_pass(make, data):
 
 
 def measure(makers, data, repeats):
-    """Instances per second of each model's fastest of ``repeats`` interleaved passes."""
+    """Instances per second of each model's fastest of ``repeats`` interleaved passes (more
+    on short streams: at least ``MIN_INSTANCES`` instances per model, at most 4x the passes,
+    so that a pass of a few milliseconds preempted by another job does not decide)."""
     best = {name: float("inf") for name in makers}
-    for _ in range(repeats):
+    passes = min(4 * repeats, max(repeats, -(-repeats * MIN_INSTANCES // len(data))))
+    for _ in range(passes):
         for name, make in makers.items():
             best[name] = min(best[name], one_pass(make, data))
     return {name: len(data) / sec for name, sec in best.items()}
@@ -149,7 +154,8 @@ def main(argv=None):
             f"`{command.strip()}` (2-core machine shared with other jobs; load average "
             f"{os.getloadavg()[0]:.0f} at the end). Instances per second of the prequential "
             f"loop, default parameters, file order, fastest of {args.repeats} interleaved "
-            f"passes per model after an untimed pass over the first {args.warm_up} instances; "
+            f"passes per model (up to 4x more on streams under {MIN_INSTANCES:,} instances) "
+            f"after an untimed pass over the first {args.warm_up} instances; "
             f"river CC on the first {args.river_cap} instances of the sets with more than "
             f"{WIDE_FEATURES} features (ours timed on that prefix too, for the ratio).\n\n"
             + text + "\n\n" + summary,
