@@ -317,21 +317,21 @@ class LabelSpace:
                 f"y must be a dict {{label: bool}}, got {type(y).__name__}; for an empty label "
                 "set pass {} or every label with False"
             )
-        for label, value in y.items():  # validate first
-            if type(value) is not bool:
-                _as_bool(label, value)
         index = self.index
         positives = []
         new = []
         for label, truth in y.items():
+            if type(truth) is not bool:
+                _as_bool(label, truth)  # raises before any label is added
             idx = index.get(label)
             if idx is None:
-                idx = len(self.names)
-                index[label] = idx
-                self.names.append(label)
+                idx = len(self.names) + len(new)
                 new.append(label)
             if truth:
                 positives.append(idx)
+        for label in new:
+            index[label] = len(self.names)
+            self.names.append(label)
         return positives, new
 
 
