@@ -223,6 +223,38 @@ def chain_joint_log_proba(features, coef, intercept, chain, use_chain, candidate
 
 
 @njit(cache=True)
+def sparse_scale(cols, values, sumsq, n_rows, clip, out):
+    """Non-zero values divided by their feature's root mean square ``sqrt(sumsq / n_rows)``
+    (1 where that is 0; unchanged for features beyond ``sumsq`` or while ``n_rows`` is 0),
+    clipped to ``[-clip, clip]``.
+
+    Parameters
+    ----------
+    cols : int64 (nnz,), input
+    values : float64 (nnz,), input
+    sumsq : float64 (>= 0,), input
+        Running sum of squares of each feature.
+    n_rows : int
+    clip : float
+    out : float64 (nnz,), output
+    """
+    for k in range(cols.shape[0]):
+        v = values[k]
+        c = cols[k]
+        if n_rows > 0 and c < sumsq.shape[0]:
+            rms = math.sqrt(sumsq[c] / n_rows)
+            v = v / rms if rms > 0.0 else 1.0
+        out[k] = min(max(v, -clip), clip)
+
+
+@njit(cache=True)
+def sparse_sum_squares(cols, values, sumsq):
+    """``sumsq[cols[k]] += values[k] ** 2`` (distinct ``cols``; ``sumsq`` updated in place)."""
+    for k in range(cols.shape[0]):
+        sumsq[cols[k]] += values[k] * values[k]
+
+
+@njit(cache=True)
 def scatter_values(values, cols, out):
     """``out`` set to NaN (missing) except ``out[cols[k]] = values[k]``; returns whether a
     value is infinite.
@@ -939,6 +971,8 @@ def warm_up():
     chain_joint_log_proba(np.zeros(3), coef, inter, chain, True, np.zeros((2, 2)), np.zeros(2))
     standardize(np.zeros(3), c[:1], c[:1], c[:1], 8.0, np.zeros(3))
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
+    sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))
+    sparse_sum_squares(np.array([0, 2], dtype=np.int64), np.ones(2), np.zeros(3))
     chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.1, 0.0,
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
     cols = np.array([0, 2], dtype=np.int64)

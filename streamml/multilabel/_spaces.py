@@ -252,7 +252,7 @@ class FeatureSpace:
         if len(self._sumsq) < self.n:
             extra = max(self.n - len(self._sumsq), len(self._sumsq) // 2)
             self._sumsq = np.concatenate([self._sumsq, np.zeros(extra)])
-        np.add.at(self._sumsq, row.cols, row.values * row.values)
+        _kernels.sparse_sum_squares(row.cols, row.values, self._sumsq)
         self._n_rows += 1
 
     def scale(self, row):
@@ -263,13 +263,9 @@ class FeatureSpace:
         A binary word present in a fraction ``p`` of the instances becomes ``1 / sqrt(p)``:
         rare words weigh more, like an inverse document frequency.
         """
-        values = row.values
-        known = row.cols < len(self._sumsq)
-        if self._n_rows and known.any():
-            values = values.copy()
-            rms = np.sqrt(self._sumsq[row.cols[known]] / self._n_rows)
-            values[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
-        return SparseVector(row.cols, np.clip(values, -SPARSE_CLIP, SPARSE_CLIP), row.n)
+        out = np.empty(len(row.values))
+        _kernels.sparse_scale(row.cols, row.values, self._sumsq, self._n_rows, SPARSE_CLIP, out)
+        return SparseVector(row.cols, out, row.n)
 
     def _grow(self):
         extra = self.n - self._count.shape[1]

@@ -212,3 +212,27 @@ def test_scatter_values_matches_numpy_and_reports_infinities():
         assert np.array_equal(out, want, equal_nan=True)
         assert np.array_equal(values, values_in, equal_nan=True)
         assert infinite == bool(np.isinf(values).any())
+
+
+def test_sparse_scale_and_sum_squares_match_numpy():
+    rng = np.random.default_rng(10)
+    sumsq = np.zeros(12)
+    for n_rows in range(0, 40):
+        cols = np.sort(rng.choice(15, size=int(rng.integers(0, 8)), replace=False)).astype(
+            np.int64)
+        values = rng.normal(size=len(cols)) * 3
+        known = cols < len(sumsq)
+        want = values.copy()
+        if n_rows:
+            rms = np.sqrt(sumsq[cols[known]] / n_rows)
+            want[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
+        want = np.clip(want, -2.0, 2.0)
+        out = np.full(len(cols), np.nan)
+        values_in, sumsq_in = values.copy(), sumsq.copy()
+        _kernels.sparse_scale(cols, values, sumsq, n_rows, 2.0, out)
+        assert np.allclose(out, want, rtol=1e-12, atol=0.0)
+        assert np.array_equal(values, values_in) and np.array_equal(sumsq, sumsq_in)
+        kept = cols[known], values[known]
+        np.add.at(sumsq_in, kept[0], kept[1] ** 2)
+        _kernels.sparse_sum_squares(*kept, sumsq)
+        assert np.allclose(sumsq, sumsq_in, rtol=1e-12, atol=0.0)
