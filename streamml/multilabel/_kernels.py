@@ -970,9 +970,6 @@ def warm_up():
     chain_logits(np.zeros(3), coef, inter, chain, True, proba, np.zeros((1, 2)))
     chain_joint_log_proba(np.zeros(3), coef, inter, chain, True, np.zeros((2, 2)), np.zeros(2))
     standardize(np.zeros(3), c[:1], c[:1], c[:1], 8.0, np.zeros(3))
-    scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
-    sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))
-    sparse_sum_squares(np.array([0, 2], dtype=np.int64), np.ones(2), np.zeros(3))
     chain_sgd(np.zeros(3), np.zeros(2), np.ones(1), coef, inter, chain, True, 0.1, 0.1, 0.0,
               coef.copy(), inter.copy(), chain.copy(), 0.999, np.zeros((1, 2)))
     cols = np.array([0, 2], dtype=np.int64)
@@ -997,13 +994,17 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
-    leaf_observe(c, c.copy(), c.copy(), np.zeros(3), np.zeros(3),
-                 np.array([0], dtype=np.int64), np.zeros(3), 1.0)
-    neighbour_vote(dist, 2, 1, np.zeros((2, 2), dtype=np.float32), np.zeros(2), np.zeros(2))
-    joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
-                 dist.copy())
     dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
     sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
                         np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
                         np.zeros(3), dist)
+    # Kernels of the per-instance fast paths.
+    scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
+    sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))
+    sparse_sum_squares(np.array([0, 2], dtype=np.int64), np.ones(2), np.zeros(3))
+    leaf_observe(c, c.copy(), c.copy(), np.zeros(3), np.zeros(3),
+                 np.array([0], dtype=np.int64), np.zeros(3), 1.0)
+    neighbour_vote(dist, 2, 1, np.zeros((2, 2), dtype=np.float32), np.zeros(2), np.zeros(2))
+    joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
+                 dist.copy())
