@@ -95,6 +95,10 @@ def run_dataset(name, args):
     return row
 
 
+def _ratio(r):
+    return f"{r:.2f}×" if r < 10 else f"{r:,.0f}×"
+
+
 def table(results, authors_ran):
     lines = [
         "| data (instances, features, labels) | MLHAT /s | IHOMER /s | river CC /s "
@@ -113,7 +117,7 @@ def table(results, authors_ran):
             cells.append(full)
         cells.append(f"{cc:,.0f}" + (f" (first {r['n_prefix']})" if r["n_prefix"] < r["n"]
                                      else ""))
-        cells += [f"{p[m] / cc:.1f}×" for m in ("MLHAT", "IHOMER")]
+        cells += [_ratio(p[m] / cc) for m in ("MLHAT", "IHOMER")]
         if authors_ran:
             a = r.get("authors")
             cells += ([f"{a[m] / a[AUTHORS]:,.0f}× ({a[AUTHORS]:,.1f}/s, first "
@@ -149,7 +153,7 @@ def main(argv=None):
     text = table(results, authors_ran)
     slowest = min(min(r["prefix"]["MLHAT"], r["prefix"]["IHOMER"]) / r["prefix"][RIVER_CC]
                   for r in results.values())
-    summary = (f"Slowest of ours against river CC: {slowest:.1f}× "
+    summary = (f"Slowest of ours against river CC: {slowest:.2f}× "
                f"({'meets' if slowest >= 1 else 'misses'} the goal of at least 1×).")
     if authors_ran:
         least = min(r["authors"][m] / r["authors"][AUTHORS] for r in results.values()
