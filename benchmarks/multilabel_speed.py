@@ -172,13 +172,18 @@ def main(argv=None):
         write_section(
             "multilabel_speed",
             "## Multi-label throughput: ours against river CC(LogReg), side by side\n\n"
-            f"`{command.strip()}` (2-core machine shared with other jobs; load average "
+            f"`{command.strip()}`"
+            + (" (the authors' MLHAT: github aestebant/mlhat's `src/` on `PYTHONPATH`)"
+               if authors_ran else "")
+            + f" (2-core machine shared with other jobs; load average "
             f"{os.getloadavg()[0]:.0f} at the end). Instances per second of the prequential "
             f"loop, default parameters, file order, fastest of {args.repeats} interleaved "
             f"passes per model (up to 4x more on streams under {MIN_INSTANCES:,} instances) "
             f"after an untimed pass over the first {args.warm_up} instances; "
             f"river CC on the first {args.river_cap} instances of the sets with more than "
-            f"{WIDE_FEATURES} features (ours timed on that prefix too, for the ratio).\n\n"
+            f"{WIDE_FEATURES} features (ours timed on that prefix too, for the ratio; "
+            "ours on the whole of those streams in one pass, not paired with a peer, so "
+            "that column swings with the load).\n\n"
             + text + "\n\n" + summary,
         )
 
