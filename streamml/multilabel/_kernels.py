@@ -3,6 +3,11 @@
 Plain arrays and scalars in; outputs are written into the arrays given. The kernels never raise
 for user errors (the estimators validate first) and never write into arrays documented as inputs.
 Each kernel has a naive NumPy twin in ``tests/streamml/multilabel/test_kernels.py``.
+
+The per-instance kernels whose denominators are positive by construction (counts plus a
+positive weight, ``1 + exp``, square roots plus a positive constant, guarded variances) are
+compiled with ``error_model="numpy"``: without numba's zero-division check on every division,
+which keeps their loops tight (gaussian_nb_proba: a third faster); the results are the same.
 """
 
 import math
@@ -11,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gaussian_update(count, mean, m2, rows, x, weight):
     """Weighted Welford update of per-row, per-feature Gaussian statistics.
 
@@ -26,21 +31,51 @@ def gaussian_update(count, mean, m2, rows, x, weight):
     weight : float
         Instance weight (> 0).
     """
-    n_features = x.shape[0]
     for k in range(rows.shape[0]):
-        r = rows[k]
-        for f in range(n_features):
-            v = x[f]
-            if v != v:  # NaN: missing
-                continue
-            c = count[r, f] + weight
-            delta = v - mean[r, f]
-            mean[r, f] += weight * delta / c
-            m2[r, f] += weight * delta * (v - mean[r, f])
-            count[r, f] = c
+        _gaussian_row(count, mean, m2, rows[k], x, weight)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _gaussian_row(count, mean, m2, r, x, weight):
+    """Weighted Welford update of row ``r`` with ``x`` (NaN: missing, left untouched)."""
+    for f in range(x.shape[0]):
+        v = x[f]
+        if v != v:  # NaN: missing
+            continue
+        c = count[r, f] + weight
+        delta = v - mean[r, f]
+        mean[r, f] += weight * delta / c
+        m2[r, f] += weight * delta * (v - mean[r, f])
+        count[r, f] = c
+
+
+@njit(cache=True, error_model="numpy")
+def leaf_observe(count, mean, m2, fmin, fmax, positives, x, weight):
+    """A dense leaf's statistics of one instance: the Welford update of row 0 (every
+    instance) and of rows ``1 + positives`` (the labels present), in that order, and the
+    per-feature extremes (NaN ignored).
+
+    Parameters
+    ----------
+    count, mean, m2 : float64 (n_labels + 1, n_features), updated in place
+    fmin, fmax : float64 (n_features,), updated in place
+    positives : int64 (n_positive,), input
+        Indices of the labels present.
+    x : float64 (n_features,), input; NaN = missing
+    weight : float
+    """
+    _gaussian_row(count, mean, m2, 0, x, weight)
+    for k in range(positives.shape[0]):
+        _gaussian_row(count, mean, m2, positives[k] + 1, x, weight)
+    for f in range(x.shape[0]):
+        v = x[f]
+        if v < fmin[f]:  # False for NaN
+            fmin[f] = v
+        if v > fmax[f]:
+            fmax[f] = v
+
+
+@njit(cache=True, error_model="numpy")
 def chain_logits(features, coef, intercept, chain, use_chain, proba, decisions):
     """Greedy classifier-chain inference of an ensemble of logistic chains.
 
@@ -83,7 +118,7 @@ def chain_logits(features, coef, intercept, chain, use_chain, proba, decisions):
         proba[j] /= n_members
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chain, lr, lr_coef,
               l2, acc_coef, acc_intercept, acc_chain, decay, errors):
     """One weighted adaptive-gradient step on the log-loss of every unit of an ensemble of chains.
@@ -148,7 +183,7 @@ def chain_sgd(features, labels, member_weights, coef, intercept, chain, use_chai
                         chain[e, j, i] -= lr * g / (math.sqrt(acc_chain[e, j, i]) + 1e-8)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def chain_joint_log_proba(features, coef, intercept, chain, use_chain, candidates, out):
     """Mean over members of log P(label set | x) of each candidate label set under the chain.
 
@@ -188,6 +223,59 @@ def chain_joint_log_proba(features, coef, intercept, chain, use_chain, candidate
 
 
 @njit(cache=True)
+def sparse_scale(cols, values, sumsq, n_rows, clip, out):
+    """Non-zero values divided by their feature's root mean square ``sqrt(sumsq / n_rows)``
+    (1 where that is 0; unchanged for features beyond ``sumsq`` or while ``n_rows`` is 0),
+    clipped to ``[-clip, clip]``.
+
+    Parameters
+    ----------
+    cols : int64 (nnz,), input
+    values : float64 (nnz,), input
+    sumsq : float64 (>= 0,), input
+        Running sum of squares of each feature.
+    n_rows : int
+    clip : float
+    out : float64 (nnz,), output
+    """
+    for k in range(cols.shape[0]):
+        v = values[k]
+        c = cols[k]
+        if n_rows > 0 and c < sumsq.shape[0]:
+            rms = math.sqrt(sumsq[c] / n_rows)
+            v = v / rms if rms > 0.0 else 1.0
+        out[k] = min(max(v, -clip), clip)
+
+
+@njit(cache=True)
+def sparse_sum_squares(cols, values, sumsq):
+    """``sumsq[cols[k]] += values[k] ** 2`` (distinct ``cols``; ``sumsq`` updated in place)."""
+    for k in range(cols.shape[0]):
+        sumsq[cols[k]] += values[k] * values[k]
+
+
+@njit(cache=True)
+def scatter_values(values, cols, out):
+    """``out`` set to NaN (missing) except ``out[cols[k]] = values[k]``; returns whether a
+    value is infinite.
+
+    Parameters
+    ----------
+    values : float64 (n_values,), input
+    cols : int64 (n_values,), input, indices into ``out``
+    out : float64 (n_features,), output
+    """
+    out[:] = np.nan
+    infinite = False
+    for k in range(values.shape[0]):
+        v = values[k]
+        if v == np.inf or v == -np.inf:
+            infinite = True
+        out[cols[k]] = v
+    return infinite
+
+
+@njit(cache=True, error_model="numpy")
 def standardize(raw, count, mean, m2, clip, out):
     """(raw - mean) / sd clipped to [-clip, clip]; missing (NaN) and constant features give 0.
 
@@ -213,7 +301,7 @@ def standardize(raw, count, mean, m2, clip, out):
         out[f] = z
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid(z):
     if z >= 0.0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -237,7 +325,7 @@ def _member_logits(cols, values, coef, intercept, e, z):
             z[j] += coef[e, f, j] * v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sparse_logits(cols, values, coef, intercept, proba):
     """Mean over members of each label's logistic probability, from the non-zero features.
 
@@ -267,7 +355,7 @@ def sparse_logits(cols, values, coef, intercept, proba):
         proba[j] /= n_members
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coef, l2,
                acc_coef, acc_intercept, decay, errors):
     """One adaptive-gradient step of per-label logistic regressions on the non-zero features.
@@ -499,7 +587,7 @@ def _log_odds_proba(z):
     return _sigmoid(min(max(z, -30.0), 30.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gaussian_nb_proba(x, count, mean, m2, positives, n, var_floor, proba):
     """Per-label Gaussian naive Bayes P(label | x) from a leaf's Gaussian statistics.
 
@@ -520,9 +608,19 @@ def gaussian_nb_proba(x, count, mean, m2, positives, n, var_floor, proba):
         Added to every variance, relative to the feature's variance over all instances
         (plus 1e-9 absolute).
     proba : float64 (n_labels,), output
+
+    Every denominator on the path taken is positive, so the kernel is compiled without
+    zero-division checks (``error_model="numpy"``: a third faster on 174 labels, the same
+    results); the per-feature terms shared by the labels are computed once.
     """
     n_labels = positives.shape[0]
     n_features = min(x.shape[0], count.shape[1])
+    floor = np.empty(n_features)  # variance floor of each feature
+    weighted_mean = np.empty(n_features)  # count * mean over all instances
+    for f in range(n_features):
+        c_all = count[0, f]
+        floor[f] = var_floor * (m2[0, f] / (c_all - 1.0)) + 1e-9 if c_all > 1.0 else 0.0
+        weighted_mean[f] = c_all * mean[0, f]
     for j in range(n_labels):
         n_pos = positives[j]
         n_neg = n - n_pos
@@ -541,19 +639,21 @@ def gaussian_nb_proba(x, count, mean, m2, positives, n, var_floor, proba):
                 continue
             mu_all = mean[0, f]
             mu_pos = mean[1 + j, f]
-            mu_neg = (c_all * mu_all - c_pos * mu_pos) / c_neg
-            var_all = m2[0, f] / (c_all - 1.0)
-            m2_neg = (m2[0, f] - m2[1 + j, f] - c_pos * (mu_pos - mu_all) ** 2
-                      - c_neg * (mu_neg - mu_all) ** 2)
-            floor = var_floor * var_all + 1e-9
-            var_pos = m2[1 + j, f] / (c_pos - 1.0) + floor
-            var_neg = max(m2_neg, 0.0) / (c_neg - 1.0) + floor
-            z += (0.5 * math.log(var_neg / var_pos) - 0.5 * (v - mu_pos) ** 2 / var_pos
-                  + 0.5 * (v - mu_neg) ** 2 / var_neg)
+            mu_neg = (weighted_mean[f] - c_pos * mu_pos) / c_neg
+            m2_pos = m2[1 + j, f]
+            d_pos = mu_pos - mu_all
+            d_neg = mu_neg - mu_all
+            m2_neg = m2[0, f] - m2_pos - c_pos * (d_pos * d_pos) - c_neg * (d_neg * d_neg)
+            var_pos = m2_pos / (c_pos - 1.0) + floor[f]
+            var_neg = max(m2_neg, 0.0) / (c_neg - 1.0) + floor[f]
+            e_pos = v - mu_pos
+            e_neg = v - mu_neg
+            z += (0.5 * math.log(var_neg / var_pos) - 0.5 * (e_pos * e_pos) / var_pos
+                  + 0.5 * (e_neg * e_neg) / var_neg)
         proba[j] = _log_odds_proba(z)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, positives, n,
                          alpha, proba):
     """Per-label multinomial naive Bayes P(label | x) from a sparse leaf's presence counts.
@@ -667,6 +767,101 @@ def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scr
         out[r] = q_norm + r_norm - 2.0 * dot
     for k in range(cols.shape[0]):
         scratch[cols[k]] = 0.0
+
+
+@njit(cache=True)
+def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
+    """The ``k`` nearest of the first ``n_rows`` rows (smallest ``dist``) and their vote.
+
+    ``proba[j]``: the fraction of the ``k`` nearest rows whose ``labels`` row carries label
+    ``j``; ``nearest``: the labels row of the nearest one (the first in row order among equal
+    distances). Returns False, with the outputs left unset, when the set of the ``k`` nearest
+    is not unique (the k-th and the next distance are equal) or a distance is NaN: the caller
+    then picks the set itself.
+
+    Parameters
+    ----------
+    dist : float64 (>= n_rows,), input
+    n_rows, k : int, 1 <= k <= n_rows
+    labels : float (>= n_rows, n_labels), input
+    proba, nearest : float64 (n_labels,), output
+    """
+    best_d = np.empty(k)
+    best_i = np.empty(k, dtype=np.int64)
+    m = 0
+    outside = np.inf  # smallest distance of a row not kept
+    first = 0
+    for r in range(n_rows):
+        d = dist[r]
+        if d != d:
+            return False
+        if d < dist[first]:
+            first = r
+        if m < k:
+            p = m
+            m += 1
+        elif d < best_d[k - 1]:
+            outside = min(outside, best_d[k - 1])
+            p = k - 1
+        else:
+            outside = min(outside, d)
+            continue
+        while p > 0 and best_d[p - 1] > d:
+            best_d[p] = best_d[p - 1]
+            best_i[p] = best_i[p - 1]
+            p -= 1
+        best_d[p] = d
+        best_i[p] = r
+    if outside == best_d[k - 1]:
+        return False
+    for j in range(labels.shape[1]):
+        total = 0.0
+        for i in range(k):
+            total += labels[best_i[i], j]
+        proba[j] = total / k
+        nearest[j] = labels[first, j]
+    return True
+
+
+@njit(cache=True, inline="always")
+def _answer_counts(answer, labels):
+    tp = 0
+    fp = 0
+    fn = 0
+    for j in range(labels.shape[0]):
+        hit = answer[j] > 0.5
+        truth = labels[j] > 0.5
+        if hit and truth:
+            tp += 1
+        elif hit:
+            fp += 1
+        elif truth:
+            fn += 1
+    return tp, fp, fn
+
+
+@njit(cache=True)
+def joint_record(per_label, neighbour, labels, tp, fp, fn, errors, exact):
+    """Count one instance's true positives, false positives, false negatives, label errors
+    and exact matches of two answers (slot 0: ``per_label``, slot 1: ``neighbour``).
+
+    Parameters
+    ----------
+    per_label, neighbour : float64 (n_labels,), input, values 0 / 1
+    labels : float64 (n_labels,), input, values 0 / 1
+    tp, fp, fn, errors, exact : float64 (2,), updated in place
+    """
+    for i in range(2):
+        if i == 0:
+            a, b, c = _answer_counts(per_label, labels)
+        else:
+            a, b, c = _answer_counts(neighbour, labels)
+        tp[i] += a
+        fp[i] += b
+        fn[i] += c
+        errors[i] += b + c
+        if b + c == 0:
+            exact[i] += 1.0
 
 
 @njit(cache=True)
@@ -853,3 +1048,12 @@ def warm_up():
     sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
                         np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
                         np.zeros(3), dist)
+    # Kernels of the per-instance fast paths.
+    scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
+    sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))
+    sparse_sum_squares(np.array([0, 2], dtype=np.int64), np.ones(2), np.zeros(3))
+    leaf_observe(c, c.copy(), c.copy(), np.zeros(3), np.zeros(3),
+                 np.array([0], dtype=np.int64), np.zeros(3), 1.0)
+    neighbour_vote(dist, 2, 1, np.zeros((2, 2), dtype=np.float32), np.zeros(2), np.zeros(2))
+    joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
+                 dist.copy())

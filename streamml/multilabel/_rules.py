@@ -88,6 +88,12 @@ class NeighbourWindow:
         else:
             _kernels.dense_sq_distances(xs, self.rows, self.n, dist)
         k = min(self.k, self.n)
+        proba = np.empty(n_labels)
+        nearest_labels = np.empty(n_labels)
+        if _kernels.neighbour_vote(dist, self.n, k, self.labels, proba, nearest_labels):
+            self.nearest_labels = nearest_labels
+            return proba
+        # The k nearest are not unique (equal distances): numpy's selection decides.
         nearest = np.argpartition(dist[: self.n], k - 1)[:k] if k < self.n else np.arange(self.n)
         self.nearest_labels = self.labels[int(np.argmin(dist[: self.n]))].astype(np.float64)
         return self.labels[nearest].mean(axis=0, dtype=np.float64)
@@ -195,17 +201,8 @@ class JointChoice:
         self.use_neighbour = False
 
     def record(self, per_label, neighbour, y):
-        truth = y > 0.5
-        for i, answer in enumerate((per_label, neighbour)):
-            hit = answer > 0.5
-            tp = np.count_nonzero(hit & truth)
-            fp = np.count_nonzero(hit) - tp
-            fn = np.count_nonzero(truth) - tp
-            self.tp[i] += tp
-            self.fp[i] += fp
-            self.fn[i] += fn
-            self.errors[i] += fp + fn
-            self.exact[i] += fp + fn == 0
+        _kernels.joint_record(per_label, neighbour, y, self.tp, self.fp, self.fn, self.errors,
+                              self.exact)
         self.weight += 1.0
         self.n += 1
         if self.n % self.every == 0:

@@ -60,6 +60,11 @@ class FeatureSpace:
         self._onehot = {}
         self._last_keys = None
         self._last_cols = None
+        # vectorize_sparse: the keys of the last instance, and, once the same keys came twice
+        # in a row (dense dicts of a wide stream), the column of each key (-1: none yet).
+        self._sparse_last_keys = None
+        self._sparse_keys = None
+        self._sparse_key_cols = None
         self._sumsq = np.zeros(0)
         self._n_rows = 0
 
@@ -120,10 +125,9 @@ class FeatureSpace:
             except (TypeError, ValueError):
                 values = None
             if values is not None:
-                if np.isinf(values).any():
+                out = np.empty(self.n)
+                if _kernels.scatter_values(values, self._last_cols, out):
                     self._checked_items(x)  # raises, naming the feature
-                out = np.full(self.n, np.nan)
-                out[self._last_cols] = values
                 return out
         self._checked_items(x)
         cols = []
@@ -177,6 +181,12 @@ class FeatureSpace:
         """
         if not isinstance(x, dict):
             raise TypeError(f"x must be a dict of features, got {type(x).__name__}")
+        keys = tuple(x)
+        if keys == self._sparse_keys or keys == self._sparse_last_keys:
+            row = self._sparse_same_keys(x, keys, grow)
+            if row is not None:
+                return row
+        self._sparse_last_keys = keys
         x = {key: value for key, value in x.items() if value != 0}  # explicit zeros: cheap skip
         self._checked_items(x)
         cols = []
@@ -202,12 +212,47 @@ class FeatureSpace:
             cols_arr, values_arr = cols_arr[order], values_arr[order]
         return SparseVector(cols_arr, values_arr, self.n)
 
+    def _sparse_same_keys(self, x, keys, grow):
+        """:meth:`vectorize_sparse` of an ``x`` whose keys came before, all numbers: one
+        array pass over the values instead of a Python pass over the keys (a wide stream given
+        as dense dicts, zeros included). ``None`` when a value is not a plain number (the
+        general path then validates and encodes ``x``)."""
+        values = np.array(list(x.values()))
+        if values.dtype.kind not in "fiub":  # strings, None, objects: the general path
+            return None
+        values = values.astype(np.float64, copy=False)
+        if np.isinf(values).any():
+            return None  # the general path names the feature
+        if keys != self._sparse_keys:
+            index = self.index
+            self._sparse_key_cols = np.array([index.get(key, -1) for key in keys],
+                                             dtype=np.int64)
+            self._sparse_keys = keys
+        at = np.flatnonzero((values != 0.0) & (values == values))  # NaN is missing: 0
+        cols = self._sparse_key_cols[at]
+        unknown = np.flatnonzero(cols < 0)
+        if len(unknown):
+            # Keys without a column yet: added in the order of x (as the general path does).
+            key_cols = self._sparse_key_cols
+            for u in unknown.tolist():
+                col = self._column(keys[at[u]], grow)
+                cols[u] = -1 if col is None else col
+                if col is not None:
+                    key_cols[at[u]] = col
+            keep = cols >= 0
+            at, cols = at[keep], cols[keep]
+        vals = values[at]
+        if len(cols) > 1:
+            order = np.argsort(cols, kind="stable")
+            cols, vals = cols[order], vals[order]
+        return SparseVector(cols, vals, self.n)
+
     def learn_scale(self, row):
         """Update the running sum of squares of each feature (sparse scaling)."""
         if len(self._sumsq) < self.n:
             extra = max(self.n - len(self._sumsq), len(self._sumsq) // 2)
             self._sumsq = np.concatenate([self._sumsq, np.zeros(extra)])
-        np.add.at(self._sumsq, row.cols, row.values * row.values)
+        _kernels.sparse_sum_squares(row.cols, row.values, self._sumsq)
         self._n_rows += 1
 
     def scale(self, row):
@@ -218,13 +263,9 @@ class FeatureSpace:
         A binary word present in a fraction ``p`` of the instances becomes ``1 / sqrt(p)``:
         rare words weigh more, like an inverse document frequency.
         """
-        values = row.values
-        known = row.cols < len(self._sumsq)
-        if self._n_rows and known.any():
-            values = values.copy()
-            rms = np.sqrt(self._sumsq[row.cols[known]] / self._n_rows)
-            values[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
-        return SparseVector(row.cols, np.clip(values, -SPARSE_CLIP, SPARSE_CLIP), row.n)
+        out = np.empty(len(row.values))
+        _kernels.sparse_scale(row.cols, row.values, self._sumsq, self._n_rows, SPARSE_CLIP, out)
+        return SparseVector(row.cols, out, row.n)
 
     def _grow(self):
         extra = self.n - self._count.shape[1]
@@ -272,18 +313,21 @@ class LabelSpace:
                 f"y must be a dict {{label: bool}}, got {type(y).__name__}; for an empty label "
                 "set pass {} or every label with False"
             )
-        truths = [_as_bool(label, value) for label, value in y.items()]  # validate first
+        index = self.index
         positives = []
         new = []
-        for label, truth in zip(y, truths):
-            idx = self.index.get(label)
+        for label, truth in y.items():
+            if type(truth) is not bool:
+                _as_bool(label, truth)  # raises before any label is added
+            idx = index.get(label)
             if idx is None:
-                idx = len(self.names)
-                self.index[label] = idx
-                self.names.append(label)
+                idx = len(self.names) + len(new)
                 new.append(label)
             if truth:
                 positives.append(idx)
+        for label in new:
+            index[label] = len(self.names)
+            self.names.append(label)
         return positives, new
 
 

@@ -236,6 +236,8 @@ class Leaf(Node):
         self.labelsets = {}
         self.n_last_attempt = 0.0
         self.candidates = np.zeros((0, n_labels))
+        # decide(): (the candidates it was made from, their rows below a free first row).
+        self._decide_rows = None
         self.model = model
         self.inherited = model.n_updates > 0
 
@@ -302,19 +304,18 @@ class Leaf(Node):
 
     def observe(self, xv, xs, y, positives, weight, member_weights, lr, l2, decay, ctx=None):
         self.fit_features(len(xv))
-        rows = np.empty(len(positives) + 1, dtype=np.int64)
-        rows[0] = 0
-        rows[1:] = np.asarray(positives, dtype=np.int64) + 1
-        _kernels.gaussian_update(self.count, self.mean, self.m2, rows, xv, weight)
-        np.fmin(self.fmin, xv, out=self.fmin)
-        np.fmax(self.fmax, xv, out=self.fmax)
+        _kernels.leaf_observe(self.count, self.mean, self.m2, self.fmin, self.fmax,
+                              np.asarray(positives, dtype=np.int64), xv, weight)
         self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
 
     def _learn_labels(self, xs, y, positives, weight, member_weights, lr, l2, decay, ctx):
         """The label statistics (counts, positives, label sets) and the leaf model's step,
         shared by every kind of leaf."""
         self.n += weight
-        self.positives += weight * y
+        if weight == 1.0:
+            self.positives += y  # the same sums, without a scaled copy of y
+        else:
+            self.positives += weight * y
         key = tuple(positives)
         if not key:
             self.n_empty += weight
@@ -348,9 +349,15 @@ class Leaf(Node):
             return greedy
         if len(self.labelsets) == 1 and not self.inherited:
             return greedy
-        cands = np.vstack([greedy[None], self.candidates])
+        made = self._decide_rows
+        if made is None or made[0] is not self.candidates:  # candidates replaced since
+            rows = np.empty((len(self.candidates) + 1, self.candidates.shape[1]))
+            rows[1:] = self.candidates
+            made = self._decide_rows = (self.candidates, rows)
+        cands = made[1]
+        cands[0] = greedy
         score = self.model.joint_log_proba(xs, cands, ctx)
-        return cands[int(np.argmax(score))]
+        return cands[int(np.argmax(score))].copy()
 
     def proba(self, xs, ctx=None):
         if len(self.labelsets) == 1 and not self.inherited:

@@ -22,6 +22,9 @@ AUTO_WINDOW = 32
 RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS = range(4)
 N_RULES = 4
 
+# Online-bagging weight of a single leaf model (read only: the kernels never write inputs).
+_ONE_MEMBER = np.ones(1)
+
 
 def _copy_vector(v):
     if v is None:
@@ -46,6 +49,23 @@ def _same_vector(a, b):
                     and a.values.tobytes() == b.values[keep].tobytes())
         return a.cols.tobytes() == b.cols.tobytes() and a.values.tobytes() == b.values.tobytes()
     return len(b) >= len(a) and a.tobytes() == b[: len(a)].tobytes()  # NaN equals NaN
+
+
+def _same_scaled(predicted, xv):
+    """The scaled vector of ``predicted`` (the (raw, scaled) vectors of the last prediction)
+    when its raw vector is exactly ``xv``, else None: ``learn_one`` right after
+    ``predict_one`` on the same instance, with no new feature, scales it once."""
+    if predicted is None:
+        return None
+    raw, scaled = predicted
+    if isinstance(xv, SparseVector):
+        if (not isinstance(raw, SparseVector) or raw.n != xv.n
+                or raw.cols.tobytes() != xv.cols.tobytes()
+                or raw.values.tobytes() != xv.values.tobytes()):
+            return None
+    elif isinstance(raw, SparseVector) or raw.tobytes() != xv.tobytes():  # NaN equals NaN
+        return None
+    return scaled
 
 
 def _check_positive(name, value, integer=False, upper=None):
@@ -240,6 +260,7 @@ class MLHAT(base.MultiLabelClassifier):
         self._n_swaps = 0
         self._mode = {True: "sparse", False: "dense"}.get(self.sparse)
         self._auto_buffer = []
+        self._predicted = None
 
     def _validate_params(self):
         for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
@@ -291,15 +312,20 @@ class MLHAT(base.MultiLabelClassifier):
         return list(self._labels.names)
 
     def learn_one(self, x, y):
+        predicted, self._predicted = self._predicted, None
         if self._mode == "sparse":
             xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
             positives, new = self._labels.encode(y)
-            xs = self._features.scale(xv)
+            xs = _same_scaled(predicted, xv)
+            if xs is None:
+                xs = self._features.scale(xv)
             self._features.learn_scale(xv)
         else:
             xv = self._features.vectorize(x, grow=True)
             positives, new = self._labels.encode(y)
-            xs = self._features.standardize(xv)
+            xs = _same_scaled(predicted, xv)
+            if xs is None:
+                xs = self._features.standardize(xv)
             self._features.learn(xv)
         if new:
             self._add_labels(len(new))
@@ -328,8 +354,10 @@ class MLHAT(base.MultiLabelClassifier):
             self.learn_one(x, y)
 
     def _vectors(self, x):
-        """(raw, scaled) vectors of ``x`` for prediction (no feature is added)."""
-        return self._features.prediction_vectors(x, self._mode == "sparse")
+        """(raw, scaled) vectors of ``x`` for prediction (no feature is added); kept for a
+        ``learn_one`` of the same instance next."""
+        self._predicted = self._features.prediction_vectors(x, self._mode == "sparse")
+        return self._predicted
 
     def predict_proba_one(self, x, **kwargs):
         proba = self._proba_arrays(*self._vectors(x)).tolist()
@@ -400,7 +428,7 @@ class MLHAT(base.MultiLabelClassifier):
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
         else:
-            member_weights = np.ones(1)
+            member_weights = _ONE_MEMBER
         main = self._main_leaf(self._root, xv)
         proba = tree_proba if main is leaf else main.proba(xs, ctx)
         loss = self._hamming(proba, yv)

@@ -122,3 +122,117 @@ def test_chain_sgd_matches_naive_and_learns():
         _kernels.chain_sgd(x, np.array([y0, y0]), np.ones(1), coef, b, chain, True, 0.1, 0.1,
                            0.0, *acc, 0.999, np.zeros((1, 2)))
     assert coef[0, 0, 0] > 1.0 and chain[0, 1, 0] > 1.0
+
+
+def test_leaf_observe_is_gaussian_update_of_row_0_and_the_label_rows_plus_extremes():
+    rng = np.random.default_rng(5)
+    n_labels, n_features = 4, 6
+    fused = [np.zeros((n_labels + 1, n_features)) for _ in range(3)]
+    fmin, fmax = np.full(n_features, np.inf), np.full(n_features, -np.inf)
+    naive = [np.zeros((n_labels + 1, n_features)) for _ in range(3)]
+    nmin, nmax = fmin.copy(), fmax.copy()
+    for _ in range(100):
+        x = rng.normal(size=n_features)
+        x[rng.random(n_features) < 0.2] = np.nan
+        positives = np.flatnonzero(rng.random(n_labels) < 0.4).astype(np.int64)
+        w = rng.uniform(0.5, 2.0)
+        x_in, pos_in = x.copy(), positives.copy()
+        _kernels.leaf_observe(*fused, fmin, fmax, positives, x, w)
+        assert np.array_equal(x, x_in, equal_nan=True) and np.array_equal(positives, pos_in)
+        _kernels.gaussian_update(*naive, np.concatenate([[0], positives + 1]), x, w)
+        np.fmin(nmin, x, out=nmin)
+        np.fmax(nmax, x, out=nmax)
+    for a, b in zip(fused, naive):
+        assert np.array_equal(a, b)  # the same operations in the same order
+    assert np.array_equal(fmin, nmin) and np.array_equal(fmax, nmax)
+
+
+def _naive_vote(dist, n_rows, k, labels):
+    order = np.argsort(dist[:n_rows], kind="stable")
+    return labels[order[:k]].mean(axis=0), labels[order[0]].astype(float)
+
+
+def test_neighbour_vote_matches_a_sort_and_declines_ambiguous_sets():
+    rng = np.random.default_rng(6)
+    labels = (rng.random((30, 5)) < 0.4).astype(np.float32)
+    for trial in range(300):
+        n_rows = int(rng.integers(1, 30))
+        k = int(rng.integers(1, n_rows + 1))
+        # Few distinct values: ties inside and at the edge of the k nearest are common.
+        dist = rng.integers(0, 6, size=30).astype(float) if trial % 2 else rng.random(30)
+        dist_in = dist.copy()
+        proba, nearest = np.full(5, -1.0), np.full(5, -1.0)
+        done = _kernels.neighbour_vote(dist, n_rows, k, labels, proba, nearest)
+        assert np.array_equal(dist, dist_in)
+        ordered = np.sort(dist[:n_rows])
+        ambiguous = k < n_rows and ordered[k - 1] == ordered[k]
+        assert done == (not ambiguous)
+        if done:
+            want_proba, want_nearest = _naive_vote(dist, n_rows, k, labels)
+            assert np.allclose(proba, want_proba)
+            assert np.array_equal(nearest, want_nearest)  # first of the nearest, row order
+    dist = np.array([1.0, np.nan, 0.5])
+    assert not _kernels.neighbour_vote(dist, 3, 1, labels, proba, nearest)
+
+
+def test_joint_record_counts_like_numpy():
+    rng = np.random.default_rng(7)
+    counts = [np.zeros(2) for _ in range(5)]  # tp, fp, fn, errors, exact
+    want = [np.zeros(2) for _ in range(5)]
+    for _ in range(200):
+        y = (rng.random(6) < 0.3).astype(float)
+        answers = [(rng.random(6) < 0.3).astype(float), y.copy() if rng.random() < 0.3
+                   else (rng.random(6) < 0.3).astype(float)]
+        _kernels.joint_record(*answers, y, *counts)
+        for i, a in enumerate(answers):
+            tp = np.sum((a > 0.5) & (y > 0.5))
+            fp = np.sum((a > 0.5) & (y < 0.5))
+            fn = np.sum((a < 0.5) & (y > 0.5))
+            for arr, v in zip(want, (tp, fp, fn, fp + fn, fp + fn == 0)):
+                arr[i] += v
+    for a, b in zip(counts, want):
+        assert np.array_equal(a, b)
+
+
+def test_scatter_values_matches_numpy_and_reports_infinities():
+    rng = np.random.default_rng(9)
+    for trial in range(50):
+        n = int(rng.integers(1, 12))
+        cols = rng.permutation(n)[: int(rng.integers(0, n + 1))].astype(np.int64)
+        values = rng.normal(size=len(cols))
+        if trial % 5 == 0 and len(values):
+            values[rng.integers(len(values))] = np.nan
+        if trial % 7 == 0 and len(values):
+            values[rng.integers(len(values))] = -np.inf if trial % 2 else np.inf
+        want = np.full(n, np.nan)
+        want[cols] = values
+        out = rng.normal(size=n)  # stale content is overwritten
+        values_in = values.copy()
+        infinite = _kernels.scatter_values(values, cols, out)
+        assert np.array_equal(out, want, equal_nan=True)
+        assert np.array_equal(values, values_in, equal_nan=True)
+        assert infinite == bool(np.isinf(values).any())
+
+
+def test_sparse_scale_and_sum_squares_match_numpy():
+    rng = np.random.default_rng(10)
+    sumsq = np.zeros(12)
+    for n_rows in range(0, 40):
+        cols = np.sort(rng.choice(15, size=int(rng.integers(0, 8)), replace=False)).astype(
+            np.int64)
+        values = rng.normal(size=len(cols)) * 3
+        known = cols < len(sumsq)
+        want = values.copy()
+        if n_rows:
+            rms = np.sqrt(sumsq[cols[known]] / n_rows)
+            want[known] = np.where(rms > 0, values[known] / np.where(rms > 0, rms, 1.0), 1.0)
+        want = np.clip(want, -2.0, 2.0)
+        out = np.full(len(cols), np.nan)
+        values_in, sumsq_in = values.copy(), sumsq.copy()
+        _kernels.sparse_scale(cols, values, sumsq, n_rows, 2.0, out)
+        assert np.allclose(out, want, rtol=1e-12, atol=0.0)
+        assert np.array_equal(values, values_in) and np.array_equal(sumsq, sumsq_in)
+        kept = cols[known], values[known]
+        np.add.at(sumsq_in, kept[0], kept[1] ** 2)
+        _kernels.sparse_sum_squares(*kept, sumsq)
+        assert np.allclose(sumsq, sumsq_in, rtol=1e-12, atol=0.0)

@@ -332,3 +332,34 @@ def test_threshold_kernels_match_a_naive_search():
     # Errors weigh more: the thresholds rise (fewer positive decisions), never fall.
     assert (np.diff(np.array(chosen), axis=0) >= 0).all()
     assert (chosen[-1][:3] > chosen[0][:3]).any()
+
+
+def test_sparse_vectors_of_repeated_keys_match_the_general_path():
+    """Dense dicts of a wide stream (every key, zeros included) take an array fast path:
+    its vectors, columns and errors are those of the general path."""
+    rng = np.random.default_rng(8)
+    keys = [f"w{i}" for i in range(40)]
+    rows = []
+    for i in range(60):
+        values = np.where(rng.random(40) < 0.15, rng.normal(size=40), 0.0)
+        x = dict(zip(keys, values.tolist()))
+        if i % 7 == 3:
+            x["w5"] = math.nan  # missing: 0
+        if i % 11 == 4:
+            x["w6"] = True  # bools and ints are numbers
+            x["w7"] = 3
+        if i == 30:
+            x["w8"] = "red"  # a string: one-hot, the general path
+        rows.append(x)
+    fast, general = FeatureSpace(), FeatureSpace()
+    general._sparse_same_keys = lambda x, keys, grow: None  # always the general path
+    for i, x in enumerate(rows):
+        grow = i % 5 != 2  # some calls for prediction only (no new columns)
+        a, b = fast.vectorize_sparse(x, grow), general.vectorize_sparse(x, grow)
+        assert np.array_equal(a.cols, b.cols) and np.array_equal(a.values, b.values)
+        assert a.n == b.n and a.cols.dtype == np.int64 and a.values.dtype == np.float64
+        assert fast.names == general.names
+    bad = dict(rows[-1], w9=math.inf)
+    with pytest.raises(ValueError, match="w9"):
+        fast.vectorize_sparse(bad, grow=True)
+    assert fast.names == general.names  # refused before any column was added
