@@ -1,5 +1,6 @@
 """Writing a benchmark's section of benchmarks/RESULTS.md (no dependencies beyond the stdlib)."""
 
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -17,3 +18,9 @@ def write_section(section, text):
     else:
         current = current.rstrip("\n") + "\n\n" + block + "\n"
     RESULTS.write_text(current)
+
+
+def command_line(script, argv=None):
+    """The command that ran ``script`` (a benchmark's ``__file__``) with ``argv`` (default: this
+    process's arguments), as a RESULTS section quotes it: ``python benchmarks/NAME.py ARGS``."""
+    return " ".join(["python", f"benchmarks/{Path(script).name}", *(argv or sys.argv[1:])])

@@ -34,7 +34,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _results import write_section  # noqa: E402
+from _results import command_line, write_section  # noqa: E402
 
 N_FEATURES = 20
 
@@ -263,9 +263,9 @@ def main():
     text = report(args, runs, single, small, single_rows, equal, gap, train_rows, train_s)
     print(text)
     if args.write:
-        command = "python benchmarks/influence_dask.py " + " ".join(sys.argv[1:])
+        command = command_line(__file__)
         heading, body = text.split("\n", 1)
-        write_section(args.section, f"{heading}\n\nCommand: `{command.strip()}`\n{body}")
+        write_section(args.section, f"{heading}\n\nCommand: `{command}`\n{body}")
 
 
 def _total(timings):

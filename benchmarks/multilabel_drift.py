@@ -28,7 +28,7 @@ from streamml.multilabel import IHOMER, MLHAT
 from streamml.multilabel import _kernels
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import command_line, write_section  # noqa: E402
 from multilabel import prequential  # noqa: E402
 
 LABELS = [f"l{i}" for i in range(12)]
@@ -106,9 +106,9 @@ def main(argv=None):
     )
     print(text)
     if args.write:
-        command = "python benchmarks/multilabel_drift.py " + " ".join(argv or sys.argv[1:])
+        command = command_line(__file__, argv)
         write_section("multilabel_drift", "## multilabel_drift: label-dependency drift\n\n"
-                      f"`{command.strip()}` (2-core machine shared with other jobs; load "
+                      f"`{command}` (2-core machine shared with other jobs; load "
                       f"average {os.getloadavg()[0]:.0f}); plot: "
                       f"`benchmarks/{args.plot.name}`\n\n" + text)
 

@@ -37,7 +37,7 @@ from streamml.multilabel import IHOMER, MLHAT
 from streamml.multilabel import _kernels
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import command_line, write_section  # noqa: E402
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 # shared/ beside the repository, or beside its worktree folder.
@@ -197,9 +197,9 @@ def main(argv=None):
     text = "\n\n".join(sections)
     print(text)
     if args.write:
-        command = "python benchmarks/multilabel_scale.py " + " ".join(argv or sys.argv[1:])
+        command = command_line(__file__, argv)
         write_section("multilabel_scale", "## MLHAT and IHOMER on wide, sparse streams\n\n"
-                      f"`{command.strip()}` (2-core machine shared with other jobs; load "
+                      f"`{command}` (2-core machine shared with other jobs; load "
                       f"average {os.getloadavg()[0]:.0f} at the end; the models of a stream ran "
                       "one after the other)\n\n" + text)
 

@@ -30,7 +30,7 @@ import time
 from streamml.multilabel import IHOMER, MLHAT, _kernels
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import command_line, write_section  # noqa: E402
 from multilabel import DATASETS, authors_mlhat, load, river_models  # noqa: E402
 
 RIVER_CC = "river CC(LogReg)"
@@ -168,11 +168,11 @@ def main(argv=None):
                     "github aestebant/mlhat's src/ on the path): not run.")
     print(text + "\n\n" + summary)
     if args.write:
-        command = "python benchmarks/multilabel_speed.py " + " ".join(argv or sys.argv[1:])
+        command = command_line(__file__, argv)
         write_section(
             "multilabel_speed",
             "## Multi-label throughput: ours against river CC(LogReg), side by side\n\n"
-            f"`{command.strip()}`"
+            f"`{command}`"
             + (" (the authors' MLHAT: github aestebant/mlhat's `src/` on `PYTHONPATH`)"
                if authors_ran else "")
             + f" (2-core machine shared with other jobs; load average "
