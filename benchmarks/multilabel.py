@@ -194,14 +194,23 @@ DATASETS = ("yeast", "emotions", "flags", "birds", "cal500", "genbase", "foodtru
 # agents: a few instances per second for the authors' MLHAT on these sets, 2-10 for river's
 # models on the wide ones); IHOMER also runs on each such prefix, beside them.
 AUTHORS_CAP = {"medical": 300, "enron": 300, "bibtex": 300, "cal500": 300, "genbase": 300}
-RIVER_CAP = dict(AUTHORS_CAP)
+# river's Hoeffding-tree models do 1-20 instances per second on the wide sets; river's CC
+# runs every set in full but bibtex, where it runs the prefix the issue measured it on.
+RIVER_TREE_CAP = dict(AUTHORS_CAP)
+RIVER_CC_CAP = {"bibtex": 2000}
+# Rows shown in the tables but not peers of the goal lines: the issue asks for "a correctly
+# decoded label powerset", and river's LP as shipped flips every label whenever its most
+# probable label set has probability below 0.5 (Hamming 0.65-0.94 on most sets).
+NOT_GOAL_PEERS = {"river LP(HT) as shipped"}
 
 
 def _cap(dataset, model_name):
     if model_name == "authors' MLHAT":
         return AUTHORS_CAP.get(dataset)
+    if model_name == "river CC(LogReg)":
+        return RIVER_CC_CAP.get(dataset)
     if model_name.startswith("river"):
-        return RIVER_CAP.get(dataset)
+        return RIVER_TREE_CAP.get(dataset)
     return None
 
 
@@ -260,7 +269,8 @@ def run_dataset(name, seeds, which, cache=None, verbose=True):
             if cap:
                 parts = [data[:cap]]
             elif model_name in ("IHOMER (ours)", EMPTY):  # also on the slow peers' prefixes
-                caps = {c for c in (AUTHORS_CAP.get(name), RIVER_CAP.get(name)) if c}
+                caps = {c for c in (AUTHORS_CAP.get(name), RIVER_TREE_CAP.get(name),
+                                    RIVER_CC_CAP.get(name)) if c}
                 parts = [data] + [data[:c] for c in sorted(caps)]
             else:
                 parts = [data]
@@ -343,11 +353,12 @@ def goals(name, rows, n_total):
     if ours is None:
         return "(IHOMER not run)"
     lines = []
-    for n in sorted({n for (m, n) in rows if not m.endswith("(ours)") and m != EMPTY},
-                    reverse=True):
+    def is_peer(model):
+        return not model.endswith("(ours)") and model != EMPTY and model not in NOT_GOAL_PEERS
+
+    for n in sorted({n for (m, n) in rows if is_peer(m)}, reverse=True):
         mine = rows.get(("IHOMER (ours)", n))
-        peers = {m: r for (m, k), r in rows.items()
-                 if k == n and not m.endswith("(ours)") and m != EMPTY}
+        peers = {m: r for (m, k), r in rows.items() if k == n and is_peer(m)}
         if mine is None or not peers:
             continue
         # Compare on the orders (seeds) every peer ran on, not ours' mean over more orders.
