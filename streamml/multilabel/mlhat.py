@@ -441,7 +441,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
         )
         if self._window is not None:
-            self._window.add(xs, yv)
+            self._window.add(xv, xs, yv)
 
     @property
     def _calibrated(self):
@@ -616,7 +616,7 @@ class MLHAT(base.MultiLabelClassifier):
             nb_proba = self._main_leaf(self._root, xv).nb_proba(xv)
             decisions[RULE_NAIVE_BAYES] = self._nb_thresholds.decide(nb_proba)
         if self._window is not None:
-            decisions[RULE_NEIGHBOURS] = self._window.proba(xs) > 0.5
+            decisions[RULE_NEIGHBOURS] = self._window.proba(xv, xs) > 0.5
             decisions[N_RULES] = self._window.nearest_labels
         out = (decisions, tree_proba, nb_proba, leaf)
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)

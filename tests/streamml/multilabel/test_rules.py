@@ -79,11 +79,23 @@ def test_multinomial_nb_from_presence_counts_matches_a_naive_multinomial_nb():
 def test_distance_kernels_match_numpy():
     rng = np.random.default_rng(2)
     rows = rng.normal(size=(6, 4)).astype(np.float32)
-    query = rng.normal(size=5)  # one feature more than the rows hold (0 there)
+    rows[1, 2] = np.nan  # missing in a row
+    query = rng.normal(size=5)  # one feature more than the rows hold (missing there)
+    query[0] = np.nan  # missing in the query
+    mean = rng.normal(size=6)
+    fmin = np.array([-2.0, -1.0, 0.5, -3.0, -1.0, 0.0])
+    fmax = np.array([2.0, 3.0, 0.5, 1.0, 4.0, np.inf])  # feature 2: no range, 5: unknown
     got = np.zeros(6)
-    _kernels.dense_sq_distances(query, rows, 5, got)
-    padded = np.hstack([rows, np.zeros((6, 1))])
-    assert np.allclose(got[:5], ((padded[:5] - query) ** 2).sum(axis=1), rtol=1e-6)
+    _kernels.dense_sq_distances(query, rows, 5, mean, fmin, fmax, got)
+    width = 6
+    q = np.append(query, np.full(width - len(query), np.nan))
+    r = np.hstack([rows[:5].astype(np.float64), np.full((5, width - 4), np.nan)])
+    q = np.where(np.isnan(q), mean, q)
+    r = np.where(np.isnan(r), mean[None], r)
+    span = fmax - fmin
+    used = (span > 0) & np.isfinite(span)
+    expected = (((r - q)[:, used] / span[used]) ** 2).sum(axis=1)
+    assert np.allclose(got[:5], expected, rtol=1e-6)
     assert got[5] == 0.0  # beyond n_rows: untouched
     dense = np.zeros((4, 12))
     dense[rng.random(dense.shape) < 0.3] = 1.5
@@ -118,14 +130,17 @@ def test_neighbour_window_matches_brute_force_knn_over_the_last_instances(sparse
             y = np.append(y, float(rng.random() < 0.5))
         X.append(x)
         Y.append(np.pad(y, (0, 3 - len(y))))
-        window.add(_vector(x, sparse), y)
+        v = _vector(x, sparse)
+        window.add(x.copy(), v, y)
     query = rng.normal(size=n_features)
     recent = np.array(X[-size:])
-    nearest = np.argsort(((recent - query) ** 2).sum(axis=1))[:k]
+    # Dense rows: every feature divided by its range over ALL instances added.
+    span = np.ptp(np.array(X), axis=0) if not sparse else np.ones(n_features)
+    nearest = np.argsort((((recent - query) / span) ** 2).sum(axis=1))[:k]
     expected = np.array(Y[-size:])[nearest].mean(axis=0)
-    assert np.allclose(window.proba(_vector(query, sparse)), expected)
+    assert np.allclose(window.proba(query, _vector(query, sparse)), expected)
     window.select_labels([2, 0])
-    assert np.allclose(window.proba(_vector(query, sparse)), expected[[2, 0]])
+    assert np.allclose(window.proba(query, _vector(query, sparse)), expected[[2, 0]])
 
 
 def _vector(x, sparse):
