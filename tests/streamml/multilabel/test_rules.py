@@ -379,3 +379,52 @@ def test_genbase_like_streams_use_the_nearest_label_set():
         model.learn_one(x, y)
     assert model._joint.use_neighbour
     assert hits / len(data) > 0.8
+
+
+def test_neighbour_distance_weighs_a_rare_binary_feature_like_any_other():
+    # Feature 0 is present in 1 of 50 instances; features 1-3 in about half. Standardized, a
+    # mismatch on feature 0 would cost about 1 / 0.02 = 50 squared units against about 4 for
+    # each common one; divided by the range, every mismatch costs 1.
+    window = NeighbourWindow(size=50, k=1, sparse=False, n_labels=2)
+    common = np.array([1.0, 0.0, 1.0])
+    for i in range(48):  # 3 and 2 mismatches from the query below
+        x = np.zeros(4) if i % 2 else np.array([0.0, 1.0, 1.0, 1.0])
+        window.add(x, None, np.zeros(2))
+    window.add(np.concatenate([[1.0], 1.0 - common]), None, np.array([1.0, 0.0]))  # 3 off
+    window.add(np.concatenate([[0.0], common]), None, np.array([0.0, 1.0]))  # rare one off
+    query = np.concatenate([[1.0], common])
+    window.proba(query, None)
+    assert window.nearest_labels.tolist() == [0.0, 1.0]
+    # A missing value reads as the feature's running mean (here: between both rows' values).
+    missing = query.copy()
+    missing[0] = np.nan
+    window.proba(missing, None)
+    assert window.nearest_labels.tolist() == [0.0, 1.0]
+
+
+def test_joint_choice_switches_on_significant_evidence_only():
+    truth = np.array([1.0, 0.0, 1.0])
+    wrong = np.array([1.0, 1.0, 1.0])
+    joint = JointChoice()
+    for i in range(12):
+        joint.record(wrong, truth, truth)  # the neighbour's label set always right
+        # (decayed) min_weight instances first, then about 10 wins to 0 losses: > 2 sqrt(10)
+        assert joint.use_neighbour == (i >= 10)
+    # Wins and losses alternating: the difference never exceeds z * sqrt(disagreements).
+    noisy = JointChoice()
+    for i in range(400):
+        if i % 2:
+            noisy.record(wrong, truth, truth)
+        else:
+            noisy.record(truth, wrong, truth)
+        assert not noisy.use_neighbour
+    # Right more often but with more label errors: not used.
+    costly = JointChoice()
+    all_wrong = 1.0 - truth
+    for i in range(200):
+        if i % 3:
+            costly.record(wrong, truth, truth)
+        else:
+            costly.record(truth, all_wrong, truth)
+    assert costly.exact[1] > costly.exact[0] and costly.errors[1] > costly.errors[0]
+    assert not costly.use_neighbour
