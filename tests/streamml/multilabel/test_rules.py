@@ -428,3 +428,20 @@ def test_joint_choice_switches_on_significant_evidence_only():
             costly.record(truth, all_wrong, truth)
     assert costly.exact[1] > costly.exact[0] and costly.errors[1] > costly.errors[0]
     assert not costly.use_neighbour
+
+
+def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
+    # 20 prototypes: the nearest instance's label set is right almost always after a few
+    # dozen instances; the sign test takes it once that is significant (the earlier fixed
+    # minimum of 50 instances and 2% margin switched at instance 59, subset accuracy 0.85).
+    data = list(_prototype_stream(300, 0, n_prototypes=20))
+    model = MLHAT(seed=0)
+    first, hits = None, 0
+    for i, (x, y) in enumerate(data):
+        p = model.predict_one(x)
+        hits += all(p.get(k, False) == v for k, v in y.items())
+        model.learn_one(x, y)
+        if first is None and model._joint.use_neighbour:
+            first = i
+    assert first is not None and first < 40
+    assert hits / len(data) > 0.88
