@@ -709,27 +709,43 @@ def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, po
 
 
 @njit(cache=True)
-def dense_sq_distances(query, rows, n_rows, out):
-    """Squared Euclidean distance of ``query`` to each of the first ``n_rows`` rows
-    (columns beyond the query, or beyond ``rows``, count as 0).
+def dense_sq_distances(query, rows, n_rows, mean, fmin, fmax, out):
+    """Squared Euclidean distance of ``query`` to each of the first ``n_rows`` rows, every
+    feature divided by its range ``fmax - fmin`` (features of no or an unknown range left
+    out), missing values (NaN, or columns beyond the query or a row) read as ``mean``.
+
+    Dividing by the range, not the standard deviation, keeps a rare binary feature (a protein
+    motif, a one-hot level) at the weight of any other: standardized, a feature present in a
+    fraction ``p`` of the instances weighs ``1 / p`` and a few rare ones decide the distance.
 
     Parameters
     ----------
-    query : float64 (n_features,), input
-    rows : float (capacity, width), input
+    query : float64 (n_query,), input; NaN = missing
+    rows : float (capacity, width), input; NaN = missing
     n_rows : int
+    mean, fmin, fmax : float64 (>= max(n_query, width),), input
+        Running mean and extremes of each feature.
     out : float64 (>= n_rows,), output
     """
-    width = min(query.shape[0], rows.shape[1])
+    n_features = max(query.shape[0], rows.shape[1])
+    inv_range = np.zeros(n_features)
+    q = np.empty(n_features)
+    for f in range(n_features):
+        r = fmax[f] - fmin[f]
+        if r > 0.0 and r < np.inf:
+            inv_range[f] = 1.0 / r
+        v = query[f] if f < query.shape[0] else np.nan
+        q[f] = mean[f] if v != v else v
     for r in range(n_rows):
         d = 0.0
-        for f in range(width):
-            diff = query[f] - rows[r, f]
+        for f in range(n_features):
+            if inv_range[f] == 0.0:
+                continue
+            v = rows[r, f] if f < rows.shape[1] else np.nan
+            if v != v:
+                v = mean[f]
+            diff = (q[f] - v) * inv_range[f]
             d += diff * diff
-        for f in range(width, query.shape[0]):
-            d += query[f] * query[f]
-        for f in range(width, rows.shape[1]):
-            d += rows[r, f] * rows[r, f]
         out[r] = d
 
 
@@ -1043,8 +1059,8 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
-    dense_sq_distances(np.zeros(3), np.zeros((2, 3)), 2, dist)
-    dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, dist)
+    dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, np.zeros(3),
+                       np.zeros(3), np.ones(3), dist)
     sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
                         np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
                         np.zeros(3), dist)

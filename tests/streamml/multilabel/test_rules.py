@@ -79,11 +79,23 @@ def test_multinomial_nb_from_presence_counts_matches_a_naive_multinomial_nb():
 def test_distance_kernels_match_numpy():
     rng = np.random.default_rng(2)
     rows = rng.normal(size=(6, 4)).astype(np.float32)
-    query = rng.normal(size=5)  # one feature more than the rows hold (0 there)
+    rows[1, 2] = np.nan  # missing in a row
+    query = rng.normal(size=5)  # one feature more than the rows hold (missing there)
+    query[0] = np.nan  # missing in the query
+    mean = rng.normal(size=6)
+    fmin = np.array([-2.0, -1.0, 0.5, -3.0, -1.0, 0.0])
+    fmax = np.array([2.0, 3.0, 0.5, 1.0, 4.0, np.inf])  # feature 2: no range, 5: unknown
     got = np.zeros(6)
-    _kernels.dense_sq_distances(query, rows, 5, got)
-    padded = np.hstack([rows, np.zeros((6, 1))])
-    assert np.allclose(got[:5], ((padded[:5] - query) ** 2).sum(axis=1), rtol=1e-6)
+    _kernels.dense_sq_distances(query, rows, 5, mean, fmin, fmax, got)
+    width = 6
+    q = np.append(query, np.full(width - len(query), np.nan))
+    r = np.hstack([rows[:5].astype(np.float64), np.full((5, width - 4), np.nan)])
+    q = np.where(np.isnan(q), mean, q)
+    r = np.where(np.isnan(r), mean[None], r)
+    span = fmax - fmin
+    used = (span > 0) & np.isfinite(span)
+    expected = (((r - q)[:, used] / span[used]) ** 2).sum(axis=1)
+    assert np.allclose(got[:5], expected, rtol=1e-6)
     assert got[5] == 0.0  # beyond n_rows: untouched
     dense = np.zeros((4, 12))
     dense[rng.random(dense.shape) < 0.3] = 1.5
@@ -118,14 +130,17 @@ def test_neighbour_window_matches_brute_force_knn_over_the_last_instances(sparse
             y = np.append(y, float(rng.random() < 0.5))
         X.append(x)
         Y.append(np.pad(y, (0, 3 - len(y))))
-        window.add(_vector(x, sparse), y)
+        v = _vector(x, sparse)
+        window.add(x.copy(), v, y)
     query = rng.normal(size=n_features)
     recent = np.array(X[-size:])
-    nearest = np.argsort(((recent - query) ** 2).sum(axis=1))[:k]
+    # Dense rows: every feature divided by its range over ALL instances added.
+    span = np.ptp(np.array(X), axis=0) if not sparse else np.ones(n_features)
+    nearest = np.argsort((((recent - query) / span) ** 2).sum(axis=1))[:k]
     expected = np.array(Y[-size:])[nearest].mean(axis=0)
-    assert np.allclose(window.proba(_vector(query, sparse)), expected)
+    assert np.allclose(window.proba(query, _vector(query, sparse)), expected)
     window.select_labels([2, 0])
-    assert np.allclose(window.proba(_vector(query, sparse)), expected[[2, 0]])
+    assert np.allclose(window.proba(query, _vector(query, sparse)), expected[[2, 0]])
 
 
 def _vector(x, sparse):
@@ -364,3 +379,69 @@ def test_genbase_like_streams_use_the_nearest_label_set():
         model.learn_one(x, y)
     assert model._joint.use_neighbour
     assert hits / len(data) > 0.8
+
+
+def test_neighbour_distance_weighs_a_rare_binary_feature_like_any_other():
+    # Feature 0 is present in 1 of 50 instances; features 1-3 in about half. Standardized, a
+    # mismatch on feature 0 would cost about 1 / 0.02 = 50 squared units against about 4 for
+    # each common one; divided by the range, every mismatch costs 1.
+    window = NeighbourWindow(size=50, k=1, sparse=False, n_labels=2)
+    common = np.array([1.0, 0.0, 1.0])
+    for i in range(48):  # 3 and 2 mismatches from the query below
+        x = np.zeros(4) if i % 2 else np.array([0.0, 1.0, 1.0, 1.0])
+        window.add(x, None, np.zeros(2))
+    window.add(np.concatenate([[1.0], 1.0 - common]), None, np.array([1.0, 0.0]))  # 3 off
+    window.add(np.concatenate([[0.0], common]), None, np.array([0.0, 1.0]))  # rare one off
+    query = np.concatenate([[1.0], common])
+    window.proba(query, None)
+    assert window.nearest_labels.tolist() == [0.0, 1.0]
+    # A missing value reads as the feature's running mean (here: between both rows' values).
+    missing = query.copy()
+    missing[0] = np.nan
+    window.proba(missing, None)
+    assert window.nearest_labels.tolist() == [0.0, 1.0]
+
+
+def test_joint_choice_switches_on_significant_evidence_only():
+    truth = np.array([1.0, 0.0, 1.0])
+    wrong = np.array([1.0, 1.0, 1.0])
+    joint = JointChoice()
+    for i in range(12):
+        joint.record(wrong, truth, truth)  # the neighbour's label set always right
+        # (decayed) min_weight instances first, then about 10 wins to 0 losses: > 2 sqrt(10)
+        assert joint.use_neighbour == (i >= 10)
+    # Wins and losses alternating: the difference never exceeds z * sqrt(disagreements).
+    noisy = JointChoice()
+    for i in range(400):
+        if i % 2:
+            noisy.record(wrong, truth, truth)
+        else:
+            noisy.record(truth, wrong, truth)
+        assert not noisy.use_neighbour
+    # Right more often but with more label errors: not used.
+    costly = JointChoice()
+    all_wrong = 1.0 - truth
+    for i in range(200):
+        if i % 3:
+            costly.record(wrong, truth, truth)
+        else:
+            costly.record(truth, all_wrong, truth)
+    assert costly.exact[1] > costly.exact[0] and costly.errors[1] > costly.errors[0]
+    assert not costly.use_neighbour
+
+
+def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
+    # 20 prototypes: the nearest instance's label set is right almost always after a few
+    # dozen instances; the sign test takes it once that is significant (the earlier fixed
+    # minimum of 50 instances and 2% margin switched at instance 59, subset accuracy 0.85).
+    data = list(_prototype_stream(300, 0, n_prototypes=20))
+    model = MLHAT(seed=0)
+    first, hits = None, 0
+    for i, (x, y) in enumerate(data):
+        p = model.predict_one(x)
+        hits += all(p.get(k, False) == v for k, v in y.items())
+        model.learn_one(x, y)
+        if first is None and model._joint.use_neighbour:
+            first = i
+    assert first is not None and first < 40
+    assert hits / len(data) > 0.88
