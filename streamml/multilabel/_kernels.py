@@ -935,13 +935,17 @@ def rule_decide(decisions, choice, out):
 
 
 @njit(cache=True)
-def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction, choice):
+def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction,
+                micro_trade, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
     A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
-    rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no more errors ``fp + fn``
-    than rule 0 and no fewer exact label-set matches ``exact`` (the current choice gets
-    ``margin`` extra: hysteresis). Hamming budget: while
+    rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no fewer exact label-set
+    matches ``exact`` and no more errors ``fp + fn`` than rule 0, or, with ``micro_trade``,
+    more true positives than rule 0 at no loss of micro-F1: ``tp - tp0 >= kappa (fp - fp0)``
+    with ``kappa = F / (2 - F)``, ``F`` the micro-F1 of the current choices (a rare label's
+    first true positives bought with a few errors the Hamming budget below can pay). The
+    current choice gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
@@ -952,14 +956,24 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     tp, fp, fn, exact : float64 (n_rules, n_labels), input
     positives : float64 (n_labels,), input
     margin, min_positives, budget_fraction : float
+    micro_trade : bool
     choice : int64 (n_labels,), updated in place
     """
     n_rules, n_labels = tp.shape
     total_pos = 0.0
     default_errors = 0.0
+    cur_tp = 0.0
+    cur_errors = 0.0
     for j in range(n_labels):
         total_pos += positives[j]
         default_errors += fp[0, j] + fn[0, j]
+        if choice[j] < 0:
+            cur_errors += positives[j]
+        else:
+            cur_tp += tp[choice[j], j]
+            cur_errors += fp[choice[j], j] + fn[choice[j], j]
+    micro_f1 = 2.0 * cur_tp / max(2.0 * cur_tp + cur_errors, 1e-12)
+    kappa = micro_f1 / (2.0 - micro_f1)
     budget = budget_fraction * total_pos
     over = default_errors > budget
     chosen_errors = np.empty(n_labels)
@@ -976,7 +990,12 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
             best = -1.0
             for r in range(n_rules):
                 e = fp[r, j] + fn[r, j]
-                if e > e0 + 1e-9 or exact[r, j] < exact[0, j] - 1e-9:
+                if exact[r, j] < exact[0, j] - 1e-9:
+                    continue
+                if e > e0 + 1e-9 and not (
+                    micro_trade and tp[r, j] > tp[0, j] + 1e-9
+                    and tp[r, j] - tp[0, j] >= kappa * (fp[r, j] - fp[0, j])
+                ):
                     continue
                 f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
                 if r == current:
@@ -1058,6 +1077,7 @@ def warm_up():
                 rules.copy(), np.zeros(2), rules.copy())
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
+                True,
                 np.zeros(2, dtype=np.int64))
     dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, np.zeros(3),
                        np.zeros(3), np.ones(3), dist)

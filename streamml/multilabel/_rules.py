@@ -148,10 +148,13 @@ class RuleSelector:
         F1 a rule must gain over the current choice to replace it (hysteresis).
     every
         Instances between two choices.
+    micro_trade
+        Whether a rule may make more errors on a label than rule 0 where it gains true
+        positives at no loss of micro-F1 (see ``_kernels.rule_choose``).
     """
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
-                 every=10):
+                 every=10, micro_trade=True):
         self.tp = np.zeros((n_rules, n_labels))
         self.fp = np.zeros((n_rules, n_labels))
         self.fn = np.zeros((n_rules, n_labels))
@@ -162,6 +165,7 @@ class RuleSelector:
         self.min_positives = min_positives
         self.margin = margin
         self.every = every
+        self.micro_trade = micro_trade
         self.n = 0
 
     def record(self, decisions, y):
@@ -178,7 +182,7 @@ class RuleSelector:
 
     def _choose(self):
         _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,
-                             self.min_positives, HAMMING_BUDGET, self.choice)
+                             self.min_positives, HAMMING_BUDGET, self.micro_trade, self.choice)
 
     def decide(self, decisions):
         """Per label, the decision of its chosen rule (0 where it is "never")."""

@@ -249,14 +249,23 @@ def test_bad_rule_parameters_are_refused():
         MLHAT(naive_bayes="yes")
 
 
-def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction):
+def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction,
+                  micro_trade=False):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
     cols = np.arange(f1.shape[1])
     bonus = np.zeros_like(f1)
     bonus[np.maximum(choice, 0), cols] = margin
-    allowed = (errors <= errors[0][None] + 1e-9) & (exact >= exact[0][None] - 1e-9)
+    # micro-F1 of the current choices ("never": every positive missed)
+    current = np.maximum(choice, 0)
+    cur_tp = np.where(choice < 0, 0.0, tp[current, cols]).sum()
+    cur_errors = np.where(choice < 0, positives, errors[current, cols]).sum()
+    micro = 2 * cur_tp / max(2 * cur_tp + cur_errors, 1e-12)
+    kappa = micro / (2 - micro)
+    gains = tp - tp[0][None]
+    trade = micro_trade & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
+    allowed = ((errors <= errors[0][None] + 1e-9) | trade) & (exact >= exact[0][None] - 1e-9)
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
     if errors[0].sum() > budget:
@@ -285,8 +294,9 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     return choice
 
 
+@pytest.mark.parametrize("micro_trade", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_rule_choice_kernel_matches_its_numpy_twin(seed):
+def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade):
     rng = np.random.default_rng(seed)
     n_rules, n_labels = 4, 15
     positives = rng.uniform(0, 20, n_labels)
@@ -295,10 +305,36 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed):
     fp = rng.uniform(0, 1 + seed, (n_rules, n_labels)) * positives  # some seeds over budget
     exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
-    expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95)
+    expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95,
+                             micro_trade)
     got = choice.copy()
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, got)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, got)
     assert got.tolist() == expected.tolist()
+
+
+def test_micro_trade_buys_true_positives_at_no_micro_loss():
+    # Label 0 frequent (micro-F1 of the current choices 162 / 211 = 0.77, kappa = 0.62); on
+    # label 1 rule 0 finds 1 of 10 positives, rule 1 finds 6 with 6 false positives: one error
+    # more (10 vs 9), but 5 true positives gained for 6 false positives (5 >= 0.62 * 6).
+    tp = np.array([[80.0, 1.0], [80.0, 6.0]])
+    fp = np.array([[20.0, 0.0], [20.0, 6.0]])
+    fn = np.array([[20.0, 9.0], [20.0, 4.0]])
+    exact = np.full((2, 2), 50.0)
+    positives = np.array([100.0, 10.0])
+    without, with_trade = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, without)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    assert without.tolist() == [0, 0]  # rule 1 errs more on label 1
+    assert with_trade.tolist() == [0, 1]
+    # The same trade with 12 false positives lowers micro-F1 (5 < kappa * 12): refused.
+    fp[1, 1] = 12.0
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    assert with_trade.tolist() == [0, 0]
+    # ... and a trade that loses exact label-set matches is refused too.
+    fp[1, 1] = 6.0
+    exact[1, 1] = 40.0
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    assert with_trade.tolist() == [0, 0]
 
 
 @pytest.mark.parametrize("seed", range(3))
