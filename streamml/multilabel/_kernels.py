@@ -941,11 +941,11 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
 
     A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
     rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no fewer exact label-set
-    matches ``exact`` and no more errors ``fp + fn`` than rule 0, or, with ``micro_trade``,
-    more true positives than rule 0 at no loss of micro-F1: ``tp - tp0 >= kappa (fp - fp0)``
-    with ``kappa = F / (2 - F)``, ``F`` the micro-F1 of the current choices (a rare label's
-    first true positives bought with a few errors the Hamming budget below can pay). The
-    current choice gets ``margin`` extra F1 (hysteresis). Hamming budget: while
+    matches ``exact`` and no more errors ``fp + fn`` than rule 0, or, with ``micro_trade`` and
+    on a label of which rule 0 finds fewer than half the positives, more true positives than
+    rule 0 at no loss of micro-F1: ``tp - tp0 >= kappa (fp - fp0)`` with ``kappa = F / (2 -
+    F)``, ``F`` the micro-F1 of the current choices (true positives on a label the tree mostly
+    misses, bought with a few errors the Hamming budget below can pay). The current choice gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
@@ -993,7 +993,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
                 if exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 if e > e0 + 1e-9 and not (
-                    micro_trade and tp[r, j] > tp[0, j] + 1e-9
+                    micro_trade and tp[r, j] > tp[0, j] + 1e-9 and 2.0 * tp[0, j] < positives[j]
                     and tp[r, j] - tp[0, j] >= kappa * (fp[r, j] - fp[0, j])
                 ):
                     continue

@@ -12,9 +12,10 @@ rule with the best prequential F1:
 - :class:`RuleSelector`: per label, decayed counts of the true positives, false positives,
   false negatives and exact label-set matches of every rule's decisions, made before each
   instance was learnt (prequential), and the choice: the rule of best F1 among those that
-  made no more errors on the label and lost no exact matches against the tree's rule (whose
-  joint decoding is what wins subset accuracy), else "never predict" where the Hamming budget
-  requires it (see ``_kernels.rule_choose``).
+  made no more errors on the label (or, on a label the tree's rule mostly misses, found more
+  of its positives at no loss of micro-F1) and lost no exact matches against the tree's rule
+  (whose joint decoding is what wins subset accuracy), else "never predict" where the
+  Hamming budget requires it (see ``_kernels.rule_choose``).
 """
 
 import numpy as np
@@ -149,8 +150,9 @@ class RuleSelector:
     every
         Instances between two choices.
     micro_trade
-        Whether a rule may make more errors on a label than rule 0 where it gains true
-        positives at no loss of micro-F1 (see ``_kernels.rule_choose``).
+        Whether a rule may make more errors on a label than rule 0 where rule 0 finds fewer
+        than half of its positives and the rule gains true positives at no loss of micro-F1
+        (see ``_kernels.rule_choose``).
     """
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,

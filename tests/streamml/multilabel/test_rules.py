@@ -264,7 +264,8 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     micro = 2 * cur_tp / max(2 * cur_tp + cur_errors, 1e-12)
     kappa = micro / (2 - micro)
     gains = tp - tp[0][None]
-    trade = micro_trade & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
+    misses = 2 * tp[0] < positives  # rule 0 finds fewer than half of the label's positives
+    trade = micro_trade & misses[None] & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
     allowed = ((errors <= errors[0][None] + 1e-9) | trade) & (exact >= exact[0][None] - 1e-9)
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
@@ -330,9 +331,15 @@ def test_micro_trade_buys_true_positives_at_no_micro_loss():
     fp[1, 1] = 12.0
     _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
     assert with_trade.tolist() == [0, 0]
-    # ... and a trade that loses exact label-set matches is refused too.
+    # ... and so is a trade that loses exact label-set matches,
     fp[1, 1] = 6.0
     exact[1, 1] = 40.0
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    assert with_trade.tolist() == [0, 0]
+    # ... or one on a label rule 0 already finds half of (5 of 10).
+    exact[1, 1] = 50.0
+    tp[:, 1] += [4.0, 0.0]
+    fn[:, 1] -= [4.0, 0.0]
     _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
     assert with_trade.tolist() == [0, 0]
 
