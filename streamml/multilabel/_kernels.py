@@ -709,80 +709,133 @@ def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, po
 
 
 @njit(cache=True)
-def dense_sq_distances(query, rows, n_rows, mean, fmin, fmax, out):
+def dense_sq_distances(query, columns, n_rows, mean, fmin, fmax, out):
     """Squared Euclidean distance of ``query`` to each of the first ``n_rows`` rows, every
     feature divided by its range ``fmax - fmin`` (features of no or an unknown range left
-    out), missing values (NaN, or columns beyond the query or a row) read as ``mean``.
+    out), missing values (NaN, or features beyond the query or the stored ones) read as
+    ``mean``.
 
     Dividing by the range, not the standard deviation, keeps a rare binary feature (a protein
     motif, a one-hot level) at the weight of any other: standardized, a feature present in a
     fraction ``p`` of the instances weighs ``1 / p`` and a few rare ones decide the distance.
 
+    The rows are stored by feature (``columns[f, r]``: feature ``f`` of row ``r``), so that the
+    inner loop runs over the rows, one running sum per row, and is vectorized; each row's sum
+    still adds its features in feature order (the same value as a loop over the features of
+    one row at a time).
+
     Parameters
     ----------
     query : float64 (n_query,), input; NaN = missing
-    rows : float (capacity, width), input; NaN = missing
+    columns : float (n_stored, capacity), input; NaN = missing
     n_rows : int
-    mean, fmin, fmax : float64 (>= max(n_query, width),), input
+    mean, fmin, fmax : float64 (>= max(n_query, n_stored),), input
         Running mean and extremes of each feature.
     out : float64 (>= n_rows,), output
     """
-    n_features = max(query.shape[0], rows.shape[1])
-    inv_range = np.zeros(n_features)
-    q = np.empty(n_features)
-    for f in range(n_features):
-        r = fmax[f] - fmin[f]
-        if r > 0.0 and r < np.inf:
-            inv_range[f] = 1.0 / r
-        v = query[f] if f < query.shape[0] else np.nan
-        q[f] = mean[f] if v != v else v
+    n_stored = columns.shape[0]
+    n_features = max(query.shape[0], n_stored)
     for r in range(n_rows):
-        d = 0.0
-        for f in range(n_features):
-            if inv_range[f] == 0.0:
-                continue
-            v = rows[r, f] if f < rows.shape[1] else np.nan
+        out[r] = 0.0
+    for f in range(n_features):
+        span = fmax[f] - fmin[f]
+        if not (span > 0.0 and span < np.inf):
+            continue
+        inv_range = 1.0 / span
+        m = mean[f]
+        q = query[f] if f < query.shape[0] else np.nan
+        if q != q:
+            q = m
+        if f >= n_stored:  # no row holds the feature: every row reads the mean
+            diff = (q - m) * inv_range
+            for r in range(n_rows):
+                out[r] += diff * diff
+            continue
+        column = columns[f]
+        for r in range(n_rows):
+            v = np.float64(column[r])
             if v != v:
-                v = mean[f]
-            diff = (q[f] - v) * inv_range[f]
-            d += diff * diff
-        out[r] = d
+                v = m
+            diff = (q - v) * inv_range
+            out[r] += diff * diff
 
 
 @njit(cache=True)
-def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scratch, out):
-    """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` sparse
-    rows (row ``r``: the first ``row_nnz[r]`` entries of ``row_cols[r]`` / ``row_values[r]``).
+def sparse_sq_distances(cols, values, entry_values, entry_row, next_same, first, row_norms,
+                        n_rows, out):
+    """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` rows of a
+    sparse window, read through its posting lists (see :func:`postings_link`).
 
-    Cost: the non-zeros of the query plus those of the rows. ``scratch`` is a float64 array of
-    zeros longer than every column index; it is returned zeroed.
+    Only the rows' entries in the query's columns are read: the cost is the query's non-zeros
+    times their frequency in the window, plus the rows. The dot product of a row adds its
+    products in the order of the query's columns, which is the row's own order when both are
+    ascending (as :class:`~._spaces.SparseVector` keeps them): the same sum as a pass over the
+    row's entries (the skipped products are zeros).
 
     Parameters
     ----------
-    cols, values : the query's non-zero features, input
-    row_cols : int64 (capacity, width), input
-    row_values : float (capacity, width), input
-    row_nnz : int64 (capacity,), input
+    cols, values : the query's non-zero features (cols ascending), input
+    entry_values : float (capacity,), input
+        Value of each stored entry.
+    entry_row : int64 (capacity,), input
+        Row of each stored entry.
+    next_same : int64 (capacity,), input
+        The next newer entry of the same column, -1 for none.
+    first : int64 (n_columns,), input
+        The oldest entry of each column in the window, -1 for none.
+    row_norms : float64 (>= n_rows,), input
+        Squared norm of each row (:func:`sparse_sq_norm`).
     n_rows : int
-    scratch : float64, workspace
     out : float64 (>= n_rows,), output
     """
+    for r in range(n_rows):
+        out[r] = 0.0  # the dot products first
     q_norm = 0.0
     for k in range(cols.shape[0]):
-        scratch[cols[k]] = values[k]
-        q_norm += values[k] * values[k]
+        v = values[k]
+        q_norm += v * v
+        c = cols[k]
+        if c >= first.shape[0]:
+            continue
+        e = first[c]
+        while e >= 0:
+            out[entry_row[e]] += v * entry_values[e]
+            e = next_same[e]
     for r in range(n_rows):
-        dot = 0.0
-        r_norm = 0.0
-        for k in range(row_nnz[r]):
-            v = row_values[r, k]
-            r_norm += v * v
-            c = row_cols[r, k]
-            if c < scratch.shape[0]:
-                dot += scratch[c] * v
-        out[r] = q_norm + r_norm - 2.0 * dot
-    for k in range(cols.shape[0]):
-        scratch[cols[k]] = 0.0
+        out[r] = q_norm + row_norms[r] - 2.0 * out[r]
+
+
+@njit(cache=True)
+def postings_link(entry_cols, next_same, first, last, start, nnz):
+    """Append the entries ``start:start + nnz`` (a new row, the newest) to the posting list
+    of their column: ``first[c]`` the oldest entry of column ``c`` (-1: none), ``last[c]``
+    the newest (valid while ``first[c] >= 0``), ``next_same[e]`` the next newer one."""
+    for e in range(start, start + nnz):
+        c = entry_cols[e]
+        next_same[e] = -1
+        if first[c] < 0:
+            first[c] = e
+        else:
+            next_same[last[c]] = e
+        last[c] = e
+
+
+@njit(cache=True)
+def postings_drop(entry_cols, next_same, first, start, nnz):
+    """Remove the entries ``start:start + nnz`` (the oldest row: each is the head of its
+    column's list) from their posting lists."""
+    for e in range(start, start + nnz):
+        first[entry_cols[e]] = next_same[e]
+
+
+@njit(cache=True)
+def sparse_sq_norm(values, nnz):
+    """Squared norm of the first ``nnz`` ``values`` of a sparse row, summed in their order."""
+    total = 0.0
+    for k in range(nnz):
+        v = values[k]
+        total += v * v
+    return total
 
 
 @njit(cache=True)
@@ -837,6 +890,25 @@ def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
         proba[j] = total / k
         nearest[j] = labels[first, j]
     return True
+
+
+@njit(cache=True)
+def dense_neighbours(query, columns, n_rows, mean, fmin, fmax, k, labels, dist, proba,
+                     nearest):
+    """:func:`dense_sq_distances` into ``dist``, then :func:`neighbour_vote` (one call per
+    query); returns the vote's flag."""
+    dense_sq_distances(query, columns, n_rows, mean, fmin, fmax, dist)
+    return neighbour_vote(dist, n_rows, k, labels, proba, nearest)
+
+
+@njit(cache=True)
+def sparse_neighbours(cols, values, entry_values, entry_row, next_same, first, row_norms, n_rows,
+                      k, labels, dist, proba, nearest):
+    """:func:`sparse_sq_distances` into ``dist``, then :func:`neighbour_vote` (one call per
+    query); returns the vote's flag."""
+    sparse_sq_distances(cols, values, entry_values, entry_row, next_same, first, row_norms,
+                        n_rows, dist)
+    return neighbour_vote(dist, n_rows, k, labels, proba, nearest)
 
 
 @njit(cache=True, inline="always")
@@ -1059,11 +1131,20 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
-    dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, np.zeros(3),
-                       np.zeros(3), np.ones(3), dist)
-    sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
-                        np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
-                        np.zeros(3), dist)
+    dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),
+                     np.zeros(3), np.ones(3), 1, np.zeros((2, 2), dtype=np.float32), dist,
+                     np.zeros(2), np.zeros(2))
+    entry_cols = np.array([0, 2, 2], dtype=np.int64)
+    next_same = np.full(3, -1)
+    first = np.full(3, -1)
+    last = np.full(3, -1)
+    postings_link(entry_cols, next_same, first, last, 0, 2)
+    postings_link(entry_cols, next_same, first, last, 2, 1)
+    sparse_neighbours(cols, vals, np.ones(3, dtype=np.float32), np.array([0, 0, 1]), next_same,
+                      first, np.zeros(2), 2, 1, np.zeros((2, 2), dtype=np.float32), dist,
+                      np.zeros(2), np.zeros(2))
+    postings_drop(entry_cols, next_same, first, 0, 2)
+    sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))

@@ -34,10 +34,12 @@ _NO_LABELS = np.zeros(0, dtype=np.int64)
 class NeighbourWindow:
     """The last ``size`` instances (features, labels) and their ``k`` nearest.
 
-    Dense rows are float32 vectors of the raw features (NaN = missing); distances divide each
-    feature by its running range over every instance added and read a missing value as the
-    feature's running mean (``_kernels.dense_sq_distances``). Sparse rows keep the non-zero
-    entries of the scaled features only, so a query costs the non-zeros of the window.
+    Dense rows are float32 vectors of the raw features (NaN = missing), stored by feature
+    (``columns[f, r]``, see ``_kernels.dense_sq_distances``); distances divide each feature by
+    its running range over every instance added and read a missing value as the feature's
+    running mean. Sparse rows keep the non-zero entries of the scaled features only, their
+    squared norms and per feature the list of the rows holding it, so a query costs its
+    non-zeros times their frequency in the window (``_kernels.sparse_sq_distances``).
     """
 
     def __init__(self, size, k, sparse, n_labels):
@@ -48,12 +50,22 @@ class NeighbourWindow:
         self.n = 0
         self.next = 0
         if sparse:
-            self.row_cols = np.zeros((size, 0), dtype=np.int64)
-            self.row_values = np.zeros((size, 0), dtype=np.float32)
+            # The rows' entries one after the other, oldest row first, in entries lo:hi
+            # (rows leave in the order they came), and per column the list of its entries,
+            # oldest first (see _kernels.postings_link).
+            self.entry_cols = np.zeros(0, dtype=np.int64)
+            self.entry_values = np.zeros(0, dtype=np.float32)
+            self.entry_row = np.zeros(0, dtype=np.int64)
+            self.next_same = np.zeros(0, dtype=np.int64)
+            self.first = np.zeros(0, dtype=np.int64)
+            self.last = np.zeros(0, dtype=np.int64)
+            self.lo = 0
+            self.hi = 0
+            self.row_start = np.zeros(size, dtype=np.int64)
             self.row_nnz = np.zeros(size, dtype=np.int64)
-            self.scratch = np.zeros(0)
+            self.row_norms = np.zeros(size)
         else:
-            self.rows = np.zeros((size, 0), dtype=np.float32)
+            self.columns = np.zeros((0, size), dtype=np.float32)
             # Running moments (row 0: every instance added) and extremes of each feature.
             self.count = np.zeros((1, 0))
             self.mean = np.zeros((1, 0))
@@ -76,27 +88,70 @@ class NeighbourWindow:
         ``xs`` (the sparse rows keep this one) and its 0/1 labels ``y``."""
         r = self.next
         if self.sparse:
-            nnz = len(xs.cols)
-            if nnz > self.row_cols.shape[1]:
-                self.row_cols = _pad_cols(self.row_cols, nnz)
-                self.row_values = _pad_cols(self.row_values, nnz)
-            self.row_cols[r, :nnz] = xs.cols
-            self.row_values[r, :nnz] = xs.values
-            self.row_nnz[r] = nnz
-            if nnz and xs.cols[-1] >= len(self.scratch):
-                self.scratch = np.zeros(max(int(xs.cols[-1]) + 1, 2 * len(self.scratch)))
+            self._append_entries(r, xs.cols, xs.values)
+            self.row_norms[r] = _kernels.sparse_sq_norm(self.entry_values[self.row_start[r]:],
+                                                        len(xs.cols))
         else:
             n_features = len(xv)
-            if n_features > self.rows.shape[1]:
-                self.rows = _pad_cols(self.rows, n_features)
-            self._fit_features(n_features)
+            if n_features > self.columns.shape[0]:
+                # Features new to the window read 0.0 in the rows already stored.
+                extra = n_features - self.columns.shape[0]
+                self.columns = np.concatenate(
+                    [self.columns, np.zeros((extra, self.size), dtype=np.float32)]
+                )
+            if n_features > len(self.fmin):
+                self._fit_features(n_features)
             _kernels.leaf_observe(self.count, self.mean, self.m2, self.fmin, self.fmax,
                                   _NO_LABELS, xv, 1.0)
-            self.rows[r, :n_features] = xv
-            self.rows[r, n_features:] = np.nan
+            self.columns[:n_features, r] = xv
+            self.columns[n_features:, r] = np.nan
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)
+
+    def _append_entries(self, r, cols, values):
+        """Store the entries of row ``r`` (columns ascending) after the others, the row it
+        replaces (the oldest) dropped first; the live entries move to the front, and the
+        storage doubles, only when its end is reached."""
+        nnz = len(cols)
+        if self.n == self.size:
+            _kernels.postings_drop(self.entry_cols, self.next_same, self.first,
+                                   self.row_start[r], self.row_nnz[r])
+            self.lo = self.row_start[(r + 1) % self.size] if self.size > 1 else self.hi
+        if nnz and cols[-1] >= len(self.first):
+            extra = max(int(cols[-1]) + 1, 2 * len(self.first)) - len(self.first)
+            self.first = np.concatenate([self.first, np.full(extra, -1)])
+            self.last = np.concatenate([self.last, np.full(extra, -1)])
+        if self.hi + nnz > len(self.entry_cols):
+            self._compact(nnz)
+        start = self.hi
+        self.row_start[r] = start
+        self.row_nnz[r] = nnz
+        self.entry_cols[start:start + nnz] = cols
+        self.entry_values[start:start + nnz] = values
+        self.entry_row[start:start + nnz] = r
+        _kernels.postings_link(self.entry_cols, self.next_same, self.first, self.last, start,
+                               nnz)
+        self.hi += nnz
+
+    def _compact(self, nnz):
+        """Move the live entries to the front of storage with room for ``nnz`` more."""
+        lo, live = self.lo, self.hi - self.lo
+        capacity = max(len(self.entry_cols), 2 * (live + nnz), 64)
+        moved = []
+        for name in ("entry_cols", "entry_values", "entry_row", "next_same"):
+            old = getattr(self, name)
+            new = np.zeros(capacity, dtype=old.dtype)
+            new[:live] = old[lo:self.hi]
+            moved.append(new)
+        self.entry_cols, self.entry_values, self.entry_row, self.next_same = moved
+        links = self.next_same[:live]
+        links[links >= 0] -= lo
+        listed = self.first >= 0
+        self.first[listed] -= lo
+        self.last[listed] -= lo
+        self.row_start -= lo
+        self.lo, self.hi = 0, live
 
     def proba(self, xv, xs):
         """Per label, the fraction of the ``k`` nearest instances carrying it (the nearest
@@ -106,19 +161,22 @@ class NeighbourWindow:
             self.nearest_labels = np.zeros(n_labels)
             return np.zeros(n_labels)
         dist = self._dist
-        if self.sparse:
-            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
-                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
-            _kernels.sparse_sq_distances(xs.cols, xs.values, self.row_cols, self.row_values,
-                                         self.row_nnz, self.n, self.scratch, dist)
-        else:
-            self._fit_features(max(len(xv), self.rows.shape[1]))
-            _kernels.dense_sq_distances(xv, self.rows, self.n, self.mean[0], self.fmin,
-                                        self.fmax, dist)
         k = min(self.k, self.n)
         proba = np.empty(n_labels)
         nearest_labels = np.empty(n_labels)
-        if _kernels.neighbour_vote(dist, self.n, k, self.labels, proba, nearest_labels):
+        if self.sparse:
+            unique = _kernels.sparse_neighbours(
+                xs.cols, xs.values, self.entry_values, self.entry_row, self.next_same,
+                self.first, self.row_norms, self.n, k, self.labels, dist, proba, nearest_labels,
+            )
+        else:
+            if len(xv) > len(self.fmin):
+                self._fit_features(len(xv))
+            unique = _kernels.dense_neighbours(
+                xv, self.columns, self.n, self.mean[0], self.fmin, self.fmax, k, self.labels,
+                dist, proba, nearest_labels,
+            )
+        if unique:
             self.nearest_labels = nearest_labels
             return proba
         # The k nearest are not unique (equal distances): numpy's selection decides.

@@ -85,8 +85,8 @@ def test_distance_kernels_match_numpy():
     mean = rng.normal(size=6)
     fmin = np.array([-2.0, -1.0, 0.5, -3.0, -1.0, 0.0])
     fmax = np.array([2.0, 3.0, 0.5, 1.0, 4.0, np.inf])  # feature 2: no range, 5: unknown
-    got = np.zeros(6)
-    _kernels.dense_sq_distances(query, rows, 5, mean, fmin, fmax, got)
+    got = np.full(6, -1.0)
+    _kernels.dense_sq_distances(query, np.ascontiguousarray(rows.T), 5, mean, fmin, fmax, got)
     width = 6
     q = np.append(query, np.full(width - len(query), np.nan))
     r = np.hstack([rows[:5].astype(np.float64), np.full((5, width - 4), np.nan)])
@@ -96,23 +96,134 @@ def test_distance_kernels_match_numpy():
     used = (span > 0) & np.isfinite(span)
     expected = (((r - q)[:, used] / span[used]) ** 2).sum(axis=1)
     assert np.allclose(got[:5], expected, rtol=1e-6)
-    assert got[5] == 0.0  # beyond n_rows: untouched
+    assert got[5] == -1.0  # beyond n_rows: untouched
     dense = np.zeros((4, 12))
     dense[rng.random(dense.shape) < 0.3] = 1.5
-    row_cols = np.zeros((4, 12), dtype=np.int64)
-    row_values = np.zeros((4, 12), dtype=np.float32)
-    row_nnz = np.zeros(4, dtype=np.int64)
-    for r in range(4):
-        nz = np.flatnonzero(dense[r])
-        row_cols[r, : len(nz)], row_values[r, : len(nz)], row_nnz[r] = nz, dense[r, nz], len(nz)
+    dense[2] = 0.0  # an empty row
     q = np.zeros(12)
     q[[0, 3, 8]] = [1.0, 2.0, 0.5]
-    scratch = np.zeros(12)
+    postings = _Postings([dense[r] for r in range(4)], n_columns=12)
     out = np.zeros(4)
-    _kernels.sparse_sq_distances(np.flatnonzero(q), q[q != 0], row_cols, row_values, row_nnz,
-                                 4, scratch, out)
+    postings.distances(q, out)
     assert np.allclose(out, ((dense - q) ** 2).sum(axis=1))
-    assert not scratch.any()
+    # The oldest row leaves the posting lists: it no longer meets the query.
+    _kernels.postings_drop(postings.cols, postings.next_same, postings.first, 0,
+                           postings.nnz[0])
+    postings.norms[0] = 0.0
+    postings.distances(q, out)
+    assert np.allclose(out, np.r_[(q ** 2).sum(), ((dense[1:] - q) ** 2).sum(axis=1)])
+
+
+class _Postings:
+    """Sparse rows stored one after the other and linked by ``_kernels.postings_link``."""
+
+    def __init__(self, rows, n_columns):
+        nz = [np.flatnonzero(row) for row in rows]
+        self.nnz = [len(c) for c in nz]
+        self.cols = np.concatenate(nz).astype(np.int64)
+        self.values = np.concatenate([row[c] for row, c in zip(rows, nz)]).astype(np.float32)
+        self.row = np.repeat(np.arange(len(rows)), self.nnz)
+        self.next_same = np.full(len(self.cols), -1)
+        self.first = np.full(n_columns, -1)
+        last = np.full(n_columns, -1)
+        self.norms = np.array([_kernels.sparse_sq_norm(row[c].astype(np.float32), len(c))
+                               for row, c in zip(rows, nz)])
+        start = 0
+        for nnz in self.nnz:
+            _kernels.postings_link(self.cols, self.next_same, self.first, last, start, nnz)
+            start += nnz
+
+    def distances(self, q, out):
+        cols = np.flatnonzero(q)
+        _kernels.sparse_sq_distances(cols, q[cols], self.values, self.row, self.next_same,
+                                     self.first, self.norms, len(self.nnz), out)
+
+
+def _row_by_row_dense(query, rows, n_rows, mean, fmin, fmax):
+    """The dense distance one row at a time, features in order (the kernel's per-row sums)."""
+    n_features = max(len(query), rows.shape[1])
+    out = []
+    for r in range(n_rows):
+        d = 0.0
+        for f in range(n_features):
+            span = fmax[f] - fmin[f]
+            if not (0.0 < span < np.inf):
+                continue
+            q = query[f] if f < len(query) else np.nan
+            q = mean[f] if q != q else float(q)
+            v = float(rows[r, f]) if f < rows.shape[1] else np.nan
+            v = mean[f] if v != v else v
+            diff = (q - v) * (1.0 / span)
+            d += diff * diff
+        out.append(d)
+    return out
+
+
+def _row_by_row_sparse(cols, values, rows):
+    """The sparse distance one row at a time: |q|^2 + |row|^2 - 2 q.row, each sum in the
+    row's (ascending) order, float32 products for the row's norm as the window stores it."""
+    scratch = dict(zip(cols.tolist(), values.tolist()))
+    q_norm = 0.0
+    for v in values:
+        q_norm += v * v
+    out = []
+    for row_cols, row_values in rows:
+        r_norm = 0.0
+        dot = 0.0
+        for c, v in zip(row_cols.tolist(), row_values):
+            r_norm += float(v * v)
+            dot += scratch.get(c, 0.0) * float(v)
+        out.append(q_norm + r_norm - 2.0 * dot)
+    return out
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse):
+    # The window's layouts (dense: by feature; sparse: posting lists over a moving, compacted
+    # store) must give exactly the distances of the plain row-by-row pass: the neighbours and
+    # so MLHAT's predictions must not depend on them. New features, missing values, empty
+    # rows, rows longer than any before and many turns of the window included.
+    rng = np.random.default_rng(11)
+    size = 7
+    window = NeighbourWindow(size, 2, sparse, n_labels=1)
+    stored = []
+    n_features = 5
+    for i in range(150):
+        if i % 30 == 29:
+            n_features += 3
+        nnz = int(rng.integers(0, n_features + 1)) if i % 17 else n_features
+        x = np.zeros(n_features)
+        x[rng.choice(n_features, nnz, replace=False)] = rng.normal(size=nnz)
+        if not sparse and i % 5 == 0:
+            x[rng.integers(n_features)] = np.nan
+        query = np.where(rng.random(n_features) < 0.5, rng.normal(size=n_features), 0.0)
+        if window.n:
+            window.proba(query, _vector(query, sparse))
+            got = window._dist[: window.n]
+            if sparse:
+                xs = _vector(query, sparse)
+                expected = _row_by_row_sparse(xs.cols, xs.values, stored)
+            else:
+                rows = np.full((size, n_features), np.nan, dtype=np.float32)
+                for r, row in enumerate(stored):
+                    rows[r, : len(row)] = row
+                expected = _row_by_row_dense(query, rows, window.n, window.mean[0],
+                                             window.fmin, window.fmax)
+            assert got.tolist() == expected
+        v = _vector(x, sparse)
+        window.add(x.copy(), v, np.zeros(1))
+        if sparse:
+            row = (v.cols.copy(), v.values.astype(np.float32))
+        else:
+            row = x.astype(np.float32)
+            # Rows stored before a feature appeared read it as 0.0 (zero-padded columns).
+            stored = [np.pad(s, (0, n_features - len(s))) for s in stored]
+        if len(stored) < size:
+            stored.append(row)
+        else:
+            stored[(i % size)] = row
+    if sparse:
+        assert window.hi - window.lo == sum(len(c) for c, _ in stored)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
