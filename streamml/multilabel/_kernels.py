@@ -761,71 +761,100 @@ def dense_sq_distances(query, columns, n_rows, mean, fmin, fmax, out):
 
 
 @njit(cache=True)
-def sparse_sq_distances(cols, values, entry_values, entry_row, next_same, first, row_norms,
-                        n_rows, out):
+def sparse_sq_distances(cols, values, index_start, index_rows, index_values, row_serial,
+                        indexed, entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows,
+                        scratch, out):
     """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` rows of a
-    sparse window, read through its posting lists (see :func:`postings_link`).
+    sparse window: ``|q|^2 + |row|^2 - 2 q.row``.
 
-    Only the rows' entries in the query's columns are read: the cost is the query's non-zeros
-    times their frequency in the window, plus the rows. The dot product of a row adds its
-    products in the order of the query's columns, which is the row's own order when both are
-    ascending (as :class:`~._spaces.SparseVector` keeps them): the same sum as a pass over the
-    row's entries (the skipped products are zeros).
+    The rows added before the last :func:`sparse_column_index` (``row_serial[r] < indexed``)
+    are read through that index, by column: only their entries in the query's columns are
+    read (the query's non-zeros times their frequency in the window), each row's products
+    added in the order of the query's columns, which is the row's own order when both are
+    ascending (as :class:`~._spaces.SparseVector` keeps them), so the sum is the one of a pass
+    over the row (the products skipped are zeros). The rows added since (and those that
+    replaced an indexed row) are read whole, from the window's store: row ``r`` is the
+    ``row_nnz[r]`` entries of ``entry_cols`` / ``entry_values`` from ``row_start[r]`` on.
 
     Parameters
     ----------
     cols, values : the query's non-zero features (cols ascending), input
+    index_start, index_rows, index_values : the column index (:func:`sparse_column_index`)
+    row_serial : int64 (>= n_rows,), input
+        When each row was added (0, 1, ...).
+    indexed : int
+        Rows added before the index was built.
+    entry_cols : int64 (capacity,), input
     entry_values : float (capacity,), input
-        Value of each stored entry.
-    entry_row : int64 (capacity,), input
-        Row of each stored entry.
-    next_same : int64 (capacity,), input
-        The next newer entry of the same column, -1 for none.
-    first : int64 (n_columns,), input
-        The oldest entry of each column in the window, -1 for none.
+    row_start, row_nnz : int64 (>= n_rows,), input
     row_norms : float64 (>= n_rows,), input
         Squared norm of each row (:func:`sparse_sq_norm`).
     n_rows : int
+    scratch : float64, workspace
+        Zeros, longer than every column index of the query and of the rows; returned zeroed.
     out : float64 (>= n_rows,), output
     """
     for r in range(n_rows):
         out[r] = 0.0  # the dot products first
     q_norm = 0.0
+    n_indexed_columns = index_start.shape[0] - 1
     for k in range(cols.shape[0]):
         v = values[k]
         q_norm += v * v
         c = cols[k]
-        if c >= first.shape[0]:
-            continue
-        e = first[c]
-        while e >= 0:
-            out[entry_row[e]] += v * entry_values[e]
-            e = next_same[e]
+        scratch[c] = v
+        if c < n_indexed_columns:
+            for p in range(index_start[c], index_start[c + 1]):
+                r = index_rows[p]
+                if row_serial[r] < indexed:  # not replaced since the index was built
+                    out[r] += v * index_values[p]
+    n_scratch = scratch.shape[0]
+    for r in range(n_rows):
+        if row_serial[r] >= indexed:
+            dot = 0.0
+            start = row_start[r]
+            for e in range(start, start + row_nnz[r]):
+                c = entry_cols[e]
+                if c < n_scratch:
+                    dot += scratch[c] * entry_values[e]
+            out[r] = dot
+    for k in range(cols.shape[0]):
+        scratch[cols[k]] = 0.0
     for r in range(n_rows):
         out[r] = q_norm + row_norms[r] - 2.0 * out[r]
 
 
 @njit(cache=True)
-def postings_link(entry_cols, next_same, first, last, start, nnz):
-    """Append the entries ``start:start + nnz`` (a new row, the newest) to the posting list
-    of their column: ``first[c]`` the oldest entry of column ``c`` (-1: none), ``last[c]``
-    the newest (valid while ``first[c] >= 0``), ``next_same[e]`` the next newer one."""
-    for e in range(start, start + nnz):
-        c = entry_cols[e]
-        next_same[e] = -1
-        if first[c] < 0:
-            first[c] = e
-        else:
-            next_same[last[c]] = e
-        last[c] = e
+def sparse_column_index(entry_cols, entry_values, row_start, row_nnz, n_rows, index_start,
+                        index_rows, index_values):
+    """The first ``n_rows`` sparse rows by column (a counting sort of their entries): the
+    entries of column ``c`` are ``index_rows`` / ``index_values`` at
+    ``index_start[c]:index_start[c + 1]``.
 
-
-@njit(cache=True)
-def postings_drop(entry_cols, next_same, first, start, nnz):
-    """Remove the entries ``start:start + nnz`` (the oldest row: each is the head of its
-    column's list) from their posting lists."""
-    for e in range(start, start + nnz):
-        first[entry_cols[e]] = next_same[e]
+    Parameters
+    ----------
+    entry_cols, entry_values, row_start, row_nnz, n_rows : the rows, as in
+        :func:`sparse_sq_distances`, input
+    index_start : int64 (n_columns + 1,), output; n_columns above every column index
+    index_rows : int64 (>= the rows' entries,), output
+    index_values : float (>= the rows' entries,), output
+    """
+    index_start[:] = 0
+    for r in range(n_rows):
+        start = row_start[r]
+        for e in range(start, start + row_nnz[r]):
+            index_start[entry_cols[e] + 1] += 1
+    for c in range(1, index_start.shape[0]):
+        index_start[c] += index_start[c - 1]
+    cursor = index_start[:-1].copy()
+    for r in range(n_rows):
+        start = row_start[r]
+        for e in range(start, start + row_nnz[r]):
+            c = entry_cols[e]
+            p = cursor[c]
+            index_rows[p] = r
+            index_values[p] = entry_values[e]
+            cursor[c] = p + 1
 
 
 @njit(cache=True)
@@ -902,12 +931,14 @@ def dense_neighbours(query, columns, n_rows, mean, fmin, fmax, k, labels, dist, 
 
 
 @njit(cache=True)
-def sparse_neighbours(cols, values, entry_values, entry_row, next_same, first, row_norms, n_rows,
+def sparse_neighbours(cols, values, index_start, index_rows, index_values, row_serial, indexed,
+                      entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows, scratch,
                       k, labels, dist, proba, nearest):
     """:func:`sparse_sq_distances` into ``dist``, then :func:`neighbour_vote` (one call per
     query); returns the vote's flag."""
-    sparse_sq_distances(cols, values, entry_values, entry_row, next_same, first, row_norms,
-                        n_rows, dist)
+    sparse_sq_distances(cols, values, index_start, index_rows, index_values, row_serial, indexed,
+                        entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows, scratch,
+                        dist)
     return neighbour_vote(dist, n_rows, k, labels, proba, nearest)
 
 
@@ -1135,15 +1166,17 @@ def warm_up():
                      np.zeros(3), np.ones(3), 1, np.zeros((2, 2), dtype=np.float32), dist,
                      np.zeros(2), np.zeros(2))
     entry_cols = np.array([0, 2, 2], dtype=np.int64)
-    next_same = np.full(3, -1)
-    first = np.full(3, -1)
-    last = np.full(3, -1)
-    postings_link(entry_cols, next_same, first, last, 0, 2)
-    postings_link(entry_cols, next_same, first, last, 2, 1)
-    sparse_neighbours(cols, vals, np.ones(3, dtype=np.float32), np.array([0, 0, 1]), next_same,
-                      first, np.zeros(2), 2, 1, np.zeros((2, 2), dtype=np.float32), dist,
-                      np.zeros(2), np.zeros(2))
-    postings_drop(entry_cols, next_same, first, 0, 2)
+    entry_values = np.ones(3, dtype=np.float32)
+    row_start = np.array([0, 2])
+    row_nnz = np.array([2, 1])
+    index_start = np.zeros(4, dtype=np.int64)
+    index_rows = np.zeros(3, dtype=np.int64)
+    index_values = np.zeros(3, dtype=np.float32)
+    sparse_column_index(entry_cols, entry_values, row_start, row_nnz, 2, index_start, index_rows,
+                        index_values)
+    sparse_neighbours(cols, vals, index_start, index_rows, index_values, np.array([0, 1]), 1,
+                      entry_cols, entry_values, row_start, row_nnz, np.zeros(2), 2, np.zeros(3),
+                      1, np.zeros((2, 2), dtype=np.float32), dist, np.zeros(2), np.zeros(2))
     sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))

@@ -27,6 +27,10 @@ NEVER = -1
 # any label (prequential, decayed counts): the Hamming loss stays below the empty prediction's.
 HAMMING_BUDGET = 0.95
 
+# Sparse rows added between two rebuilds of the window's index by feature (a rebuild reads
+# every entry of the window; a query reads the rows added since whole).
+INDEX_EVERY = 64
+
 # The labels present, for the window's moments of every instance (no per-label rows).
 _NO_LABELS = np.zeros(0, dtype=np.int64)
 
@@ -37,9 +41,10 @@ class NeighbourWindow:
     Dense rows are float32 vectors of the raw features (NaN = missing), stored by feature
     (``columns[f, r]``, see ``_kernels.dense_sq_distances``); distances divide each feature by
     its running range over every instance added and read a missing value as the feature's
-    running mean. Sparse rows keep the non-zero entries of the scaled features only, their
-    squared norms and per feature the list of the rows holding it, so a query costs its
-    non-zeros times their frequency in the window (``_kernels.sparse_sq_distances``).
+    running mean. Sparse rows keep the non-zero entries of the scaled features only and their
+    squared norms; the rows are also indexed by feature every ``INDEX_EVERY`` rows, so a query
+    costs its non-zeros times their frequency in the window, plus the rows added since
+    (``_kernels.sparse_sq_distances``).
     """
 
     def __init__(self, size, k, sparse, n_labels):
@@ -51,19 +56,24 @@ class NeighbourWindow:
         self.next = 0
         if sparse:
             # The rows' entries one after the other, oldest row first, in entries lo:hi
-            # (rows leave in the order they came), and per column the list of its entries,
-            # oldest first (see _kernels.postings_link).
+            # (rows leave in the order they came).
             self.entry_cols = np.zeros(0, dtype=np.int64)
             self.entry_values = np.zeros(0, dtype=np.float32)
-            self.entry_row = np.zeros(0, dtype=np.int64)
-            self.next_same = np.zeros(0, dtype=np.int64)
-            self.first = np.zeros(0, dtype=np.int64)
-            self.last = np.zeros(0, dtype=np.int64)
             self.lo = 0
             self.hi = 0
             self.row_start = np.zeros(size, dtype=np.int64)
             self.row_nnz = np.zeros(size, dtype=np.int64)
             self.row_norms = np.zeros(size)
+            self.row_serial = np.zeros(size, dtype=np.int64)
+            self.n_added = 0
+            # The rows by column (_kernels.sparse_column_index), rebuilt every
+            # ``index_every`` rows: the rows added before ``indexed`` are read through it.
+            self.index_every = min(size, INDEX_EVERY)
+            self.indexed = 0
+            self.index_start = np.zeros(1, dtype=np.int64)
+            self.index_rows = np.zeros(0, dtype=np.int64)
+            self.index_values = np.zeros(0, dtype=np.float32)
+            self.scratch = np.zeros(0)
         else:
             self.columns = np.zeros((0, size), dtype=np.float32)
             # Running moments (row 0: every instance added) and extremes of each feature.
@@ -91,6 +101,10 @@ class NeighbourWindow:
             self._append_entries(r, xs.cols, xs.values)
             self.row_norms[r] = _kernels.sparse_sq_norm(self.entry_values[self.row_start[r]:],
                                                         len(xs.cols))
+            self.row_serial[r] = self.n_added
+            self.n_added += 1
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(max(int(xs.cols[-1]) + 1, 2 * len(self.scratch)))
         else:
             n_features = len(xv)
             if n_features > self.columns.shape[0]:
@@ -108,50 +122,44 @@ class NeighbourWindow:
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)
+        if self.sparse and self.n_added - self.indexed >= self.index_every:
+            self._index_columns()
+
+    def _index_columns(self):
+        n_entries = int(self.row_nnz[: self.n].sum())
+        if len(self.index_rows) < n_entries:
+            self.index_rows = np.zeros(2 * n_entries, dtype=np.int64)
+            self.index_values = np.zeros(2 * n_entries, dtype=np.float32)
+        if len(self.index_start) != len(self.scratch) + 1:
+            self.index_start = np.zeros(len(self.scratch) + 1, dtype=np.int64)
+        _kernels.sparse_column_index(self.entry_cols, self.entry_values, self.row_start,
+                                     self.row_nnz, self.n, self.index_start, self.index_rows,
+                                     self.index_values)
+        self.indexed = self.n_added
 
     def _append_entries(self, r, cols, values):
-        """Store the entries of row ``r`` (columns ascending) after the others, the row it
-        replaces (the oldest) dropped first; the live entries move to the front, and the
-        storage doubles, only when its end is reached."""
+        """Store the entries of row ``r`` after the others, the row it replaces (the oldest)
+        dropped first; the live entries move to the front, and the storage doubles, only when
+        its end is reached."""
         nnz = len(cols)
         if self.n == self.size:
-            _kernels.postings_drop(self.entry_cols, self.next_same, self.first,
-                                   self.row_start[r], self.row_nnz[r])
             self.lo = self.row_start[(r + 1) % self.size] if self.size > 1 else self.hi
-        if nnz and cols[-1] >= len(self.first):
-            extra = max(int(cols[-1]) + 1, 2 * len(self.first)) - len(self.first)
-            self.first = np.concatenate([self.first, np.full(extra, -1)])
-            self.last = np.concatenate([self.last, np.full(extra, -1)])
         if self.hi + nnz > len(self.entry_cols):
-            self._compact(nnz)
+            lo, live = self.lo, self.hi - self.lo
+            capacity = max(len(self.entry_cols), 2 * (live + nnz), 64)
+            entry_cols = np.zeros(capacity, dtype=np.int64)
+            entry_values = np.zeros(capacity, dtype=np.float32)
+            entry_cols[:live] = self.entry_cols[lo:self.hi]
+            entry_values[:live] = self.entry_values[lo:self.hi]
+            self.entry_cols, self.entry_values = entry_cols, entry_values
+            self.row_start -= lo
+            self.lo, self.hi = 0, live
         start = self.hi
         self.row_start[r] = start
         self.row_nnz[r] = nnz
         self.entry_cols[start:start + nnz] = cols
         self.entry_values[start:start + nnz] = values
-        self.entry_row[start:start + nnz] = r
-        _kernels.postings_link(self.entry_cols, self.next_same, self.first, self.last, start,
-                               nnz)
         self.hi += nnz
-
-    def _compact(self, nnz):
-        """Move the live entries to the front of storage with room for ``nnz`` more."""
-        lo, live = self.lo, self.hi - self.lo
-        capacity = max(len(self.entry_cols), 2 * (live + nnz), 64)
-        moved = []
-        for name in ("entry_cols", "entry_values", "entry_row", "next_same"):
-            old = getattr(self, name)
-            new = np.zeros(capacity, dtype=old.dtype)
-            new[:live] = old[lo:self.hi]
-            moved.append(new)
-        self.entry_cols, self.entry_values, self.entry_row, self.next_same = moved
-        links = self.next_same[:live]
-        links[links >= 0] -= lo
-        listed = self.first >= 0
-        self.first[listed] -= lo
-        self.last[listed] -= lo
-        self.row_start -= lo
-        self.lo, self.hi = 0, live
 
     def proba(self, xv, xs):
         """Per label, the fraction of the ``k`` nearest instances carrying it (the nearest
@@ -165,9 +173,13 @@ class NeighbourWindow:
         proba = np.empty(n_labels)
         nearest_labels = np.empty(n_labels)
         if self.sparse:
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
             unique = _kernels.sparse_neighbours(
-                xs.cols, xs.values, self.entry_values, self.entry_row, self.next_same,
-                self.first, self.row_norms, self.n, k, self.labels, dist, proba, nearest_labels,
+                xs.cols, xs.values, self.index_start, self.index_rows, self.index_values,
+                self.row_serial, self.indexed, self.entry_cols, self.entry_values,
+                self.row_start, self.row_nnz, self.row_norms, self.n, self.scratch, k,
+                self.labels, dist, proba, nearest_labels,
             )
         else:
             if len(xv) > len(self.fmin):

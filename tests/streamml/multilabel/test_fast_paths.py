@@ -57,7 +57,7 @@ def general_paths_only(monkeypatch):
         monkeypatch.setattr(_kernels, "dense_neighbours",
                             lambda *args: _kernels.dense_sq_distances(*args[:6], args[8]))
         monkeypatch.setattr(_kernels, "sparse_neighbours",
-                            lambda *args: _kernels.sparse_sq_distances(*args[:8], args[10]))
+                            lambda *args: _kernels.sparse_sq_distances(*args[:14], args[16]))
     return switch_off
 
 

@@ -102,41 +102,39 @@ def test_distance_kernels_match_numpy():
     dense[2] = 0.0  # an empty row
     q = np.zeros(12)
     q[[0, 3, 8]] = [1.0, 2.0, 0.5]
-    postings = _Postings([dense[r] for r in range(4)], n_columns=12)
+    # Rows 0-3 stored one after the other and indexed by column; then row 1 replaced by a new
+    # one stored after them: the index's entries of the old row must be left out, and the
+    # rows added since the index (row 1 and, by its serial, row 3) read whole.
+    rows = [np.flatnonzero(d) for d in dense]
+    entry_cols = np.concatenate(rows).astype(np.int64)
+    entry_values = np.concatenate([d[c] for d, c in zip(dense, rows)]).astype(np.float32)
+    row_nnz = np.array([len(c) for c in rows])
+    row_start = np.r_[0, np.cumsum(row_nnz)[:-1]]
+    index_start = np.zeros(13, dtype=np.int64)
+    index_rows = np.zeros(len(entry_cols), dtype=np.int64)
+    index_values = np.zeros(len(entry_cols), dtype=np.float32)
+    _kernels.sparse_column_index(entry_cols, entry_values, row_start, row_nnz, 4, index_start,
+                                 index_rows, index_values)
+    for c in range(12):  # the index: every stored entry of each column, once
+        got = sorted(zip(index_rows[index_start[c]:index_start[c + 1]].tolist(),
+                         index_values[index_start[c]:index_start[c + 1]].tolist()))
+        assert got == [(r, 1.5) for r in range(4) if dense[r, c]]
+    new_row = np.zeros(12)
+    new_row[[3, 5, 8]] = [0.5, 1.0, 2.0]
+    dense[1] = new_row
+    entry_cols = np.r_[entry_cols, [3, 5, 8]]
+    entry_values = np.r_[entry_values, np.float32([0.5, 1.0, 2.0])]
+    row_start[1], row_nnz[1] = len(entry_cols) - 3, 3
+    row_serial = np.array([0, 4, 2, 3])
+    norms = (dense ** 2).sum(axis=1)
+    scratch = np.zeros(12)
     out = np.zeros(4)
-    postings.distances(q, out)
+    cols = np.flatnonzero(q)
+    _kernels.sparse_sq_distances(cols, q[cols], index_start, index_rows, index_values,
+                                 row_serial, 3, entry_cols, entry_values, row_start, row_nnz,
+                                 norms, 4, scratch, out)
     assert np.allclose(out, ((dense - q) ** 2).sum(axis=1))
-    # The oldest row leaves the posting lists: it no longer meets the query.
-    _kernels.postings_drop(postings.cols, postings.next_same, postings.first, 0,
-                           postings.nnz[0])
-    postings.norms[0] = 0.0
-    postings.distances(q, out)
-    assert np.allclose(out, np.r_[(q ** 2).sum(), ((dense[1:] - q) ** 2).sum(axis=1)])
-
-
-class _Postings:
-    """Sparse rows stored one after the other and linked by ``_kernels.postings_link``."""
-
-    def __init__(self, rows, n_columns):
-        nz = [np.flatnonzero(row) for row in rows]
-        self.nnz = [len(c) for c in nz]
-        self.cols = np.concatenate(nz).astype(np.int64)
-        self.values = np.concatenate([row[c] for row, c in zip(rows, nz)]).astype(np.float32)
-        self.row = np.repeat(np.arange(len(rows)), self.nnz)
-        self.next_same = np.full(len(self.cols), -1)
-        self.first = np.full(n_columns, -1)
-        last = np.full(n_columns, -1)
-        self.norms = np.array([_kernels.sparse_sq_norm(row[c].astype(np.float32), len(c))
-                               for row, c in zip(rows, nz)])
-        start = 0
-        for nnz in self.nnz:
-            _kernels.postings_link(self.cols, self.next_same, self.first, last, start, nnz)
-            start += nnz
-
-    def distances(self, q, out):
-        cols = np.flatnonzero(q)
-        _kernels.sparse_sq_distances(cols, q[cols], self.values, self.row, self.next_same,
-                                     self.first, self.norms, len(self.nnz), out)
+    assert not scratch.any()
 
 
 def _row_by_row_dense(query, rows, n_rows, mean, fmin, fmax):
