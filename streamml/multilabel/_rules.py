@@ -17,6 +17,8 @@ rule with the best prequential F1:
   requires it (see ``_kernels.rule_choose``).
 """
 
+import math
+
 import numpy as np
 
 from . import _kernels
@@ -304,11 +306,11 @@ class JointChoice:
         self.use_neighbour = False
 
     def record(self, per_label, neighbour, y):
-        before = self.exact.copy()
+        exact = self.exact
+        before_rules, before_neighbour = exact[0], exact[1]
         _kernels.joint_record(per_label, neighbour, y, self.tp, self.fp, self.fn, self.errors,
-                              self.exact)
-        won = self.exact - before
-        self.disagreements += abs(won[1] - won[0])
+                              exact)
+        self.disagreements += abs((exact[1] - before_neighbour) - (exact[0] - before_rules))
         self.weight += 1.0
         self.n += 1
         if self.n % self.every == 0:
@@ -318,10 +320,12 @@ class JointChoice:
             self.disagreements *= self.decay
         elif self.n >= 10 * self.every:  # early on, choose after every instance
             return
-        f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + self.fp + self.fn, 1e-12)
+        # Scalar arithmetic (two answers): the values of the array forms, without their cost.
+        tp, fp, fn = self.tp.tolist(), self.fp.tolist(), self.fn.tolist()
+        f1 = [2.0 * tp[a] / max(2.0 * tp[a] + fp[a] + fn[a], 1e-12) for a in (0, 1)]
         self.use_neighbour = bool(
             self.weight >= self.min_weight
-            and self.exact[1] - self.exact[0] > self.z * np.sqrt(self.disagreements)
+            and exact[1] - exact[0] > self.z * math.sqrt(self.disagreements)
             and self.errors[1] <= self.errors[0]
             and f1[1] >= f1[0]
         )
