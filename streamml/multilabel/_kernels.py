@@ -859,11 +859,12 @@ def sparse_column_index(entry_cols, entry_values, row_start, row_nnz, n_rows, in
 
 @njit(cache=True)
 def sparse_sq_norm(values, nnz):
-    """Squared norm of the first ``nnz`` ``values`` of a sparse row, summed in their order."""
+    """Squared norm of the first ``nnz`` ``values`` of a sparse row, summed in their order
+    (each square in the values' precision, the sum in float64)."""
     total = 0.0
     for k in range(nnz):
         v = values[k]
-        total += v * v
+        total += np.float64(v * v)
     return total
 
 
@@ -919,6 +920,26 @@ def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
         proba[j] = total / k
         nearest[j] = labels[first, j]
     return True
+
+
+@njit(cache=True)
+def dense_window_store(columns, r, x, count, mean, m2, fmin, fmax):
+    """Store the raw vector ``x`` as row ``r`` of a dense window (``columns[f, r]``, NaN
+    beyond ``x``) and add it to the window's statistics (:func:`leaf_observe`, row 0 only).
+
+    Parameters
+    ----------
+    columns : float32 (>= n_features, capacity), updated in place
+    r : int
+    x : float64 (n_features,), input; NaN = missing
+    count, mean, m2 : float64 (1, >= n_features), updated in place
+    fmin, fmax : float64 (>= n_features,), updated in place
+    """
+    leaf_observe(count, mean, m2, fmin, fmax, np.zeros(0, dtype=np.int64), x, 1.0)
+    for f in range(x.shape[0]):
+        columns[f, r] = x[f]
+    for f in range(x.shape[0], columns.shape[0]):
+        columns[f, r] = np.nan
 
 
 @njit(cache=True)
@@ -1162,6 +1183,8 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 np.zeros(2, dtype=np.int64))
+    dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), c[:1].copy(),
+                       c[:1].copy(), c[:1].copy(), np.zeros(3), np.zeros(3))
     dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),
                      np.zeros(3), np.ones(3), 1, np.zeros((2, 2), dtype=np.float32), dist,
                      np.zeros(2), np.zeros(2))

@@ -33,9 +33,6 @@ HAMMING_BUDGET = 0.95
 # every entry of the window; a query reads the rows added since whole).
 INDEX_EVERY = 64
 
-# The labels present, for the window's moments of every instance (no per-label rows).
-_NO_LABELS = np.zeros(0, dtype=np.int64)
-
 
 class NeighbourWindow:
     """The last ``size`` instances (features, labels) and their ``k`` nearest.
@@ -117,10 +114,8 @@ class NeighbourWindow:
                 )
             if n_features > len(self.fmin):
                 self._fit_features(n_features)
-            _kernels.leaf_observe(self.count, self.mean, self.m2, self.fmin, self.fmax,
-                                  _NO_LABELS, xv, 1.0)
-            self.columns[:n_features, r] = xv
-            self.columns[n_features:, r] = np.nan
+            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.m2,
+                                        self.fmin, self.fmax)
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)

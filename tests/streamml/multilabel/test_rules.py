@@ -2,12 +2,14 @@
 neighbours window, and the prequential choice between them (parity with naive twins written
 from the formulas, and real learning)."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from river import datasets
 
-from streamml.multilabel import MLHAT
+from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels
 from streamml.multilabel._rules import NEVER, JointChoice, NeighbourWindow, RuleSelector
 from streamml.multilabel._spaces import SparseVector
@@ -175,14 +177,14 @@ def _row_by_row_sparse(cols, values, rows):
     return out
 
 
+@pytest.mark.parametrize("size", [1, 7])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse):
+def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse, size):
     # The window's layouts (dense: by feature; sparse: posting lists over a moving, compacted
     # store) must give exactly the distances of the plain row-by-row pass: the neighbours and
     # so MLHAT's predictions must not depend on them. New features, missing values, empty
     # rows, rows longer than any before and many turns of the window included.
     rng = np.random.default_rng(11)
-    size = 7
     window = NeighbourWindow(size, 2, sparse, n_labels=1)
     stored = []
     n_features = 5
@@ -554,3 +556,81 @@ def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
             first = i
     assert first is not None and first < 40
     assert hits / len(data) > 0.88
+class _RowByRowWindow(NeighbourWindow):
+    """The window with the plain distances: each stored row read whole, one at a time."""
+
+    def add(self, xv, xs, y):
+        if not hasattr(self, "plain"):
+            self.plain = []
+        slot = self.next
+        super().add(xv, xs, y)
+        if self.sparse:
+            row = (xs.cols.copy(), xs.values.astype(np.float32))
+        else:
+            row = xv.astype(np.float32)
+            # Rows stored before a feature appeared read it as 0.0 (as the window pads them).
+            self.plain = [np.pad(r, (0, len(row) - len(r))) for r in self.plain]
+        if slot < len(self.plain):
+            self.plain[slot] = row
+        else:
+            self.plain.append(row)
+
+    def proba(self, xv, xs):
+        if self.n == 0:
+            return super().proba(xv, xs)
+        if self.sparse:
+            dist = _row_by_row_sparse(xs.cols, xs.values, self.plain)
+        else:
+            width = max(len(r) for r in self.plain)
+            rows = np.full((self.n, width), np.nan, dtype=np.float32)
+            for r, row in enumerate(self.plain):
+                rows[r, : len(row)] = row
+            self._fit_features(max(len(xv), width))
+            dist = _row_by_row_dense(xv, rows, self.n, self.mean[0], self.fmin, self.fmax)
+        self._dist[: self.n] = dist
+        k = min(self.k, self.n)
+        proba = np.empty(self.labels.shape[1])
+        nearest = np.empty(self.labels.shape[1])
+        if _kernels.neighbour_vote(self._dist, self.n, k, self.labels, proba, nearest):
+            self.nearest_labels = nearest
+            return proba
+        chosen = np.argpartition(dist, k - 1)[:k] if k < self.n else np.arange(self.n)
+        self.nearest_labels = self.labels[int(np.argmin(dist))].astype(np.float64)
+        return self.labels[chosen].mean(axis=0, dtype=np.float64)
+
+
+def _wide_sparse_stream(n, seed, n_words=400, n_labels=6):
+    """Sparse word dicts (new words keep appearing); label j present with one of its words."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        words = rng.choice(min(n_words, 40 + 2 * i), size=int(rng.integers(1, 12)),
+                           replace=False)
+        x = {f"w{w}": float(1 + w % 3) for w in words}
+        yield x, {f"l{j}": bool(set(words.tolist()) & {j, j + 7}) for j in range(n_labels)}
+
+
+@pytest.mark.parametrize("stream", ["yeast", "sparse words"])
+def test_mlhat_predicts_the_same_with_a_row_by_row_neighbour_window(stream, monkeypatch):
+    # The window's storage (dense: by feature; sparse: a moving store and a column index) is
+    # a speed-up only: MLHAT with the plain window gives the same predictions at every
+    # instance, over several turns of the window.
+    if stream == "yeast":
+        data = list(itertools.islice(datasets.Yeast(), 250))
+    else:
+        data = list(_wide_sparse_stream(400, seed=5))
+
+    def predictions():
+        model = MLHAT(seed=3, neighbour_window=70, sparse=stream != "yeast")
+        out = []
+        for x, y in data:
+            out.append(tuple(sorted(k for k, v in model.predict_one(x).items() if v)))
+            model.learn_one(x, y)
+        return out, model
+
+    fast, model = predictions()
+    assert model._window.sparse == (stream != "yeast")
+    monkeypatch.setattr(mlhat, "NeighbourWindow", _RowByRowWindow)
+    plain, twin = predictions()
+    assert isinstance(twin._window, _RowByRowWindow)
+    assert plain == fast
+    assert sum(map(len, fast)) > 0
