@@ -528,15 +528,17 @@ def main(argv=None):
 
 HEADER = """## multilabel_frontier: Hamming loss against F1 over each model's decision thresholds
 
-    python benchmarks/multilabel_frontier.py
+    python benchmarks/multilabel_frontier.py --seeds 0 1 2
     {command}
 
 (the scores of every run are cached in benchmarks/out/frontier/; the first command, split by
-``--models`` into three processes on this shared 2-core machine, ran them; the second wrote
-this section and the figure).
+``--models`` and ``--seeds`` into a few processes on this shared 2-core machine, ran them; the
+second wrote this section and the figure).
 
-Prequential (predict, then learn), file order (seed 0), one run per model; scores are each
-model's per-label probabilities (``predict_proba_one``) recorded before the instance is learnt.
+Prequential (predict, then learn); the tables and the figure are of the file order (seed 0),
+one run per model, and the summaries of orders 1 and 2 (random permutations, the same for
+every model) follow them. Scores are each model's per-label probabilities
+(``predict_proba_one``) recorded before the instance is learnt.
 Columns: the model's ACTUAL decisions; then the best micro-F1 / macro-F1 reachable at a Hamming
 loss at most the empty prediction's ("≤ empty") or at most the model's own actual one ("≤
 own"), by (a) one global threshold over every label's score, (b) per-label thresholds chosen
@@ -549,8 +551,8 @@ authors' MLHAT decide by the argmax (0.5) of the traced probabilities; LP(HT) by
 probable label set, traced by its per-label marginals. Capped runs (first N instances: BR(HT)
 and LP(HT) on genbase / cal500 / medical / enron, the authors' MLHAT on cal500 / medical, ours
 and CC on bibtex) have ours traced on the same prefix; BR(HT) and LP(HT) are not run on bibtex,
-the authors' MLHAT not on enron / bibtex (a few instances per second or less). One order only:
-the authors' MLHAT is not seeded (its numbers move by ~0.005 between runs).
+the authors' MLHAT not on enron / bibtex (a few instances per second or less); bibtex on the
+file order only. The authors' MLHAT is not seeded (its numbers move by ~0.005 between runs).
 
 The first table asks, per set on the longest run of every model: does our ACTUAL point meet
 the goal (micro-F1 and macro-F1 at least the best peer's, Hamming loss at most the best of any
