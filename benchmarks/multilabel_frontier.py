@@ -24,7 +24,9 @@ among the tree's joint label-set decoding at its leaf, the leaf model's probabil
 threshold, naive Bayes and nearest neighbours (``streamml/multilabel/_rules.py``), and a budget
 leaves labels out where they would cost more errors than predicting nothing. The traced score is
 ``MLHAT.predict_proba_one`` (the tree's leaf-model probabilities, the score of the tree's rule);
-its actual decisions are plotted as a point. The decisions of river CC, BR(HT) and the authors'
+its actual decisions are plotted as a point. The naive-Bayes rule's probabilities of the same
+run are traced too ("MLHAT (ours), naive-Bayes score", read from MLHAT's private cache of its
+rules' answers; left out with a message where they cannot be read). The decisions of river CC, BR(HT) and the authors'
 MLHAT are the argmax of the same probabilities (a 0.5 threshold), so their actual point lies on
 their global-threshold curve. river's label powerset (LP(HT)) is read as the most probable label
 set (its correct decoding), and its per-label scores are the marginals of its label-set
@@ -56,6 +58,9 @@ DATASETS = DENSE + ("cal500", "medical", "enron", "bibtex")
 # Model key -> display name.
 NAMES = {"ours": "MLHAT (ours)", "cc": "river CC(LogReg)", "br": "river BR(HT)",
          "lp": "river LP(HT) argmax", "authors": "authors' MLHAT"}
+# Traced scores -> display name: the models' probabilities, and the naive-Bayes rule's
+# probabilities of our MLHAT read from the same run.
+LABELS = {**NAMES, "ours_nb": "MLHAT (ours), naive-Bayes score"}
 # Prefixes (instances) where a model is too slow for the whole stream on this shared machine;
 # ours is traced on the same prefix beside it (prequential scores of a prefix are the first
 # rows of the whole run).
@@ -247,12 +252,28 @@ def label_powerset_answer(model, x):
             {label: bool(v) for label, v in model._r_label_map[best]})
 
 
+def naive_bayes_scores(model):
+    """Our MLHAT's naive-Bayes probabilities of the instance it just predicted (one of its
+    per-label rules; read from its private cache of the rules' answers), or None where this
+    MLHAT keeps them otherwise."""
+    try:
+        n_seen, _, _, answers = model._last_rules
+        nb = answers[2]
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    ok = (n_seen == model._n_seen and isinstance(nb, np.ndarray)
+          and len(nb) == len(model.labels) and bool(np.all((nb >= 0) & (nb <= 1))))
+    return nb if ok else None
+
+
 def run_scores(key, model, data, labels):
-    """Prequential run: (truth, scores, decisions, seconds), each (n, labels)."""
+    """Prequential run: (truth, scores, decisions, seconds, naive-Bayes scores or None), the
+    arrays (n, labels); the last for our MLHAT only."""
     n, index = len(data), {label: j for j, label in enumerate(labels)}
     y_true = np.zeros((n, len(labels)), dtype=bool)
     scores = np.zeros((n, len(labels)))
     decided = np.zeros((n, len(labels)), dtype=bool)
+    nb_scores = np.zeros((n, len(labels))) if key == "ours" else None
     start = time.perf_counter()
     for i, (x, y) in enumerate(data):
         if key == "lp":
@@ -260,6 +281,12 @@ def run_scores(key, model, data, labels):
         elif key == "ours":
             proba = model.predict_proba_one(x)
             pred = model.predict_one(x)  # a rule per label, not a threshold on ``proba``
+            nb = naive_bayes_scores(model) if nb_scores is not None else None
+            if nb is not None:
+                for label, p in zip(model.labels, nb.tolist()):
+                    nb_scores[i, index[label]] = p
+            elif model.n_leaves:
+                nb_scores = None  # not readable from this MLHAT: not traced
         else:
             proba = model.predict_proba_one(x)
             # river's and the authors' predict_one: the argmax of these same probabilities.
@@ -273,7 +300,7 @@ def run_scores(key, model, data, labels):
         for label, v in pred.items():
             if v and label in index:
                 decided[i, index[label]] = True
-    return y_true, scores, decided, time.perf_counter() - start
+    return y_true, scores, decided, time.perf_counter() - start, nb_scores
 
 
 def run(dataset, key, seed, verbose=True):
@@ -290,10 +317,14 @@ def run(dataset, key, seed, verbose=True):
     cap = CAPS[key].get(dataset)
     if cap:
         data = data[:cap]
-    y, s, d, sec = run_scores(key, model, data, labels)
+    y, s, d, sec, nb = run_scores(key, model, data, labels)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{dataset}-{key}-{seed}.npz"
-    np.savez_compressed(path, y=y, s=s, d=d, seconds=sec)
+    extra = {} if nb is None else {"s_nb": nb}
+    np.savez_compressed(path, y=y, s=s, d=d, seconds=sec, **extra)
+    if key == "ours" and nb is None:
+        print(f"  {dataset}: our MLHAT's naive-Bayes scores not readable: not traced",
+              file=sys.stderr)
     if verbose:
         h, mi, ma = point(y, d)
         print(f"  {dataset:9s} {NAMES[key]:18s} n={len(data)} hamming={h:.4f} micro={mi:.3f} "
@@ -313,12 +344,14 @@ def gather(seed, datasets):
             if path.exists():
                 z = np.load(path)
                 runs[key] = (z["y"], z["s"], z["d"])
+                if "s_nb" in z:
+                    runs["ours_nb"] = (z["y"], z["s_nb"], z["d"])
         if not runs:
             continue
         rows = {}
         lengths = sorted({len(v[0]) for v in runs.values()}, reverse=True)
         for key, (y, s, d) in runs.items():
-            for n in lengths if key == "ours" else [len(y)]:
+            for n in lengths if key.startswith("ours") else [len(y)]:
                 if n <= len(y):
                     rows[key, n] = frontier(y[:n], s[:n], d[:n])
         results[dataset] = rows
@@ -343,16 +376,17 @@ def summary(results):
     lines = [
         "| set (instances) | Hamming of the empty prediction / best of any model | best peer "
         "actual micro / macro | ours actual Hamming / micro / macro | ours actual meets "
-        "micro, macro, Hamming | ours per-label oracle micro / macro at the best Hamming "
-        "| reachable by thresholds on our scores | Hamming at which our per-label oracle "
-        "reaches the best peer's micro / macro | per-label oracle macro at ≤ empty: "
-        "ours / CC | global threshold macro at ≤ empty: ours / CC |",
+        "micro, macro, Hamming | ours per-label oracle micro / macro at the best Hamming: "
+        "tree score; naive-Bayes score | reachable by thresholds on our scores: tree; NB "
+        "| Hamming at which our per-label oracle reaches the best peer's micro / macro: "
+        "tree; NB | per-label oracle macro at ≤ empty: ours (tree) / CC | global threshold "
+        "macro at ≤ empty: ours (tree) / CC |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset, rows in results.items():
         n = max(m for _, m in rows)
         ours = rows.get(("ours", n))
-        peers = {k: f for (k, m), f in rows.items() if m == n and k != "ours"}
+        peers = {k: f for (k, m), f in rows.items() if m == n and not k.startswith("ours")}
         if ours is None or not peers:
             continue
         actual = {k: f["actual"] for k, f in [("ours", ours), *peers.items()]}
@@ -367,8 +401,18 @@ def summary(results):
                       if not ok]
             return "yes" if not missed else "no: " + ", ".join(missed)
 
-        h, mi, ma = ours["curves"]["oracle"]
-        o_mi, o_ma = best_within(h, mi, best_h), best_within(h, ma, best_h)
+        reached, reachable, needed = [], [], []
+        for trace in ("ours", "ours_nb"):
+            if (trace, n) not in rows:
+                reached.append("–")
+                reachable.append("–")
+                needed.append("–")
+                continue
+            h, mi, ma = rows[trace, n]["curves"]["oracle"]
+            o_mi, o_ma = best_within(h, mi, best_h), best_within(h, ma, best_h)
+            reached.append(f"{_c(o_mi)} / {_c(o_ma)}")
+            reachable.append(verdict(o_mi, o_ma))
+            needed.append(f"{_h(h, mi, goal[0])} / {_h(h, ma, goal[1])}")
         met = verdict(ours["actual"][1], ours["actual"][2])
         if ours["actual"][0] > best_h + 1e-12:
             met = (met + ", " if met != "yes" else "no: ") + "Hamming"
@@ -380,8 +424,8 @@ def summary(results):
             f"| {dataset} ({part}) | {ours['empty']:.4f} / {actual[h_key][0]:.4f} "
             f"({NAMES[h_key]}) | {goal[0]:.3f} ({NAMES[mi_key]}) / {goal[1]:.3f} "
             f"({NAMES[ma_key]}) | {ours['actual'][0]:.4f} / {ours['actual'][1]:.3f} / "
-            f"{ours['actual'][2]:.3f} | {met} | {_c(o_mi)} / {_c(o_ma)} | {verdict(o_mi, o_ma)} "
-            f"| {_h(h, mi, goal[0])} / {_h(h, ma, goal[1])} | {vs[0]} | {vs[1]} |")
+            f"{ours['actual'][2]:.3f} | {met} | {'; '.join(reached)} | {'; '.join(reachable)} "
+            f"| {'; '.join(needed)} | {vs[0]} | {vs[1]} |")
     return "\n".join(lines)
 
 
@@ -396,7 +440,8 @@ def markdown(results):
             "| ≤ empty: global thr. micro / macro | ≤ empty: per-label oracle micro / macro "
             "| ≤ own: global thr. micro / macro | ≤ own: per-label oracle micro / macro |")
         lines.append("|---|---|---|---|---|---|---|---|")
-        for (key, n), f in sorted(rows.items(), key=lambda kv: (-kv[0][1], kv[0][0] != "ours")):
+        for (key, n), f in sorted(rows.items(),
+                                  key=lambda kv: (-kv[0][1], not kv[0][0].startswith("ours"))):
             h, mi, ma = f["actual"]
             part = "all" if n == n_total and dataset not in CAPS["ours"] else f"first {n}"
             cells = []
@@ -404,7 +449,7 @@ def markdown(results):
                 for kind in ("global", "oracle"):
                     a, b = f[where][kind]
                     cells.append(f"{_c(a)} / {_c(b)}")
-            lines.append(f"| {NAMES[key]} | {part} | {h:.4f} / {mi:.3f} / {ma:.3f} | "
+            lines.append(f"| {LABELS[key]} | {part} | {h:.4f} / {mi:.3f} / {ma:.3f} | "
                          f"{f['empty']:.4f} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(goal_line(rows))
@@ -415,20 +460,21 @@ def goal_line(rows):
     """On each prefix the peers ran on: can our scores reach the best peer's micro-F1 and
     macro-F1 at the best Hamming loss (min over the empty prediction and every model)?"""
     out = []
-    for n in sorted({n for (k, n) in rows if k != "ours"}, reverse=True):
+    for n in sorted({n for (k, n) in rows if not k.startswith("ours")}, reverse=True):
         ours = rows.get(("ours", n))
-        peers = {k: f for (k, m), f in rows.items() if m == n and k != "ours"}
+        peers = {k: f for (k, m), f in rows.items() if m == n and not k.startswith("ours")}
         if ours is None or not peers:
             continue
         best_h = min([ours["empty"], ours["actual"][0]] + [f["actual"][0] for f in peers.values()])
         best_micro = max(f["actual"][1] for f in peers.values())
         best_macro = max(f["actual"][2] for f in peers.values())
         parts = []
-        for key, f in [("ours", ours), *peers.items()]:
+        traced = [("ours", ours)] + [("ours_nb", rows["ours_nb", n])] * (("ours_nb", n) in rows)
+        for key, f in traced + list(peers.items()):
             h, mi, ma = f["curves"]["oracle"]
             gh, gmi, gma = f["curves"]["global"]
             parts.append(
-                f"{NAMES[key]} oracle {_c(best_within(h, mi, best_h))} / "
+                f"{LABELS[key]} oracle {_c(best_within(h, mi, best_h))} / "
                 f"{_c(best_within(h, ma, best_h))}, global {_c(best_within(gh, gmi, best_h))} / "
                 f"{_c(best_within(gh, gma, best_h))}")
         part = "whole stream" if n == max(m for _, m in rows) else f"first {n}"
@@ -450,7 +496,8 @@ def figure(results, datasets, path=FIGURE):
     cols = 3
     fig, axes = plt.subplots((len(shown) + cols - 1) // cols, cols, figsize=(5 * cols, 4 * (
         (len(shown) + cols - 1) // cols)), squeeze=False)
-    colours = {"ours": "C3", "cc": "C0", "br": "C2", "lp": "C4", "authors": "C1"}
+    colours = {"ours": "C3", "ours_nb": "C5", "cc": "C0", "br": "C2", "lp": "C4",
+               "authors": "C1"}
     for ax, dataset in zip(axes.flat, shown):
         rows = results[dataset]
         n_total = max(n for _, n in rows)
@@ -459,11 +506,13 @@ def figure(results, datasets, path=FIGURE):
                 continue
             h, _, ma = f["curves"]["oracle"]
             ok = np.isfinite(ma)
-            ax.plot(h[ok], ma[ok], color=colours[key], label=f"{NAMES[key]} per-label oracle")
+            ax.plot(h[ok], ma[ok], color=colours[key], label=f"{LABELS[key]} per-label oracle")
+            if key == "ours_nb":  # the same decisions as "ours": its oracle curve only
+                continue
             gh, _, gma = f["curves"]["global"]
             order = np.argsort(gh)
             ax.plot(gh[order], np.maximum.accumulate(gma[order]), color=colours[key], ls="--",
-                    label=f"{NAMES[key]} global threshold")
+                    label=f"{LABELS[key]} global threshold")
             ax.plot(f["actual"][0], f["actual"][2], "o", color=colours[key], ms=7,
                     markeredgecolor="k")
         empty = next(iter(rows.values()))["empty"]
@@ -546,7 +595,8 @@ in hindsight (an oracle upper bound, exact: dynamic programming over the integer
 macro-F1 and micro-F1 each optimized on its own). Our MLHAT decides per label among four rules
 (tree joint decoding, leaf probability at another threshold, naive Bayes, neighbours) with a
 Hamming budget, not by a threshold on one score: its curves trace ``predict_proba_one`` (the
-tree's leaf-model probabilities), its actual point is its real decisions. CC, BR(HT) and the
+tree's leaf-model probabilities) and its naive-Bayes rule's probabilities ("MLHAT (ours),
+naive-Bayes score", same decisions), its actual point is its real decisions. CC, BR(HT) and the
 authors' MLHAT decide by the argmax (0.5) of the traced probabilities; LP(HT) by its most
 probable label set, traced by its per-label marginals. Capped runs (first N instances: BR(HT)
 and LP(HT) on genbase / cal500 / medical / enron, the authors' MLHAT on cal500 / medical, ours
