@@ -23,8 +23,8 @@ def auto_representation(instances, n_features):
     (strings count as non-zero, missing values as zero) average at most a quarter of the
     ``n_features`` seen, and at least 64 features were seen; else "dense".
 
-    The rule of ``MLHAT._choose_representation``; IHOMER applies it to the instances it
-    buffers itself instead of running a probe MLHAT beside it.
+    MLHAT applies it to the instances it buffers (``_choose_representation``), IHOMER to the
+    ones it buffers itself instead of running a probe MLHAT beside it.
     """
     non_zero = np.mean([
         sum(1 for v in x.values() if isinstance(v, str) or (v is not None and v == v and v != 0))
