@@ -713,80 +713,163 @@ def multinomial_nb_proba(cols, values, present, together, mass_pos, mass_all, po
 
 
 @njit(cache=True)
-def dense_sq_distances(query, rows, n_rows, mean, fmin, fmax, out):
+def dense_sq_distances(query, columns, n_rows, mean, fmin, fmax, out):
     """Squared Euclidean distance of ``query`` to each of the first ``n_rows`` rows, every
     feature divided by its range ``fmax - fmin`` (features of no or an unknown range left
-    out), missing values (NaN, or columns beyond the query or a row) read as ``mean``.
+    out), missing values (NaN, or features beyond the query or the stored ones) read as
+    ``mean``.
 
     Dividing by the range, not the standard deviation, keeps a rare binary feature (a protein
     motif, a one-hot level) at the weight of any other: standardized, a feature present in a
     fraction ``p`` of the instances weighs ``1 / p`` and a few rare ones decide the distance.
 
+    The rows are stored by feature (``columns[f, r]``: feature ``f`` of row ``r``), so that the
+    inner loop runs over the rows, one running sum per row, and is vectorized; each row's sum
+    still adds its features in feature order (the same value as a loop over the features of
+    one row at a time).
+
     Parameters
     ----------
     query : float64 (n_query,), input; NaN = missing
-    rows : float (capacity, width), input; NaN = missing
+    columns : float (n_stored, capacity), input; NaN = missing
     n_rows : int
-    mean, fmin, fmax : float64 (>= max(n_query, width),), input
+    mean, fmin, fmax : float64 (>= max(n_query, n_stored),), input
         Running mean and extremes of each feature.
     out : float64 (>= n_rows,), output
     """
-    n_features = max(query.shape[0], rows.shape[1])
-    inv_range = np.zeros(n_features)
-    q = np.empty(n_features)
-    for f in range(n_features):
-        r = fmax[f] - fmin[f]
-        if r > 0.0 and r < np.inf:
-            inv_range[f] = 1.0 / r
-        v = query[f] if f < query.shape[0] else np.nan
-        q[f] = mean[f] if v != v else v
+    n_stored = columns.shape[0]
+    n_features = max(query.shape[0], n_stored)
     for r in range(n_rows):
-        d = 0.0
-        for f in range(n_features):
-            if inv_range[f] == 0.0:
-                continue
-            v = rows[r, f] if f < rows.shape[1] else np.nan
+        out[r] = 0.0
+    for f in range(n_features):
+        span = fmax[f] - fmin[f]
+        if not (span > 0.0 and span < np.inf):
+            continue
+        inv_range = 1.0 / span
+        m = mean[f]
+        q = query[f] if f < query.shape[0] else np.nan
+        if q != q:
+            q = m
+        if f >= n_stored:  # no row holds the feature: every row reads the mean
+            diff = (q - m) * inv_range
+            for r in range(n_rows):
+                out[r] += diff * diff
+            continue
+        column = columns[f]
+        for r in range(n_rows):
+            v = np.float64(column[r])
             if v != v:
-                v = mean[f]
-            diff = (q[f] - v) * inv_range[f]
-            d += diff * diff
-        out[r] = d
+                v = m
+            diff = (q - v) * inv_range
+            out[r] += diff * diff
 
 
 @njit(cache=True)
-def sparse_sq_distances(cols, values, row_cols, row_values, row_nnz, n_rows, scratch, out):
-    """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` sparse
-    rows (row ``r``: the first ``row_nnz[r]`` entries of ``row_cols[r]`` / ``row_values[r]``).
+def sparse_sq_distances(cols, values, index_start, index_rows, index_values, row_serial,
+                        indexed, entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows,
+                        scratch, out):
+    """Squared Euclidean distance of a sparse query to each of the first ``n_rows`` rows of a
+    sparse window: ``|q|^2 + |row|^2 - 2 q.row``.
 
-    Cost: the non-zeros of the query plus those of the rows. ``scratch`` is a float64 array of
-    zeros longer than every column index; it is returned zeroed.
+    The rows added before the last :func:`sparse_column_index` (``row_serial[r] < indexed``)
+    are read through that index, by column: only their entries in the query's columns are
+    read (the query's non-zeros times their frequency in the window), each row's products
+    added in the order of the query's columns, which is the row's own order when both are
+    ascending (as :class:`~._spaces.SparseVector` keeps them), so the sum is the one of a pass
+    over the row (the products skipped are zeros). The rows added since (and those that
+    replaced an indexed row) are read whole, from the window's store: row ``r`` is the
+    ``row_nnz[r]`` entries of ``entry_cols`` / ``entry_values`` from ``row_start[r]`` on.
 
     Parameters
     ----------
-    cols, values : the query's non-zero features, input
-    row_cols : int64 (capacity, width), input
-    row_values : float (capacity, width), input
-    row_nnz : int64 (capacity,), input
+    cols, values : the query's non-zero features (cols ascending), input
+    index_start, index_rows, index_values : the column index (:func:`sparse_column_index`)
+    row_serial : int64 (>= n_rows,), input
+        When each row was added (0, 1, ...).
+    indexed : int
+        Rows added before the index was built.
+    entry_cols : int64 (capacity,), input
+    entry_values : float (capacity,), input
+    row_start, row_nnz : int64 (>= n_rows,), input
+    row_norms : float64 (>= n_rows,), input
+        Squared norm of each row (:func:`sparse_sq_norm`).
     n_rows : int
     scratch : float64, workspace
+        Zeros, longer than every column index of the query and of the rows; returned zeroed.
     out : float64 (>= n_rows,), output
     """
-    q_norm = 0.0
-    for k in range(cols.shape[0]):
-        scratch[cols[k]] = values[k]
-        q_norm += values[k] * values[k]
     for r in range(n_rows):
-        dot = 0.0
-        r_norm = 0.0
-        for k in range(row_nnz[r]):
-            v = row_values[r, k]
-            r_norm += v * v
-            c = row_cols[r, k]
-            if c < scratch.shape[0]:
-                dot += scratch[c] * v
-        out[r] = q_norm + r_norm - 2.0 * dot
+        out[r] = 0.0  # the dot products first
+    q_norm = 0.0
+    n_indexed_columns = index_start.shape[0] - 1
+    for k in range(cols.shape[0]):
+        v = values[k]
+        q_norm += v * v
+        c = cols[k]
+        scratch[c] = v
+        if c < n_indexed_columns:
+            for p in range(index_start[c], index_start[c + 1]):
+                r = index_rows[p]
+                if row_serial[r] < indexed:  # not replaced since the index was built
+                    out[r] += v * index_values[p]
+    n_scratch = scratch.shape[0]
+    for r in range(n_rows):
+        if row_serial[r] >= indexed:
+            dot = 0.0
+            start = row_start[r]
+            for e in range(start, start + row_nnz[r]):
+                c = entry_cols[e]
+                if c < n_scratch:
+                    dot += scratch[c] * entry_values[e]
+            out[r] = dot
     for k in range(cols.shape[0]):
         scratch[cols[k]] = 0.0
+    for r in range(n_rows):
+        out[r] = q_norm + row_norms[r] - 2.0 * out[r]
+
+
+@njit(cache=True)
+def sparse_column_index(entry_cols, entry_values, row_start, row_nnz, n_rows, index_start,
+                        index_rows, index_values):
+    """The first ``n_rows`` sparse rows by column (a counting sort of their entries): the
+    entries of column ``c`` are ``index_rows`` / ``index_values`` at
+    ``index_start[c]:index_start[c + 1]``.
+
+    Parameters
+    ----------
+    entry_cols, entry_values, row_start, row_nnz, n_rows : the rows, as in
+        :func:`sparse_sq_distances`, input
+    index_start : int64 (n_columns + 1,), output; n_columns above every column index
+    index_rows : int64 (>= the rows' entries,), output
+    index_values : float (>= the rows' entries,), output
+    """
+    index_start[:] = 0
+    for r in range(n_rows):
+        start = row_start[r]
+        for e in range(start, start + row_nnz[r]):
+            index_start[entry_cols[e] + 1] += 1
+    for c in range(1, index_start.shape[0]):
+        index_start[c] += index_start[c - 1]
+    cursor = index_start[:-1].copy()
+    for r in range(n_rows):
+        start = row_start[r]
+        for e in range(start, start + row_nnz[r]):
+            c = entry_cols[e]
+            p = cursor[c]
+            index_rows[p] = r
+            index_values[p] = entry_values[e]
+            cursor[c] = p + 1
+
+
+@njit(cache=True)
+def sparse_sq_norm(values, nnz):
+    """Squared norm of the first ``nnz`` ``values`` of a sparse row, summed in their order
+    (each square in the values' precision, the sum in float64)."""
+    total = 0.0
+    for k in range(nnz):
+        v = values[k]
+        total += np.float64(v * v)
+    return total
 
 
 @njit(cache=True)
@@ -841,6 +924,47 @@ def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
         proba[j] = total / k
         nearest[j] = labels[first, j]
     return True
+
+
+@njit(cache=True)
+def dense_window_store(columns, r, x, count, mean, m2, fmin, fmax):
+    """Store the raw vector ``x`` as row ``r`` of a dense window (``columns[f, r]``, NaN
+    beyond ``x``) and add it to the window's statistics (:func:`leaf_observe`, row 0 only).
+
+    Parameters
+    ----------
+    columns : float32 (>= n_features, capacity), updated in place
+    r : int
+    x : float64 (n_features,), input; NaN = missing
+    count, mean, m2 : float64 (1, >= n_features), updated in place
+    fmin, fmax : float64 (>= n_features,), updated in place
+    """
+    leaf_observe(count, mean, m2, fmin, fmax, np.zeros(0, dtype=np.int64), x, 1.0)
+    for f in range(x.shape[0]):
+        columns[f, r] = x[f]
+    for f in range(x.shape[0], columns.shape[0]):
+        columns[f, r] = np.nan
+
+
+@njit(cache=True)
+def dense_neighbours(query, columns, n_rows, mean, fmin, fmax, k, labels, dist, proba,
+                     nearest):
+    """:func:`dense_sq_distances` into ``dist``, then :func:`neighbour_vote` (one call per
+    query); returns the vote's flag."""
+    dense_sq_distances(query, columns, n_rows, mean, fmin, fmax, dist)
+    return neighbour_vote(dist, n_rows, k, labels, proba, nearest)
+
+
+@njit(cache=True)
+def sparse_neighbours(cols, values, index_start, index_rows, index_values, row_serial, indexed,
+                      entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows, scratch,
+                      k, labels, dist, proba, nearest):
+    """:func:`sparse_sq_distances` into ``dist``, then :func:`neighbour_vote` (one call per
+    query); returns the vote's flag."""
+    sparse_sq_distances(cols, values, index_start, index_rows, index_values, row_serial, indexed,
+                        entry_cols, entry_values, row_start, row_nnz, row_norms, n_rows, scratch,
+                        dist)
+    return neighbour_vote(dist, n_rows, k, labels, proba, nearest)
 
 
 @njit(cache=True, inline="always")
@@ -1083,11 +1207,24 @@ def warm_up():
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 True,
                 np.zeros(2, dtype=np.int64))
-    dense_sq_distances(np.zeros(3), np.zeros((2, 3), dtype=np.float32), 2, np.zeros(3),
-                       np.zeros(3), np.ones(3), dist)
-    sparse_sq_distances(cols, vals, np.zeros((2, 2), dtype=np.int64),
-                        np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.int64), 2,
-                        np.zeros(3), dist)
+    dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), c[:1].copy(),
+                       c[:1].copy(), c[:1].copy(), np.zeros(3), np.zeros(3))
+    dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),
+                     np.zeros(3), np.ones(3), 1, np.zeros((2, 2), dtype=np.float32), dist,
+                     np.zeros(2), np.zeros(2))
+    entry_cols = np.array([0, 2, 2], dtype=np.int64)
+    entry_values = np.ones(3, dtype=np.float32)
+    row_start = np.array([0, 2])
+    row_nnz = np.array([2, 1])
+    index_start = np.zeros(4, dtype=np.int64)
+    index_rows = np.zeros(3, dtype=np.int64)
+    index_values = np.zeros(3, dtype=np.float32)
+    sparse_column_index(entry_cols, entry_values, row_start, row_nnz, 2, index_start, index_rows,
+                        index_values)
+    sparse_neighbours(cols, vals, index_start, index_rows, index_values, np.array([0, 1]), 1,
+                      entry_cols, entry_values, row_start, row_nnz, np.zeros(2), 2, np.zeros(3),
+                      1, np.zeros((2, 2), dtype=np.float32), dist, np.zeros(2), np.zeros(2))
+    sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))

@@ -18,6 +18,8 @@ rule with the best prequential F1:
   Hamming budget requires it (see ``_kernels.rule_choose``).
 """
 
+import math
+
 import numpy as np
 
 from . import _kernels
@@ -28,17 +30,21 @@ NEVER = -1
 # any label (prequential, decayed counts): the Hamming loss stays below the empty prediction's.
 HAMMING_BUDGET = 0.95
 
-# The labels present, for the window's moments of every instance (no per-label rows).
-_NO_LABELS = np.zeros(0, dtype=np.int64)
+# Sparse rows added between two rebuilds of the window's index by feature (a rebuild reads
+# every entry of the window; a query reads the rows added since whole).
+INDEX_EVERY = 64
 
 
 class NeighbourWindow:
     """The last ``size`` instances (features, labels) and their ``k`` nearest.
 
-    Dense rows are float32 vectors of the raw features (NaN = missing); distances divide each
-    feature by its running range over every instance added and read a missing value as the
-    feature's running mean (``_kernels.dense_sq_distances``). Sparse rows keep the non-zero
-    entries of the scaled features only, so a query costs the non-zeros of the window.
+    Dense rows are float32 vectors of the raw features (NaN = missing), stored by feature
+    (``columns[f, r]``, see ``_kernels.dense_sq_distances``); distances divide each feature by
+    its running range over every instance added and read a missing value as the feature's
+    running mean. Sparse rows keep the non-zero entries of the scaled features only and their
+    squared norms; the rows are also indexed by feature every ``INDEX_EVERY`` rows, so a query
+    costs its non-zeros times their frequency in the window, plus the rows added since
+    (``_kernels.sparse_sq_distances``).
     """
 
     def __init__(self, size, k, sparse, n_labels):
@@ -49,12 +55,27 @@ class NeighbourWindow:
         self.n = 0
         self.next = 0
         if sparse:
-            self.row_cols = np.zeros((size, 0), dtype=np.int64)
-            self.row_values = np.zeros((size, 0), dtype=np.float32)
+            # The rows' entries one after the other, oldest row first, in entries lo:hi
+            # (rows leave in the order they came).
+            self.entry_cols = np.zeros(0, dtype=np.int64)
+            self.entry_values = np.zeros(0, dtype=np.float32)
+            self.lo = 0
+            self.hi = 0
+            self.row_start = np.zeros(size, dtype=np.int64)
             self.row_nnz = np.zeros(size, dtype=np.int64)
+            self.row_norms = np.zeros(size)
+            self.row_serial = np.zeros(size, dtype=np.int64)
+            self.n_added = 0
+            # The rows by column (_kernels.sparse_column_index), rebuilt every
+            # ``index_every`` rows: the rows added before ``indexed`` are read through it.
+            self.index_every = min(size, INDEX_EVERY)
+            self.indexed = 0
+            self.index_start = np.zeros(1, dtype=np.int64)
+            self.index_rows = np.zeros(0, dtype=np.int64)
+            self.index_values = np.zeros(0, dtype=np.float32)
             self.scratch = np.zeros(0)
         else:
-            self.rows = np.zeros((size, 0), dtype=np.float32)
+            self.columns = np.zeros((0, size), dtype=np.float32)
             # Running moments (row 0: every instance added) and extremes of each feature.
             self.count = np.zeros((1, 0))
             self.mean = np.zeros((1, 0))
@@ -77,27 +98,66 @@ class NeighbourWindow:
         ``xs`` (the sparse rows keep this one) and its 0/1 labels ``y``."""
         r = self.next
         if self.sparse:
-            nnz = len(xs.cols)
-            if nnz > self.row_cols.shape[1]:
-                self.row_cols = _pad_cols(self.row_cols, nnz)
-                self.row_values = _pad_cols(self.row_values, nnz)
-            self.row_cols[r, :nnz] = xs.cols
-            self.row_values[r, :nnz] = xs.values
-            self.row_nnz[r] = nnz
-            if nnz and xs.cols[-1] >= len(self.scratch):
+            self._append_entries(r, xs.cols, xs.values)
+            self.row_norms[r] = _kernels.sparse_sq_norm(self.entry_values[self.row_start[r]:],
+                                                        len(xs.cols))
+            self.row_serial[r] = self.n_added
+            self.n_added += 1
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
                 self.scratch = np.zeros(max(int(xs.cols[-1]) + 1, 2 * len(self.scratch)))
         else:
             n_features = len(xv)
-            if n_features > self.rows.shape[1]:
-                self.rows = _pad_cols(self.rows, n_features)
-            self._fit_features(n_features)
-            _kernels.leaf_observe(self.count, self.mean, self.m2, self.fmin, self.fmax,
-                                  _NO_LABELS, xv, 1.0)
-            self.rows[r, :n_features] = xv
-            self.rows[r, n_features:] = np.nan
+            if n_features > self.columns.shape[0]:
+                # Features new to the window read 0.0 in the rows already stored.
+                extra = n_features - self.columns.shape[0]
+                self.columns = np.concatenate(
+                    [self.columns, np.zeros((extra, self.size), dtype=np.float32)]
+                )
+            if n_features > len(self.fmin):
+                self._fit_features(n_features)
+            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.m2,
+                                        self.fmin, self.fmax)
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)
+        if self.sparse and self.n_added - self.indexed >= self.index_every:
+            self._index_columns()
+
+    def _index_columns(self):
+        n_entries = int(self.row_nnz[: self.n].sum())
+        if len(self.index_rows) < n_entries:
+            self.index_rows = np.zeros(2 * n_entries, dtype=np.int64)
+            self.index_values = np.zeros(2 * n_entries, dtype=np.float32)
+        if len(self.index_start) != len(self.scratch) + 1:
+            self.index_start = np.zeros(len(self.scratch) + 1, dtype=np.int64)
+        _kernels.sparse_column_index(self.entry_cols, self.entry_values, self.row_start,
+                                     self.row_nnz, self.n, self.index_start, self.index_rows,
+                                     self.index_values)
+        self.indexed = self.n_added
+
+    def _append_entries(self, r, cols, values):
+        """Store the entries of row ``r`` after the others, the row it replaces (the oldest)
+        dropped first; the live entries move to the front, and the storage doubles, only when
+        its end is reached."""
+        nnz = len(cols)
+        if self.n == self.size:
+            self.lo = self.row_start[(r + 1) % self.size] if self.size > 1 else self.hi
+        if self.hi + nnz > len(self.entry_cols):
+            lo, live = self.lo, self.hi - self.lo
+            capacity = max(len(self.entry_cols), 2 * (live + nnz), 64)
+            entry_cols = np.zeros(capacity, dtype=np.int64)
+            entry_values = np.zeros(capacity, dtype=np.float32)
+            entry_cols[:live] = self.entry_cols[lo:self.hi]
+            entry_values[:live] = self.entry_values[lo:self.hi]
+            self.entry_cols, self.entry_values = entry_cols, entry_values
+            self.row_start -= lo
+            self.lo, self.hi = 0, live
+        start = self.hi
+        self.row_start[r] = start
+        self.row_nnz[r] = nnz
+        self.entry_cols[start:start + nnz] = cols
+        self.entry_values[start:start + nnz] = values
+        self.hi += nnz
 
     def proba(self, xv, xs):
         """Per label, the fraction of the ``k`` nearest instances carrying it (the nearest
@@ -107,19 +167,26 @@ class NeighbourWindow:
             self.nearest_labels = np.zeros(n_labels)
             return np.zeros(n_labels)
         dist = self._dist
-        if self.sparse:
-            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
-                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
-            _kernels.sparse_sq_distances(xs.cols, xs.values, self.row_cols, self.row_values,
-                                         self.row_nnz, self.n, self.scratch, dist)
-        else:
-            self._fit_features(max(len(xv), self.rows.shape[1]))
-            _kernels.dense_sq_distances(xv, self.rows, self.n, self.mean[0], self.fmin,
-                                        self.fmax, dist)
         k = min(self.k, self.n)
         proba = np.empty(n_labels)
         nearest_labels = np.empty(n_labels)
-        if _kernels.neighbour_vote(dist, self.n, k, self.labels, proba, nearest_labels):
+        if self.sparse:
+            if len(xs.cols) and xs.cols[-1] >= len(self.scratch):
+                self.scratch = np.zeros(int(xs.cols[-1]) + 1)
+            unique = _kernels.sparse_neighbours(
+                xs.cols, xs.values, self.index_start, self.index_rows, self.index_values,
+                self.row_serial, self.indexed, self.entry_cols, self.entry_values,
+                self.row_start, self.row_nnz, self.row_norms, self.n, self.scratch, k,
+                self.labels, dist, proba, nearest_labels,
+            )
+        else:
+            if len(xv) > len(self.fmin):
+                self._fit_features(len(xv))
+            unique = _kernels.dense_neighbours(
+                xv, self.columns, self.n, self.mean[0], self.fmin, self.fmax, k, self.labels,
+                dist, proba, nearest_labels,
+            )
+        if unique:
             self.nearest_labels = nearest_labels
             return proba
         # The k nearest are not unique (equal distances): numpy's selection decides.
@@ -240,11 +307,11 @@ class JointChoice:
         self.use_neighbour = False
 
     def record(self, per_label, neighbour, y):
-        before = self.exact.copy()
+        exact = self.exact
+        before_rules, before_neighbour = exact[0], exact[1]
         _kernels.joint_record(per_label, neighbour, y, self.tp, self.fp, self.fn, self.errors,
-                              self.exact)
-        won = self.exact - before
-        self.disagreements += abs(won[1] - won[0])
+                              exact)
+        self.disagreements += abs((exact[1] - before_neighbour) - (exact[0] - before_rules))
         self.weight += 1.0
         self.n += 1
         if self.n % self.every == 0:
@@ -254,10 +321,12 @@ class JointChoice:
             self.disagreements *= self.decay
         elif self.n >= 10 * self.every:  # early on, choose after every instance
             return
-        f1 = 2.0 * self.tp / np.maximum(2.0 * self.tp + self.fp + self.fn, 1e-12)
+        # Scalar arithmetic (two answers): the values of the array forms, without their cost.
+        tp, fp, fn = self.tp.tolist(), self.fp.tolist(), self.fn.tolist()
+        f1 = [2.0 * tp[a] / max(2.0 * tp[a] + fp[a] + fn[a], 1e-12) for a in (0, 1)]
         self.use_neighbour = bool(
             self.weight >= self.min_weight
-            and self.exact[1] - self.exact[0] > self.z * np.sqrt(self.disagreements)
+            and exact[1] - exact[0] > self.z * math.sqrt(self.disagreements)
             and self.errors[1] <= self.errors[0]
             and f1[1] >= f1[0]
         )

@@ -18,6 +18,21 @@ _ROW0 = np.zeros(1, dtype=np.int64)
 SPARSE_CLIP = 2.0
 
 
+def auto_representation(instances, n_features):
+    """``sparse="auto"``'s choice from the first instances: "sparse" when their non-zero values
+    (strings count as non-zero, missing values as zero) average at most a quarter of the
+    ``n_features`` seen, and at least 64 features were seen; else "dense".
+
+    MLHAT applies it to the instances it buffers (``_choose_representation``), IHOMER to the
+    ones it buffers itself instead of running a probe MLHAT beside it.
+    """
+    non_zero = np.mean([
+        sum(1 for v in x.values() if isinstance(v, str) or (v is not None and v == v and v != 0))
+        for x in instances
+    ])
+    return "dense" if n_features < 64 or non_zero > 0.25 * n_features else "sparse"
+
+
 class SparseVector:
     """Non-zero entries of an instance: sorted column indices ``cols`` and their ``values``.
 

@@ -5,9 +5,9 @@ import collections
 import numpy as np
 from river import base
 
-from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities
+from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities, auto_representation
 from .clustering import LabelClusterer, tree_leaves
-from .mlhat import MLHAT
+from .mlhat import AUTO_WINDOW, MLHAT
 
 __all__ = ["IHOMER"]
 
@@ -226,10 +226,9 @@ class IHOMER(base.MultiLabelClassifier):
         )
         self._features = FeatureSpace()
         # Input representation, as MLHAT chooses it (``model.sparse``): "sparse" or "dense";
-        # None while a probe MLHAT looks at the first instances (sparse="auto").
+        # None while the first instances are buffered (sparse="auto"), then MLHAT's rule picks.
         sparse = self._prototype().sparse
         self._mode = {True: "sparse", False: "dense"}.get(sparse)
-        self._probe = MLHAT(sparse="auto") if self._mode is None else None
         self._auto_buffer = []
         self._tree = None  # root _Node
         self._clusters = []  # label tuples of the leaves, in tree order
@@ -341,18 +340,19 @@ class IHOMER(base.MultiLabelClassifier):
         self._learn_vectors(xv, xs, positives, new)
         if self._mode is None:
             self._auto_buffer.append((dict(x), dict(y)))
-            self._probe.learn_one(x, y)
-            if self._probe._mode is not None:  # the probe chose (MLHAT's rule)
-                self._choose_representation(self._probe._mode)
+            if len(self._auto_buffer) >= AUTO_WINDOW:
+                # The features seen so far are exactly those an MLHAT would have seen.
+                self._choose_representation(auto_representation(
+                    [seen for seen, _ in self._auto_buffer], len(self._features)))
 
     def _choose_representation(self, mode):
         """sparse="auto": keep dense, or start over sparse and learn the buffered instances."""
         buffer = self._auto_buffer
         if mode == "dense":
-            self._mode, self._probe, self._auto_buffer = "dense", None, []
+            self._mode, self._auto_buffer = "dense", []
             return
         self._reset()
-        self._mode, self._probe = "sparse", None
+        self._mode = "sparse"
         for x, y in buffer:
             self.learn_one(x, y)
 

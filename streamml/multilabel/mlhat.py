@@ -8,7 +8,8 @@ from river import base
 from . import _sparse, _tree
 from ._calibration import LabelThresholds
 from ._rules import JointChoice, NeighbourWindow, RuleSelector
-from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector
+from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
+                      auto_representation)
 
 __all__ = ["MLHAT"]
 
@@ -349,12 +350,7 @@ class MLHAT(base.MultiLabelClassifier):
     def _choose_representation(self):
         """sparse="auto": keep dense, or start over sparse and learn the buffered instances."""
         buffer, self._auto_buffer = self._auto_buffer, []
-        n_features = len(self._features)
-        non_zero = np.mean([
-            sum(1 for v in x.values() if isinstance(v, str) or (v is not None and v == v and v != 0))
-            for x, _ in buffer
-        ])
-        if n_features < 64 or non_zero > 0.25 * n_features:
+        if auto_representation([x for x, _ in buffer], len(self._features)) == "dense":
             self._mode = "dense"
             return
         self._reset()

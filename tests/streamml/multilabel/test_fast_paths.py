@@ -53,7 +53,11 @@ def general_paths_only(monkeypatch):
     def switch_off():
         monkeypatch.setattr(FeatureSpace, "_sparse_same_keys", lambda self, x, keys, grow: None)
         monkeypatch.setattr(mlhat, "_same_scaled", lambda predicted, xv: None)
-        monkeypatch.setattr(_kernels, "neighbour_vote", lambda *args: False)
+        # The neighbour kernels compute the distances only and leave the vote to numpy.
+        monkeypatch.setattr(_kernels, "dense_neighbours",
+                            lambda *args: _kernels.dense_sq_distances(*args[:6], args[8]))
+        monkeypatch.setattr(_kernels, "sparse_neighbours",
+                            lambda *args: _kernels.sparse_sq_distances(*args[:14], args[16]))
     return switch_off
 
 

@@ -312,3 +312,33 @@ def test_repartition_on_drift_ignores_later_splits_and_change_follows_them():
         assert sorted(label for c in model.clusters for label in c) == sorted(model.labels)
     with pytest.raises(ValueError, match="repartition_on"):
         IHOMER(repartition_on="always")
+
+
+def _zero_filled_text(n, n_words=300, seed=0):
+    """Word counts written densely (every word, mostly 0.0), as a dense ARFF of words is."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        words = set(rng.choice(n_words, size=5, replace=False).tolist())
+        x = {f"w{i}": float(i in words) for i in range(n_words)}
+        y = {f"l{l}": bool(words & set(range(10 * l, 10 * l + 10))) for l in range(4)}
+        yield x, y
+
+
+@pytest.mark.parametrize("stream", ["yeast", "text", "narrow text"])
+def test_auto_representation_is_the_one_mlhat_chooses_at_the_same_instance(stream):
+    if stream == "yeast":
+        data = list(datasets.Yeast().take(40))
+    else:
+        data = list(_zero_filled_text(40, n_words=300 if stream == "text" else 40))
+    ihomer, mlhat = IHOMER(seed=0), MLHAT(seed=0)
+    for i, (x, y) in enumerate(data):
+        ihomer.learn_one(x, y)
+        mlhat.learn_one(x, y)
+        assert ihomer._mode == mlhat._mode, i
+    assert ihomer._mode == ("sparse" if stream == "text" else "dense")
+    # Sparse: the buffered instances were learnt again, as by an IHOMER sparse from the start.
+    fixed = IHOMER(MLHAT(sparse=ihomer._mode == "sparse"), seed=0)
+    for x, y in data:
+        fixed.learn_one(x, y)
+    for x, _ in data[-5:]:
+        assert ihomer.predict_one(x) == fixed.predict_one(x)

@@ -2,12 +2,14 @@
 neighbours window, and the prequential choice between them (parity with naive twins written
 from the formulas, and real learning)."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from river import datasets
 
-from streamml.multilabel import MLHAT
+from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels
 from streamml.multilabel._rules import NEVER, JointChoice, NeighbourWindow, RuleSelector
 from streamml.multilabel._spaces import SparseVector
@@ -85,8 +87,8 @@ def test_distance_kernels_match_numpy():
     mean = rng.normal(size=6)
     fmin = np.array([-2.0, -1.0, 0.5, -3.0, -1.0, 0.0])
     fmax = np.array([2.0, 3.0, 0.5, 1.0, 4.0, np.inf])  # feature 2: no range, 5: unknown
-    got = np.zeros(6)
-    _kernels.dense_sq_distances(query, rows, 5, mean, fmin, fmax, got)
+    got = np.full(6, -1.0)
+    _kernels.dense_sq_distances(query, np.ascontiguousarray(rows.T), 5, mean, fmin, fmax, got)
     width = 6
     q = np.append(query, np.full(width - len(query), np.nan))
     r = np.hstack([rows[:5].astype(np.float64), np.full((5, width - 4), np.nan)])
@@ -96,23 +98,132 @@ def test_distance_kernels_match_numpy():
     used = (span > 0) & np.isfinite(span)
     expected = (((r - q)[:, used] / span[used]) ** 2).sum(axis=1)
     assert np.allclose(got[:5], expected, rtol=1e-6)
-    assert got[5] == 0.0  # beyond n_rows: untouched
+    assert got[5] == -1.0  # beyond n_rows: untouched
     dense = np.zeros((4, 12))
     dense[rng.random(dense.shape) < 0.3] = 1.5
-    row_cols = np.zeros((4, 12), dtype=np.int64)
-    row_values = np.zeros((4, 12), dtype=np.float32)
-    row_nnz = np.zeros(4, dtype=np.int64)
-    for r in range(4):
-        nz = np.flatnonzero(dense[r])
-        row_cols[r, : len(nz)], row_values[r, : len(nz)], row_nnz[r] = nz, dense[r, nz], len(nz)
+    dense[2] = 0.0  # an empty row
     q = np.zeros(12)
     q[[0, 3, 8]] = [1.0, 2.0, 0.5]
+    # Rows 0-3 stored one after the other and indexed by column; then row 1 replaced by a new
+    # one stored after them: the index's entries of the old row must be left out, and the
+    # rows added since the index (row 1 and, by its serial, row 3) read whole.
+    rows = [np.flatnonzero(d) for d in dense]
+    entry_cols = np.concatenate(rows).astype(np.int64)
+    entry_values = np.concatenate([d[c] for d, c in zip(dense, rows)]).astype(np.float32)
+    row_nnz = np.array([len(c) for c in rows])
+    row_start = np.r_[0, np.cumsum(row_nnz)[:-1]]
+    index_start = np.zeros(13, dtype=np.int64)
+    index_rows = np.zeros(len(entry_cols), dtype=np.int64)
+    index_values = np.zeros(len(entry_cols), dtype=np.float32)
+    _kernels.sparse_column_index(entry_cols, entry_values, row_start, row_nnz, 4, index_start,
+                                 index_rows, index_values)
+    for c in range(12):  # the index: every stored entry of each column, once
+        got = sorted(zip(index_rows[index_start[c]:index_start[c + 1]].tolist(),
+                         index_values[index_start[c]:index_start[c + 1]].tolist()))
+        assert got == [(r, 1.5) for r in range(4) if dense[r, c]]
+    new_row = np.zeros(12)
+    new_row[[3, 5, 8]] = [0.5, 1.0, 2.0]
+    dense[1] = new_row
+    entry_cols = np.r_[entry_cols, [3, 5, 8]]
+    entry_values = np.r_[entry_values, np.float32([0.5, 1.0, 2.0])]
+    row_start[1], row_nnz[1] = len(entry_cols) - 3, 3
+    row_serial = np.array([0, 4, 2, 3])
+    norms = (dense ** 2).sum(axis=1)
     scratch = np.zeros(12)
     out = np.zeros(4)
-    _kernels.sparse_sq_distances(np.flatnonzero(q), q[q != 0], row_cols, row_values, row_nnz,
-                                 4, scratch, out)
+    cols = np.flatnonzero(q)
+    _kernels.sparse_sq_distances(cols, q[cols], index_start, index_rows, index_values,
+                                 row_serial, 3, entry_cols, entry_values, row_start, row_nnz,
+                                 norms, 4, scratch, out)
     assert np.allclose(out, ((dense - q) ** 2).sum(axis=1))
     assert not scratch.any()
+
+
+def _row_by_row_dense(query, rows, n_rows, mean, fmin, fmax):
+    """The dense distance one row at a time, features in order (the kernel's per-row sums)."""
+    n_features = max(len(query), rows.shape[1])
+    out = []
+    for r in range(n_rows):
+        d = 0.0
+        for f in range(n_features):
+            span = fmax[f] - fmin[f]
+            if not (0.0 < span < np.inf):
+                continue
+            q = query[f] if f < len(query) else np.nan
+            q = mean[f] if q != q else float(q)
+            v = float(rows[r, f]) if f < rows.shape[1] else np.nan
+            v = mean[f] if v != v else v
+            diff = (q - v) * (1.0 / span)
+            d += diff * diff
+        out.append(d)
+    return out
+
+
+def _row_by_row_sparse(cols, values, rows):
+    """The sparse distance one row at a time: |q|^2 + |row|^2 - 2 q.row, each sum in the
+    row's (ascending) order, float32 products for the row's norm as the window stores it."""
+    scratch = dict(zip(cols.tolist(), values.tolist()))
+    q_norm = 0.0
+    for v in values:
+        q_norm += v * v
+    out = []
+    for row_cols, row_values in rows:
+        r_norm = 0.0
+        dot = 0.0
+        for c, v in zip(row_cols.tolist(), row_values):
+            r_norm += float(v * v)
+            dot += scratch.get(c, 0.0) * float(v)
+        out.append(q_norm + r_norm - 2.0 * dot)
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 7])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse, size):
+    # The window's layouts (dense: by feature; sparse: posting lists over a moving, compacted
+    # store) must give exactly the distances of the plain row-by-row pass: the neighbours and
+    # so MLHAT's predictions must not depend on them. New features, missing values, empty
+    # rows, rows longer than any before and many turns of the window included.
+    rng = np.random.default_rng(11)
+    window = NeighbourWindow(size, 2, sparse, n_labels=1)
+    stored = []
+    n_features = 5
+    for i in range(150):
+        if i % 30 == 29:
+            n_features += 3
+        nnz = int(rng.integers(0, n_features + 1)) if i % 17 else n_features
+        x = np.zeros(n_features)
+        x[rng.choice(n_features, nnz, replace=False)] = rng.normal(size=nnz)
+        if not sparse and i % 5 == 0:
+            x[rng.integers(n_features)] = np.nan
+        query = np.where(rng.random(n_features) < 0.5, rng.normal(size=n_features), 0.0)
+        if window.n:
+            window.proba(query, _vector(query, sparse))
+            got = window._dist[: window.n]
+            if sparse:
+                xs = _vector(query, sparse)
+                expected = _row_by_row_sparse(xs.cols, xs.values, stored)
+            else:
+                rows = np.full((size, n_features), np.nan, dtype=np.float32)
+                for r, row in enumerate(stored):
+                    rows[r, : len(row)] = row
+                expected = _row_by_row_dense(query, rows, window.n, window.mean[0],
+                                             window.fmin, window.fmax)
+            assert got.tolist() == expected
+        v = _vector(x, sparse)
+        window.add(x.copy(), v, np.zeros(1))
+        if sparse:
+            row = (v.cols.copy(), v.values.astype(np.float32))
+        else:
+            row = x.astype(np.float32)
+            # Rows stored before a feature appeared read it as 0.0 (zero-padded columns).
+            stored = [np.pad(s, (0, n_features - len(s))) for s in stored]
+        if len(stored) < size:
+            stored.append(row)
+        else:
+            stored[(i % size)] = row
+    if sparse:
+        assert window.hi - window.lo == sum(len(c) for c, _ in stored)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -488,3 +599,81 @@ def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
             first = i
     assert first is not None and first < 40
     assert hits / len(data) > 0.88
+class _RowByRowWindow(NeighbourWindow):
+    """The window with the plain distances: each stored row read whole, one at a time."""
+
+    def add(self, xv, xs, y):
+        if not hasattr(self, "plain"):
+            self.plain = []
+        slot = self.next
+        super().add(xv, xs, y)
+        if self.sparse:
+            row = (xs.cols.copy(), xs.values.astype(np.float32))
+        else:
+            row = xv.astype(np.float32)
+            # Rows stored before a feature appeared read it as 0.0 (as the window pads them).
+            self.plain = [np.pad(r, (0, len(row) - len(r))) for r in self.plain]
+        if slot < len(self.plain):
+            self.plain[slot] = row
+        else:
+            self.plain.append(row)
+
+    def proba(self, xv, xs):
+        if self.n == 0:
+            return super().proba(xv, xs)
+        if self.sparse:
+            dist = _row_by_row_sparse(xs.cols, xs.values, self.plain)
+        else:
+            width = max(len(r) for r in self.plain)
+            rows = np.full((self.n, width), np.nan, dtype=np.float32)
+            for r, row in enumerate(self.plain):
+                rows[r, : len(row)] = row
+            self._fit_features(max(len(xv), width))
+            dist = _row_by_row_dense(xv, rows, self.n, self.mean[0], self.fmin, self.fmax)
+        self._dist[: self.n] = dist
+        k = min(self.k, self.n)
+        proba = np.empty(self.labels.shape[1])
+        nearest = np.empty(self.labels.shape[1])
+        if _kernels.neighbour_vote(self._dist, self.n, k, self.labels, proba, nearest):
+            self.nearest_labels = nearest
+            return proba
+        chosen = np.argpartition(dist, k - 1)[:k] if k < self.n else np.arange(self.n)
+        self.nearest_labels = self.labels[int(np.argmin(dist))].astype(np.float64)
+        return self.labels[chosen].mean(axis=0, dtype=np.float64)
+
+
+def _wide_sparse_stream(n, seed, n_words=400, n_labels=6):
+    """Sparse word dicts (new words keep appearing); label j present with one of its words."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        words = rng.choice(min(n_words, 40 + 2 * i), size=int(rng.integers(1, 12)),
+                           replace=False)
+        x = {f"w{w}": float(1 + w % 3) for w in words}
+        yield x, {f"l{j}": bool(set(words.tolist()) & {j, j + 7}) for j in range(n_labels)}
+
+
+@pytest.mark.parametrize("stream", ["yeast", "sparse words"])
+def test_mlhat_predicts_the_same_with_a_row_by_row_neighbour_window(stream, monkeypatch):
+    # The window's storage (dense: by feature; sparse: a moving store and a column index) is
+    # a speed-up only: MLHAT with the plain window gives the same predictions at every
+    # instance, over several turns of the window.
+    if stream == "yeast":
+        data = list(itertools.islice(datasets.Yeast(), 250))
+    else:
+        data = list(_wide_sparse_stream(400, seed=5))
+
+    def predictions():
+        model = MLHAT(seed=3, neighbour_window=70, sparse=stream != "yeast")
+        out = []
+        for x, y in data:
+            out.append(tuple(sorted(k for k, v in model.predict_one(x).items() if v)))
+            model.learn_one(x, y)
+        return out, model
+
+    fast, model = predictions()
+    assert model._window.sparse == (stream != "yeast")
+    monkeypatch.setattr(mlhat, "NeighbourWindow", _RowByRowWindow)
+    plain, twin = predictions()
+    assert isinstance(twin._window, _RowByRowWindow)
+    assert plain == fast
+    assert sum(map(len, fast)) > 0
