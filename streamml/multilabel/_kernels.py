@@ -356,8 +356,8 @@ def sparse_logits(cols, values, coef, intercept, proba):
 
 
 @njit(cache=True, error_model="numpy")
-def sparse_sgd(cols, values, labels, positive_target, member_weights, coef, intercept, lr,
-               lr_coef, l2, acc_coef, acc_intercept, decay, errors):
+def sparse_sgd(cols, values, labels, member_weights, coef, intercept, lr, lr_coef, l2,
+               acc_coef, acc_intercept, decay, errors):
     """One adaptive-gradient step of per-label logistic regressions on the non-zero features.
 
     Like ``chain_sgd`` (``acc = decay * acc + g**2``) but the feature weights step
@@ -369,10 +369,6 @@ def sparse_sgd(cols, values, labels, positive_target, member_weights, coef, inte
     ----------
     cols, values : the non-zero features (see ``sparse_logits``), input
     labels : float64 (n_labels,), input, values 0 / 1
-    positive_target : float64 (n_labels,), input
-        Target of each label where it is present (1: plain logistic regression; above 1: the
-        gradient of the log loss minus ``(target - 1) * logit``, a constant extra push of
-        the positives' logits, which MLHAT gives rare labels).
     member_weights : float64 (n_members,), input
     coef : float (n_members, n_features, >= n_labels), updated in place
     intercept : float64 (n_members, n_labels), updated in place
@@ -380,7 +376,7 @@ def sparse_sgd(cols, values, labels, positive_target, member_weights, coef, inte
     acc_coef, acc_intercept : shaped like ``coef`` and ``intercept``, updated in place
     decay : float in (0, 1]
     errors : float64 (n_members, n_labels), output
-        ``w * (p - y * positive_target)`` per member and label (``p`` before the step).
+        ``w * (p - y)`` per member and label (``p`` before the step).
     """
     n_members = coef.shape[0]
     n_features = coef.shape[1]
@@ -394,7 +390,7 @@ def sparse_sgd(cols, values, labels, positive_target, member_weights, coef, inte
             continue
         _member_logits(cols, values, coef, intercept, e, z)
         for j in range(n_labels):
-            err = w * (_sigmoid(z[j]) - labels[j] * positive_target[j])
+            err = w * (_sigmoid(z[j]) - labels[j])
             errors[e, j] = err
             acc_intercept[e, j] = decay * acc_intercept[e, j] + err * err
             intercept[e, j] -= lr * err / (math.sqrt(acc_intercept[e, j]) + 1e-8)
@@ -1187,8 +1183,8 @@ def warm_up():
     vals = np.ones(2)
     scoef = np.zeros((1, 3, 2), dtype=np.float32)  # the dtype MLHAT's sparse leaves use
     sparse_logits(cols, vals, scoef, inter, proba)
-    sparse_sgd(cols, vals, np.zeros(2), np.ones(2), np.ones(1), scoef, inter, 0.1, 0.1, 0.0,
-               scoef.copy(), inter.copy(), 0.999, np.zeros((1, 2)))
+    sparse_sgd(cols, vals, np.zeros(2), np.ones(1), scoef, inter, 0.1, 0.1, 0.0, scoef.copy(),
+               inter.copy(), 0.999, np.zeros((1, 2)))
     present = np.zeros(3)
     together = np.zeros((3, 2), dtype=np.float32)
     presence_update(present, together, cols, np.array([1], dtype=np.int64), 1.0)

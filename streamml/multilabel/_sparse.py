@@ -17,13 +17,6 @@ import numpy as np
 from . import _kernels
 from ._tree import ContextInputs, Leaf
 
-# Labels present in fewer than this fraction of a sparse leaf's instances count as rare: the
-# leaf model learns their positives with target RARE_TARGET instead of 1 (a constant extra push
-# of the logit, see _kernels.sparse_sgd). Tuned on medical and enron, 3 orders (bibtex held
-# out): see docs/multilabel.md.
-RARE_RATE = 0.01
-RARE_TARGET = 2.0
-
 
 # Presence splits sending less than this fraction of a leaf to one side are not scored: their
 # gain is too small to ever pass the Hoeffding test, and scoring costs labels x features.
@@ -71,9 +64,6 @@ class SparseLogisticModel(ContextInputs):
         self.acc_context = np.zeros_like(self.context)
         self._scratch = np.zeros((n_members, n_labels))
         self.n_updates = 0.0
-        # Target of each label where it is present (set by the leaf, see
-        # SparseLeaf.observe); None: 1 for every label.
-        self.positive_target = None
 
     @property
     def n_labels(self):
@@ -105,12 +95,9 @@ class SparseLogisticModel(ContextInputs):
         # No 1/sqrt(features) damping of the feature step as in the dense model: an instance
         # moves only its few non-zero weights (measured on medical: micro-F1 .62 -> .67).
         lr_coef = lr
-        positive_target = self.positive_target
-        if positive_target is None or len(positive_target) != len(y):
-            positive_target = np.ones(len(y))
         _kernels.sparse_sgd(
-            xs.cols, xs.values, y, positive_target, member_weights, self.coef, intercept, lr,
-            lr_coef, l2, self.acc_coef, self.acc_intercept, decay, self._scratch,
+            xs.cols, xs.values, y, member_weights, self.coef, intercept, lr, lr_coef, l2,
+            self.acc_coef, self.acc_intercept, decay, self._scratch,
         )
         if shifted:
             self._learn_context(intercept, before, self._scratch, ctx, lr, l2, decay)
@@ -189,12 +176,6 @@ class SparseLeaf(Leaf):
         _kernels.presence_update(self.present, self.together, xv.cols, rows, weight)
         self.mass_all += weight * len(xv.cols)
         self.mass_pos[rows] += weight * len(xv.cols)
-        # Rare labels (present in fewer than RARE_RATE of this leaf's instances, this one
-        # included) learn their positives with target RARE_TARGET: their few positives
-        # otherwise score below hundreds of negatives.
-        self.model.positive_target = np.where(
-            self.positives + weight * y < RARE_RATE * (self.n + weight), RARE_TARGET, 1.0
-        )
         self._learn_labels(xs, y, positives, weight, member_weights, lr, l2, decay, ctx)
 
     def nb_proba(self, xv):

@@ -87,11 +87,8 @@ class MLHAT(base.MultiLabelClassifier):
     splits (node entropy :math:`H = \\sum_l h(p_l)`, Hoeffding range
     :math:`R = \\log_2(\\#\\text{label sets})`). Each leaf predicts with the majority label set
     while it has seen a single one, else with an online-bagged ensemble of logistic classifier
-    chains over standardized features (binary relevance beyond ``max_chain_labels`` labels;
-    on sparse input, binary relevance over the non-zero features, where a label present in
-    fewer than 1% of the leaf's instances learns its positives with target 2: a constant
-    extra push of their logits, so that its few positives are not scored below hundreds of
-    negatives); children inherit their parent's leaf model when a leaf splits. Each node runs ADWIN on the
+    chains over standardized features (binary relevance beyond ``max_chain_labels`` labels);
+    children inherit their parent's leaf model when a leaf splits. Each node runs ADWIN on the
     Hamming loss of its predictions; on an error increase it grows an alternate subtree, swapped
     in or pruned after ``drift_window`` instances by a ``switch_significance`` bound. Leaves of
     the main and alternate subtrees are combined with weights 1 / HammingLoss^2.

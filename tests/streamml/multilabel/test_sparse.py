@@ -105,12 +105,11 @@ def test_sparse_kernels_match_a_naive_computation():
     c, b = coef.copy(), intercept.copy()
     acc_c, acc_b = np.full_like(c, 0.5), np.full_like(b, 0.5)
     errors = np.empty((n_members, n_labels))
-    target = np.array([2.0, 1.0, 1.0])  # label 0: a rare label's positive target
-    _kernels.sparse_sgd(cols, values, labels, target, weights, c, b, 0.3, 0.2, 0.01, acc_c,
-                        acc_b, 0.9, errors)
+    _kernels.sparse_sgd(cols, values, labels, weights, c, b, 0.3, 0.2, 0.01, acc_c, acc_b, 0.9,
+                        errors)
     for e in range(n_members):
         p = 1 / (1 + np.exp(-(dense @ coef[e] + intercept[e])))
-        err = weights[e] * (p - labels * target)
+        err = weights[e] * (p - labels)
         np.testing.assert_allclose(errors[e], err, rtol=1e-12)
         ab = 0.9 * 0.5 + err**2
         np.testing.assert_allclose(b[e], intercept[e] - 0.3 * err / (np.sqrt(ab) + 1e-8))
@@ -364,40 +363,3 @@ def test_sparse_vectors_of_repeated_keys_match_the_general_path():
     with pytest.raises(ValueError, match="w9"):
         fast.vectorize_sparse(bad, grow=True)
     assert fast.names == general.names  # refused before any column was added
-
-
-def _rare_label_stream(seed=0):
-    """400 instances of 3 random words out of 40 (label "common" on the even words), two of
-    them also carrying the word "needle" and the label "rare" (0.5% of the instances)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(400):
-        words = rng.choice(40, size=3, replace=False)
-        x = {f"w{w}": 1.0 for w in words}
-        y = {"common": bool(words[0] % 2 == 0), "rare": False}
-        if i in (150, 300):
-            x["needle"] = 1.0
-            y["rare"] = True
-        out.append((x, y))
-    return out
-
-
-def test_rare_labels_learn_their_positives_with_a_larger_target(monkeypatch):
-    from streamml.multilabel import MLHAT, _sparse
-
-    def rare_proba(target):
-        monkeypatch.setattr(_sparse, "RARE_TARGET", target)
-        model = MLHAT(sparse=True, seed=0)
-        for x, y in _rare_label_stream():
-            model.learn_one(x, y)
-        assert model._root.is_leaf  # no split on this stream: one leaf model
-        names = model.labels
-        target = model._root.model.positive_target  # set per label: only "rare" is rare
-        assert target[names.index("rare")] == _sparse.RARE_TARGET
-        assert target[names.index("common")] == 1.0
-        return model.predict_proba_one({"needle": 1.0, "w1": 1.0})["rare"][True]
-
-    default = _sparse.RARE_TARGET
-    assert default > 1.0
-    pushed, plain = rare_proba(default), rare_proba(1.0)
-    assert pushed > plain
