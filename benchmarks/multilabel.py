@@ -477,7 +477,7 @@ jobs, ours afterwards at lower load: compare inst/s across rows loosely, and see
 
 Prequential (predict, then learn), EVERY instance counted. Seed 0 is the file order (birds:
 train then test), seeds 1, 2 random orders, identical for every model; every model ran every
-order. Every model runs every set in full but bibtex, where river's CC runs the first 2,000
+order (but river's Hoeffding-tree models on enron: the file order only). Every model runs every set in full but bibtex, where river's CC runs the first 2,000
 instances and the authors' MLHAT (github aestebant/mlhat, installed as a peer, never
 committed) and river's Hoeffding-tree models would run the first 300 (not run there in this
 run); IHOMER's row on each such prefix is beside them. The goal lines compare IHOMER with the
