@@ -26,8 +26,8 @@ leaves labels out where they would cost more errors than predicting nothing. The
 ``MLHAT.predict_proba_one`` (the tree's leaf-model probabilities, the score of the tree's rule);
 its actual decisions are plotted as a point. The naive-Bayes rule's probabilities of the same
 run are traced too ("MLHAT (ours), naive-Bayes score", read from MLHAT's private cache of its
-rules' answers; left out with a message where they cannot be read). The decisions of river CC, BR(HT) and the authors'
-MLHAT are the argmax of the same probabilities (a 0.5 threshold), so their actual point lies on
+rules' answers; left out with a message where they cannot be read). The decisions of river
+CC, BR(HT) and the authors' MLHAT are the argmax of the same probabilities (a 0.5 threshold), so their actual point lies on
 their global-threshold curve. river's label powerset (LP(HT)) is read as the most probable label
 set (its correct decoding), and its per-label scores are the marginals of its label-set
 distribution (the summed probability of the sets holding the label).

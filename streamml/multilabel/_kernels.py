@@ -1069,7 +1069,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     on a label of which rule 0 finds fewer than half the positives, more true positives than
     rule 0 at no loss of micro-F1: ``tp - tp0 >= kappa (fp - fp0)`` with ``kappa = F / (2 -
     F)``, ``F`` the micro-F1 of the current choices (true positives on a label the tree mostly
-    misses, bought with a few errors the Hamming budget below can pay). The current choice gets ``margin`` extra F1 (hysteresis). Hamming budget: while
+    misses, bought with a few errors the Hamming budget below can pay). The current choice
+    gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     rule 0 only where it hit them and erred less than that fraction of their positives; and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that

@@ -99,18 +99,18 @@ class MLHAT(base.MultiLabelClassifier):
     statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
     words present on sparse input) at learned thresholds, and the ``n_neighbours`` nearest of
     the last ``neighbour_window`` instances (dense input: each raw feature divided by its
-    running range, so a rare binary feature weighs like any other). Every rule decides every instance before it is
-    learnt (prequential); per label, a rule replaces the tree's only with a better F1, no
-    fewer exact label-set matches (the tree's joint decoding is what wins subset accuracy) and
-    no more errors, except on a label of which the tree finds fewer than half the positives,
-    where it may add errors while its true positives gained outweigh its false positives at
-    the rate that keeps micro-F1 (``F / (2 - F)`` false positives per true positive, ``F``
-    the current micro-F1); and while the chosen rules together make more than 0.95 times the errors of
-    predicting nothing, the labels whose rule errs more than leaving them out are left out
-    (cheapest F1 first), so the Hamming loss stays below the empty prediction's. The nearest
-    neighbour's whole label set replaces the per-label answer while it has matched the true
-    label sets significantly more often (a sign test on the instances where exactly one of
-    the two matched), with no more label errors and no lower micro-F1.
+    running range, so a rare binary feature weighs like any other). Every rule decides every
+    instance before it is learnt (prequential); per label, a rule replaces the tree's only
+    with a better F1, no fewer exact label-set matches (the tree's joint decoding is what wins
+    subset accuracy) and no more errors, except on a label of which the tree finds fewer than
+    half the positives, where it may add errors while its true positives gained outweigh its
+    false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false positives per true
+    positive, ``F`` the current micro-F1); and while the chosen rules together make more than
+    0.95 times the errors of predicting nothing, the labels whose rule errs more than leaving
+    them out are left out (cheapest F1 first), so the Hamming loss stays below the empty
+    prediction's. The nearest neighbour's whole label set replaces the per-label answer while it
+    has matched the true label sets significantly more often (a sign test on the instances where
+    exactly one of the two matched), with no more label errors and no lower micro-F1.
 
     Parameters
     ----------
