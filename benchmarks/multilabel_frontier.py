@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _results import command_line, write_section  # noqa: E402
-from multilabel import DATA, authors_mlhat, load, ordered, river_models  # noqa: E402
+from multilabel import DATA, authors_mlhat, load, ordered, river_models, scores  # noqa: E402
 from river import multioutput, tree  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "out" / "frontier"
@@ -84,14 +84,10 @@ def _f1(tp, fp, fn):
 
 
 def point(y_true, y_pred):
-    """(Hamming loss, micro-F1, macro-F1) of 0/1 decisions."""
-    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
-    tp = (y_true & y_pred).sum(axis=0)
-    fp = (~y_true & y_pred).sum(axis=0)
-    fn = (y_true & ~y_pred).sum(axis=0)
-    hamming = (fp.sum() + fn.sum()) / max(y_true.size, 1)
-    micro = float(_f1(tp.sum(), fp.sum(), fn.sum()))
-    return float(hamming), micro, float(np.mean(_f1(tp, fp, fn))) if tp.size else 0.0
+    """(Hamming loss, micro-F1, macro-F1) of 0/1 decisions (``benchmarks/multilabel.py``'s
+    ``scores``, the same conventions)."""
+    s = scores(np.asarray(y_true, bool), np.asarray(y_pred, bool))
+    return s["hamming"], s["micro"], s["macro"]
 
 
 def label_options(truth, scores):
