@@ -1060,10 +1060,11 @@ def rule_decide(decisions, choice, out):
 
 @njit(cache=True)
 def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction,
-                micro_trade, choice):
+                micro_trade, young_rule, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
-    A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
+    A label with fewer than ``min_positives`` positives (young) follows rule ``young_rule``
+    (rule 0, the default, or a rule made for labels too young to be scored). Else the
     rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no fewer exact label-set
     matches ``exact`` and no more errors ``fp + fn`` than rule 0, or, with ``micro_trade`` and
     on a label of which rule 0 finds fewer than half the positives, more true positives than
@@ -1072,7 +1073,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     misses, bought with a few errors the Hamming budget below can pay). The current choice
     gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
-    rule 0 only where it hit them and erred less than that fraction of their positives; and
+    ``young_rule``, else rule 0, only where it hit them and erred less than that fraction of
+    their positives (else never); and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
     fraction of their positives (or never), least F1 lost per error saved first.
 
@@ -1082,6 +1084,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     positives : float64 (n_labels,), input
     margin, min_positives, budget_fraction : float
     micro_trade : bool
+    young_rule : int
     choice : int64 (n_labels,), updated in place
     """
     n_rules, n_labels = tp.shape
@@ -1106,9 +1109,15 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     for j in range(n_labels):
         e0 = fp[0, j] + fn[0, j]
         if positives[j] < min_positives:
-            c = 0
-            if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
+            c = young_rule
+            if over:
                 c = -1
+                for r in (young_rule, 0):
+                    if tp[r, j] > 0.0 and (
+                        fp[r, j] + fn[r, j] <= budget_fraction * positives[j]
+                    ):
+                        c = r
+                        break
         else:
             current = max(choice[j], 0)
             c = 0
@@ -1118,7 +1127,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
                 if exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 if e > e0 + 1e-9 and not (
-                    micro_trade and tp[r, j] > tp[0, j] + 1e-9 and 2.0 * tp[0, j] < positives[j]
+                    micro_trade and r != young_rule
+                    and tp[r, j] > tp[0, j] + 1e-9 and 2.0 * tp[0, j] < positives[j]
                     and tp[r, j] - tp[0, j] >= kappa * (fp[r, j] - fp[0, j])
                 ):
                     continue
@@ -1202,8 +1212,7 @@ def warm_up():
                 rules.copy(), np.zeros(2), rules.copy())
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
-                True,
-                np.zeros(2, dtype=np.int64))
+                True, 1, np.zeros(2, dtype=np.int64))
     dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), c[:1].copy(),
                        c[:1].copy(), c[:1].copy(), np.zeros(3), np.zeros(3))
     dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),

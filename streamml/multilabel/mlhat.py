@@ -7,7 +7,7 @@ from river import base
 
 from . import _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import JointChoice, NeighbourWindow, RuleSelector
+from ._rules import JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -19,9 +19,11 @@ AUTO_WINDOW = 32
 
 # Decision rules competing per label (rows of ``MLHAT._rule_decisions``): the tree's leaf
 # decisions; its probabilities at the other threshold (0.5 when calibrated, the learned ones
-# when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours.
-RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS = range(4)
-N_RULES = 4
+# when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours;
+# on sparse input, the tree's decision or the nearest neighbour's label (the rule of young
+# labels there; on dense input this row copies the tree's, so it is never chosen).
+RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST = range(5)
+N_RULES = 5
 
 # Online-bagging weight of a single leaf model (read only: the kernels never write inputs).
 _ONE_MEMBER = np.ones(1)
@@ -260,6 +262,7 @@ class MLHAT(base.MultiLabelClassifier):
         self._nb_thresholds = None
         self._selector = None
         self._joint = None
+        self._young_gate = None
         self._window = None
         self._last_rules = None
         self._sparse_leaves = False
@@ -418,8 +421,13 @@ class MLHAT(base.MultiLabelClassifier):
             self._sparse_leaves = isinstance(xv, SparseVector)
             self._thresholds = LabelThresholds(len(yv))
             self._nb_thresholds = LabelThresholds(len(yv))
-            self._selector = RuleSelector(N_RULES, len(yv))
+            self._selector = RuleSelector(
+                N_RULES, len(yv),
+                young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
+            )
             self._joint = JointChoice()
+            if self._young_nearest:
+                self._young_gate = YoungLabelGate()
             if self.n_neighbours > 0:
                 self._window = NeighbourWindow(
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
@@ -438,12 +446,21 @@ class MLHAT(base.MultiLabelClassifier):
         if nb_proba is not None:
             self._nb_thresholds.record(nb_proba, yv)
         self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[N_RULES], yv)
+        if self._young_gate is not None:
+            self._young_gate.add(decisions[N_RULES + 1], yv, self._window.cosine,
+                                 self._selector.current_counts())
         self._selector.record(decisions[:N_RULES], yv)
         self._root = self._learn_node(
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
         )
         if self._window is not None:
             self._window.add(xv, xs, yv)
+
+    @property
+    def _young_nearest(self):
+        """Whether young labels follow the tree's decision or the nearest neighbour's label
+        (sparse input with a neighbour window)."""
+        return self._sparse_leaves and self.n_neighbours > 0
 
     @property
     def _calibrated(self):
@@ -605,8 +622,9 @@ class MLHAT(base.MultiLabelClassifier):
         ):
             return last[3]
         n_labels = self._selector.choice.shape[0]
-        # One row more than the rules: the nearest neighbour's label set (answered jointly).
-        decisions = np.zeros((N_RULES + 1, n_labels))
+        # Two rows more than the rules: the nearest neighbour's label set (answered jointly)
+        # and the young labels the most similar instance would add to the tree's decisions.
+        decisions = np.zeros((N_RULES + 2, n_labels))
         tree, tree_proba, leaf = self._tree_decide(xv, xs, ctx)
         decisions[RULE_TREE] = tree
         if self._calibrated:
@@ -620,6 +638,14 @@ class MLHAT(base.MultiLabelClassifier):
         if self._window is not None:
             decisions[RULE_NEIGHBOURS] = self._window.proba(xv, xs) > 0.5
             decisions[N_RULES] = self._window.nearest_labels
+        decisions[RULE_TREE_OR_NEAREST] = tree
+        if self._young_nearest:
+            added = decisions[N_RULES + 1]
+            added[:] = self._window.cosine_labels
+            added[tree > 0.5] = 0.0
+            added[~self._selector.young()] = 0.0
+            if self._young_gate.open(self._window.cosine):
+                np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
         out = (decisions, tree_proba, nb_proba, leaf)
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
