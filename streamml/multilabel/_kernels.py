@@ -869,6 +869,33 @@ def sparse_sq_norm(values, nnz):
 
 
 @njit(cache=True)
+def most_similar_row(sq_dist, row_norms, n_rows, q_norm):
+    """The row of highest cosine similarity to a query and that similarity (first such row;
+    (-1, 0.0) when no row has a positive one), read from the squared distances
+    ``|q|^2 + |row|^2 - 2 q.row``: ``cos = (|q|^2 + |row|^2 - d^2) / (2 |q| |row|)``.
+
+    Parameters
+    ----------
+    sq_dist, row_norms : float64 (>= n_rows,), input
+        Squared distances to the query and squared norms of the rows.
+    n_rows : int
+    q_norm : float
+        Squared norm of the query.
+    """
+    best = -1
+    best_cosine = 0.0
+    for r in range(n_rows):
+        denominator = math.sqrt(q_norm * row_norms[r])
+        if denominator <= 0.0:
+            continue
+        cosine = 0.5 * (q_norm + row_norms[r] - sq_dist[r]) / denominator
+        if cosine > best_cosine:
+            best_cosine = cosine
+            best = r
+    return best, best_cosine
+
+
+@njit(cache=True)
 def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
     """The ``k`` nearest of the first ``n_rows`` rows (smallest ``dist``) and their vote.
 
@@ -1231,6 +1258,7 @@ def warm_up():
                       entry_cols, entry_values, row_start, row_nnz, np.zeros(2), 2, np.zeros(3),
                       1, np.zeros((2, 2), dtype=np.float32), dist, np.zeros(2), np.zeros(2))
     sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
+    most_similar_row(dist, np.ones(2), 2, 1.0)
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))

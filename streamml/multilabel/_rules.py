@@ -9,6 +9,9 @@ rule with the best prequential F1:
 - :class:`NeighbourWindow`: the ``k`` nearest of the last ``size`` instances (a label powerset
   of the neighbours' label sets, read per label), which suits streams of near-duplicate
   instances whose label sets repeat (genbase's protein motifs, foodtruck);
+- :class:`YoungLabelGate`: on sparse input, the similarity above which the most similar
+  stored instance's labels are added to the tree's decisions on young labels (too few
+  positives for a threshold of their own), learned from all young labels together;
 - :class:`RuleSelector`: per label, decayed counts of the true positives, false positives,
   false negatives and exact label-set matches of every rule's decisions, made before each
   instance was learnt (prequential), and the choice: the rule of best F1 among those that
@@ -200,15 +203,12 @@ class NeighbourWindow:
 
     def _cosine_nearest(self, xs):
         """Sparse rows: the label set of the row of highest cosine similarity to the query
-        (read from the squared distances just computed) into ``cosine_labels``."""
-        n = self.n
-        q = float(np.dot(xs.values, xs.values))
-        norms = self.row_norms[:n]
-        dots = 0.5 * (q + norms - self._dist[:n])
-        cosine = dots / np.sqrt(np.maximum(q * norms, 1e-300))
-        r = int(np.argmax(cosine))
-        self.cosine = max(float(cosine[r]), 0.0)
-        if cosine[r] > 0.0:
+        (read from the squared distances just computed) into ``cosine_labels``, that
+        similarity into ``cosine`` (``_kernels.most_similar_row``)."""
+        values = xs.values
+        r, self.cosine = _kernels.most_similar_row(self._dist, self.row_norms, self.n,
+                                                   float(np.dot(values, values)))
+        if r >= 0:
             self.cosine_labels = self.labels[r].astype(np.float64)
         else:
             self.cosine_labels = np.zeros(self.labels.shape[1])
@@ -245,10 +245,10 @@ class YoungLabelGate:
         self.threshold = np.inf
         self.n = 0
 
-    def add(self, added, y, cosine, counts):
+    def add(self, added, y, cosine, selector):
         """Count one instance's candidate additions (0/1 per label, before learning), its
-        labels ``y`` and the similarity ``cosine``; ``counts``: the current choices' true
-        positives, errors and positives (:meth:`RuleSelector.current_counts`)."""
+        labels ``y`` and the similarity ``cosine``; ``selector`` gives the current choices'
+        true positives, errors and positives (:meth:`RuleSelector.current_counts`)."""
         b = min(int(cosine * self.n_bins), self.n_bins - 1)
         hit = float(np.dot(added, y))
         self.hits[b] += hit
@@ -257,7 +257,7 @@ class YoungLabelGate:
         if self.n % self.every == 0:
             self.hits *= self.decay
             self.misses *= self.decay
-            tp, errors, positives = counts
+            tp, errors, positives = selector.current_counts()
             micro_f1 = 2.0 * tp / max(2.0 * tp + errors, 1e-12)
             kappa = self.micro_weight * micro_f1 / (2.0 - micro_f1)
             gain = np.cumsum((self.hits - kappa * self.misses)[::-1])[::-1]

@@ -781,6 +781,48 @@ def _naive_gate_threshold(hits, misses, micro_f1, micro_weight, n_bins):
     return threshold
 
 
+class _Counts:
+    """A rule selector's current counts, as :meth:`RuleSelector.current_counts` gives them."""
+
+    def __init__(self, *counts):
+        self.counts = counts
+
+    def current_counts(self):
+        return self.counts
+
+
+def test_selector_current_counts_sum_the_chosen_rules_counts():
+    selector = RuleSelector(2, 3)
+    selector.tp[:] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    selector.fp[:] = 1.0
+    selector.fn[:] = 2.0
+    selector.positives[:] = [7.0, 8.0, 9.0]
+    selector.choice[:] = [0, 1, NEVER]
+    # label 0: rule 0 (tp 1, 3 errors); label 1: rule 1 (tp 5, 3 errors); label 2: never
+    # (its 9 positives missed)
+    assert selector.current_counts() == (6.0, 15.0, 24.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_most_similar_row_kernel_matches_numpy_cosines(seed):
+    rng = np.random.default_rng(seed)
+    rows = rng.random((30, 12)) * (rng.random((30, 12)) < 0.3)
+    rows[3] = 0.0  # an empty row has no similarity
+    query = rng.random(12) * (rng.random(12) < 0.4)
+    sq_dist = ((rows - query) ** 2).sum(axis=1)
+    row_norms = (rows ** 2).sum(axis=1)
+    r, cosine = _kernels.most_similar_row(sq_dist, row_norms, 30, float(query @ query))
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
+    expected = np.where(norms > 0, rows @ query / np.where(norms > 0, norms, 1.0), 0.0)
+    if expected.max() > 0:
+        assert r == int(np.argmax(expected))
+        assert cosine == pytest.approx(expected.max(), rel=1e-9)
+    else:
+        assert (r, cosine) == (-1, 0.0)
+    # A query sharing no feature with any row: no row.
+    assert _kernels.most_similar_row(row_norms + 1.0, row_norms, 30, 1.0) == (-1, 0.0)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_young_label_gate_threshold_matches_a_naive_enumeration(seed):
     rng = np.random.default_rng(seed)
@@ -794,9 +836,9 @@ def test_young_label_gate_threshold_matches_a_naive_enumeration(seed):
         hits[b] += added @ y
         misses[b] += added.sum() - added @ y
         # counts: 70 true positives, 60 errors, 100 positives -> micro-F1 0.7
-        gate.add(added, y, cosine, (70.0, 60.0, 100.0))
+        gate.add(added, y, cosine, _Counts(70.0, 60.0, 100.0))
     assert np.allclose(gate.hits, hits, rtol=1e-9) and np.allclose(gate.misses, misses)
     assert gate.threshold == _naive_gate_threshold(hits, misses, 0.7, 0.5, 10)
     # Over the Hamming budget (errors above 0.95 of the positives) the gate is closed.
-    gate.add(np.zeros(6), np.zeros(6), 0.5, (70.0, 96.0, 100.0))
+    gate.add(np.zeros(6), np.zeros(6), 0.5, _Counts(70.0, 96.0, 100.0))
     assert gate.threshold == np.inf and not gate.open(0.99)
