@@ -229,10 +229,13 @@ class YoungLabelGate:
     most similar stored instance (cosine over the scaled words) carries a young label the tree
     did not predict, the outcome (right or wrong) is counted in the bin of that similarity,
     whatever was predicted (decayed counts, half-life ``half_life``). The gate is the lowest
-    similarity above which these additions gain true positives at no loss of micro-F1 ``F``
-    (the micro-F1 of the current choices): ``tp - kappa fp`` largest, ``kappa = F / (2 -
-    F)``, on calibrated scores the rule "predict above F / 2"; closed (``inf``) while that
-    sum is not positive.
+    similarity above which these additions gained the most ``tp - micro_weight * kappa *
+    fp``, ``kappa = F / (2 - F)`` (``F`` the micro-F1 of the current choices: with
+    ``micro_weight`` 1 an addition is worth making where it does not lower micro-F1, the rule
+    "predict above F / 2"; 0.5 trades some micro-F1 for the F1 of labels that had none);
+    closed (``inf``) while that sum is not positive, and while the current choices make more
+    errors than ``HAMMING_BUDGET`` times the positives (each addition is more often wrong
+    than right, so it would raise the Hamming loss where it has no room left).
     """
 
     def __init__(self, n_bins=20, half_life=1000, every=10, micro_weight=0.5):
