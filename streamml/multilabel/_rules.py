@@ -232,13 +232,13 @@ class YoungLabelGate:
     similarity above which these additions gained the most ``tp - micro_weight * kappa *
     fp``, ``kappa = F / (2 - F)`` (``F`` the micro-F1 of the current choices: with
     ``micro_weight`` 1 an addition is worth making where it does not lower micro-F1, the rule
-    "predict above F / 2"; 0.5 trades some micro-F1 for the F1 of labels that had none);
+    "predict above F / 2"; 0.35 trades some micro-F1 for the F1 of labels that had none);
     closed (``inf``) while that sum is not positive, and while the current choices make more
     errors than ``HAMMING_BUDGET`` times the positives (each addition is more often wrong
     than right, so it would raise the Hamming loss where it has no room left).
     """
 
-    def __init__(self, n_bins=20, half_life=1000, every=10, micro_weight=0.5):
+    def __init__(self, n_bins=20, half_life=1000, every=10, micro_weight=0.35):
         self.n_bins = n_bins
         self.micro_weight = micro_weight
         self.hits = np.zeros(n_bins)

@@ -651,6 +651,8 @@ class MLHAT(base.MultiLabelClassifier):
             added[:] = self._window.cosine_labels
             added[tree > 0.5] = 0.0
             added[~self._selector.young()] = 0.0
+            # Nor on a label the tree has found lately: what it leaves is mostly not the label.
+            added[self._selector.tp[RULE_TREE] >= 0.5] = 0.0
             if self._young_gate.open(self._window.cosine):
                 np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
         out = (decisions, tree_proba, nb_proba, leaf)
