@@ -869,6 +869,31 @@ def sparse_sq_norm(values, nnz):
 
 
 @njit(cache=True)
+def young_additions(nearest_labels, tree, positives, tree_tp, min_positives, out):
+    """The labels the most similar instance would add to the tree's decisions on young
+    labels: carried by it (``nearest_labels``), not predicted by the tree, fewer than
+    ``min_positives`` positives and fewer than 0.5 (decayed) true positives of the tree (on
+    a label the tree has found lately, what it leaves is mostly not the label). Writes 0/1
+    into ``out``; returns how many.
+
+    Parameters
+    ----------
+    nearest_labels, tree, positives, tree_tp : float64 (n_labels,), input
+    min_positives : float
+    out : float64 (n_labels,), output
+    """
+    n = 0
+    for j in range(out.shape[0]):
+        if (nearest_labels[j] > 0.5 and tree[j] <= 0.5 and positives[j] < min_positives
+                and tree_tp[j] < 0.5):
+            out[j] = 1.0
+            n += 1
+        else:
+            out[j] = 0.0
+    return n
+
+
+@njit(cache=True)
 def most_similar_row(sq_dist, row_norms, n_rows, q_norm):
     """The row of highest cosine similarity to a query and that similarity (first such row;
     (-1, 0.0) when no row has a positive one), read from the squared distances
@@ -1259,6 +1284,7 @@ def warm_up():
                       1, np.zeros((2, 2), dtype=np.float32), dist, np.zeros(2), np.zeros(2))
     sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
     most_similar_row(dist, np.ones(2), 2, 1.0)
+    young_additions(proba, proba.copy(), proba.copy(), proba.copy(), 5.0, np.zeros(2))
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))

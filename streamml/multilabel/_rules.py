@@ -253,9 +253,11 @@ class YoungLabelGate:
         labels ``y`` and the similarity ``cosine``; ``selector`` gives the current choices'
         true positives, errors and positives (:meth:`RuleSelector.current_counts`)."""
         b = min(int(cosine * self.n_bins), self.n_bins - 1)
-        hit = float(np.dot(added, y))
-        self.hits[b] += hit
-        self.misses[b] += float(added.sum()) - hit
+        n_added = float(added.sum())
+        if n_added:
+            hit = float(np.dot(added, y))
+            self.hits[b] += hit
+            self.misses[b] += n_added - hit
         self.n += 1
         if self.n % self.every == 0:
             self.hits *= self.decay
@@ -339,10 +341,6 @@ class RuleSelector:
         errors = np.where(never, self.positives,
                           self.fp[rule, cols] + self.fn[rule, cols]).sum()
         return float(tp), float(errors), float(self.positives.sum())
-
-    def young(self):
-        """The labels with fewer than ``min_positives`` positives."""
-        return self.positives < self.min_positives
 
     def decide(self, decisions):
         """Per label, the decision of its chosen rule (0 where it is "never")."""

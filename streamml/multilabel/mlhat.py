@@ -5,7 +5,7 @@ import copy
 import numpy as np
 from river import base
 
-from . import _sparse, _tree
+from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
 from ._rules import JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
@@ -648,13 +648,13 @@ class MLHAT(base.MultiLabelClassifier):
             decisions[N_RULES] = self._window.nearest_labels
         decisions[RULE_TREE_OR_NEAREST] = tree
         if self._young_nearest:
+            selector = self._selector
             added = decisions[N_RULES + 1]
-            added[:] = self._window.cosine_labels
-            added[tree > 0.5] = 0.0
-            added[~self._selector.young()] = 0.0
-            # Nor on a label the tree has found lately: what it leaves is mostly not the label.
-            added[self._selector.tp[RULE_TREE] >= 0.5] = 0.0
-            if self._young_gate.open(self._window.cosine):
+            n_added = _kernels.young_additions(
+                self._window.cosine_labels, tree, selector.positives, selector.tp[RULE_TREE],
+                selector.min_positives, added,
+            )
+            if n_added and self._young_gate.open(self._window.cosine):
                 np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
         out = (decisions, tree_proba, nb_proba, leaf)
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)

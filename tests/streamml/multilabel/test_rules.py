@@ -805,6 +805,21 @@ def test_selector_current_counts_sum_the_chosen_rules_counts():
     assert selector.current_counts() == (6.0, 15.0, 24.0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_young_additions_kernel_matches_its_numpy_twin(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    nearest = (rng.random(n) < 0.5).astype(float)
+    tree = (rng.random(n) < 0.3).astype(float)
+    positives = rng.uniform(0, 10, n)
+    tree_tp = rng.uniform(0, 1, n) * (rng.random(n) < 0.5)
+    out = np.full(n, 7.0)
+    count = _kernels.young_additions(nearest, tree, positives, tree_tp, 5.0, out)
+    expected = (nearest == 1) & (tree == 0) & (positives < 5.0) & (tree_tp < 0.5)
+    assert out.tolist() == expected.astype(float).tolist()
+    assert count == expected.sum() > 0
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_most_similar_row_kernel_matches_numpy_cosines(seed):
     rng = np.random.default_rng(seed)
