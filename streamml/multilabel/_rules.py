@@ -340,12 +340,12 @@ class DecodingChoice:
     their label errors and, on the instances where exactly one of the two matched the true
     label set, the wins of each. The evidence is used while it has made fewer label errors
     than the plain decoding and the plain decoding's wins minus its losses do not exceed ``z``
-    times the root of their number (a sign test: the evidence is dropped as soon as it loses
-    whole label sets significantly). It starts unused: where both answer alike (young
+    times the root of their number (a sign test, strict at ``z = 0.5``: the evidence is
+    dropped as soon as it loses whole label sets). It starts unused: where both answer alike (young
     leaves, sparse input) nothing changes.
     """
 
-    def __init__(self, half_life=1000, z=1.0, every=10):
+    def __init__(self, half_life=1000, z=0.5, every=10):
         self.errors = np.zeros(2)  # slot 0: the plain decoding, slot 1: with the evidence
         self.plain_wins = np.zeros(2)  # the plain decoding's wins (slot 0) and losses (slot 1)
         self.decay = 0.5 ** (every / half_life)

@@ -182,7 +182,8 @@ class MLHAT(base.MultiLabelClassifier):
         set on dense leaves (a product of experts: each candidate label set's log-probability
         under the leaf model plus this weight times the ratios of the labels it holds; 0: no
         such decoding). The tree's rule answers with it while it has made fewer label errors
-        than the plain decoding and has not lost significantly more whole label sets.
+        than the plain decoding and has not matched fewer whole label sets (a sign test at
+        half a standard deviation).
     n_neighbours
         Neighbours of the nearest-neighbour rule (0: no such rule). It suits streams of
         near-duplicate instances whose label sets repeat.

@@ -115,7 +115,7 @@ def test_decoding_choice_takes_the_evidence_only_while_it_errs_less_and_loses_no
     # Fewer label errors, the same whole label sets (none right): taken.
     choice.record(two_off, one_off, truth)
     assert choice.use_evidence
-    # The plain decoding right 3 times where the evidence was not (3 > sqrt(3)), though the
+    # The plain decoding right 3 times where the evidence was not (3 > 0.5 sqrt(3)), though the
     # evidence still errs less over all: dropped.
     for _ in range(8):
         choice.record(two_off, one_off, truth)
@@ -123,13 +123,13 @@ def test_decoding_choice_takes_the_evidence_only_while_it_errs_less_and_loses_no
         choice.record(truth, one_off, truth)
     assert choice.errors[1] < choice.errors[0]
     assert not choice.use_evidence
-    # Wins and losses alternating, the evidence erring less elsewhere: it stays.
+    # Losses and wins alternating, the evidence erring less elsewhere: it stays.
     even = DecodingChoice()
     for i in range(400):
         if i % 4 == 0:
-            even.record(truth, one_off, truth)
-        elif i % 4 == 1:
             even.record(one_off, truth, truth)
+        elif i % 4 == 1:
+            even.record(truth, one_off, truth)
         else:
             even.record(two_off, one_off, truth)
         if i >= 3:
