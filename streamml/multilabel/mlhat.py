@@ -104,25 +104,26 @@ class MLHAT(base.MultiLabelClassifier):
     in or pruned after ``drift_window`` instances by a ``switch_significance`` bound. Leaves of
     the main and alternate subtrees are combined with weights 1 / HammingLoss^2.
 
-    Each label's decision is made by one of four rules, chosen per label by the data: the tree's
-    (joint label-set decoding at the leaf, on dense input with naive Bayes' tempered
-    log-likelihood ratios added where that has done better), the leaf model's probability at the
-    other threshold (the learned one when ``calibrated`` is off, 0.5 when on), naive Bayes from
-    the statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
-    words present on sparse input) at learned thresholds, and the ``n_neighbours`` nearest of
-    the last ``neighbour_window`` instances (dense input: each raw feature divided by its
-    running range, so a rare binary feature weighs like any other). Every rule decides every
-    instance before it is learnt (prequential); per label, a rule replaces the tree's only with
-    a better F1, no fewer exact label-set matches (the tree's joint decoding is what wins subset
-    accuracy) and no more errors, except on a label of which the tree finds fewer than half the
-    positives, where it may add errors while its true positives gained outweigh its false
-    positives at the rate that keeps micro-F1 (``F / (2 - F)`` false positives per true
-    positive, ``F`` the current micro-F1); and while the chosen rules together make more than
-    0.95 times the errors of predicting nothing, the labels whose rule errs more than leaving
-    them out are left out (cheapest F1 first), so the Hamming loss stays below the empty
-    prediction's. The nearest neighbour's whole label set replaces the per-label answer while it
-    has matched the true label sets significantly more often (a sign test on the instances where
-    exactly one of the two matched), with no more label errors and no lower micro-F1.
+    Each label's decision is made by one of four rules (five on sparse input, below), chosen per
+    label by the data: the tree's (joint label-set decoding at the leaf, on dense input with
+    naive Bayes' tempered log-likelihood ratios added where that has done better), the leaf
+    model's probability at the other threshold (the learned one when ``calibrated`` is off, 0.5
+    when on), naive Bayes from the statistics the leaf keeps for its splits (Gaussian on dense
+    input, multinomial over the words present on sparse input) at learned thresholds, and the
+    ``n_neighbours`` nearest of the last ``neighbour_window`` instances (dense input: each raw
+    feature divided by its running range, so a rare binary feature weighs like any other). Every
+    rule decides every instance before it is learnt (prequential); per label, a rule replaces
+    the tree's only with a better F1, no fewer exact label-set matches (the tree's joint
+    decoding is what wins subset accuracy) and no more errors, except on a label of which the
+    tree finds fewer than half the positives, where it may add errors while its true positives
+    gained outweigh its false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false
+    positives per true positive, ``F`` the current micro-F1); and while the chosen rules
+    together make more than 0.95 times the errors of predicting nothing, the labels whose rule
+    errs more than leaving them out are left out (cheapest F1 first), so the Hamming loss stays
+    below the empty prediction's. The nearest neighbour's whole label set replaces the per-label
+    answer while it has matched the true label sets significantly more often (a sign test on the
+    instances where exactly one of the two matched), with no more label errors and no lower
+    micro-F1.
 
     On sparse input (text) a fifth rule decides the young labels, those with fewer than 5
     positives, which no learned threshold reaches yet: the tree's decision, or the label of
