@@ -869,6 +869,58 @@ def sparse_sq_norm(values, nnz):
 
 
 @njit(cache=True)
+def young_additions(nearest_labels, tree, positives, tree_tp, min_positives, out):
+    """The labels the most similar instance would add to the tree's decisions on young
+    labels: carried by it (``nearest_labels``), not predicted by the tree, fewer than
+    ``min_positives`` positives and fewer than 0.5 (decayed) true positives of the tree (on
+    a label the tree has found lately, what it leaves is mostly not the label). Writes 0/1
+    into ``out``; returns how many.
+
+    Parameters
+    ----------
+    nearest_labels, tree, positives, tree_tp : float64 (n_labels,), input
+    min_positives : float
+    out : float64 (n_labels,), output
+    """
+    n = 0
+    for j in range(out.shape[0]):
+        if (nearest_labels[j] > 0.5 and tree[j] <= 0.5 and positives[j] < min_positives
+                and tree_tp[j] < 0.5):
+            out[j] = 1.0
+            n += 1
+        else:
+            out[j] = 0.0
+    return n
+
+
+@njit(cache=True)
+def most_similar_row(sq_dist, row_norms, n_rows, q_norm):
+    """The row of highest cosine similarity to a query and that similarity (first such row;
+    (-1, 0.0) when no row has a positive one), read from the squared distances
+    ``|q|^2 + |row|^2 - 2 q.row``: ``cos = (|q|^2 + |row|^2 - d^2) / (2 |q| |row|)``.
+
+    Parameters
+    ----------
+    sq_dist, row_norms : float64 (>= n_rows,), input
+        Squared distances to the query and squared norms of the rows.
+    n_rows : int
+    q_norm : float
+        Squared norm of the query.
+    """
+    best = -1
+    best_cosine = 0.0
+    for r in range(n_rows):
+        denominator = math.sqrt(q_norm * row_norms[r])
+        if denominator <= 0.0:
+            continue
+        cosine = 0.5 * (q_norm + row_norms[r] - sq_dist[r]) / denominator
+        if cosine > best_cosine:
+            best_cosine = cosine
+            best = r
+    return best, best_cosine
+
+
+@njit(cache=True)
 def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
     """The ``k`` nearest of the first ``n_rows`` rows (smallest ``dist``) and their vote.
 
@@ -1148,10 +1200,11 @@ def rule_decide(decisions, choice, out):
 
 @njit(cache=True)
 def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction,
-                micro_trade, choice):
+                micro_trade, young_rule, choice):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
-    A label with fewer than ``min_positives`` positives follows rule 0 (the default). Else the
+    A label with fewer than ``min_positives`` positives (young) follows rule ``young_rule``
+    (rule 0, the default, or a rule made for labels too young to be scored). Else the
     rule of best F1 ``2 tp / (2 tp + fp + fn)`` among those with no fewer exact label-set
     matches ``exact`` and no more errors ``fp + fn`` than rule 0, or, with ``micro_trade`` and
     on a label of which rule 0 finds fewer than half the positives, more true positives than
@@ -1160,7 +1213,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     misses, bought with a few errors the Hamming budget below can pay). The current choice
     gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
-    rule 0 only where it hit them and erred less than that fraction of their positives; and
+    ``young_rule``, else rule 0, only where it hit them and erred less than that fraction of
+    their positives (else never); and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
     fraction of their positives (or never), least F1 lost per error saved first.
 
@@ -1170,6 +1224,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     positives : float64 (n_labels,), input
     margin, min_positives, budget_fraction : float
     micro_trade : bool
+    young_rule : int
     choice : int64 (n_labels,), updated in place
     """
     n_rules, n_labels = tp.shape
@@ -1194,9 +1249,15 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     for j in range(n_labels):
         e0 = fp[0, j] + fn[0, j]
         if positives[j] < min_positives:
-            c = 0
-            if over and not (tp[0, j] > 0.0 and e0 <= budget_fraction * positives[j]):
+            c = young_rule
+            if over:
                 c = -1
+                for r in (young_rule, 0):
+                    if tp[r, j] > 0.0 and (
+                        fp[r, j] + fn[r, j] <= budget_fraction * positives[j]
+                    ):
+                        c = r
+                        break
         else:
             current = max(choice[j], 0)
             c = 0
@@ -1206,7 +1267,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
                 if exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 if e > e0 + 1e-9 and not (
-                    micro_trade and tp[r, j] > tp[0, j] + 1e-9 and 2.0 * tp[0, j] < positives[j]
+                    micro_trade and r != young_rule
+                    and tp[r, j] > tp[0, j] + 1e-9 and 2.0 * tp[0, j] < positives[j]
                     and tp[r, j] - tp[0, j] >= kappa * (fp[r, j] - fp[0, j])
                 ):
                     continue
@@ -1294,8 +1356,7 @@ def warm_up():
                 rules.copy(), np.zeros(2), rules.copy())
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
-                True,
-                np.zeros(2, dtype=np.int64))
+                True, 1, np.zeros(2, dtype=np.int64))
     dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), c[:1].copy(),
                        c[:1].copy(), c[:1].copy(), np.zeros(3), np.zeros(3))
     dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),
@@ -1314,6 +1375,8 @@ def warm_up():
                       entry_cols, entry_values, row_start, row_nnz, np.zeros(2), 2, np.zeros(3),
                       1, np.zeros((2, 2), dtype=np.float32), dist, np.zeros(2), np.zeros(2))
     sparse_sq_norm(np.zeros(2, dtype=np.float32), 2)
+    most_similar_row(dist, np.ones(2), 2, 1.0)
+    young_additions(proba, proba.copy(), proba.copy(), proba.copy(), 5.0, np.zeros(2))
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))

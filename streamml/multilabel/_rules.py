@@ -9,6 +9,9 @@ rule with the best prequential F1:
 - :class:`NeighbourWindow`: the ``k`` nearest of the last ``size`` instances (a label powerset
   of the neighbours' label sets, read per label), which suits streams of near-duplicate
   instances whose label sets repeat (genbase's protein motifs, foodtruck);
+- :class:`YoungLabelGate`: on sparse input, the similarity above which the most similar
+  stored instance's labels are added to the tree's decisions on young labels (too few
+  positives for a threshold of their own), learned from all young labels together;
 - :class:`RuleSelector`: per label, decayed counts of the true positives, false positives,
   false negatives and exact label-set matches of every rule's decisions, made before each
   instance was learnt (prequential), and the choice: the rule of best F1 among those that
@@ -165,6 +168,8 @@ class NeighbourWindow:
         n_labels = self.labels.shape[1]
         if self.n == 0:
             self.nearest_labels = np.zeros(n_labels)
+            self.cosine_labels = np.zeros(n_labels)
+            self.cosine = 0.0
             return np.zeros(n_labels)
         dist = self._dist
         k = min(self.k, self.n)
@@ -186,6 +191,8 @@ class NeighbourWindow:
                 xv, self.columns, self.n, self.mean[0], self.fmin, self.fmax, k, self.labels,
                 dist, proba, nearest_labels,
             )
+        if self.sparse:
+            self._cosine_nearest(xs)
         if unique:
             self.nearest_labels = nearest_labels
             return proba
@@ -194,11 +201,78 @@ class NeighbourWindow:
         self.nearest_labels = self.labels[int(np.argmin(dist[: self.n]))].astype(np.float64)
         return self.labels[nearest].mean(axis=0, dtype=np.float64)
 
+    def _cosine_nearest(self, xs):
+        """Sparse rows: the label set of the row of highest cosine similarity to the query
+        (read from the squared distances just computed) into ``cosine_labels``, that
+        similarity into ``cosine`` (``_kernels.most_similar_row``)."""
+        values = xs.values
+        r, self.cosine = _kernels.most_similar_row(self._dist, self.row_norms, self.n,
+                                                   float(np.dot(values, values)))
+        if r >= 0:
+            self.cosine_labels = self.labels[r].astype(np.float64)
+        else:
+            self.cosine_labels = np.zeros(self.labels.shape[1])
+
     def add_labels(self, n_new):
         self.labels = np.pad(self.labels, ((0, 0), (0, n_new)))
 
     def select_labels(self, idx):
         self.labels = np.ascontiguousarray(self.labels[:, np.asarray(idx, dtype=np.int64)])
+
+
+class YoungLabelGate:
+    """Whether the most similar past instance's labels may be added, on young labels, to the
+    tree's decisions: above a cosine similarity learned online from all young labels together.
+
+    A label with a few positives has no usable threshold of its own (its leaf probabilities
+    are far below any learned one), but labels of similar youth behave alike: every time the
+    most similar stored instance (cosine over the scaled words) carries a young label the tree
+    did not predict, the outcome (right or wrong) is counted in the bin of that similarity,
+    whatever was predicted (decayed counts, half-life ``half_life``). The gate is the lowest
+    similarity above which these additions gained the most ``tp - micro_weight * kappa *
+    fp``, ``kappa = F / (2 - F)`` (``F`` the micro-F1 of the current choices: with
+    ``micro_weight`` 1 an addition is worth making where it does not lower micro-F1, the rule
+    "predict above F / 2"; 0.35 trades some micro-F1 for the F1 of labels that had none);
+    closed (``inf``) while that sum is not positive, and while the current choices make more
+    errors than ``HAMMING_BUDGET`` times the positives (each addition is more often wrong
+    than right, so it would raise the Hamming loss where it has no room left).
+    """
+
+    def __init__(self, n_bins=20, half_life=1000, every=10, micro_weight=0.35):
+        self.n_bins = n_bins
+        self.micro_weight = micro_weight
+        self.hits = np.zeros(n_bins)
+        self.misses = np.zeros(n_bins)
+        self.decay = 0.5 ** (every / half_life)
+        self.every = every
+        self.threshold = np.inf
+        self.n = 0
+
+    def add(self, added, y, cosine, selector):
+        """Count one instance's candidate additions (0/1 per label, before learning), its
+        labels ``y`` and the similarity ``cosine``; ``selector`` gives the current choices'
+        true positives, errors and positives (:meth:`RuleSelector.current_counts`)."""
+        b = min(int(cosine * self.n_bins), self.n_bins - 1)
+        n_added = float(added.sum())
+        if n_added:
+            hit = float(np.dot(added, y))
+            self.hits[b] += hit
+            self.misses[b] += n_added - hit
+        self.n += 1
+        if self.n % self.every == 0:
+            self.hits *= self.decay
+            self.misses *= self.decay
+            tp, errors, positives = selector.current_counts()
+            micro_f1 = 2.0 * tp / max(2.0 * tp + errors, 1e-12)
+            kappa = self.micro_weight * micro_f1 / (2.0 - micro_f1)
+            gain = np.cumsum((self.hits - kappa * self.misses)[::-1])[::-1]
+            best = int(np.argmax(gain))
+            self.threshold = best / self.n_bins if gain[best] > 0.0 else np.inf
+            if errors > HAMMING_BUDGET * positives:
+                self.threshold = np.inf
+
+    def open(self, cosine):
+        return cosine >= self.threshold
 
 
 class RuleSelector:
@@ -220,21 +294,24 @@ class RuleSelector:
         Whether a rule may make more errors on a label than rule 0 where rule 0 finds fewer
         than half of its positives and the rule gains true positives at no loss of micro-F1
         (see ``_kernels.rule_choose``).
+    young_rule
+        The rule labels follow while they have fewer than ``min_positives`` positives.
     """
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
-                 every=10, micro_trade=True):
+                 every=10, micro_trade=True, young_rule=0):
         self.tp = np.zeros((n_rules, n_labels))
         self.fp = np.zeros((n_rules, n_labels))
         self.fn = np.zeros((n_rules, n_labels))
         self.exact = np.zeros((n_rules, n_labels))
         self.positives = np.zeros(n_labels)
-        self.choice = np.zeros(n_labels, dtype=np.int64)
+        self.choice = np.full(n_labels, young_rule, dtype=np.int64)
         self.decay = 0.5 ** (every / half_life)
         self.min_positives = min_positives
         self.margin = margin
         self.every = every
         self.micro_trade = micro_trade
+        self.young_rule = young_rule
         self.n = 0
 
     def record(self, decisions, y):
@@ -251,7 +328,19 @@ class RuleSelector:
 
     def _choose(self):
         _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,
-                             self.min_positives, HAMMING_BUDGET, self.micro_trade, self.choice)
+                             self.min_positives, HAMMING_BUDGET, self.micro_trade,
+                             self.young_rule, self.choice)
+
+    def current_counts(self):
+        """True positives, errors and positives of the current choices, over all labels
+        (decayed counts; "never" misses every positive)."""
+        cols = np.arange(len(self.choice))
+        rule = np.maximum(self.choice, 0)
+        never = self.choice < 0
+        tp = np.where(never, 0.0, self.tp[rule, cols]).sum()
+        errors = np.where(never, self.positives,
+                          self.fp[rule, cols] + self.fn[rule, cols]).sum()
+        return float(tp), float(errors), float(self.positives.sum())
 
     def decide(self, decisions):
         """Per label, the decision of its chosen rule (0 where it is "never")."""
@@ -266,7 +355,8 @@ class RuleSelector:
         self.fn = np.concatenate([self.fn, pad], axis=1)
         self.exact = np.concatenate([self.exact, pad], axis=1)
         self.positives = np.concatenate([self.positives, np.zeros(n_new)])
-        self.choice = np.concatenate([self.choice, np.zeros(n_new, dtype=np.int64)])
+        self.choice = np.concatenate([self.choice,
+                                      np.full(n_new, self.young_rule, dtype=np.int64)])
 
     def select_labels(self, idx):
         idx = np.asarray(idx, dtype=np.int64)

@@ -11,7 +11,8 @@ from river import datasets
 
 from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels
-from streamml.multilabel._rules import NEVER, JointChoice, NeighbourWindow, RuleSelector
+from streamml.multilabel._rules import (NEVER, JointChoice, NeighbourWindow, RuleSelector,
+                                        YoungLabelGate)
 from streamml.multilabel._spaces import SparseVector
 
 
@@ -361,7 +362,7 @@ def test_bad_rule_parameters_are_refused():
 
 
 def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction,
-                  micro_trade=False):
+                  micro_trade=False, young_rule=0):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
@@ -377,13 +378,15 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     gains = tp - tp[0][None]
     misses = 2 * tp[0] < positives  # rule 0 finds fewer than half of the label's positives
     trade = micro_trade & misses[None] & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
+    trade[young_rule] &= young_rule == 0  # the young labels' rule never trades errors
     allowed = ((errors <= errors[0][None] + 1e-9) | trade) & (exact >= exact[0][None] - 1e-9)
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
     if errors[0].sum() > budget:
-        young = np.where((tp[0] > 0) & (errors[0] <= budget_fraction * positives), 0, NEVER)
+        hit = (tp > 0) & (errors <= budget_fraction * positives[None])
+        young = np.where(hit[young_rule], young_rule, np.where(hit[0], 0, NEVER))
     else:
-        young = np.zeros_like(choice)
+        young = np.full_like(choice, young_rule)
     choice = np.where(positives >= min_positives, mature, young)
     never = choice == NEVER
     picked = np.maximum(choice, 0)
@@ -406,9 +409,10 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     return choice
 
 
+@pytest.mark.parametrize("young_rule", [0, 3])
 @pytest.mark.parametrize("micro_trade", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade):
+def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule):
     rng = np.random.default_rng(seed)
     n_rules, n_labels = 4, 15
     positives = rng.uniform(0, 20, n_labels)
@@ -418,9 +422,10 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade):
     exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
     expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95,
-                             micro_trade)
+                             micro_trade, young_rule)
     got = choice.copy()
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, got)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, young_rule,
+                         got)
     assert got.tolist() == expected.tolist()
 
 
@@ -434,24 +439,24 @@ def test_micro_trade_buys_true_positives_at_no_micro_loss():
     exact = np.full((2, 2), 50.0)
     positives = np.array([100.0, 10.0])
     without, with_trade = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, without)
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, 0, without)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, 0, with_trade)
     assert without.tolist() == [0, 0]  # rule 1 errs more on label 1
     assert with_trade.tolist() == [0, 1]
     # The same trade with 12 false positives lowers micro-F1 (5 < kappa * 12): refused.
     fp[1, 1] = 12.0
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, 0, with_trade)
     assert with_trade.tolist() == [0, 0]
     # ... and so is a trade that loses exact label-set matches,
     fp[1, 1] = 6.0
     exact[1, 1] = 40.0
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, 0, with_trade)
     assert with_trade.tolist() == [0, 0]
     # ... or one on a label rule 0 already finds half of (5 of 10).
     exact[1, 1] = 50.0
     tp[:, 1] += [4.0, 0.0]
     fn[:, 1] -= [4.0, 0.0]
-    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, with_trade)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, True, 0, with_trade)
     assert with_trade.tolist() == [0, 0]
 
 
@@ -599,6 +604,21 @@ def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
             first = i
     assert first is not None and first < 40
     assert hits / len(data) > 0.88
+def _naive_cosine_labels(xs, rows, labels):
+    """The label set of the stored sparse row of highest cosine similarity to ``xs`` (the
+    first such row; no label where no row shares a word)."""
+    query = dict(zip(xs.cols.tolist(), xs.values.tolist()))
+    best, out = 0.0, np.zeros(labels.shape[1])
+    for r, (cols, values) in enumerate(rows):
+        dot = sum(query.get(c, 0.0) * float(v) for c, v in zip(cols.tolist(), values))
+        norm = math.sqrt(sum(v * v for v in query.values())
+                         * sum(float(v) ** 2 for v in values))
+        cosine = dot / norm if norm > 0 else 0.0
+        if cosine > best + 1e-9:
+            best, out = cosine, labels[r].astype(np.float64)
+    return out
+
+
 class _RowByRowWindow(NeighbourWindow):
     """The window with the plain distances: each stored row read whole, one at a time."""
 
@@ -631,6 +651,8 @@ class _RowByRowWindow(NeighbourWindow):
             self._fit_features(max(len(xv), width))
             dist = _row_by_row_dense(xv, rows, self.n, self.mean[0], self.fmin, self.fmax)
         self._dist[: self.n] = dist
+        if self.sparse:
+            self.cosine_labels = _naive_cosine_labels(xs, self.plain, self.labels)
         k = min(self.k, self.n)
         proba = np.empty(self.labels.shape[1])
         nearest = np.empty(self.labels.shape[1])
@@ -677,3 +699,163 @@ def test_mlhat_predicts_the_same_with_a_row_by_row_neighbour_window(stream, monk
     assert isinstance(twin._window, _RowByRowWindow)
     assert plain == fast
     assert sum(map(len, fast)) > 0
+
+
+def _rare_label_stream(n, seed, n_words=300, n_rare=5, every=50):
+    """Sparse word dicts: three frequent topics (label present with two of its words), and
+    ``n_rare`` rare labels, each on one document in ``every`` (at its own offset); the
+    documents of a rare label are near-duplicates (6 of its 8 distinctive words) among the
+    usual noise words."""
+    rng = np.random.default_rng(seed)
+    topics = {f"t{j}": [f"topic{j}_{k}" for k in range(4)] for j in range(3)}
+    for i in range(n):
+        words = {f"w{w}" for w in rng.choice(n_words, size=6, replace=False)}
+        y = {}
+        for label, keys in topics.items():
+            y[label] = bool(rng.random() < 0.3)
+            if y[label]:
+                words.update(rng.choice(keys, size=2, replace=False).tolist())
+        for r in range(n_rare):
+            y[f"rare{r}"] = i % every == r * every // n_rare + every // n_rare - 1
+            if y[f"rare{r}"]:
+                words.update(rng.choice([f"rare{r}_{k}" for k in range(8)], size=6,
+                                        replace=False).tolist())
+        yield {w: 1.0 for w in words}, y
+
+
+def _rare_decisions(model, data, n_rare=5):
+    """The model's decisions on the rare labels at each instance (before learning it)."""
+    out = []
+    for x, y in data:
+        p = model.predict_one(x)
+        out.append([p.get(f"rare{r}", False) for r in range(n_rare)])
+        model.learn_one(x, y)
+    return np.array(out)
+
+
+def test_young_labels_follow_the_most_similar_instance_on_sparse_input(monkeypatch):
+    # A rare label's 2nd-5th documents look like its 1st: the most similar stored instance
+    # carries it, while the leaf models (one positive against hundreds of negatives) give it
+    # a probability far below any threshold. The tree alone (the rule young labels followed
+    # before) misses its 2nd occurrence always, and many later ones.
+    streams = [list(_rare_label_stream(300, seed=seed)) for seed in range(3)]
+    truth = np.concatenate([[[y[f"rare{r}"] for r in range(5)] for _, y in data]
+                            for data in streams])
+    occurrence = np.concatenate([np.cumsum(t, axis=0) * t for t in np.split(truth, 3)])
+    young = np.concatenate([_rare_decisions(MLHAT(sparse=True, seed=0), data)
+                            for data in streams])
+    monkeypatch.setattr(MLHAT, "_young_nearest", property(lambda self: False))
+    before = np.concatenate([_rare_decisions(MLHAT(sparse=True, seed=0), data)
+                             for data in streams])
+    # 2nd occurrences (15): the tree never, the most similar instance once the gate has
+    # opened (on the evidence of the first young labels' additions): 10 here.
+    assert before[occurrence == 2].sum() == 0
+    assert young[occurrence == 2].sum() >= 8
+    # 2nd to 5th occurrences (60 positives): the tree finds 30, with the young labels' rule 49.
+    later = (occurrence >= 2) & (occurrence <= 5)
+    assert young[later].sum() >= before[later].sum() + 10
+    assert (young & ~truth).sum() <= 15  # of 4,500 rare-label decisions: 9 here
+
+
+def test_young_label_rule_copies_the_tree_on_dense_input():
+    model = MLHAT(seed=0)
+    for x, y in itertools.islice(datasets.Yeast(), 300):
+        decisions = model._rule_decisions(*model._vectors(x))[0] if model._root else None
+        if decisions is not None:
+            assert np.array_equal(decisions[mlhat.RULE_TREE_OR_NEAREST],
+                                  decisions[mlhat.RULE_TREE])
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert model._young_gate is None
+    assert model._selector.young_rule == mlhat.RULE_TREE
+    assert not (model._selector.choice == mlhat.RULE_TREE_OR_NEAREST).any()
+
+
+def _naive_gate_threshold(hits, misses, micro_f1, micro_weight, n_bins):
+    """Lowest bin edge above which ``hits - micro_weight * kappa * misses`` is largest
+    (``inf`` when no such sum is positive), by enumeration."""
+    kappa = micro_weight * micro_f1 / (2 - micro_f1)
+    best, threshold = 0.0, np.inf
+    for b in range(n_bins):
+        gain = sum(hits[b:]) - kappa * sum(misses[b:])
+        if gain > best + 1e-12:
+            best, threshold = gain, b / n_bins
+    return threshold
+
+
+class _Counts:
+    """A rule selector's current counts, as :meth:`RuleSelector.current_counts` gives them."""
+
+    def __init__(self, *counts):
+        self.counts = counts
+
+    def current_counts(self):
+        return self.counts
+
+
+def test_selector_current_counts_sum_the_chosen_rules_counts():
+    selector = RuleSelector(2, 3)
+    selector.tp[:] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    selector.fp[:] = 1.0
+    selector.fn[:] = 2.0
+    selector.positives[:] = [7.0, 8.0, 9.0]
+    selector.choice[:] = [0, 1, NEVER]
+    # label 0: rule 0 (tp 1, 3 errors); label 1: rule 1 (tp 5, 3 errors); label 2: never
+    # (its 9 positives missed)
+    assert selector.current_counts() == (6.0, 15.0, 24.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_young_additions_kernel_matches_its_numpy_twin(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    nearest = (rng.random(n) < 0.5).astype(float)
+    tree = (rng.random(n) < 0.3).astype(float)
+    positives = rng.uniform(0, 10, n)
+    tree_tp = rng.uniform(0, 1, n) * (rng.random(n) < 0.5)
+    out = np.full(n, 7.0)
+    count = _kernels.young_additions(nearest, tree, positives, tree_tp, 5.0, out)
+    expected = (nearest == 1) & (tree == 0) & (positives < 5.0) & (tree_tp < 0.5)
+    assert out.tolist() == expected.astype(float).tolist()
+    assert count == expected.sum() > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_most_similar_row_kernel_matches_numpy_cosines(seed):
+    rng = np.random.default_rng(seed)
+    rows = rng.random((30, 12)) * (rng.random((30, 12)) < 0.3)
+    rows[3] = 0.0  # an empty row has no similarity
+    query = rng.random(12) * (rng.random(12) < 0.4)
+    sq_dist = ((rows - query) ** 2).sum(axis=1)
+    row_norms = (rows ** 2).sum(axis=1)
+    r, cosine = _kernels.most_similar_row(sq_dist, row_norms, 30, float(query @ query))
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
+    expected = np.where(norms > 0, rows @ query / np.where(norms > 0, norms, 1.0), 0.0)
+    if expected.max() > 0:
+        assert r == int(np.argmax(expected))
+        assert cosine == pytest.approx(expected.max(), rel=1e-9)
+    else:
+        assert (r, cosine) == (-1, 0.0)
+    # A query sharing no feature with any row: no row.
+    assert _kernels.most_similar_row(row_norms + 1.0, row_norms, 30, 1.0) == (-1, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_young_label_gate_threshold_matches_a_naive_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    gate = YoungLabelGate(n_bins=10, every=1, half_life=1e12)
+    hits, misses = np.zeros(10), np.zeros(10)
+    for _ in range(200):
+        cosine = rng.random()
+        added = (rng.random(6) < 0.4).astype(float)
+        y = (rng.random(6) < 0.15 + 0.6 * cosine).astype(float)  # more similar, more right
+        b = min(int(cosine * 10), 9)
+        hits[b] += added @ y
+        misses[b] += added.sum() - added @ y
+        # counts: 70 true positives, 60 errors, 100 positives -> micro-F1 0.7
+        gate.add(added, y, cosine, _Counts(70.0, 60.0, 100.0))
+    assert np.allclose(gate.hits, hits, rtol=1e-9) and np.allclose(gate.misses, misses)
+    assert gate.threshold == _naive_gate_threshold(hits, misses, 0.7, 0.5, 10)
+    # Over the Hamming budget (errors above 0.95 of the positives) the gate is closed.
+    gate.add(np.zeros(6), np.zeros(6), 0.5, _Counts(70.0, 96.0, 100.0))
+    assert gate.threshold == np.inf and not gate.open(0.99)
