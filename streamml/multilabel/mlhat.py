@@ -7,7 +7,8 @@ from river import base
 
 from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import DecodingChoice, JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
+from ._rules import (HAMMING_BUDGET, DecodingChoice, JointChoice, NeighbourWindow, RuleSelector,
+                     YoungLabelGate)
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -451,7 +452,9 @@ class MLHAT(base.MultiLabelClassifier):
         """
         if self._root is None:
             self._sparse_leaves = isinstance(xv, SparseVector)
-            self._thresholds = LabelThresholds(len(yv))
+            self._thresholds = LabelThresholds(
+                len(yv), fallback_fraction=HAMMING_BUDGET if self._calibrated else None
+            )
             self._nb_thresholds = LabelThresholds(len(yv))
             self._selector = RuleSelector(
                 N_RULES, len(yv),
@@ -717,10 +720,17 @@ class MLHAT(base.MultiLabelClassifier):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
         if self._root is None:
             return np.zeros(len(self._labels))
-        decisions = self._rule_decisions(xv, xs, ctx)[0]
+        decisions, tree_proba = self._rule_decisions(xv, xs, ctx)[:2]
         if self._joint.use_neighbour:
             return decisions[ROW_NEAREST_SET].copy()
-        return self._selector.decide(decisions[:N_RULES])
+        out = self._selector.decide(decisions[:N_RULES])
+        if self._calibrated:
+            # Labels the Hamming budget leaves out: the tree's probability at their threshold
+            # of best F1 within the budget's bound on their errors.
+            selector = self._selector
+            _kernels.never_fallback(selector.choice, selector.positives, selector.min_positives,
+                                    tree_proba, self._thresholds.fallback, out)
+        return out
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:
