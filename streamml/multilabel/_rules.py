@@ -23,7 +23,6 @@ import math
 import numpy as np
 
 from . import _kernels
-from ._tree import _pad_cols
 
 NEVER = -1
 # The chosen rules together may make at most this fraction of the errors of never predicting
@@ -33,6 +32,8 @@ HAMMING_BUDGET = 0.95
 # Sparse rows added between two rebuilds of the window's index by feature (a rebuild reads
 # every entry of the window; a query reads the rows added since whole).
 INDEX_EVERY = 64
+
+NEW_FEATURE_FILL = 0.0
 
 
 class NeighbourWindow:
@@ -76,10 +77,9 @@ class NeighbourWindow:
             self.scratch = np.zeros(0)
         else:
             self.columns = np.zeros((0, size), dtype=np.float32)
-            # Running moments (row 0: every instance added) and extremes of each feature.
-            self.count = np.zeros((1, 0))
-            self.mean = np.zeros((1, 0))
-            self.m2 = np.zeros((1, 0))
+            # Running count, mean and extremes of each feature over every instance added.
+            self.count = np.zeros(0)
+            self.mean = np.zeros(0)
             self.fmin = np.zeros(0)
             self.fmax = np.zeros(0)
         self._dist = np.zeros(size)
@@ -87,9 +87,8 @@ class NeighbourWindow:
     def _fit_features(self, n_features):
         if n_features > len(self.fmin):
             extra = n_features - len(self.fmin)
-            self.count = _pad_cols(self.count, n_features)
-            self.mean = _pad_cols(self.mean, n_features)
-            self.m2 = _pad_cols(self.m2, n_features)
+            self.count = np.concatenate([self.count, np.zeros(extra)])
+            self.mean = np.concatenate([self.mean, np.zeros(extra)])
             self.fmin = np.concatenate([self.fmin, np.full(extra, np.inf)])
             self.fmax = np.concatenate([self.fmax, np.full(extra, -np.inf)])
 
@@ -111,12 +110,13 @@ class NeighbourWindow:
                 # Features new to the window read 0.0 in the rows already stored.
                 extra = n_features - self.columns.shape[0]
                 self.columns = np.concatenate(
-                    [self.columns, np.zeros((extra, self.size), dtype=np.float32)]
+                    [self.columns, np.full((extra, self.size), NEW_FEATURE_FILL,
+                                           dtype=np.float32)]
                 )
             if n_features > len(self.fmin):
                 self._fit_features(n_features)
-            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.m2,
-                                        self.fmin, self.fmax)
+            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.fmin,
+                                        self.fmax)
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)
@@ -183,7 +183,7 @@ class NeighbourWindow:
             if len(xv) > len(self.fmin):
                 self._fit_features(len(xv))
             unique = _kernels.dense_neighbours(
-                xv, self.columns, self.n, self.mean[0], self.fmin, self.fmax, k, self.labels,
+                xv, self.columns, self.n, self.mean, self.fmin, self.fmax, k, self.labels,
                 dist, proba, nearest_labels,
             )
         if unique:

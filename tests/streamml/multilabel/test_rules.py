@@ -207,7 +207,7 @@ def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse
                 rows = np.full((size, n_features), np.nan, dtype=np.float32)
                 for r, row in enumerate(stored):
                     rows[r, : len(row)] = row
-                expected = _row_by_row_dense(query, rows, window.n, window.mean[0],
+                expected = _row_by_row_dense(query, rows, window.n, window.mean,
                                              window.fmin, window.fmax)
             assert got.tolist() == expected
         v = _vector(x, sparse)
@@ -629,7 +629,7 @@ class _RowByRowWindow(NeighbourWindow):
             for r, row in enumerate(self.plain):
                 rows[r, : len(row)] = row
             self._fit_features(max(len(xv), width))
-            dist = _row_by_row_dense(xv, rows, self.n, self.mean[0], self.fmin, self.fmax)
+            dist = _row_by_row_dense(xv, rows, self.n, self.mean, self.fmin, self.fmax)
         self._dist[: self.n] = dist
         k = min(self.k, self.n)
         proba = np.empty(self.labels.shape[1])
