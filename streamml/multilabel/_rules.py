@@ -33,8 +33,6 @@ HAMMING_BUDGET = 0.95
 # every entry of the window; a query reads the rows added since whole).
 INDEX_EVERY = 64
 
-NEW_FEATURE_FILL = 0.0
-
 
 class NeighbourWindow:
     """The last ``size`` instances (features, labels) and their ``k`` nearest.
@@ -42,7 +40,10 @@ class NeighbourWindow:
     Dense rows are float32 vectors of the raw features (NaN = missing), stored by feature
     (``columns[f, r]``, see ``_kernels.dense_sq_distances``); distances divide each feature by
     its running range over every instance added and read a missing value as the feature's
-    running mean. Sparse rows keep the non-zero entries of the scaled features only and their
+    running mean over every instance added, whichever way it is missing: absent from the
+    instance, ``None`` / NaN, or new since the row was stored. (MLHAT adds every instance it
+    learns, so these means are its feature space's, the ones standardization imputes; an
+    IHOMER cluster's window counts the instances routed to it.) Sparse rows keep the non-zero entries of the scaled features only and their
     squared norms; the rows are also indexed by feature every ``INDEX_EVERY`` rows, so a query
     costs its non-zeros times their frequency in the window, plus the rows added since
     (``_kernels.sparse_sq_distances``).
@@ -107,11 +108,11 @@ class NeighbourWindow:
         else:
             n_features = len(xv)
             if n_features > self.columns.shape[0]:
-                # Features new to the window read 0.0 in the rows already stored.
+                # Features new to the window are missing (NaN) in the rows already stored,
+                # as a feature absent from an instance is: both read as the running mean.
                 extra = n_features - self.columns.shape[0]
                 self.columns = np.concatenate(
-                    [self.columns, np.full((extra, self.size), NEW_FEATURE_FILL,
-                                           dtype=np.float32)]
+                    [self.columns, np.full((extra, self.size), np.nan, dtype=np.float32)]
                 )
             if n_features > len(self.fmin):
                 self._fit_features(n_features)

@@ -216,8 +216,9 @@ def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse
             row = (v.cols.copy(), v.values.astype(np.float32))
         else:
             row = x.astype(np.float32)
-            # Rows stored before a feature appeared read it as 0.0 (zero-padded columns).
-            stored = [np.pad(s, (0, n_features - len(s))) for s in stored]
+            # Rows stored before a feature appeared miss it (NaN: the running mean).
+            stored = [np.pad(s, (0, n_features - len(s)), constant_values=np.nan)
+                      for s in stored]
         if len(stored) < size:
             stored.append(row)
         else:
@@ -611,8 +612,9 @@ class _RowByRowWindow(NeighbourWindow):
             row = (xs.cols.copy(), xs.values.astype(np.float32))
         else:
             row = xv.astype(np.float32)
-            # Rows stored before a feature appeared read it as 0.0 (as the window pads them).
-            self.plain = [np.pad(r, (0, len(row) - len(r))) for r in self.plain]
+            # Rows stored before a feature appeared miss it (NaN: the running mean).
+            self.plain = [np.pad(r, (0, len(row) - len(r)), constant_values=np.nan)
+                          for r in self.plain]
         if slot < len(self.plain):
             self.plain[slot] = row
         else:
@@ -677,3 +679,37 @@ def test_mlhat_predicts_the_same_with_a_row_by_row_neighbour_window(stream, monk
     assert isinstance(twin._window, _RowByRowWindow)
     assert plain == fast
     assert sum(map(len, fast)) > 0
+
+
+@pytest.mark.parametrize("predict_first", [True, False])
+def test_dense_window_means_are_the_feature_space_means(predict_first):
+    # The dense window keeps its own running means (an IHOMER cluster's window sees only the
+    # instances routed to it). In MLHAT it is given every instance learnt, so after each
+    # learn_one its means are bit for bit the feature space's, and inside learn_one the
+    # window reads the means of the instances before, as standardization does, whether or
+    # not predict_one came first.
+    model = MLHAT(seed=0)
+    for i, (x, y) in enumerate(itertools.islice(datasets.Yeast(), 150)):
+        if predict_first:
+            model.predict_one(x)
+        model.learn_one(x, y)
+        window_mean = model._window.mean
+        assert np.array_equal(window_mean, model._features._mean[0][: len(window_mean)])
+        assert len(window_mean) == len(model._features)
+
+
+def test_dense_window_reads_a_feature_new_since_a_row_was_stored_as_missing():
+    # One convention for a missing value: a row stored before a feature appeared reads it as
+    # the feature's running mean, exactly as a row that had it missing (NaN) does.
+    window = NeighbourWindow(10, 1, False, n_labels=1)
+    window.add(np.array([1.0]), None, np.zeros(1))  # stored before feature 1 existed
+    window.add(np.array([3.0, 5.0]), None, np.zeros(1))
+    window.add(np.array([1.0, np.nan]), None, np.zeros(1))  # feature 1 missing
+    window.add(np.array([2.0, 9.0]), None, np.zeros(1))
+    for query in ([1.0, 4.0], [0.0, 9.0], [2.0, np.nan]):
+        window.proba(np.array(query), None)
+        dist = window._dist[: window.n]
+        assert dist[0] == dist[2]
+        mean, span = 7.0, 4.0  # feature 1: mean of 5 and 9, range 9 - 5
+        q = mean if np.isnan(query[1]) else query[1]
+        assert dist[0] == pytest.approx(((query[0] - 1.0) / 2.0) ** 2 + ((q - mean) / span) ** 2)
