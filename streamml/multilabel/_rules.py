@@ -43,10 +43,10 @@ class NeighbourWindow:
     running mean over every instance added, whichever way it is missing: absent from the
     instance, ``None`` / NaN, or new since the row was stored. (MLHAT adds every instance it
     learns, so these means are its feature space's, the ones standardization imputes; an
-    IHOMER cluster's window counts the instances routed to it.) Sparse rows keep the non-zero entries of the scaled features only and their
-    squared norms; the rows are also indexed by feature every ``INDEX_EVERY`` rows, so a query
-    costs its non-zeros times their frequency in the window, plus the rows added since
-    (``_kernels.sparse_sq_distances``).
+    IHOMER cluster's window counts the instances routed to it.) Sparse rows keep the non-zero
+    entries of the scaled features only and their squared norms; the rows are also indexed by
+    feature every ``INDEX_EVERY`` rows, so a query costs its non-zeros times their frequency
+    in the window, plus the rows added since (``_kernels.sparse_sq_distances``).
     """
 
     def __init__(self, size, k, sparse, n_labels):

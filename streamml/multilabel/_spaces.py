@@ -153,8 +153,8 @@ class FeatureSpace:
         repeat = self._repeat
         if grow:
             self._repeat = None
-        if (repeat is None or len(listed) < REPEAT_MIN_KEYS or repeat[0] != kind or repeat[1] != id(x) or repeat[2] != keys
-                or repeat[3] != listed):
+        if (repeat is None or len(listed) < REPEAT_MIN_KEYS or repeat[0] != kind
+                or repeat[1] != id(x) or repeat[2] != keys or repeat[3] != listed):
             return None
         try:
             total = sum(listed)
