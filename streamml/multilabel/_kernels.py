@@ -1029,6 +1029,94 @@ def _answer_counts(answer, labels):
 
 
 @njit(cache=True)
+def evidence_shift(proba, nb_proba, positives, n, weight, evidence, shifted):
+    """Naive Bayes' tempered log-likelihood ratios and the leaf probabilities they shift.
+
+    Per label ``j``: ``evidence[j] = weight * (logit(nb_proba[j]) - logit(prior[j]))`` with
+    ``prior = (positives + 0.5) / (n + 1)`` (naive Bayes' log-odds less the prior it holds),
+    and ``shifted[j] = sigmoid(logit(proba[j]) + evidence[j])`` (logits of probabilities
+    clipped to [1e-12, 1 - 1e-12], the sum to [-30, 30]).
+
+    Parameters
+    ----------
+    proba, nb_proba, positives : float64 (n_labels,), input
+    n, weight : float
+    evidence, shifted : float64 (n_labels,), output
+    """
+    for j in range(proba.shape[0]):
+        q = min(max(nb_proba[j], 1e-12), 1.0 - 1e-12)
+        prior = (positives[j] + 0.5) / (n + 1.0)
+        e = weight * (math.log(q / (1.0 - q)) - math.log(prior / (1.0 - prior)))
+        evidence[j] = e
+        p = min(max(proba[j], 1e-12), 1.0 - 1e-12)
+        shifted[j] = _log_odds_proba(math.log(p / (1.0 - p)) + e)
+
+
+@njit(cache=True)
+def evidence_decodings(score, rows, evidence):
+    """The rows of best score without and with the evidence (``_tree.Leaf.decide_with_evidence``).
+
+    Row 0 is the plain per-label decision, row 1 the per-label decision of the shifted
+    probabilities, the others the leaf's frequent label sets. Without the evidence: the first
+    row of highest ``score`` among every row but row 1. With it: the first row of highest
+    ``score[k] + sum_j rows[k, j] * evidence[j]``.
+
+    Parameters
+    ----------
+    score : float64 (n_rows,), input (the rows' joint log-probabilities under the leaf model)
+    rows : float64 (n_rows, n_labels), input, values 0 / 1
+    evidence : float64 (n_labels,), input
+
+    Returns
+    -------
+    (int, int)
+    """
+    plain = 0
+    best_plain = score[0]
+    shifted = 0
+    best_shifted = -np.inf
+    for k in range(rows.shape[0]):
+        total = score[k]
+        for j in range(rows.shape[1]):
+            if rows[k, j] > 0.5:
+                total += evidence[j]
+        if total > best_shifted:
+            best_shifted = total
+            shifted = k
+        if k >= 2 and score[k] > best_plain:
+            best_plain = score[k]
+            plain = k
+    return plain, shifted
+
+
+@njit(cache=True)
+def decoding_record(plain, with_evidence, labels, errors, plain_wins):
+    """Count one instance's label errors of two answers and whose label set alone was right.
+
+    Parameters
+    ----------
+    plain, with_evidence, labels : float64 (n_labels,), input, values 0 / 1
+    errors : float64 (2,), updated in place (slot 0: ``plain``, slot 1: ``with_evidence``)
+    plain_wins : float64 (2,), updated in place: slot 0 counts the instances where only
+        ``plain`` matched ``labels`` exactly, slot 1 those where only ``with_evidence`` did
+    """
+    wrong_plain = 0
+    wrong_evidence = 0
+    for j in range(labels.shape[0]):
+        truth = labels[j] > 0.5
+        if (plain[j] > 0.5) != truth:
+            wrong_plain += 1
+        if (with_evidence[j] > 0.5) != truth:
+            wrong_evidence += 1
+    errors[0] += wrong_plain
+    errors[1] += wrong_evidence
+    if wrong_plain == 0 and wrong_evidence > 0:
+        plain_wins[0] += 1.0
+    elif wrong_evidence == 0 and wrong_plain > 0:
+        plain_wins[1] += 1.0
+
+
+@njit(cache=True)
 def joint_record(per_label, neighbour, labels, tp, fp, fn, errors, exact):
     """Count one instance's true positives, false positives, false negatives, label errors
     and exact matches of two answers (slot 0: ``per_label``, slot 1: ``neighbour``).
@@ -1217,6 +1305,10 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
 
 def warm_up():
     """Compile (or load from cache) every kernel on tiny inputs."""
+    half = np.full(2, 0.5)
+    evidence_shift(half, half, np.ones(2), 4.0, 0.05, np.zeros(2), np.zeros(2))
+    evidence_decodings(np.zeros(3), np.zeros((3, 2)), np.zeros(2))
+    decoding_record(half, half, half, np.zeros(2), np.zeros(2))
     c = np.zeros((2, 3))
     gaussian_update(c, c.copy(), c.copy(), np.array([0], dtype=np.int64), np.zeros(3), 1.0)
     coef = np.zeros((1, 2, 3))

@@ -331,3 +331,40 @@ class JointChoice:
             and self.errors[1] <= self.errors[0]
             and f1[1] >= f1[0]
         )
+
+
+class DecodingChoice:
+    """Whether the tree's label set is decoded with the naive-Bayes evidence added (see
+    ``MLHAT._tree_decide``) or without it.
+
+    Both decodings are scored before each instance is learnt (prequential, decayed counts):
+    their label errors and, on the instances where exactly one of the two matched the true
+    label set, the wins of each. The evidence is used while it has made fewer label errors
+    than the plain decoding and the plain decoding's wins minus its losses do not exceed ``z``
+    times the root of their number (a sign test, strict at ``z = 0.5``: the evidence is
+    dropped as soon as it loses whole label sets). It starts unused: where both answer alike (young
+    leaves, sparse input) nothing changes.
+    """
+
+    def __init__(self, half_life=1000, z=0.5, every=10):
+        self.errors = np.zeros(2)  # slot 0: the plain decoding, slot 1: with the evidence
+        self.plain_wins = np.zeros(2)  # the plain decoding's wins (slot 0) and losses (slot 1)
+        self.decay = 0.5 ** (every / half_life)
+        self.z = z
+        self.every = every
+        self.n = 0
+        self.use_evidence = False
+
+    def record(self, plain, with_evidence, y):
+        """Count one instance's answers (0/1 vectors, given before learning) against ``y``."""
+        _kernels.decoding_record(plain, with_evidence, y, self.errors, self.plain_wins)
+        self.n += 1
+        if self.n % self.every == 0:
+            self.errors *= self.decay
+            self.plain_wins *= self.decay
+        elif self.n >= 10 * self.every:  # early on, choose after every instance
+            return
+        wins, losses = self.plain_wins.tolist()
+        errors_plain, errors_evidence = self.errors.tolist()
+        self.use_evidence = (errors_evidence < errors_plain
+                             and wins - losses <= self.z * math.sqrt(wins + losses))

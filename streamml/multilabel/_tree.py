@@ -339,25 +339,50 @@ class Leaf(Node):
         """Predicted label set (0/1 vector): the per-label decisions (``thresholds``, a
         :class:`LabelThresholds`, or 0.5) and the leaf's frequent label sets compete under the
         model's joint probability. ``proba``: this leaf's probabilities, when known."""
+        return self.decide_with_evidence(xs, ctx, thresholds, proba)[0]
+
+    def decide_with_evidence(self, xs, ctx=None, thresholds=None, proba=None, evidence=None,
+                             shifted=None):
+        """(:meth:`decide`'s label set, the label set decoded with ``evidence`` added).
+
+        ``evidence``: per-label log-odds added to the model's, ``shifted`` the probabilities
+        they make of ``proba`` (``_kernels.evidence_shift``); None: no evidence, both answers
+        are the same vector. The second answer is the best of the same candidates, plus the
+        per-label decisions of the shifted log-odds, under the model's joint log-probability
+        plus the evidence of the labels each candidate holds (a product of experts: the leaf
+        model times another model's likelihood ratios). The first answer is exactly
+        :meth:`decide`'s (its candidates scored alike, the extra row left out).
+        """
         if proba is None:
             proba = self.proba(xs, ctx)
-        if thresholds is None:
-            greedy = (proba > 0.5).astype(np.float64)
-        else:
-            greedy = thresholds.decide(proba)
-        if len(self.candidates) == 0 or self.model.n_updates == 0:
-            return greedy
-        if len(self.labelsets) == 1 and not self.inherited:
-            return greedy
+        greedy = self._greedy(proba, thresholds)
+        if len(self.candidates) == 0 or self.model.n_updates == 0 or (
+            len(self.labelsets) == 1 and not self.inherited
+        ):
+            return greedy, greedy
         made = self._decide_rows
         if made is None or made[0] is not self.candidates:  # candidates replaced since
-            rows = np.empty((len(self.candidates) + 1, self.candidates.shape[1]))
-            rows[1:] = self.candidates
+            rows = np.empty((len(self.candidates) + 2, self.candidates.shape[1]))
+            rows[2:] = self.candidates
             made = self._decide_rows = (self.candidates, rows)
-        cands = made[1]
-        cands[0] = greedy
-        score = self.model.joint_log_proba(xs, cands, ctx)
-        return cands[int(np.argmax(score))].copy()
+        rows = made[1]
+        rows[0] = greedy
+        if evidence is None:
+            cands = rows[1:]
+            cands[0] = greedy
+            score = self.model.joint_log_proba(xs, cands, ctx)
+            best = cands[int(np.argmax(score))].copy()
+            return best, best
+        rows[1] = self._greedy(shifted, thresholds)
+        score = self.model.joint_log_proba(xs, rows, ctx)
+        first, second = _kernels.evidence_decodings(score, rows, evidence)
+        return rows[first].copy(), rows[second].copy()
+
+    @staticmethod
+    def _greedy(proba, thresholds):
+        if thresholds is None:
+            return (proba > 0.5).astype(np.float64)
+        return thresholds.decide(proba)
 
     def proba(self, xs, ctx=None):
         if len(self.labelsets) == 1 and not self.inherited:

@@ -5,9 +5,9 @@ import copy
 import numpy as np
 from river import base
 
-from . import _sparse, _tree
+from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import JointChoice, NeighbourWindow, RuleSelector
+from ._rules import DecodingChoice, JointChoice, NeighbourWindow, RuleSelector
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -22,6 +22,12 @@ AUTO_WINDOW = 32
 # when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours.
 RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS = range(4)
 N_RULES = 4
+# Rows of ``MLHAT._rule_decisions`` after the rules': the nearest neighbour's label set, the
+# tree's label set decoded without and with the naive-Bayes evidence (RULE_TREE is one of them).
+ROW_NEAREST_SET, ROW_TREE_PLAIN, ROW_TREE_EVIDENCE = N_RULES, N_RULES + 1, N_RULES + 2
+
+# Leaf weight below which the naive-Bayes evidence is not added (its Gaussians are too young).
+EVIDENCE_MIN_WEIGHT = 30.0
 
 # Online-bagging weight of a single leaf model (read only: the kernels never write inputs).
 _ONE_MEMBER = np.ones(1)
@@ -93,18 +99,19 @@ class MLHAT(base.MultiLabelClassifier):
     in or pruned after ``drift_window`` instances by a ``switch_significance`` bound. Leaves of
     the main and alternate subtrees are combined with weights 1 / HammingLoss^2.
 
-    Each label's decision is made by one of four rules, chosen per label by the data: the
-    tree's (joint label-set decoding at the leaf), the leaf model's probability at the other
-    threshold (the learned one when ``calibrated`` is off, 0.5 when on), naive Bayes from the
-    statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
+    Each label's decision is made by one of four rules, chosen per label by the data: the tree's
+    (joint label-set decoding at the leaf, on dense input with naive Bayes' tempered
+    log-likelihood ratios added where that has done better), the leaf model's probability at the
+    other threshold (the learned one when ``calibrated`` is off, 0.5 when on), naive Bayes from
+    the statistics the leaf keeps for its splits (Gaussian on dense input, multinomial over the
     words present on sparse input) at learned thresholds, and the ``n_neighbours`` nearest of
     the last ``neighbour_window`` instances (dense input: each raw feature divided by its
     running range, so a rare binary feature weighs like any other). Every rule decides every
-    instance before it is learnt (prequential); per label, a rule replaces the tree's only
-    with a better F1, no fewer exact label-set matches (the tree's joint decoding is what wins
-    subset accuracy) and no more errors, except on a label of which the tree finds fewer than
-    half the positives, where it may add errors while its true positives gained outweigh its
-    false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false positives per true
+    instance before it is learnt (prequential); per label, a rule replaces the tree's only with
+    a better F1, no fewer exact label-set matches (the tree's joint decoding is what wins subset
+    accuracy) and no more errors, except on a label of which the tree finds fewer than half the
+    positives, where it may add errors while its true positives gained outweigh its false
+    positives at the rate that keeps micro-F1 (``F / (2 - F)`` false positives per true
     positive, ``F`` the current micro-F1); and while the chosen rules together make more than
     0.95 times the errors of predicting nothing, the labels whose rule errs more than leaving
     them out are left out (cheapest F1 first), so the Hamming loss stays below the empty
@@ -170,6 +177,13 @@ class MLHAT(base.MultiLabelClassifier):
         the rules each label may choose.
     naive_bayes
         Whether naive Bayes from the leaf statistics is one of the rules.
+    naive_bayes_evidence
+        Weight of naive Bayes' log-likelihood ratios in a second decoding of the tree's label
+        set on dense leaves (a product of experts: each candidate label set's log-probability
+        under the leaf model plus this weight times the ratios of the labels it holds; 0: no
+        such decoding). The tree's rule answers with it while it has made fewer label errors
+        than the plain decoding and has not matched fewer whole label sets (a sign test at
+        half a standard deviation).
     n_neighbours
         Neighbours of the nearest-neighbour rule (0: no such rule). It suits streams of
         near-duplicate instances whose label sets repeat.
@@ -223,6 +237,7 @@ class MLHAT(base.MultiLabelClassifier):
         sparse: bool | str = "auto",
         calibrated: bool | str = "auto",
         naive_bayes: bool = True,
+        naive_bayes_evidence: float = 0.05,
         n_neighbours: int = 4,
         neighbour_window: int = 1000,
         seed: int | None = None,
@@ -245,6 +260,7 @@ class MLHAT(base.MultiLabelClassifier):
         self.sparse = sparse
         self.calibrated = calibrated
         self.naive_bayes = naive_bayes
+        self.naive_bayes_evidence = naive_bayes_evidence
         self.n_neighbours = n_neighbours
         self.neighbour_window = neighbour_window
         self.seed = seed
@@ -260,6 +276,7 @@ class MLHAT(base.MultiLabelClassifier):
         self._nb_thresholds = None
         self._selector = None
         self._joint = None
+        self._decoding = None
         self._window = None
         self._last_rules = None
         self._sparse_leaves = False
@@ -298,6 +315,9 @@ class MLHAT(base.MultiLabelClassifier):
             )
         if not isinstance(self.naive_bayes, bool):
             raise ValueError(f"naive_bayes must be True or False, got {self.naive_bayes!r}")
+        w = self.naive_bayes_evidence
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < np.inf:
+            raise ValueError(f"naive_bayes_evidence must be a number >= 0, got {w!r}")
         if (isinstance(self.n_neighbours, bool) or not isinstance(self.n_neighbours, int)
                 or self.n_neighbours < 0):
             raise ValueError(
@@ -420,6 +440,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._nb_thresholds = LabelThresholds(len(yv))
             self._selector = RuleSelector(N_RULES, len(yv))
             self._joint = JointChoice()
+            self._decoding = DecodingChoice()
             if self.n_neighbours > 0:
                 self._window = NeighbourWindow(
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
@@ -437,7 +458,9 @@ class MLHAT(base.MultiLabelClassifier):
         self._thresholds.record(proba, yv)
         if nb_proba is not None:
             self._nb_thresholds.record(nb_proba, yv)
-        self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[N_RULES], yv)
+        self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[ROW_NEAREST_SET],
+                           yv)
+        self._decoding.record(decisions[ROW_TREE_PLAIN], decisions[ROW_TREE_EVIDENCE], yv)
         self._selector.record(decisions[:N_RULES], yv)
         self._root = self._learn_node(
             self._root, xv, xs, yv, positives, member_weights, loss, ctx
@@ -580,9 +603,18 @@ class MLHAT(base.MultiLabelClassifier):
                 total += w * leaf.proba(xs, ctx)
         return total / weights.sum()
 
-    def _tree_decide(self, xv, xs, ctx):
-        """(0/1 label vector, probabilities) of the tree: joint-mode decoding at the most
-        reliable leaf reached, and that leaf's probabilities."""
+    def _tree_decide(self, xv, xs, ctx, nb_proba=None):
+        """The tree's label sets decoded without and with the naive-Bayes evidence (0/1
+        vectors), the probabilities and the leaf they come from: joint-mode decoding at the
+        most reliable leaf reached. ``nb_proba``: the main leaf's naive-Bayes probabilities,
+        when known.
+
+        The evidence (dense leaves of at least ``EVIDENCE_MIN_WEIGHT`` instances): per label,
+        ``naive_bayes_evidence`` times naive Bayes' log-likelihood ratio (its log-odds minus
+        the leaf's prior log-odds), added to the leaf model's log-odds of every candidate label
+        set holding the label (a product of experts, the naive-Bayes factor tempered: its
+        features are the leaf model's, and its independence assumption makes it overconfident).
+        """
         leaves = []
         self._collect_leaves(self._root, xv, leaves)
         best = leaves[-1]
@@ -591,8 +623,19 @@ class MLHAT(base.MultiLabelClassifier):
             if max(weights) > 0:
                 best = leaves[int(np.argmax(weights))]
         proba = best.proba(xs, ctx)
-        decided = best.decide(xs, ctx, self._thresholds if self._calibrated else None, proba)
-        return decided, proba, best
+        thresholds = self._thresholds if self._calibrated else None
+        evidence = shifted = None
+        if (self.naive_bayes_evidence > 0 and not self._sparse_leaves
+                and best.n >= EVIDENCE_MIN_WEIGHT):
+            if nb_proba is None or best is not leaves[-1]:
+                nb_proba = best.nb_proba(xv)
+            evidence = np.empty(len(proba))
+            shifted = np.empty(len(proba))
+            _kernels.evidence_shift(proba, nb_proba, best.positives, best.n,
+                                    float(self.naive_bayes_evidence), evidence, shifted)
+        plain, with_evidence = best.decide_with_evidence(xs, ctx, thresholds, proba, evidence,
+                                                         shifted)
+        return plain, with_evidence, proba, best
 
     def _rule_decisions(self, xv, xs, ctx=None):
         """The decisions of every rule (``N_RULES`` x labels), the tree's and naive Bayes'
@@ -605,21 +648,27 @@ class MLHAT(base.MultiLabelClassifier):
         ):
             return last[3]
         n_labels = self._selector.choice.shape[0]
-        # One row more than the rules: the nearest neighbour's label set (answered jointly).
-        decisions = np.zeros((N_RULES + 1, n_labels))
-        tree, tree_proba, leaf = self._tree_decide(xv, xs, ctx)
-        decisions[RULE_TREE] = tree
+        # Three rows more than the rules: the nearest neighbour's label set (answered jointly)
+        # and the tree's two decodings (RULE_TREE is the one chosen).
+        decisions = np.zeros((N_RULES + 3, n_labels))
+        nb_proba = None
+        if self.naive_bayes or (self.naive_bayes_evidence > 0 and not self._sparse_leaves):
+            nb_proba = self._main_leaf(self._root, xv).nb_proba(xv)
+        plain, with_evidence, tree_proba, leaf = self._tree_decide(xv, xs, ctx, nb_proba)
+        decisions[ROW_TREE_PLAIN] = plain
+        decisions[ROW_TREE_EVIDENCE] = with_evidence
+        decisions[RULE_TREE] = with_evidence if self._decoding.use_evidence else plain
         if self._calibrated:
             decisions[RULE_TREE_OTHER] = tree_proba > 0.5
         else:
             decisions[RULE_TREE_OTHER] = self._thresholds.decide(tree_proba)
-        nb_proba = None
         if self.naive_bayes:
-            nb_proba = self._main_leaf(self._root, xv).nb_proba(xv)
             decisions[RULE_NAIVE_BAYES] = self._nb_thresholds.decide(nb_proba)
+        else:
+            nb_proba = None
         if self._window is not None:
             decisions[RULE_NEIGHBOURS] = self._window.proba(xv, xs) > 0.5
-            decisions[N_RULES] = self._window.nearest_labels
+            decisions[ROW_NEAREST_SET] = self._window.nearest_labels
         out = (decisions, tree_proba, nb_proba, leaf)
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
@@ -630,7 +679,7 @@ class MLHAT(base.MultiLabelClassifier):
             return np.zeros(len(self._labels))
         decisions = self._rule_decisions(xv, xs, ctx)[0]
         if self._joint.use_neighbour:
-            return decisions[N_RULES].copy()
+            return decisions[ROW_NEAREST_SET].copy()
         return self._selector.decide(decisions[:N_RULES])
 
     def _proba_arrays(self, xv, xs, ctx=None):
@@ -646,6 +695,7 @@ class MLHAT(base.MultiLabelClassifier):
             twin._nb_thresholds.select_labels(positions)
             twin._selector.select_labels(positions)
             twin._joint = JointChoice()  # its counts were of the whole label set
+            twin._decoding = DecodingChoice()
             twin._last_rules = None
             if twin._window is not None:
                 twin._window.select_labels(positions)
