@@ -275,6 +275,45 @@ def scatter_values(values, cols, out):
     return infinite
 
 
+@njit(cache=True)
+def nonzero_entries(values, key_cols, cols, out):
+    """The non-zero, non-NaN ``values`` whose key has a column (``key_cols`` >= 0) with their
+    columns into ``cols`` / ``out``, sorted by column; returns (their number, the number of
+    non-zero values whose key has no column), or (-1, 0) when a value is infinite.
+
+    Parameters
+    ----------
+    values : float64 (n_keys,), input
+    key_cols : int64 (n_keys,), input; distinct columns, -1 for a key without a column
+    cols : int64 (>= n_keys,), output
+    out : float64 (>= n_keys,), output
+    """
+    n = 0
+    unknown = 0
+    ascending = True
+    for k in range(values.shape[0]):
+        v = values[k]
+        if v == np.inf or v == -np.inf:
+            return -1, 0
+        if v != 0.0 and v == v:
+            c = key_cols[k]
+            if c < 0:
+                unknown += 1
+                continue
+            if n > 0 and c < cols[n - 1]:
+                ascending = False
+            cols[n] = c
+            out[n] = v
+            n += 1
+    if not ascending:  # distinct columns: any sort gives the one order
+        order = np.argsort(cols[:n])
+        sorted_cols = cols[:n][order]
+        sorted_values = out[:n][order]
+        cols[:n] = sorted_cols
+        out[:n] = sorted_values
+    return n, unknown
+
+
 @njit(cache=True, error_model="numpy")
 def standardize(raw, count, mean, m2, clip, out):
     """(raw - mean) / sd clipped to [-clip, clip]; missing (NaN) and constant features give 0.
@@ -1040,21 +1079,30 @@ def neighbour_vote(dist, n_rows, k, labels, proba, nearest):
 
 
 @njit(cache=True)
-def dense_window_store(columns, r, x, count, mean, m2, fmin, fmax):
+def dense_window_store(columns, r, x, count, mean, fmin, fmax):
     """Store the raw vector ``x`` as row ``r`` of a dense window (``columns[f, r]``, NaN
-    beyond ``x``) and add it to the window's statistics (:func:`leaf_observe`, row 0 only).
+    beyond ``x``) and add it to the window's running count, mean and extremes of each feature
+    (NaN ignored; the mean updated as :func:`gaussian_update` does at weight 1).
 
     Parameters
     ----------
     columns : float32 (>= n_features, capacity), updated in place
     r : int
     x : float64 (n_features,), input; NaN = missing
-    count, mean, m2 : float64 (1, >= n_features), updated in place
-    fmin, fmax : float64 (>= n_features,), updated in place
+    count, mean, fmin, fmax : float64 (>= n_features,), updated in place
     """
-    leaf_observe(count, mean, m2, fmin, fmax, np.zeros(0, dtype=np.int64), x, 1.0)
     for f in range(x.shape[0]):
-        columns[f, r] = x[f]
+        v = x[f]
+        columns[f, r] = v
+        if v != v:
+            continue
+        c = count[f] + 1.0
+        mean[f] += (v - mean[f]) / c
+        count[f] = c
+        if v < fmin[f]:
+            fmin[f] = v
+        if v > fmax[f]:
+            fmax[f] = v
     for f in range(x.shape[0], columns.shape[0]):
         columns[f, r] = np.nan
 
@@ -1424,8 +1472,8 @@ def warm_up():
     rule_decide(rules, np.zeros(2, dtype=np.int64), np.zeros(2))
     rule_choose(rules, rules.copy(), rules.copy(), rules.copy(), np.ones(2), 0.01, 5.0, 0.95,
                 True, 1, np.zeros(2, dtype=np.int64))
-    dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), c[:1].copy(),
-                       c[:1].copy(), c[:1].copy(), np.zeros(3), np.zeros(3))
+    dense_window_store(np.zeros((3, 2), dtype=np.float32), 0, np.zeros(3), np.zeros(3),
+                       np.zeros(3), np.zeros(3), np.zeros(3))
     dense_neighbours(np.zeros(3), np.zeros((3, 2), dtype=np.float32), 2, np.zeros(3),
                      np.zeros(3), np.ones(3), 1, np.zeros((2, 2), dtype=np.float32), dist,
                      np.zeros(2), np.zeros(2))
@@ -1446,6 +1494,8 @@ def warm_up():
     young_additions(proba, proba.copy(), proba.copy(), proba.copy(), 5.0, np.zeros(2))
     # Kernels of the per-instance fast paths.
     scatter_values(np.zeros(2), np.array([0, 2], dtype=np.int64), np.zeros(3))
+    nonzero_entries(np.ones(2), np.array([2, 0], dtype=np.int64), np.zeros(2, dtype=np.int64),
+                    np.zeros(2))
     sparse_scale(np.array([0, 2], dtype=np.int64), np.ones(2), np.ones(3), 2, 2.0, np.zeros(2))
     sparse_sum_squares(np.array([0, 2], dtype=np.int64), np.ones(2), np.zeros(3))
     leaf_observe(c, c.copy(), c.copy(), np.zeros(3), np.zeros(3),

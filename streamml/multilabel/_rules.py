@@ -26,7 +26,6 @@ import math
 import numpy as np
 
 from . import _kernels
-from ._tree import _pad_cols
 
 NEVER = -1
 # The chosen rules together may make at most this fraction of the errors of never predicting
@@ -44,10 +43,13 @@ class NeighbourWindow:
     Dense rows are float32 vectors of the raw features (NaN = missing), stored by feature
     (``columns[f, r]``, see ``_kernels.dense_sq_distances``); distances divide each feature by
     its running range over every instance added and read a missing value as the feature's
-    running mean. Sparse rows keep the non-zero entries of the scaled features only and their
-    squared norms; the rows are also indexed by feature every ``INDEX_EVERY`` rows, so a query
-    costs its non-zeros times their frequency in the window, plus the rows added since
-    (``_kernels.sparse_sq_distances``).
+    running mean over every instance added, whichever way it is missing: absent from the
+    instance, ``None`` / NaN, or new since the row was stored. (MLHAT adds every instance it
+    learns, so these means are its feature space's, the ones standardization imputes; an
+    IHOMER cluster's window counts the instances routed to it.) Sparse rows keep the non-zero
+    entries of the scaled features only and their squared norms; the rows are also indexed by
+    feature every ``INDEX_EVERY`` rows, so a query costs its non-zeros times their frequency
+    in the window, plus the rows added since (``_kernels.sparse_sq_distances``).
     """
 
     def __init__(self, size, k, sparse, n_labels):
@@ -79,10 +81,9 @@ class NeighbourWindow:
             self.scratch = np.zeros(0)
         else:
             self.columns = np.zeros((0, size), dtype=np.float32)
-            # Running moments (row 0: every instance added) and extremes of each feature.
-            self.count = np.zeros((1, 0))
-            self.mean = np.zeros((1, 0))
-            self.m2 = np.zeros((1, 0))
+            # Running count, mean and extremes of each feature over every instance added.
+            self.count = np.zeros(0)
+            self.mean = np.zeros(0)
             self.fmin = np.zeros(0)
             self.fmax = np.zeros(0)
         self._dist = np.zeros(size)
@@ -90,9 +91,8 @@ class NeighbourWindow:
     def _fit_features(self, n_features):
         if n_features > len(self.fmin):
             extra = n_features - len(self.fmin)
-            self.count = _pad_cols(self.count, n_features)
-            self.mean = _pad_cols(self.mean, n_features)
-            self.m2 = _pad_cols(self.m2, n_features)
+            self.count = np.concatenate([self.count, np.zeros(extra)])
+            self.mean = np.concatenate([self.mean, np.zeros(extra)])
             self.fmin = np.concatenate([self.fmin, np.full(extra, np.inf)])
             self.fmax = np.concatenate([self.fmax, np.full(extra, -np.inf)])
 
@@ -111,15 +111,16 @@ class NeighbourWindow:
         else:
             n_features = len(xv)
             if n_features > self.columns.shape[0]:
-                # Features new to the window read 0.0 in the rows already stored.
+                # Features new to the window are missing (NaN) in the rows already stored,
+                # as a feature absent from an instance is: both read as the running mean.
                 extra = n_features - self.columns.shape[0]
                 self.columns = np.concatenate(
-                    [self.columns, np.zeros((extra, self.size), dtype=np.float32)]
+                    [self.columns, np.full((extra, self.size), np.nan, dtype=np.float32)]
                 )
             if n_features > len(self.fmin):
                 self._fit_features(n_features)
-            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.m2,
-                                        self.fmin, self.fmax)
+            _kernels.dense_window_store(self.columns, r, xv, self.count, self.mean, self.fmin,
+                                        self.fmax)
         self.labels[r] = y
         self.next = (r + 1) % self.size
         self.n = min(self.n + 1, self.size)
@@ -188,7 +189,7 @@ class NeighbourWindow:
             if len(xv) > len(self.fmin):
                 self._fit_features(len(xv))
             unique = _kernels.dense_neighbours(
-                xv, self.columns, self.n, self.mean[0], self.fmin, self.fmax, k, self.labels,
+                xv, self.columns, self.n, self.mean, self.fmin, self.fmax, k, self.labels,
                 dist, proba, nearest_labels,
             )
         if self.sparse:

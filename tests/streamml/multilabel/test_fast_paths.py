@@ -13,6 +13,9 @@ import pytest
 from river import datasets
 
 from streamml.multilabel import IHOMER, MLHAT, _kernels, mlhat
+import decimal
+import math
+
 from streamml.multilabel._spaces import FeatureSpace
 
 
@@ -52,6 +55,7 @@ def general_paths_only(monkeypatch):
     """Switch every fast path off (each falls back to its general path)."""
     def switch_off():
         monkeypatch.setattr(FeatureSpace, "_sparse_same_keys", lambda self, x, keys, grow: None)
+        monkeypatch.setattr(FeatureSpace, "_dense_same_keys", lambda self, x, keys, grow: None)
         monkeypatch.setattr(mlhat, "_same_scaled", lambda predicted, xv: None)
         # The neighbour kernels compute the distances only and leave the vote to numpy.
         monkeypatch.setattr(_kernels, "dense_neighbours",
@@ -77,3 +81,66 @@ def test_dense_stream_gives_the_same_predictions_without_the_fast_paths(general_
     fast = _predictions(lambda: MLHAT(seed=2), stream)
     general_paths_only()
     assert _predictions(lambda: MLHAT(seed=2), stream) == fast
+
+
+def _general(method, x, grow):
+    """``FeatureSpace`` ``method``'s answer on ``x`` by the general path (a fresh space that has
+    seen the same instance once before, so that columns are numbered alike)."""
+    space = FeatureSpace()
+    space._sparse_same_keys = lambda x, keys, grow: None
+    space._dense_same_keys = lambda x, keys, grow: None
+    return space, getattr(space, method)
+
+
+@pytest.mark.parametrize("method", ["vectorize", "vectorize_sparse"])
+def test_a_dict_changed_between_predict_and_learn_is_vectorized_again(method):
+    """The vector kept from the prediction is reused only for the very dict, unchanged: a
+    value changed in place (a number, a string, an unsupported object, an infinity) is
+    encoded, or refused, as the general path does."""
+    keys = [f"w{i}" for i in range(300)]  # wide enough for the kept conversion
+    base = dict.fromkeys(keys, 0.0)
+    base.update(w1=1.0, w4=2.5)
+    changes = [("w4", 7.0), ("w2", 3), ("w3", True), ("w5", "red"), ("w6", None),
+               ("w1", math.nan)]
+    for key, value in changes:
+        fast = FeatureSpace()
+        general, general_call = _general(method, None, True)
+        for space_call in (getattr(fast, method), general_call):
+            space_call(dict(base), True)
+            space_call(dict(base), True)  # the keys repeat: the fast paths apply from now on
+        x = dict(base)
+        a = getattr(fast, method)(x, False)  # prediction
+        assert fast._repeat is not None  # its conversion is kept for the learn_one
+        x[key] = value
+        b = getattr(fast, method)(x, True)  # learn_one of the changed dict
+        want = general_call(dict(x), True)
+        if method == "vectorize":
+            assert np.array_equal(b, want, equal_nan=True), key
+        else:
+            assert np.array_equal(b.cols, want.cols) and np.array_equal(b.values, want.values)
+        assert fast.names == general.names
+        del a
+    for bad, error in [(decimal.Decimal("2.5"), TypeError), (complex(2.5, 0), TypeError),
+                       (b"1", TypeError), (math.inf, ValueError)]:
+        fast = FeatureSpace()
+        getattr(fast, method)(dict(base), True)
+        getattr(fast, method)(dict(base), True)
+        x = dict(base)
+        getattr(fast, method)(x, False)
+        x["w4"] = bad  # equal to the value it replaces (Decimal) or not: refused all the same
+        n_before = len(fast)
+        with pytest.raises(error, match="w4"):
+            getattr(fast, method)(x, True)
+        assert len(fast) == n_before
+
+
+def test_a_numeric_string_on_repeated_dense_keys_is_one_hot_as_on_first_sight():
+    """Dense fast path: a string that reads as a number stays a string (a one-hot column),
+    as the general path makes it; it was parsed as the number before."""
+    fast = FeatureSpace()
+    x = {"a": 1.0, "b": 2.0}
+    fast.vectorize(x, True)
+    fast.vectorize(x, True)
+    out = fast.vectorize({"a": 1.0, "b": "2.5"}, True)
+    assert ("b", "2.5") in fast.names
+    assert out[fast.index[("b", "2.5")]] == 1.0 and np.isnan(out[fast.index["b"]])

@@ -214,6 +214,35 @@ def test_scatter_values_matches_numpy_and_reports_infinities():
         assert infinite == bool(np.isinf(values).any())
 
 
+def test_nonzero_entries_matches_numpy():
+    """Non-zero, non-NaN values of keys with a column, sorted by column, and the number of
+    those without a column; (-1, 0) on an infinity."""
+    rng = np.random.default_rng(12)
+    for trial in range(200):
+        n = int(rng.integers(0, 15))
+        values = np.where(rng.random(n) < 0.4, rng.normal(size=n), 0.0)
+        values[rng.random(n) < 0.1] = np.nan
+        key_cols = rng.permutation(3 * n + 1)[:n].astype(np.int64)  # distinct, any order
+        if trial % 4 == 0:
+            key_cols[rng.random(n) < 0.2] = -1
+        if trial % 9 == 0 and n:
+            values[rng.integers(n)] = np.inf if trial % 2 else -np.inf
+        present = (values != 0) & ~np.isnan(values)
+        keep = present & (key_cols >= 0)
+        cols, out = np.full(n, 99, dtype=np.int64), rng.normal(size=n)
+        values_in, key_cols_in = values.copy(), key_cols.copy()
+        got, unknown = _kernels.nonzero_entries(values, key_cols, cols, out)
+        assert np.array_equal(values, values_in, equal_nan=True)
+        assert np.array_equal(key_cols, key_cols_in)
+        if np.isinf(values).any():
+            assert (got, unknown) == (-1, 0)
+            continue
+        assert got == int(keep.sum()) and unknown == int((present & (key_cols < 0)).sum())
+        order = np.argsort(key_cols[keep])
+        assert np.array_equal(cols[:got], key_cols[keep][order])
+        assert np.array_equal(out[:got], values[keep][order])
+
+
 def test_sparse_scale_and_sum_squares_match_numpy():
     rng = np.random.default_rng(10)
     sumsq = np.zeros(12)

@@ -208,7 +208,7 @@ def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse
                 rows = np.full((size, n_features), np.nan, dtype=np.float32)
                 for r, row in enumerate(stored):
                     rows[r, : len(row)] = row
-                expected = _row_by_row_dense(query, rows, window.n, window.mean[0],
+                expected = _row_by_row_dense(query, rows, window.n, window.mean,
                                              window.fmin, window.fmax)
             assert got.tolist() == expected
         v = _vector(x, sparse)
@@ -217,8 +217,9 @@ def test_neighbour_window_distances_equal_a_row_by_row_pass_at_every_step(sparse
             row = (v.cols.copy(), v.values.astype(np.float32))
         else:
             row = x.astype(np.float32)
-            # Rows stored before a feature appeared read it as 0.0 (zero-padded columns).
-            stored = [np.pad(s, (0, n_features - len(s))) for s in stored]
+            # Rows stored before a feature appeared miss it (NaN: the running mean).
+            stored = [np.pad(s, (0, n_features - len(s)), constant_values=np.nan)
+                      for s in stored]
         if len(stored) < size:
             stored.append(row)
         else:
@@ -631,8 +632,9 @@ class _RowByRowWindow(NeighbourWindow):
             row = (xs.cols.copy(), xs.values.astype(np.float32))
         else:
             row = xv.astype(np.float32)
-            # Rows stored before a feature appeared read it as 0.0 (as the window pads them).
-            self.plain = [np.pad(r, (0, len(row) - len(r))) for r in self.plain]
+            # Rows stored before a feature appeared miss it (NaN: the running mean).
+            self.plain = [np.pad(r, (0, len(row) - len(r)), constant_values=np.nan)
+                          for r in self.plain]
         if slot < len(self.plain):
             self.plain[slot] = row
         else:
@@ -649,7 +651,7 @@ class _RowByRowWindow(NeighbourWindow):
             for r, row in enumerate(self.plain):
                 rows[r, : len(row)] = row
             self._fit_features(max(len(xv), width))
-            dist = _row_by_row_dense(xv, rows, self.n, self.mean[0], self.fmin, self.fmax)
+            dist = _row_by_row_dense(xv, rows, self.n, self.mean, self.fmin, self.fmax)
         self._dist[: self.n] = dist
         if self.sparse:
             self.cosine_labels = _naive_cosine_labels(xs, self.plain, self.labels)
@@ -859,3 +861,37 @@ def test_young_label_gate_threshold_matches_a_naive_enumeration(seed):
     # Over the Hamming budget (errors above 0.95 of the positives) the gate is closed.
     gate.add(np.zeros(6), np.zeros(6), 0.5, _Counts(70.0, 96.0, 100.0))
     assert gate.threshold == np.inf and not gate.open(0.99)
+
+
+@pytest.mark.parametrize("predict_first", [True, False])
+def test_dense_window_means_are_the_feature_space_means(predict_first):
+    # The dense window keeps its own running means (an IHOMER cluster's window sees only the
+    # instances routed to it). In MLHAT it is given every instance learnt, so after each
+    # learn_one its means are bit for bit the feature space's, and inside learn_one the
+    # window reads the means of the instances before, as standardization does, whether or
+    # not predict_one came first.
+    model = MLHAT(seed=0)
+    for i, (x, y) in enumerate(itertools.islice(datasets.Yeast(), 150)):
+        if predict_first:
+            model.predict_one(x)
+        model.learn_one(x, y)
+        window_mean = model._window.mean
+        assert np.array_equal(window_mean, model._features._mean[0][: len(window_mean)])
+        assert len(window_mean) == len(model._features)
+
+
+def test_dense_window_reads_a_feature_new_since_a_row_was_stored_as_missing():
+    # One convention for a missing value: a row stored before a feature appeared reads it as
+    # the feature's running mean, exactly as a row that had it missing (NaN) does.
+    window = NeighbourWindow(10, 1, False, n_labels=1)
+    window.add(np.array([1.0]), None, np.zeros(1))  # stored before feature 1 existed
+    window.add(np.array([3.0, 5.0]), None, np.zeros(1))
+    window.add(np.array([1.0, np.nan]), None, np.zeros(1))  # feature 1 missing
+    window.add(np.array([2.0, 9.0]), None, np.zeros(1))
+    for query in ([1.0, 4.0], [0.0, 9.0], [2.0, np.nan]):
+        window.proba(np.array(query), None)
+        dist = window._dist[: window.n]
+        assert dist[0] == dist[2]
+        mean, span = 7.0, 4.0  # feature 1: mean of 5 and 9, range 9 - 5
+        q = mean if np.isnan(query[1]) else query[1]
+        assert dist[0] == pytest.approx(((query[0] - 1.0) / 2.0) ** 2 + ((q - mean) / span) ** 2)
