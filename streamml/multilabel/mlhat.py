@@ -132,7 +132,10 @@ class MLHAT(base.MultiLabelClassifier):
     found the label lately and that similarity is above a gate learned online from all young
     labels together (where their additions gained more true positives than 0.35 times the
     micro-F1 exchange rate of false positives; closed while the Hamming budget is spent). On
-    dense input young labels follow the tree.
+    dense input young labels follow the tree. With ``calibrated`` on (sparse input by default),
+    a label the Hamming budget leaves out reads the leaf model's probability at a second
+    learned threshold, the one of best F1 among those that erred on at most 0.95 of its
+    positives (none: it stays out).
 
     Parameters
     ----------
