@@ -45,10 +45,16 @@ class LabelThresholds:
         Instances after which old histogram counts weigh half (tracks drift).
     every
         Instances between two threshold updates.
+    fallback_fraction
+        If given, ``fallback`` holds per label a second threshold, the one of best F1 among
+        those whose errors are at most this fraction of the label's positives (fewer errors
+        than never predicting it; ``_kernels.budget_thresholds``), above 1 where none is:
+        the decisions of labels a Hamming budget would otherwise never predict.
     """
 
     def __init__(self, n_labels, n_bins=48, logit_range=9.0, min_positives=3.0,
-                 error_weight=3.0, default=0.5, half_life=500, every=10):
+                 error_weight=3.0, default=0.5, half_life=500, every=10,
+                 fallback_fraction=None):
         self.n_bins = n_bins
         self.logit_range = logit_range
         self.min_positives = min_positives
@@ -59,6 +65,8 @@ class LabelThresholds:
         self.pos_hist = np.zeros((n_labels, n_bins))
         self.neg_hist = np.zeros((n_labels, n_bins))
         self.thresholds = np.full(n_labels, default)
+        self.fallback_fraction = fallback_fraction
+        self.fallback = np.full(n_labels, 1.5)
         self.n = 0
 
     def __len__(self):
@@ -79,21 +87,29 @@ class LabelThresholds:
                 self.pos_hist, self.neg_hist, self.logit_range, self.min_positives,
                 self.error_weight, self.default, self.thresholds,
             )
+            if self.fallback_fraction is not None:
+                _kernels.budget_thresholds(
+                    self.pos_hist, self.neg_hist, self.logit_range, self.min_positives,
+                    self.fallback_fraction, self.fallback,
+                )
 
     def take_labels(self, source, src, dst):
         """Copy the histograms and thresholds of labels ``src`` of ``source`` into ``dst``."""
         self.pos_hist[dst] = source.pos_hist[src]
         self.neg_hist[dst] = source.neg_hist[src]
         self.thresholds[dst] = source.thresholds[src]
+        self.fallback[dst] = source.fallback[src]
 
     def add_labels(self, n_new):
         pad = np.zeros((n_new, self.n_bins))
         self.pos_hist = np.concatenate([self.pos_hist, pad])
         self.neg_hist = np.concatenate([self.neg_hist, pad])
         self.thresholds = np.concatenate([self.thresholds, np.full(n_new, self.default)])
+        self.fallback = np.concatenate([self.fallback, np.full(n_new, 1.5)])
 
     def select_labels(self, idx):
         idx = np.asarray(idx, dtype=np.int64)
         self.pos_hist = np.ascontiguousarray(self.pos_hist[idx])
         self.neg_hist = np.ascontiguousarray(self.neg_hist[idx])
         self.thresholds = self.thresholds[idx].copy()
+        self.fallback = self.fallback[idx].copy()

@@ -621,6 +621,71 @@ def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight
 
 
 @njit(cache=True)
+def budget_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_fraction,
+                      thresholds):
+    """Per label, the bin edge of best F1 among those whose errors are at most
+    ``error_fraction`` of the label's positives (fewer errors than never predicting it);
+    above 1 (never) where no edge with a positive above it qualifies or the label has fewer
+    than ``min_positives`` positives.
+
+    Errors at an edge: the negatives above it plus the positives below it. Ties go to the
+    higher edge.
+
+    Parameters
+    ----------
+    pos_hist, neg_hist : float64 (n_labels, n_bins), input
+    logit_range, min_positives, error_fraction : float
+    thresholds : float64 (n_labels,), output (probabilities)
+    """
+    n_labels = pos_hist.shape[0]
+    n_bins = pos_hist.shape[1]
+    for j in range(n_labels):
+        total_pos = 0.0
+        for b in range(n_bins):
+            total_pos += pos_hist[j, b]
+        thresholds[j] = 1.5
+        if total_pos < min_positives or total_pos <= 0.0:
+            continue
+        bound = error_fraction * total_pos
+        tp = 0.0
+        fp = 0.0
+        best = 0.0
+        best_edge = n_bins
+        for b in range(n_bins - 1, -1, -1):
+            tp += pos_hist[j, b]
+            fp += neg_hist[j, b]
+            if pos_hist[j, b] <= 0.0:
+                continue
+            errors = fp + total_pos - tp
+            if errors > bound:
+                continue
+            f1 = 2.0 * tp / (2.0 * tp + errors)
+            if f1 > best:
+                best = f1
+                best_edge = b
+        if best_edge < n_bins:
+            z = -logit_range + 2.0 * logit_range * best_edge / n_bins
+            thresholds[j] = 1.0 / (1.0 + math.exp(-z))
+
+
+@njit(cache=True)
+def never_fallback(choice, positives, min_positives, proba, thresholds, out):
+    """Where ``choice`` is -1 (never) on a label of at least ``min_positives`` ``positives``,
+    the decision ``proba >= thresholds``; elsewhere ``out`` is left as it is.
+
+    Parameters
+    ----------
+    choice : int64 (n_labels,), input
+    positives, proba, thresholds : float64 (n_labels,), input
+    min_positives : float
+    out : float64 (n_labels,), updated in place
+    """
+    for j in range(choice.shape[0]):
+        if choice[j] < 0 and positives[j] >= min_positives:
+            out[j] = 1.0 if proba[j] >= thresholds[j] else 0.0
+
+
+@njit(cache=True)
 def _log_odds_proba(z):
     """Probability of a log-odds ``z`` clipped to [-30, 30]."""
     return _sigmoid(min(max(z, -30.0), 30.0))
@@ -1395,6 +1460,8 @@ def warm_up():
     hist = np.zeros((2, 4))
     threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
     best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))
+    budget_thresholds(hist, hist.copy(), 8.0, 2.0, 0.95, np.zeros(2))
+    never_fallback(np.zeros(2, dtype=np.int64), half, 1.0, half, np.zeros(2), np.zeros(2))
     gaussian_nb_proba(np.zeros(3), c, c.copy(), c.copy(), np.ones(1), 2.0, 0.01, np.zeros(1))
     multinomial_nb_proba(cols, vals, present, together, np.ones(2), 2.0, np.ones(2), 2.0, 1.0,
                          proba)

@@ -1,5 +1,6 @@
 """Sparse inputs, calibrated decisions and robustness of MLHAT."""
 
+import itertools
 import math
 import pickle
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from river import datasets, evaluate, metrics
 
-from streamml.multilabel import MLHAT
+from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels
 from streamml.multilabel._calibration import LabelThresholds
 from streamml.multilabel._spaces import FeatureSpace
@@ -363,3 +364,147 @@ def test_sparse_vectors_of_repeated_keys_match_the_general_path():
     with pytest.raises(ValueError, match="w9"):
         fast.vectorize_sparse(bad, grow=True)
     assert fast.names == general.names  # refused before any column was added
+
+
+def _naive_budget_thresholds(pos, neg, logit_range, min_positives, fraction):
+    """Per label, by enumeration of every bin edge with a positive in its bin: the edge of best
+    F1 among those erring on at most ``fraction`` of the positives (the highest edge on ties),
+    1.5 where none qualifies or the label has fewer than ``min_positives`` positives."""
+    n_labels, n_bins = pos.shape
+    out = np.full(n_labels, 1.5)
+    for j in range(n_labels):
+        positives = pos[j].sum()
+        if positives < min_positives or positives <= 0:
+            continue
+        best, best_edge = 0.0, None
+        for b in range(n_bins - 1, -1, -1):
+            tp, fp = pos[j, b:].sum(), neg[j, b:].sum()
+            errors = fp + positives - tp
+            if pos[j, b] <= 0 or errors > fraction * positives:
+                continue
+            f1 = 2 * tp / (2 * tp + errors)
+            if f1 > best:
+                best, best_edge = f1, b
+        if best_edge is not None:
+            out[j] = 1 / (1 + np.exp(logit_range - 2 * logit_range * best_edge / n_bins))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_budget_threshold_kernel_matches_a_naive_search(seed):
+    rng = np.random.default_rng(seed)
+    n_labels, n_bins, logit_range = 30, 16, 6.0
+    # Decayed-looking counts: sparse, fractional, some labels with no or few positives.
+    pos = rng.random((n_labels, n_bins)) * (rng.random((n_labels, n_bins)) < 0.3)
+    neg = rng.random((n_labels, n_bins)) * 4 * (rng.random((n_labels, n_bins)) < 0.7)
+    pos[0] = 0.0
+    pos[1, :] = 0.0
+    pos[1, 3] = 1.0
+    for fraction in (0.5, 0.95, 2.0):
+        out = np.zeros(n_labels)
+        _kernels.budget_thresholds(pos, neg, logit_range, 2.0, fraction, out)
+        np.testing.assert_allclose(
+            out, _naive_budget_thresholds(pos, neg, logit_range, 2.0, fraction), rtol=1e-12
+        )
+    assert out[0] == 1.5 and out[1] == 1.5
+    # The thresholds the kernel picked err on at most that fraction of each label's positives.
+    out = np.zeros(n_labels)
+    _kernels.budget_thresholds(pos, neg, logit_range, 2.0, 0.95, out)
+    for j in np.flatnonzero(out < 1.0):
+        z = math.log(out[j] / (1 - out[j]))
+        b = int(round((z + logit_range) / (2 * logit_range) * n_bins))
+        errors = neg[j, b:].sum() + pos[j, :b].sum()
+        assert errors <= 0.95 * pos[j].sum() + 1e-9
+
+
+def test_never_fallback_kernel_matches_numpy():
+    rng = np.random.default_rng(0)
+    choice = rng.integers(-1, 3, 50)
+    positives = rng.uniform(0, 10, 50)
+    proba = rng.random(50)
+    thresholds = np.where(rng.random(50) < 0.2, 1.5, rng.random(50))
+    out = rng.integers(0, 2, 50).astype(float)
+    expected = np.where((choice < 0) & (positives >= 5.0), proba >= thresholds, out)
+    _kernels.never_fallback(choice, positives, 5.0, proba, thresholds, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(monkeypatch):
+    data = list(_text_stream(600, 7, n_labels=20))
+    model = MLHAT(sparse=True, seed=0)
+    for x, y in data[:500]:
+        model.learn_one(x, y)
+    assert model._thresholds.fallback_fraction == mlhat.BUDGET_THRESHOLD_ERRORS
+    assert (model._thresholds.fallback < 1.0).any()
+    selector = model._selector
+    old = selector.choice.copy()
+    never = (np.arange(len(old)) % 3 == 0) & (selector.positives >= selector.min_positives)
+    selector.choice[never] = -1
+    checked = 0
+    for x, y in data[500:]:
+        xv, xs = model._vectors(x)
+        decisions, tree_proba = model._rule_decisions(xv, xs)[:2]
+        got = model._decide_arrays(xv, xs)
+        plain = selector.decide(decisions[: mlhat.N_RULES])
+        expected = np.where(never, tree_proba >= model._thresholds.fallback, plain)
+        np.testing.assert_array_equal(got, expected)
+        checked += int((expected[never] > 0).sum())
+    assert checked > 0  # some left-out labels were predicted at their budget threshold
+    selector.choice[:] = old
+
+
+def test_dense_streams_keep_no_budget_thresholds():
+    # Decisions on dense input are untouched: no budget thresholds are computed there.
+    model = MLHAT(seed=0)
+    for x, y in itertools.islice(datasets.Yeast(), 100):
+        model.learn_one(x, y)
+    assert model._thresholds.fallback_fraction is None
+    assert (model._thresholds.fallback == 1.5).all()
+
+
+def _strong_and_weak_word_stream(n, seed, n_words=2000, n_labels=40, rate=0.03):
+    """Bag of words: each label (3% of documents) puts in half of its documents a word only it
+    uses, and in the other half a word that also occurs in 4% of the other documents (so
+    predicting on it errs more than never predicting the label)."""
+    rng = np.random.default_rng(seed)
+    strong = rng.choice(n_words, n_labels, replace=False)
+    weak = rng.choice(n_words, n_labels, replace=False)
+    for _ in range(n):
+        words = set(rng.choice(n_words, 8, replace=False).tolist())
+        y = {}
+        for l in range(n_labels):
+            y[f"l{l}"] = bool(rng.random() < rate)
+            if y[f"l{l}"]:
+                words.add(int(strong[l] if rng.random() < 0.5 else weak[l]))
+            elif rng.random() < 0.04:
+                words.add(int(weak[l]))
+        yield {f"w{w}": 1.0 for w in words}, y
+
+
+def _prequential_scores(data):
+    labels = list(data[0][1])
+    model = MLHAT(sparse=True, seed=0)
+    truth, decided = [], []
+    for x, y in data:
+        p = model.predict_one(x)
+        decided.append([p.get(k, False) for k in labels])
+        truth.append([y[k] for k in labels])
+        model.learn_one(x, y)
+    truth, decided = np.array(truth), np.array(decided)
+    tp = (truth & decided).sum(axis=0)
+    errors = (truth != decided).sum(axis=0)
+    f1 = np.where(2 * tp + errors > 0, 2 * tp / np.maximum(2 * tp + errors, 1), 0.0)
+    return errors.sum() / truth.size, f1.mean(), truth.mean()
+
+
+def test_budget_thresholds_recover_labels_the_budget_leaves_out(monkeypatch):
+    # The leaf models' thresholds also take in the shared word, so the tree's rule errs more
+    # than never predicting a label and the Hamming budget leaves labels out; read at their
+    # budget threshold they are predicted on their own word.
+    data = list(_strong_and_weak_word_stream(2000, 0))
+    hamming, macro, empty = _prequential_scores(data)
+    monkeypatch.setattr(_kernels, "never_fallback", lambda *args: None)
+    hamming_before, macro_before, _ = _prequential_scores(data)
+    assert macro >= macro_before + 0.005  # 0.183 against 0.173 here
+    assert hamming <= hamming_before + 1e-4
+    assert hamming < empty
