@@ -477,14 +477,14 @@ jobs, ours afterwards at lower load: compare inst/s across rows loosely, and see
 
 Prequential (predict, then learn), EVERY instance counted. Seed 0 is the file order (birds:
 train then test), seeds 1, 2 random orders, identical for every model; every model ran every
-order (but river's Hoeffding-tree models on enron: the file order only). Every model runs
-every set in full but bibtex, where river's CC runs the first 2,000 instances and the authors'
-MLHAT (github aestebant/mlhat, installed as a peer, never committed) and river's
-Hoeffding-tree models would run the first 300 (not run there in this run); IHOMER's row on each such prefix is beside them. The goal lines compare IHOMER with the
-best peer per metric on the orders both ran; river's LP as shipped is in the tables but not a
-goal peer (it flips every label when its most probable label set has probability below 0.5).
-"empty prediction" is the baseline that never predicts a label: every model's Hamming loss
-should stay below it. Throughput after a numba warm-up.
+order. Every model runs every set in full but bibtex, where river's CC runs the first 2,000
+instances and the authors' MLHAT (github aestebant/mlhat, installed as a peer, never committed)
+and river's Hoeffding-tree models the first 300; IHOMER's row on each such prefix is beside
+them. The goal lines compare IHOMER with the best peer per metric on the orders both ran;
+river's LP as shipped is in the tables but not a goal peer (it flips every label when its most
+probable label set has probability below 0.5). "empty prediction" is the baseline that never
+predicts a label: every model's Hamming loss should stay below it. Throughput after a numba
+warm-up.
 """
 
 if __name__ == "__main__":
