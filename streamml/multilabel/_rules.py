@@ -253,7 +253,8 @@ class YoungLabelGate:
         """Count one instance's candidate additions (0/1 per label, before learning), its
         labels ``y`` and the similarity ``cosine``; ``selector`` gives the current choices'
         true positives, errors and positives (:meth:`RuleSelector.current_counts`)."""
-        b = min(int(cosine * self.n_bins), self.n_bins - 1)
+        # Words with negative values can give a negative cosine: counted with the lowest bin.
+        b = min(max(int(cosine * self.n_bins), 0), self.n_bins - 1)
         n_added = float(added.sum())
         if n_added:
             hit = float(np.dot(added, y))

@@ -863,6 +863,16 @@ def test_young_label_gate_threshold_matches_a_naive_enumeration(seed):
     assert gate.threshold == np.inf and not gate.open(0.99)
 
 
+def test_young_label_gate_counts_a_negative_similarity_in_the_lowest_bin():
+    # Sparse features with negative values can make the most similar row's cosine negative;
+    # its outcome belongs to the lowest bin, not (by negative indexing) to a high one.
+    gate = YoungLabelGate(n_bins=10, every=1, half_life=1e12)
+    gate.add(np.array([1.0, 1.0]), np.array([0.0, 1.0]), -0.45, _Counts(5.0, 1.0, 6.0))
+    assert gate.hits[0] == pytest.approx(1.0) and gate.misses[0] == pytest.approx(1.0)
+    assert gate.hits[1:].sum() == 0.0 and gate.misses[1:].sum() == 0.0
+    assert not gate.open(-0.45)
+
+
 @pytest.mark.parametrize("predict_first", [True, False])
 def test_dense_window_means_are_the_feature_space_means(predict_first):
     # The dense window keeps its own running means (an IHOMER cluster's window sees only the
