@@ -545,6 +545,28 @@ def threshold_record(proba, labels, pos_hist, neg_hist, logit_range):
 
 
 @njit(cache=True)
+def label_errors(proba, thresholds, labels):
+    """Labels whose decision is wrong: ``proba >= thresholds`` when ``thresholds`` is given
+    (one per label, at least as many as ``proba``), else ``proba > 0.5``.
+
+    Parameters
+    ----------
+    proba : float64 (n_labels,), input
+    thresholds : float64 (>= n_labels,) or None, input
+    labels : float64 (n_labels,), input, values 0 / 1
+    """
+    errors = 0
+    for j in range(proba.shape[0]):
+        if thresholds is None:
+            decided = proba[j] > 0.5
+        else:
+            decided = proba[j] >= thresholds[j]
+        if decided != (labels[j] > 0.5):
+            errors += 1
+    return errors
+
+
+@njit(cache=True)
 def best_thresholds(pos_hist, neg_hist, logit_range, min_positives, error_weight, default,
                     thresholds):
     """Per label, the bin edge of best ``(micro + macro) / 2`` where ``macro = F1 -
@@ -1459,6 +1481,8 @@ def warm_up():
     presence_gains(present, together, np.ones(2), 2.0, 0.0, np.zeros(3))
     hist = np.zeros((2, 4))
     threshold_record(proba, np.zeros(2), hist, hist.copy(), 8.0)
+    label_errors(proba, None, np.zeros(2))
+    label_errors(proba, np.zeros(2), np.zeros(2))
     best_thresholds(hist, hist.copy(), 8.0, 2.0, 1.0, 0.5, np.zeros(2))
     budget_thresholds(hist, hist.copy(), 8.0, 2.0, 0.95, np.zeros(2))
     never_fallback(np.zeros(2, dtype=np.int64), half, 1.0, half, np.zeros(2), np.zeros(2))

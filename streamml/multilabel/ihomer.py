@@ -7,7 +7,7 @@ from river import base
 
 from ._spaces import FeatureSpace, LabelDecisions, LabelProbabilities, auto_representation
 from .clustering import LabelClusterer, tree_leaves
-from .mlhat import AUTO_WINDOW, MLHAT
+from .mlhat import AUTO_WINDOW, MLHAT, _learning_vectors
 
 __all__ = ["IHOMER"]
 
@@ -225,6 +225,7 @@ class IHOMER(base.MultiLabelClassifier):
             n_min=self.n_min, delta=self.delta, tau=self.tau, fading=self.fading
         )
         self._features = FeatureSpace()
+        self._predicted = None  # the last prediction's (raw, scaled) vectors
         # Input representation, as MLHAT chooses it (``model.sparse``): "sparse" or "dense";
         # None while the first instances are buffered (sparse="auto"), then MLHAT's rule picks.
         sparse = self._prototype().sparse
@@ -327,16 +328,10 @@ class IHOMER(base.MultiLabelClassifier):
         return list(self._clusterer._labels.names)
 
     def learn_one(self, x, y):
-        if self._mode == "sparse":
-            xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
-            positives, new = self._clusterer._labels.encode(y)
-            xs = self._features.scale(xv)
-            self._features.learn_scale(xv)
-        else:
-            xv = self._features.vectorize(x, grow=True)
-            positives, new = self._clusterer._labels.encode(y)
-            xs = self._features.standardize(xv)
-            self._features.learn(xv)
+        predicted, self._predicted = self._predicted, None
+        xv, xs, positives, new = _learning_vectors(
+            self._features, self._clusterer._labels, x, y, self._mode == "sparse", predicted
+        )
         self._learn_vectors(xv, xs, positives, new)
         if self._mode is None:
             self._auto_buffer.append((dict(x), dict(y)))
@@ -434,8 +429,10 @@ class IHOMER(base.MultiLabelClassifier):
                 ctx[list(leaf.labels)] = yv  # teacher forcing for the clusters after this one
 
     def _vectors(self, x):
-        """(raw, scaled) vectors of ``x`` for prediction (no feature is added)."""
-        return self._features.prediction_vectors(x, self._mode == "sparse")
+        """(raw, scaled) vectors of ``x`` for prediction (no feature is added); kept for a
+        ``learn_one`` of the same instance next."""
+        self._predicted = self._features.prediction_vectors(x, self._mode == "sparse")
+        return self._predicted
 
     def _is_young(self, node):
         """A node that has not learnt ``warmup`` instances yet routes to every child."""

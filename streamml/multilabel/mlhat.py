@@ -85,6 +85,26 @@ def _same_scaled(predicted, xv):
     return scaled
 
 
+def _learning_vectors(features, labels, x, y, sparse, predicted):
+    """Validate ``x`` and ``y`` and learn ``x``'s feature statistics: returns the raw and
+    scaled vectors of ``x`` (scaled before its statistics are learnt), the indices of ``y``'s
+    positive labels and its new labels. ``predicted``: the (raw, scaled) vectors of the last
+    prediction, whose scaled vector is reused when it was of this same instance."""
+    if sparse:
+        xv = features.vectorize_sparse(x, grow=True)  # validates x first
+    else:
+        xv = features.vectorize(x, grow=True)
+    positives, new = labels.encode(y)
+    xs = _same_scaled(predicted, xv)
+    if xs is None:
+        xs = features.scale(xv) if sparse else features.standardize(xv)
+    if sparse:
+        features.learn_scale(xv)
+    else:
+        features.learn(xv)
+    return xv, xs, positives, new
+
+
 def _check_positive(name, value, integer=False, upper=None):
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
@@ -363,20 +383,9 @@ class MLHAT(base.MultiLabelClassifier):
 
     def learn_one(self, x, y):
         predicted, self._predicted = self._predicted, None
-        if self._mode == "sparse":
-            xv = self._features.vectorize_sparse(x, grow=True)  # validates x first
-            positives, new = self._labels.encode(y)
-            xs = _same_scaled(predicted, xv)
-            if xs is None:
-                xs = self._features.scale(xv)
-            self._features.learn_scale(xv)
-        else:
-            xv = self._features.vectorize(x, grow=True)
-            positives, new = self._labels.encode(y)
-            xs = _same_scaled(predicted, xv)
-            if xs is None:
-                xs = self._features.standardize(xv)
-            self._features.learn(xv)
+        xv, xs, positives, new = _learning_vectors(
+            self._features, self._labels, x, y, self._mode == "sparse", predicted
+        )
         if new:
             self._add_labels(len(new))
         yv = np.zeros(len(self._labels))
@@ -517,8 +526,8 @@ class MLHAT(base.MultiLabelClassifier):
     def _hamming(self, proba, yv):
         if len(yv) == 0:
             return 0.0
-        decided = self._thresholds.decide(proba) if self._calibrated else proba > 0.5
-        return float(np.count_nonzero((decided > 0.5) != (yv > 0.5))) / len(yv)
+        thresholds = self._thresholds.thresholds if self._calibrated else None
+        return _kernels.label_errors(proba, thresholds, yv) / len(yv)
 
     @staticmethod
     def _main_leaf(node, xv):

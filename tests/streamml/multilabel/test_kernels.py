@@ -265,3 +265,16 @@ def test_sparse_scale_and_sum_squares_match_numpy():
         np.add.at(sumsq_in, kept[0], kept[1] ** 2)
         _kernels.sparse_sum_squares(*kept, sumsq)
         assert np.allclose(sumsq, sumsq_in, rtol=1e-12, atol=0.0)
+
+
+def test_label_errors_counts_like_numpy():
+    rng = np.random.default_rng(3)
+    proba = rng.random(40)
+    proba[:4] = 0.5  # ties: "> 0.5" is not a positive, ">= threshold" is
+    labels = (rng.random(40) < 0.4).astype(np.float64)
+    thresholds = np.concatenate([np.full(4, 0.5), rng.random(36), rng.random(3)])  # longer
+    assert _kernels.label_errors(proba, None, labels) == np.count_nonzero(
+        (proba > 0.5) != (labels > 0.5))
+    assert _kernels.label_errors(proba, thresholds, labels) == np.count_nonzero(
+        (proba >= thresholds[:40]) != (labels > 0.5))
+    assert _kernels.label_errors(proba[:0], None, labels[:0]) == 0
