@@ -24,10 +24,10 @@ AUTO_WINDOW = 32
 # labels there; on dense input this row copies the tree's, so it is never chosen).
 RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST = range(5)
 N_RULES = 5
-# Sparse input (calibrated decisions): a label the Hamming budget leaves out is predicted at
-# its threshold of best F1 among those that erred on at most this fraction of its positives
-# (1: no more errors than leaving it out; tried 0.8 / 0.95 / 1.0 / 1.1 on bibtex's first
-# 2,000 instances, 1.1 put the Hamming loss above the empty prediction's; docs/multilabel.md).
+# A label the Hamming budget leaves out is predicted at its threshold of best F1 among those
+# that erred on at most this fraction of its positives (1: no more errors than leaving it out;
+# tried 0.8 / 0.95 / 1.0 / 1.1 on bibtex's first 2,000 instances, 1.1 put the Hamming loss
+# above the empty prediction's; docs/multilabel.md).
 BUDGET_THRESHOLD_ERRORS = 1.0
 # Rows of ``MLHAT._rule_decisions`` after the rules': the nearest neighbour's label set, the
 # tree's label set decoded without and with the naive-Bayes evidence (RULE_TREE is one of them),
@@ -156,10 +156,9 @@ class MLHAT(base.MultiLabelClassifier):
     found the label lately and that similarity is above a gate learned online from all young
     labels together (where their additions gained more true positives than 0.35 times the
     micro-F1 exchange rate of false positives; closed while the Hamming budget is spent). On
-    dense input young labels follow the tree. With ``calibrated`` on (sparse input by default),
-    a label the Hamming budget leaves out reads the leaf model's probability at a second
-    learned threshold, the one of best F1 among those that made no more errors than leaving
-    it out (none: it stays out).
+    dense input young labels follow the tree. A label the Hamming budget leaves out reads the
+    leaf model's probability at a second learned threshold, the one of best F1 among those
+    that made no more errors than leaving it out (none: it stays out).
 
     Parameters
     ----------
@@ -469,7 +468,7 @@ class MLHAT(base.MultiLabelClassifier):
         if self._root is None:
             self._sparse_leaves = isinstance(xv, SparseVector)
             self._thresholds = LabelThresholds(
-                len(yv), fallback_fraction=BUDGET_THRESHOLD_ERRORS if self._calibrated else None
+                len(yv), fallback_fraction=BUDGET_THRESHOLD_ERRORS
             )
             self._nb_thresholds = LabelThresholds(len(yv))
             self._selector = RuleSelector(
@@ -740,12 +739,11 @@ class MLHAT(base.MultiLabelClassifier):
         if self._joint.use_neighbour:
             return decisions[ROW_NEAREST_SET].copy()
         out = self._selector.decide(decisions[:N_RULES])
-        if self._calibrated:
-            # Labels the Hamming budget leaves out: the tree's probability at their threshold
-            # of best F1 among those with no more errors than leaving them out.
-            selector = self._selector
-            _kernels.never_fallback(selector.choice, selector.positives, selector.min_positives,
-                                    tree_proba, self._thresholds.fallback, out)
+        # Labels the Hamming budget leaves out: the tree's probability at their threshold of
+        # best F1 among those with no more errors than leaving them out.
+        selector = self._selector
+        _kernels.never_fallback(selector.choice, selector.positives, selector.min_positives,
+                                tree_proba, self._thresholds.fallback, out)
         return out
 
     def _proba_arrays(self, xv, xs, ctx=None):

@@ -429,9 +429,14 @@ def test_never_fallback_kernel_matches_numpy():
     np.testing.assert_array_equal(out, expected)
 
 
-def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(monkeypatch):
-    data = list(_text_stream(600, 7, n_labels=20))
-    model = MLHAT(sparse=True, seed=0)
+@pytest.mark.parametrize("kind", ["sparse", "dense"])
+def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(kind):
+    # On either input: sparse words (calibrated decisions) or yeast's dense features.
+    if kind == "sparse":
+        data = list(_text_stream(600, 7, n_labels=20))
+    else:
+        data = list(itertools.islice(datasets.Yeast(), 600))
+    model = MLHAT(sparse=kind == "sparse", seed=0)
     for x, y in data[:500]:
         model.learn_one(x, y)
     assert model._thresholds.fallback_fraction == mlhat.BUDGET_THRESHOLD_ERRORS
@@ -451,15 +456,6 @@ def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(m
         checked += int((expected[never] > 0).sum())
     assert checked > 0  # some left-out labels were predicted at their budget threshold
     selector.choice[:] = old
-
-
-def test_dense_streams_keep_no_budget_thresholds():
-    # Decisions on dense input are untouched: no budget thresholds are computed there.
-    model = MLHAT(seed=0)
-    for x, y in itertools.islice(datasets.Yeast(), 100):
-        model.learn_one(x, y)
-    assert model._thresholds.fallback_fraction is None
-    assert (model._thresholds.fallback == 1.5).all()
 
 
 def _strong_and_weak_word_stream(n, seed, n_words=2000, n_labels=40, rate=0.03):
