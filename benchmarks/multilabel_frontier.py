@@ -66,9 +66,9 @@ LABELS = {**NAMES, "ours_nb": "MLHAT (ours), naive-Bayes score"}
 # rows of the whole run).
 CAPS = {
     "cc": {"bibtex": 2000},
-    "br": {"genbase": 300, "cal500": 300, "medical": 300, "enron": 300},
-    "lp": {"genbase": 300, "cal500": 300, "medical": 300, "enron": 300},
-    "authors": {"cal500": 300, "medical": 300},
+    "br": {"medical": 300, "enron": 300},
+    "lp": {"medical": 300, "enron": 300},
+    "authors": {"medical": 300},
     "ours": {"bibtex": 2000},
 }
 # Sets a model is not run on at all (too slow even on a useful prefix).
@@ -595,8 +595,7 @@ tree's leaf-model probabilities) and its naive-Bayes rule's probabilities ("MLHA
 naive-Bayes score", same decisions), its actual point is its real decisions. CC, BR(HT) and the
 authors' MLHAT decide by the argmax (0.5) of the traced probabilities; LP(HT) by its most
 probable label set, traced by its per-label marginals. Capped runs (first N instances: BR(HT)
-and LP(HT) on genbase / cal500 / medical / enron, the authors' MLHAT on cal500 / medical, ours
-and CC on bibtex) have ours traced on the same prefix; BR(HT) and LP(HT) are not run on bibtex,
+and LP(HT) on medical / enron, the authors' MLHAT on medical, ours and CC on bibtex) have ours traced on the same prefix; BR(HT) and LP(HT) are not run on bibtex,
 the authors' MLHAT not on enron / bibtex (a few instances per second or less); bibtex on the
 file order only. The authors' MLHAT is not seeded (its numbers move by ~0.005 between runs).
 
