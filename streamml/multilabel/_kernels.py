@@ -1349,9 +1349,12 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     gets ``margin`` extra F1 (hysteresis). Hamming budget: while
     the default rule's errors exceed ``budget_fraction`` of all positives, young labels follow
     ``young_rule``, else rule 0, only where it hit them and erred less than that fraction of
-    their positives (else never); and
-    while the chosen rules' errors exceed it, labels fall back to their best rule within that
-    fraction of their positives (or never), least F1 lost per error saved first.
+    their positives (else never); and while the chosen rules' errors exceed it, every label
+    with ``min_positives`` positives takes the option (a rule, or never: F1 0, errors its
+    positives) of best ``F1 - lam * errors`` (ties: fewer errors), one rate ``lam`` for all
+    labels, the least (bisected) at which the errors fit the budget: the Lagrangian form of
+    the best summed F1 within the budget, so the errors go to the labels where they buy the
+    most F1.
 
     Parameters
     ----------
@@ -1380,7 +1383,6 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     budget = budget_fraction * total_pos
     over = default_errors > budget
     chosen_errors = np.empty(n_labels)
-    chosen_f1 = np.empty(n_labels)
     for j in range(n_labels):
         e0 = fp[0, j] + fn[0, j]
         if positives[j] < min_positives:
@@ -1414,42 +1416,63 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
                     best = f
                     c = r
         choice[j] = c
-        if c < 0:
-            chosen_errors[j] = positives[j]
-            chosen_f1[j] = 0.0
-        else:
-            e = fp[c, j] + fn[c, j]
-            chosen_errors[j] = e
-            chosen_f1[j] = 2.0 * tp[c, j] / max(2.0 * tp[c, j] + e, 1e-12)
+        chosen_errors[j] = positives[j] if c < 0 else fp[c, j] + fn[c, j]
     total = 0.0
     for j in range(n_labels):
         total += chosen_errors[j]
     if total <= budget:
         return
-    fallback = np.empty(n_labels, dtype=np.int64)
-    saved = np.empty(n_labels)
-    cost = np.empty(n_labels)
+    # Over budget: every scored label takes the option (a rule, or never) of best
+    # ``F1 - lam * errors``, one rate ``lam`` for all labels, the least that fits the budget
+    # (bisected): the errors go where they buy the most F1. Young labels keep their choice.
+    young_errors = 0.0
     for j in range(n_labels):
-        fb = -1
-        fb_f1 = -1.0
-        for r in range(n_rules):
-            e = fp[r, j] + fn[r, j]
-            if e > budget_fraction * positives[j]:
-                continue
-            f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
-            if f > fb_f1:
-                fb_f1 = f
-                fb = r
-        fb_errors = positives[j] if fb < 0 else fp[fb, j] + fn[fb, j]
-        fallback[j] = fb
-        saved[j] = chosen_errors[j] - fb_errors
-        lost = chosen_f1[j] - max(fb_f1, 0.0)
-        cost[j] = lost / saved[j] if saved[j] > 0.0 else np.inf
-    for j in np.argsort(cost, kind="mergesort"):
-        if total <= budget or saved[j] <= 0.0:
-            break
-        choice[j] = fallback[j]
-        total -= saved[j]
+        if positives[j] < min_positives:
+            young_errors += chosen_errors[j]
+    lo = 0.0
+    hi = 1.0
+    while hi < 1e6 and (
+        _lagrange_errors(tp, fp, fn, positives, min_positives, hi) + young_errors > budget
+    ):
+        lo = hi
+        hi *= 4.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _lagrange_errors(tp, fp, fn, positives, min_positives, mid) + young_errors > budget:
+            lo = mid
+        else:
+            hi = mid
+    for j in range(n_labels):
+        if positives[j] >= min_positives:
+            choice[j] = _lagrange_option(tp, fp, fn, positives, j, hi)
+
+
+@njit(cache=True)
+def _lagrange_option(tp, fp, fn, positives, j, lam):
+    """Label ``j``'s option of best ``F1 - lam * errors``: a rule, or -1 (never: F1 0, errors
+    its positives); ties go to fewer errors."""
+    best = -lam * positives[j]
+    best_e = positives[j]
+    c = -1
+    for r in range(tp.shape[0]):
+        e = fp[r, j] + fn[r, j]
+        v = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12) - lam * e
+        if v > best + 1e-12 or (v > best - 1e-12 and e < best_e):
+            best = v
+            best_e = e
+            c = r
+    return c
+
+
+@njit(cache=True)
+def _lagrange_errors(tp, fp, fn, positives, min_positives, lam):
+    """Errors of the scored labels' ``_lagrange_option`` at rate ``lam``."""
+    total = 0.0
+    for j in range(tp.shape[1]):
+        if positives[j] >= min_positives:
+            c = _lagrange_option(tp, fp, fn, positives, j, lam)
+            total += positives[j] if c < 0 else fp[c, j] + fn[c, j]
+    return total
 
 
 def warm_up():
