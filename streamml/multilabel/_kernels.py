@@ -1354,7 +1354,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     positives) of best ``F1 - lam * errors`` (ties: fewer errors), one rate ``lam`` for all
     labels, the least (bisected) at which the errors fit the budget: the Lagrangian form of
     the best summed F1 within the budget, so the errors go to the labels where they buy the
-    most F1.
+    most F1; the other (young) labels take their rule of best F1 among those that err less
+    than their choice and than ``budget_fraction`` of their positives, if any.
 
     Parameters
     ----------
@@ -1424,11 +1425,21 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
         return
     # Over budget: every scored label takes the option (a rule, or never) of best
     # ``F1 - lam * errors``, one rate ``lam`` for all labels, the least that fits the budget
-    # (bisected): the errors go where they buy the most F1. Young labels keep their choice.
+    # (bisected): the errors go where they buy the most F1. Young labels take their best rule
+    # within ``budget_fraction`` of their positives where it errs less than their choice.
     young_errors = 0.0
     for j in range(n_labels):
         if positives[j] < min_positives:
-            young_errors += chosen_errors[j]
+            fb_f1 = -1.0
+            for r in range(n_rules):
+                e = fp[r, j] + fn[r, j]
+                if e > budget_fraction * positives[j] or e >= chosen_errors[j]:
+                    continue
+                f = 2.0 * tp[r, j] / max(2.0 * tp[r, j] + e, 1e-12)
+                if f > fb_f1:
+                    fb_f1 = f
+                    choice[j] = r
+            young_errors += positives[j] if choice[j] < 0 else fp[choice[j], j] + fn[choice[j], j]
     lo = 0.0
     hi = 1.0
     while hi < 1e6 and (

@@ -400,7 +400,13 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
         options_f1 = np.vstack([f1, np.zeros(len(positives))])  # last row: never
         options_err = np.vstack([errors, positives[None]])
         scored = positives >= min_positives
-        young_errors = chosen_errors[~scored].sum()
+        within = (errors <= budget_fraction * positives[None]) & (errors < chosen_errors[None])
+        young_best = np.where(within, f1, -1.0)
+        young_pick = young_best.argmax(axis=0)
+        better = ~scored & (young_best.max(axis=0) >= 0.0)
+        choice = np.where(better, young_pick, choice)
+        young_errors = np.where(choice < 0, positives,
+                                errors[np.maximum(choice, 0), cols])[~scored].sum()
 
         def pick(lam):
             value = options_f1 - lam * options_err
