@@ -21,9 +21,14 @@ AUTO_WINDOW = 32
 # decisions; its probabilities at the other threshold (0.5 when calibrated, the learned ones
 # when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours;
 # on sparse input, the tree's decision or the nearest neighbour's label (the rule of young
-# labels there; on dense input this row copies the tree's, so it is never chosen).
-RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST = range(5)
-N_RULES = 5
+# labels there; on dense input this row copies the tree's, so it is never chosen); the tree's
+# probabilities at the labels' budget thresholds (``LabelThresholds.fallback``: best F1 among
+# the thresholds that erred no more than leaving the label out), a rule labels take only when
+# the Hamming budget makes them fall back (chosen freely it cost flags and medical subset
+# accuracy; docs/multilabel.md).
+(RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST,
+ RULE_BUDGET) = range(6)
+N_RULES = 6
 # A label the Hamming budget leaves out is predicted at its threshold of best F1 among those
 # that erred on at most this fraction of its positives (1: no more errors than leaving it out;
 # tried 0.8 / 0.95 / 1.0 / 1.1 on bibtex's first 2,000 instances, 1.1 put the Hamming loss
@@ -144,8 +149,10 @@ class MLHAT(base.MultiLabelClassifier):
     gained outweigh its false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false
     positives per true positive, ``F`` the current micro-F1); and while the chosen rules
     together make more than 0.95 times the errors of predicting nothing, the labels whose rule
-    errs more than leaving them out are left out (cheapest F1 first), so the Hamming loss stays
-    below the empty prediction's. The nearest neighbour's whole label set replaces the per-label
+    errs more than leaving them out fall back (cheapest F1 first) to their best rule that
+    erred no more than leaving them out, the leaf model's probability at the label's budget
+    threshold (below) included, or are left out, so the Hamming loss stays below the empty
+    prediction's. The nearest neighbour's whole label set replaces the per-label
     answer while it has matched the true label sets significantly more often (a sign test on the
     instances where exactly one of the two matched), with no more label errors and no lower
     micro-F1.
@@ -474,6 +481,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._selector = RuleSelector(
                 N_RULES, len(yv),
                 young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
+                fallback_only_rule=RULE_BUDGET,
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
@@ -718,6 +726,8 @@ class MLHAT(base.MultiLabelClassifier):
             decisions[ROW_NEAREST_SET] = self._window.nearest_labels
         tree = decisions[RULE_TREE]
         decisions[RULE_TREE_OR_NEAREST] = tree
+        np.greater_equal(tree_proba, self._thresholds.fallback[:n_labels],
+                         out=decisions[RULE_BUDGET], casting="unsafe")
         if self._young_nearest:
             selector = self._selector
             added = decisions[ROW_YOUNG_ADDITIONS]
