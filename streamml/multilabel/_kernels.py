@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 
+
 @njit(cache=True, error_model="numpy")
 def gaussian_update(count, mean, m2, rows, x, weight):
     """Weighted Welford update of per-row, per-feature Gaussian statistics.
@@ -1335,7 +1336,7 @@ def rule_decide(decisions, choice, out):
 
 @njit(cache=True)
 def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction,
-                micro_trade, young_rule, choice, fallback_only_rule=-1):
+                micro_trade, young_rule, choice, fallback_only_from=-1):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
     A label with fewer than ``min_positives`` positives (young) follows rule ``young_rule``
@@ -1351,8 +1352,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     ``young_rule``, else rule 0, only where it hit them and erred less than that fraction of
     their positives (else never); and
     while the chosen rules' errors exceed it, labels fall back to their best rule within that
-    fraction of their positives (or never), least F1 lost per error saved first. Rule
-    ``fallback_only_rule`` (if not -1) is a candidate of that fallback only.
+    fraction of their positives (or never), least F1 lost per error saved first. The rules
+    from ``fallback_only_from`` on (if not -1) are candidates of that fallback only.
 
     Parameters
     ----------
@@ -1362,7 +1363,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     micro_trade : bool
     young_rule : int
     choice : int64 (n_labels,), updated in place
-    fallback_only_rule : int
+    fallback_only_from : int
     """
     n_rules, n_labels = tp.shape
     total_pos = 0.0
@@ -1401,7 +1402,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
             best = -1.0
             for r in range(n_rules):
                 e = fp[r, j] + fn[r, j]
-                if r == fallback_only_rule or exact[r, j] < exact[0, j] - 1e-9:
+                if 0 <= fallback_only_from <= r or exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 if e > e0 + 1e-9 and not (
                     micro_trade and r != young_rule

@@ -363,7 +363,7 @@ def test_bad_rule_parameters_are_refused():
 
 
 def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction,
-                  micro_trade=False, young_rule=0, fallback_only_rule=-1):
+                  micro_trade=False, young_rule=0, fallback_only_from=-1):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
@@ -381,8 +381,8 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     trade = micro_trade & misses[None] & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
     trade[young_rule] &= young_rule == 0  # the young labels' rule never trades errors
     allowed = ((errors <= errors[0][None] + 1e-9) | trade) & (exact >= exact[0][None] - 1e-9)
-    if fallback_only_rule >= 0:
-        allowed[fallback_only_rule] = False
+    if fallback_only_from >= 0:
+        allowed[fallback_only_from:] = False
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
     if errors[0].sum() > budget:
@@ -412,12 +412,12 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     return choice
 
 
-@pytest.mark.parametrize("fallback_only_rule", [-1, 2])
+@pytest.mark.parametrize("fallback_only_from", [-1, 2, 3])
 @pytest.mark.parametrize("young_rule", [0, 3])
 @pytest.mark.parametrize("micro_trade", [False, True])
 @pytest.mark.parametrize("seed", range(6))
 def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule,
-                                                   fallback_only_rule):
+                                                   fallback_only_from):
     rng = np.random.default_rng(seed)
     n_rules, n_labels = 4, 15
     positives = rng.uniform(0, 20, n_labels)
@@ -427,10 +427,10 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule
     exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
     expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95,
-                             micro_trade, young_rule, fallback_only_rule)
+                             micro_trade, young_rule, fallback_only_from)
     got = choice.copy()
     _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, young_rule,
-                         got, fallback_only_rule)
+                         got, fallback_only_from)
     assert got.tolist() == expected.tolist()
 
 
@@ -631,7 +631,7 @@ def test_repeating_label_sets_switch_to_the_nearest_label_set_early():
     assert hits / len(data) > 0.88
 def _naive_cosine_labels(xs, rows, labels):
     """The label set of the stored sparse row of highest cosine similarity to ``xs`` (the
-    first such row; no label where no row shares a word)."""
+    first such row; no label where no row shares a word) and that similarity."""
     query = dict(zip(xs.cols.tolist(), xs.values.tolist()))
     best, out = 0.0, np.zeros(labels.shape[1])
     for r, (cols, values) in enumerate(rows):
@@ -641,7 +641,7 @@ def _naive_cosine_labels(xs, rows, labels):
         cosine = dot / norm if norm > 0 else 0.0
         if cosine > best + 1e-9:
             best, out = cosine, labels[r].astype(np.float64)
-    return out
+    return out, best
 
 
 class _RowByRowWindow(NeighbourWindow):
@@ -678,7 +678,7 @@ class _RowByRowWindow(NeighbourWindow):
             dist = _row_by_row_dense(xv, rows, self.n, self.mean, self.fmin, self.fmax)
         self._dist[: self.n] = dist
         if self.sparse:
-            self.cosine_labels = _naive_cosine_labels(xs, self.plain, self.labels)
+            self.cosine_labels, self.cosine = _naive_cosine_labels(xs, self.plain, self.labels)
         k = min(self.k, self.n)
         proba = np.empty(self.labels.shape[1])
         nearest = np.empty(self.labels.shape[1])
@@ -943,4 +943,37 @@ def test_budget_rule_reads_the_tree_at_the_budget_thresholds():
         model.predict_one(x)
         model.learn_one(x, y)
     assert predicted > 0  # the budget thresholds moved from "never" (1.5) on yeast
-    assert model._selector.fallback_only_rule == mlhat.RULE_BUDGET
+    assert model._selector.fallback_only_from == mlhat.RULE_BUDGET
+
+
+def test_blend_rule_reads_tree_and_most_similar_instance_at_its_thresholds(monkeypatch):
+    # Sparse input: the blend of the tree's probability and the labels of the most similar
+    # stored row (cosine found row by row here) at the blend's own learned thresholds.
+    monkeypatch.setattr(mlhat, "NeighbourWindow", _RowByRowWindow)
+    model = MLHAT(seed=0, neighbour_window=60, sparse=True)
+    weight = mlhat.NEAREST_BLEND
+    blended_hits = 0
+    for x, y in _wide_sparse_stream(300, seed=2):
+        if model._root is not None:
+            xv, xs = model._vectors(x)
+            decisions, tree_proba = model._rule_decisions(xv, xs)[:2]
+            labels, cosine = _naive_cosine_labels(xs, model._window.plain, model._window.labels)
+            blend = (tree_proba + weight * cosine * labels) / (1.0 + weight)
+            expected = blend >= model._blend_thresholds.thresholds
+            assert np.array_equal(decisions[mlhat.RULE_BLEND] > 0.5, expected)
+            blended_hits += int(expected.sum())
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert blended_hits > 0
+    assert model._blend_thresholds.n == 300  # every instance recorded
+
+
+def test_blend_rule_copies_the_tree_on_dense_input():
+    model = MLHAT(seed=0)
+    for x, y in itertools.islice(datasets.Yeast(), 200):
+        if model._root is not None:
+            decisions = model._rule_decisions(*model._vectors(x))[0]
+            assert np.array_equal(decisions[mlhat.RULE_BLEND], decisions[mlhat.RULE_TREE])
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert model._blend_thresholds is None
