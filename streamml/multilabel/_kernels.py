@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 
+
 @njit(cache=True, error_model="numpy")
 def gaussian_update(count, mean, m2, rows, x, weight):
     """Weighted Welford update of per-row, per-feature Gaussian statistics.
@@ -1335,7 +1336,7 @@ def rule_decide(decisions, choice, out):
 
 @njit(cache=True)
 def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_fraction,
-                micro_trade, young_rule, choice):
+                micro_trade, young_rule, choice, fallback_only_from=-1):
     """Per label, the decision rule to follow (``choice``: a row of ``tp``, or -1: never).
 
     A label with fewer than ``min_positives`` positives (young) follows rule ``young_rule``
@@ -1355,7 +1356,8 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     labels, the least (bisected) at which the errors fit the budget: the Lagrangian form of
     the best summed F1 within the budget, so the errors go to the labels where they buy the
     most F1; the other (young) labels take their rule of best F1 among those that err less
-    than their choice and than ``budget_fraction`` of their positives, if any.
+    than their choice and than ``budget_fraction`` of their positives, if any. The rules
+    from ``fallback_only_from`` on (if not -1) are options of that over-budget stage only.
 
     Parameters
     ----------
@@ -1365,6 +1367,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
     micro_trade : bool
     young_rule : int
     choice : int64 (n_labels,), updated in place
+    fallback_only_from : int
     """
     n_rules, n_labels = tp.shape
     total_pos = 0.0
@@ -1402,7 +1405,7 @@ def rule_choose(tp, fp, fn, exact, positives, margin, min_positives, budget_frac
             best = -1.0
             for r in range(n_rules):
                 e = fp[r, j] + fn[r, j]
-                if exact[r, j] < exact[0, j] - 1e-9:
+                if 0 <= fallback_only_from <= r or exact[r, j] < exact[0, j] - 1e-9:
                     continue
                 if e > e0 + 1e-9 and not (
                     micro_trade and r != young_rule

@@ -298,10 +298,13 @@ class RuleSelector:
         (see ``_kernels.rule_choose``).
     young_rule
         The rule labels follow while they have fewer than ``min_positives`` positives.
+    fallback_only_from
+        The rules from this one on are taken only when the Hamming budget makes labels fall
+        back (-1: none).
     """
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
-                 every=10, micro_trade=True, young_rule=0):
+                 every=10, micro_trade=True, young_rule=0, fallback_only_from=-1):
         self.tp = np.zeros((n_rules, n_labels))
         self.fp = np.zeros((n_rules, n_labels))
         self.fn = np.zeros((n_rules, n_labels))
@@ -314,6 +317,7 @@ class RuleSelector:
         self.every = every
         self.micro_trade = micro_trade
         self.young_rule = young_rule
+        self.fallback_only_from = fallback_only_from
         self.n = 0
 
     def record(self, decisions, y):
@@ -331,7 +335,7 @@ class RuleSelector:
     def _choose(self):
         _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,
                              self.min_positives, HAMMING_BUDGET, self.micro_trade,
-                             self.young_rule, self.choice)
+                             self.young_rule, self.choice, self.fallback_only_from)
 
     def current_counts(self):
         """True positives, errors and positives of the current choices, over all labels

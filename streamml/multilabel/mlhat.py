@@ -21,9 +21,19 @@ AUTO_WINDOW = 32
 # decisions; its probabilities at the other threshold (0.5 when calibrated, the learned ones
 # when not); naive Bayes from the leaf statistics at learned thresholds; the nearest neighbours;
 # on sparse input, the tree's decision or the nearest neighbour's label (the rule of young
-# labels there; on dense input this row copies the tree's, so it is never chosen).
-RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST = range(5)
-N_RULES = 5
+# labels there; on dense input this row copies the tree's, so it is never chosen); the tree's
+# probabilities at the labels' budget thresholds (``LabelThresholds.fallback``: best F1 among
+# the thresholds that erred no more than leaving the label out); on sparse input (else a copy
+# of the tree's row) the tree's probability blended with the most similar stored instance's
+# labels times their cosine similarity, ``(p + w c) / (1 + w)`` with ``w = NEAREST_BLEND``, at
+# its own learned thresholds of error weight ``BLEND_ERROR_WEIGHT`` (it ranks a label's
+# positives better). The rules from RULE_BUDGET on are taken only when the Hamming budget makes
+# labels fall back (chosen freely they cost flags and medical subset accuracy; docs/multilabel.md).
+(RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST,
+ RULE_BUDGET, RULE_BLEND) = range(7)
+N_RULES = 7
+NEAREST_BLEND = 1.0
+BLEND_ERROR_WEIGHT = 40.0
 # A label the Hamming budget leaves out is predicted at its threshold of best F1 among those
 # that erred on at most this fraction of its positives (1: no more errors than leaving it out;
 # tried 0.8 / 0.95 / 1.0 / 1.1 on bibtex's first 2,000 instances, 1.1 put the Hamming loss
@@ -144,8 +154,12 @@ class MLHAT(base.MultiLabelClassifier):
     gained outweigh its false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false
     positives per true positive, ``F`` the current micro-F1); and while the chosen rules
     together make more than 0.95 times the errors of predicting nothing, the labels whose rule
-    errs more than leaving them out are left out (cheapest F1 first), so the Hamming loss stays
-    below the empty prediction's. The nearest neighbour's whole label set replaces the per-label
+    errs more than leaving them out fall back (cheapest F1 first) to their best rule that
+    erred no more than leaving them out, or are left out, so the Hamming loss stays below the
+    empty prediction's; two rules are candidates of that fallback only: the leaf model's
+    probability at the label's budget threshold (below) and, on sparse input, that probability
+    blended with the labels of the most similar stored instance times their cosine similarity,
+    at learned thresholds. The nearest neighbour's whole label set replaces the per-label
     answer while it has matched the true label sets significantly more often (a sign test on the
     instances where exactly one of the two matched), with no more label errors and no lower
     micro-F1.
@@ -315,6 +329,7 @@ class MLHAT(base.MultiLabelClassifier):
         self._root = None
         self._thresholds = None
         self._nb_thresholds = None
+        self._blend_thresholds = None
         self._selector = None
         self._joint = None
         self._decoding = None
@@ -440,16 +455,19 @@ class MLHAT(base.MultiLabelClassifier):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
         if self._last_rules is not None:
             # The last answer, given before these labels existed, did not predict them.
-            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf) = self._last_rules
+            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf, blend) = self._last_rules
             pad = np.zeros(n_new)
             self._last_rules = (n_seen, xv, ctx, (
                 np.pad(decisions, ((0, 0), (0, n_new))), np.concatenate([tree_proba, pad]),
                 None if nb_proba is None else np.concatenate([nb_proba, pad]), leaf,
+                None if blend is None else np.concatenate([blend, pad]),
             ))
         if self._root is None:
             return
         self._thresholds.add_labels(n_new)
         self._nb_thresholds.add_labels(n_new)
+        if self._blend_thresholds is not None:
+            self._blend_thresholds.add_labels(n_new)
         self._selector.add_labels(n_new)
         if self._window is not None:
             self._window.add_labels(n_new)
@@ -471,9 +489,12 @@ class MLHAT(base.MultiLabelClassifier):
                 len(yv), fallback_fraction=BUDGET_THRESHOLD_ERRORS
             )
             self._nb_thresholds = LabelThresholds(len(yv))
+            if self._young_nearest:
+                self._blend_thresholds = LabelThresholds(len(yv), error_weight=BLEND_ERROR_WEIGHT)
             self._selector = RuleSelector(
                 N_RULES, len(yv),
                 young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
+                fallback_only_from=RULE_BUDGET,
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
@@ -484,7 +505,7 @@ class MLHAT(base.MultiLabelClassifier):
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
                 )
             self._root = self._new_leaf(0, len(yv), len(xv))
-        decisions, tree_proba, nb_proba, leaf = self._rule_decisions(xv, xs, ctx)
+        decisions, tree_proba, nb_proba, leaf, blend = self._rule_decisions(xv, xs, ctx)
         self._n_seen += 1
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
@@ -496,6 +517,8 @@ class MLHAT(base.MultiLabelClassifier):
         self._thresholds.record(proba, yv)
         if nb_proba is not None:
             self._nb_thresholds.record(nb_proba, yv)
+        if blend is not None:
+            self._blend_thresholds.record(blend, yv)
         self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[ROW_NEAREST_SET],
                            yv)
         self._decoding.record(decisions[ROW_TREE_PLAIN], decisions[ROW_TREE_EVIDENCE], yv)
@@ -718,6 +741,16 @@ class MLHAT(base.MultiLabelClassifier):
             decisions[ROW_NEAREST_SET] = self._window.nearest_labels
         tree = decisions[RULE_TREE]
         decisions[RULE_TREE_OR_NEAREST] = tree
+        np.greater_equal(tree_proba, self._thresholds.fallback[:n_labels],
+                         out=decisions[RULE_BUDGET], casting="unsafe")
+        blend = None
+        if self._young_nearest:
+            w = self._window
+            blend = (tree_proba + NEAREST_BLEND * w.cosine * w.cosine_labels) / (
+                1.0 + NEAREST_BLEND)
+            decisions[RULE_BLEND] = self._blend_thresholds.decide(blend)
+        else:
+            decisions[RULE_BLEND] = tree
         if self._young_nearest:
             selector = self._selector
             added = decisions[ROW_YOUNG_ADDITIONS]
@@ -727,7 +760,7 @@ class MLHAT(base.MultiLabelClassifier):
             )
             if n_added and self._young_gate.open(self._window.cosine):
                 np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
-        out = (decisions, tree_proba, nb_proba, leaf)
+        out = (decisions, tree_proba, nb_proba, leaf, blend)
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
 
@@ -757,6 +790,8 @@ class MLHAT(base.MultiLabelClassifier):
         if twin._root is not None:
             twin._thresholds.select_labels(positions)
             twin._nb_thresholds.select_labels(positions)
+            if twin._blend_thresholds is not None:
+                twin._blend_thresholds.select_labels(positions)
             twin._selector.select_labels(positions)
             twin._joint = JointChoice()  # its counts were of the whole label set
             twin._decoding = DecodingChoice()

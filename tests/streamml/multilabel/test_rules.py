@@ -363,7 +363,7 @@ def test_bad_rule_parameters_are_refused():
 
 
 def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction,
-                  micro_trade=False, young_rule=0):
+                  micro_trade=False, young_rule=0, fallback_only_from=-1):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
@@ -381,6 +381,8 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     trade = micro_trade & misses[None] & (gains > 1e-9) & (gains >= kappa * (fp - fp[0][None]))
     trade[young_rule] &= young_rule == 0  # the young labels' rule never trades errors
     allowed = ((errors <= errors[0][None] + 1e-9) | trade) & (exact >= exact[0][None] - 1e-9)
+    if fallback_only_from >= 0:
+        allowed[fallback_only_from:] = False
     mature = np.where(allowed, f1 + bonus, -1.0).argmax(axis=0)
     budget = budget_fraction * positives.sum()
     if errors[0].sum() > budget:
@@ -433,10 +435,12 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     return choice
 
 
+@pytest.mark.parametrize("fallback_only_from", [-1, 2, 3])
 @pytest.mark.parametrize("young_rule", [0, 3])
 @pytest.mark.parametrize("micro_trade", [False, True])
 @pytest.mark.parametrize("seed", range(10))
-def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule):
+def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule,
+                                                   fallback_only_from):
     rng = np.random.default_rng(seed)
     n_rules, n_labels = 4, 15
     positives = rng.uniform(0, 20, n_labels)
@@ -446,11 +450,31 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule
     exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
     expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95,
-                             micro_trade, young_rule)
+                             micro_trade, young_rule, fallback_only_from)
     got = choice.copy()
     _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, young_rule,
-                         got)
+                         got, fallback_only_from)
     assert got.tolist() == expected.tolist()
+
+
+def test_fallback_only_rule_is_taken_only_when_the_budget_makes_labels_fall_back():
+    # Rule 1 has the better F1 on label 0 (0.8 against rule 0's 0.6, 10 errors against 40),
+    # not on label 1 (0.57, 30 errors).
+    tp = np.array([[30.0, 30.0], [40.0, 20.0]])
+    fn = 50.0 - tp
+    fp = np.array([[20.0, 20.0], [0.0, 0.0]])
+    exact = np.full((2, 2), 50.0)
+    positives = np.array([50.0, 50.0])
+    free, only = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, 0, free)
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, 0, only, 1)
+    assert free.tolist() == [1, 0]
+    assert only.tolist() == [0, 0]  # within budget (80 errors <= 95): not a candidate
+    # Rule 0 errs 80 on label 0 (120 > 95 in all): label 0 falls back to rule 1 (70 errors
+    # saved at a gain of F1), enough to be back within the budget; label 1 keeps rule 0.
+    fp[0, 0] = 60.0
+    _kernels.rule_choose(tp, fp, fn, exact, positives, 0.0, 5.0, 0.95, False, 0, only, 1)
+    assert only.tolist() == [1, 0]
 
 
 def test_micro_trade_buys_true_positives_at_no_micro_loss():
@@ -951,3 +975,51 @@ def test_dense_window_reads_a_feature_new_since_a_row_was_stored_as_missing():
         mean, span = 7.0, 4.0  # feature 1: mean of 5 and 9, range 9 - 5
         q = mean if np.isnan(query[1]) else query[1]
         assert dist[0] == pytest.approx(((query[0] - 1.0) / 2.0) ** 2 + ((q - mean) / span) ** 2)
+
+
+def test_budget_rule_reads_the_tree_at_the_budget_thresholds():
+    model = MLHAT(seed=0)
+    predicted = 0
+    for x, y in itertools.islice(datasets.Yeast(), 400):
+        if model._root is not None:
+            decisions, tree_proba = model._rule_decisions(*model._vectors(x))[:2]
+            expected = tree_proba >= model._thresholds.fallback
+            assert np.array_equal(decisions[mlhat.RULE_BUDGET] > 0.5, expected)
+            predicted += expected.sum()
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert predicted > 0  # the budget thresholds moved from "never" (1.5) on yeast
+    assert model._selector.fallback_only_from == mlhat.RULE_BUDGET
+
+
+def test_blend_rule_reads_tree_and_most_similar_instance_at_its_thresholds(monkeypatch):
+    # Sparse input: the blend of the tree's probability and the labels of the most similar
+    # stored row (cosine found row by row here) at the blend's own learned thresholds.
+    monkeypatch.setattr(mlhat, "NeighbourWindow", _RowByRowWindow)
+    model = MLHAT(seed=0, neighbour_window=60, sparse=True)
+    weight = mlhat.NEAREST_BLEND
+    blended_hits = 0
+    for x, y in _wide_sparse_stream(300, seed=2):
+        if model._root is not None:
+            xv, xs = model._vectors(x)
+            decisions, tree_proba = model._rule_decisions(xv, xs)[:2]
+            labels, cosine = _naive_cosine_labels(xs, model._window.plain, model._window.labels)
+            blend = (tree_proba + weight * cosine * labels) / (1.0 + weight)
+            expected = blend >= model._blend_thresholds.thresholds
+            assert np.array_equal(decisions[mlhat.RULE_BLEND] > 0.5, expected)
+            blended_hits += int(expected.sum())
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert blended_hits > 0
+    assert model._blend_thresholds.n == 300  # every instance recorded
+
+
+def test_blend_rule_copies_the_tree_on_dense_input():
+    model = MLHAT(seed=0)
+    for x, y in itertools.islice(datasets.Yeast(), 200):
+        if model._root is not None:
+            decisions = model._rule_decisions(*model._vectors(x))[0]
+            assert np.array_equal(decisions[mlhat.RULE_BLEND], decisions[mlhat.RULE_TREE])
+        model.predict_one(x)
+        model.learn_one(x, y)
+    assert model._blend_thresholds is None
