@@ -16,7 +16,6 @@ import numpy as np
 from numba import njit
 
 
-
 @njit(cache=True, error_model="numpy")
 def gaussian_update(count, mean, m2, rows, x, weight):
     """Weighted Welford update of per-row, per-feature Gaussian statistics.
