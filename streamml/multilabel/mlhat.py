@@ -153,13 +153,13 @@ class MLHAT(base.MultiLabelClassifier):
     tree finds fewer than half the positives, where it may add errors while its true positives
     gained outweigh its false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false
     positives per true positive, ``F`` the current micro-F1); and while the chosen rules
-    together make more than 0.95 times the errors of predicting nothing, the labels whose rule
-    errs more than leaving them out fall back (cheapest F1 first) to their best rule that
-    erred no more than leaving them out, or are left out, so the Hamming loss stays below the
-    empty prediction's; two rules are candidates of that fallback only: the leaf model's
-    probability at the label's budget threshold (below) and, on sparse input, that probability
-    blended with the labels of the most similar stored instance times their cosine similarity,
-    at learned thresholds. The nearest neighbour's whole label set replaces the per-label
+    together make more than 0.95 times the errors of predicting nothing, every label with 5
+    positives or more takes the option (a rule, or "never") of best ``F1 - c x errors``, one
+    rate ``c`` for all labels, the least at which the errors fit that budget (the errors go
+    where they buy the most F1), so the Hamming loss stays below the empty prediction's; two
+    rules are options of that stage only: the leaf model's probability at the label's budget
+    threshold (below) and, on sparse input, that probability blended with the labels of the
+    most similar stored instance times their cosine similarity, at learned thresholds. The nearest neighbour's whole label set replaces the per-label
     answer while it has matched the true label sets significantly more often (a sign test on the
     instances where exactly one of the two matched), with no more label errors and no lower
     micro-F1.
