@@ -1488,6 +1488,190 @@ def _lagrange_errors(tp, fp, fn, positives, min_positives, lam):
     return total
 
 
+# ------------------------------------------------------------------ label-set naive Bayes
+@njit(cache=True, error_model="numpy")
+def label_set_add(xv, s, count, mean, m2, all_mean, all_m2, n_all):
+    """Learn one instance into ``_rules.LabelSetBayes``: the running mean and sum of squared
+    deviations of every feature over all instances (``n_all`` counts the instances before this
+    one) and over the instances of label set ``s``. A missing value (NaN) reads as the
+    feature's running mean over all instances before this one.
+
+    Parameters
+    ----------
+    xv : float64 (n_features,), input
+    s : int
+    count : float64 (max_sets,), updated in place (row ``s``)
+    mean, m2 : float64 (max_sets, n_features), updated in place (row ``s``)
+    all_mean, all_m2 : float64 (n_features,), updated in place
+    n_all : float
+    """
+    count[s] += 1.0
+    c = count[s]
+    for f in range(xv.shape[0]):
+        x = xv[f]
+        if math.isnan(x):
+            x = all_mean[f]
+        d = x - all_mean[f]
+        all_mean[f] += d / (n_all + 1.0)
+        all_m2[f] += d * (x - all_mean[f])
+        d = x - mean[s, f]
+        mean[s, f] += d / c
+        m2[s, f] += d * (x - mean[s, f])
+
+
+@njit(cache=True, error_model="numpy")
+def label_set_variances(count, m2, all_m2, n_all, first, last, inv_var, log_var_sum):
+    """The Gaussian variances of label sets ``first`` to ``last - 1`` of
+    ``_rules.LabelSetBayes``: ``v_sf = (m2_sf + v_f) / count_s`` with ``v_f = all_m2_f /
+    (n_all - 1) + 1e-9`` (each set's variance shrunk toward the feature's overall variance by
+    one instance's weight), kept as ``1 / v_sf`` and ``sum_f log v_sf``.
+
+    Parameters
+    ----------
+    count, m2, all_m2 : input (see ``label_set_add``)
+    n_all : float (>= 2)
+    first, last : int
+    inv_var : float64 (max_sets, n_features), output (rows ``first`` to ``last - 1``)
+    log_var_sum : float64 (max_sets,), output (same rows)
+    """
+    for s in range(first, last):
+        acc = 0.0
+        for f in range(all_m2.shape[0]):
+            v = (m2[s, f] + all_m2[f] / (n_all - 1.0) + 1e-9) / count[s]
+            inv_var[s, f] = 1.0 / v
+            acc += math.log(v)
+        log_var_sum[s] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def label_set_log_posterior(xv, count, mean, all_mean, inv_var, log_var_sum, k, out):
+    """Log posterior of each of the first ``k`` label sets of ``_rules.LabelSetBayes`` given
+    ``xv``, normalized over them: ``log(count_s / n) - 0.5 (sum_f (x_f - mean_sf)^2 / v_sf +
+    sum_f log v_sf)`` (variances from ``label_set_variances``); a missing value (NaN) reads
+    as the feature's running mean.
+
+    Parameters
+    ----------
+    xv : float64 (n_features,), input
+    count, mean, all_mean, inv_var, log_var_sum : input
+    k : int
+    out : float64 (>= k,), output (first ``k``)
+    """
+    total = 0.0
+    for s in range(k):
+        total += count[s]
+    best = -np.inf
+    for s in range(k):
+        acc = 0.0
+        for f in range(xv.shape[0]):
+            x = xv[f]
+            if math.isnan(x):
+                x = all_mean[f]
+            d = x - mean[s, f]
+            acc += d * d * inv_var[s, f]
+        out[s] = math.log(count[s] / total) - 0.5 * (acc + log_var_sum[s])
+        if out[s] > best:
+            best = out[s]
+    norm = 0.0
+    for s in range(k):
+        norm += math.exp(out[s] - best)
+    norm = best + math.log(norm)
+    for s in range(k):
+        out[s] -= norm
+
+
+@njit(cache=True)
+def label_set_candidates(xv, count, mean, all_mean, inv_var, log_var_sum, k, sets, own, m,
+                         weight, log_post, rows, prior):
+    """The label sets the tree's own set is rescored against (``MLHAT._set_decode``): the
+    ``m`` of highest label-set naive-Bayes posterior (``label_set_log_posterior``, written to
+    ``log_post``), then ``own``, in ``rows``; ``prior`` gets ``weight`` times their log
+    posteriors (``own``: its own where stored, else the lowest). Returns the number of rows.
+
+    Parameters
+    ----------
+    xv : float64 (n_features,), input
+    count, mean, all_mean, inv_var, log_var_sum : input (see ``label_set_log_posterior``)
+    k : int (>= 1)
+    sets : float64 (max_sets, n_labels), input, values 0 / 1
+    own : float64 (n_labels,), input, values 0 / 1
+    m : int
+    weight : float
+    log_post : float64 (max_sets,), output (first ``k``)
+    rows : float64 (>= m + 1, n_labels), output
+    prior : float64 (>= m + 1,), output
+
+    Returns
+    -------
+    int
+    """
+    label_set_log_posterior(xv, count, mean, all_mean, inv_var, log_var_sum, k, log_post)
+    lowest = np.inf
+    own_post = np.inf
+    for s in range(k):
+        if log_post[s] < lowest:
+            lowest = log_post[s]
+        same = True
+        for j in range(own.shape[0]):
+            if (sets[s, j] > 0.5) != (own[j] > 0.5):
+                same = False
+                break
+        if same:
+            own_post = log_post[s]
+    if own_post == np.inf:
+        own_post = lowest
+    n = min(m, k)
+    taken = np.zeros(k, dtype=np.bool_)
+    for i in range(n):
+        best = -1
+        for s in range(k):
+            if not taken[s] and (best < 0 or log_post[s] > log_post[best]):
+                best = s
+        taken[best] = True
+        rows[i] = sets[best]
+        prior[i] = weight * log_post[best]
+    rows[n] = own
+    prior[n] = weight * own_post
+    return n + 1
+
+
+@njit(cache=True)
+def set_choice_record(own, rescored, labels, counts, own_wins):
+    """Count one instance for ``_rules.SetDecodingChoice``: per answer (the tree's own label set
+    and the rescored one, 0/1) and label its true positives, false positives and false
+    negatives, and, where exactly one of the two matched the true label set, the own answer's
+    win or loss.
+
+    Parameters
+    ----------
+    own, rescored, labels : float64 (n_labels,), input, values 0 / 1
+    counts : float64 (2, 3, n_labels), updated in place
+    own_wins : float64 (2,), updated in place (wins, losses)
+    """
+    own_match = True
+    set_match = True
+    for j in range(labels.shape[0]):
+        truth = labels[j] > 0.5
+        for k in range(2):
+            hit = (own[j] if k == 0 else rescored[j]) > 0.5
+            if hit and truth:
+                counts[k, 0, j] += 1.0
+            elif hit:
+                counts[k, 1, j] += 1.0
+            elif truth:
+                counts[k, 2, j] += 1.0
+            if hit != truth:
+                if k == 0:
+                    own_match = False
+                else:
+                    set_match = False
+    if own_match and not set_match:
+        own_wins[0] += 1.0
+    elif set_match and not own_match:
+        own_wins[1] += 1.0
+
+
+
 def warm_up():
     """Compile (or load from cache) every kernel on tiny inputs."""
     half = np.full(2, 0.5)
@@ -1563,3 +1747,14 @@ def warm_up():
     neighbour_vote(dist, 2, 1, np.zeros((2, 2), dtype=np.float32), np.zeros(2), np.zeros(2))
     joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
                  dist.copy())
+    # Label-set naive Bayes (dense input).
+    lsc = np.zeros(2)
+    lsm = np.zeros((2, 3))
+    label_set_add(np.zeros(3), 0, lsc, lsm, lsm.copy(), np.zeros(3), np.zeros(3), 0.0)
+    label_set_variances(np.ones(2), lsm, np.ones(3), 2.0, 0, 2, lsm.copy(), np.zeros(2))
+    label_set_log_posterior(np.zeros(3), np.ones(2), lsm, np.zeros(3), lsm.copy(), np.zeros(2),
+                            2, np.zeros(2))
+    label_set_candidates(np.zeros(3), np.ones(2), lsm, np.zeros(3), lsm.copy(), np.zeros(2), 2,
+                         np.zeros((2, 2)), half, 1, 0.3, np.zeros(2), np.zeros((2, 2)),
+                         np.zeros(2))
+    set_choice_record(half, half, half, np.zeros((2, 3, 2)), np.zeros(2))

@@ -463,3 +463,164 @@ class DecodingChoice:
         errors_plain, errors_evidence = self.errors.tolist()
         self.use_evidence = (errors_evidence < errors_plain
                              and wins - losses <= self.z * math.sqrt(wins + losses))
+
+
+class LabelSetBayes:
+    """Gaussian naive Bayes over whole label sets (a label powerset) on dense input.
+
+    Per stored label set: the number of instances that carried exactly it and, per feature,
+    the running mean and sum of squared deviations of their raw values (a missing value reads
+    as the feature's running mean over all instances). :meth:`log_posterior` gives, for every
+    stored set, its log posterior given the features, normalized over the stored sets: the
+    prior is the sets' frequencies, each feature's density a Gaussian whose variance is the
+    set's own shrunk toward the feature's variance over all instances by one instance's weight
+    (``(m2_s + var) / n_s``: a set seen once reads the overall variance;
+    ``_kernels.label_set_log_posterior``). The variances of a set are refreshed when it
+    learns, and those of every set every ``refresh_every`` instances (the overall variances
+    move slowly; the logarithms are the cost). At most ``max_sets`` sets are kept: a new set,
+    once full, replaces the first stored set seen only once, if any (else it is not learnt).
+    """
+
+    def __init__(self, n_labels, max_sets=128, refresh_every=50):
+        self.max_sets = max_sets
+        self.refresh_every = refresh_every
+        self.sets = np.zeros((max_sets, n_labels))
+        self.count = np.zeros(max_sets)
+        self.mean = np.zeros((max_sets, 0))
+        self.m2 = np.zeros((max_sets, 0))
+        self.all_mean = np.zeros(0)
+        self.all_m2 = np.zeros(0)
+        self.n = 0  # instances learnt
+        self.k = 0  # label sets stored
+        self._index = {}
+        self._out = np.zeros(max_sets)
+        self._rows = self._prior = None
+        self.inv_var = np.zeros((max_sets, 0))
+        self.log_var_sum = np.zeros(max_sets)
+
+    def _fit_features(self, n_features):
+        grow = n_features - len(self.all_mean)
+        if grow > 0:
+            self.all_mean = np.concatenate([self.all_mean, np.zeros(grow)])
+            self.all_m2 = np.concatenate([self.all_m2, np.zeros(grow)])
+            self.mean = np.pad(self.mean, ((0, 0), (0, grow)))
+            self.m2 = np.pad(self.m2, ((0, 0), (0, grow)))
+            self.inv_var = np.pad(self.inv_var, ((0, 0), (0, grow)))
+            self._refresh(0, self.k)
+
+    def add(self, xv, y):
+        """Learn one instance: raw features ``xv`` (NaN = missing), 0/1 labels ``y``."""
+        self._fit_features(len(xv))
+        key = (y > 0.5).tobytes()
+        s = self._index.get(key)
+        if s is None:
+            if self.k < self.max_sets:
+                s = self.k
+                self.k += 1
+            else:
+                ones = np.flatnonzero(self.count <= 1.0)
+                if len(ones) == 0:
+                    s = -1
+                else:
+                    s = int(ones[0])
+                    del self._index[(self.sets[s] > 0.5).tobytes()]
+            if s >= 0:
+                self.sets[s] = y > 0.5
+                self.count[s] = 0.0
+                self.mean[s] = 0.0
+                self.m2[s] = 0.0
+                self._index[key] = s
+        if s < 0:  # full of sets seen more than once: only the overall statistics learn
+            s = self.max_sets
+            count = np.zeros(1)
+            mean = np.zeros((1, len(self.all_mean)))
+            _kernels.label_set_add(xv, 0, count, mean, mean.copy(), self.all_mean, self.all_m2,
+                                   float(self.n))
+        else:
+            _kernels.label_set_add(xv, s, self.count, self.mean, self.m2, self.all_mean,
+                                   self.all_m2, float(self.n))
+        self.n += 1
+        if self.n % self.refresh_every == 0 or self.n <= self.refresh_every:
+            self._refresh(0, self.k)
+        elif s < self.max_sets:
+            self._refresh(s, s + 1)
+
+    def _refresh(self, first, last):
+        if self.n >= 2 and last > first:
+            _kernels.label_set_variances(self.count, self.m2, self.all_m2, float(self.n), first,
+                                         last, self.inv_var, self.log_var_sum)
+
+    def log_posterior(self, xv):
+        """(stored label sets ``(k, n_labels)`` 0/1, their normalized log posteriors ``(k,)``)."""
+        if self.k == 0 or self.n < 2:
+            return self.sets[:0], self._out[:0]
+        self._fit_features(len(xv))
+        _kernels.label_set_log_posterior(xv, self.count, self.mean, self.all_mean, self.inv_var,
+                                         self.log_var_sum, self.k, self._out)
+        return self.sets[:self.k], self._out[:self.k]
+
+    def candidates(self, xv, own, m, weight):
+        """(label sets, ``weight`` x their log posteriors): the ``m`` sets of highest posterior
+        given ``xv``, then ``own`` (its posterior where stored, else the lowest stored);
+        ``None`` while nothing is stored (``_kernels.label_set_candidates``)."""
+        if self.k == 0 or self.n < 2:
+            return None
+        self._fit_features(len(xv))
+        if self._rows is None or self._rows.shape != (m + 1, self.sets.shape[1]):
+            self._rows = np.empty((m + 1, self.sets.shape[1]))
+            self._prior = np.empty(m + 1)
+        n = _kernels.label_set_candidates(
+            xv, self.count, self.mean, self.all_mean, self.inv_var, self.log_var_sum, self.k,
+            self.sets, own, m, weight, self._out, self._rows, self._prior,
+        )
+        return self._rows[:n], self._prior[:n]
+
+    def add_labels(self, n_new):
+        """New labels: absent from every stored set."""
+        self.sets = np.pad(self.sets, ((0, 0), (0, n_new)))
+        self._index = {(row > 0.5).tobytes(): s for s, row in enumerate(self.sets[:self.k])}
+
+
+class SetDecodingChoice:
+    """Whether the tree's label set is the one rescored with whole-label-set evidence
+    (:class:`LabelSetBayes`, see ``MLHAT._set_decode``) or the tree's own.
+
+    Both answers are scored before each instance is learnt (decayed counts): per label their
+    true positives, false positives and false negatives, and, on the instances where exactly
+    one of the two matched the true label set, the wins of each. The rescored set is used
+    while its summed per-label F1 (macro-F1 times the labels) is higher and the tree's own
+    wins minus its losses do not exceed ``z`` times the root of their number (a sign test:
+    no whole label sets lost beyond chance). Starts unused.
+    """
+
+    def __init__(self, n_labels, half_life=1000, z=0.0, every=10, min_weight=10.0, margin=0.01):
+        self.min_weight = min_weight
+        self.margin = margin
+        self.counts = np.zeros((2, 3, n_labels))  # answer (own, rescored) x (tp, fp, fn)
+        self.own_wins = np.zeros(2)  # the tree's own answer's wins (slot 0) and losses (slot 1)
+        self.decay = 0.5 ** (every / half_life)
+        self.z = z
+        self.every = every
+        self.n = 0
+        self.use_sets = False
+
+    def record(self, own, rescored, y):
+        """Count one instance's answers (0/1 vectors, given before learning) against ``y``."""
+        _kernels.set_choice_record(own, rescored, y, self.counts, self.own_wins)
+        self.n += 1
+        if self.n % self.every == 0:
+            self.counts *= self.decay
+            self.own_wins *= self.decay
+        elif self.n >= 10 * self.every:  # early on, choose after every instance
+            return
+        tp, fp, fn = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
+        f1 = (2.0 * tp / np.maximum(2.0 * tp + fp + fn, 1e-12)).sum(axis=1)
+        wins, losses = self.own_wins.tolist()
+        margin = 0.0 if self.use_sets else self.margin * len(tp[0])
+        self.use_sets = bool(
+            wins + losses >= self.min_weight and f1[1] > f1[0] + margin
+            and wins - losses <= self.z * math.sqrt(wins + losses)
+        )
+
+    def add_labels(self, n_new):
+        self.counts = np.pad(self.counts, ((0, 0), (0, 0), (0, n_new)))

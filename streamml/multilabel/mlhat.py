@@ -7,7 +7,10 @@ from river import base
 
 from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import DecodingChoice, JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
+from ._rules import (
+    DecodingChoice, JointChoice, LabelSetBayes, NeighbourWindow, RuleSelector, SetDecodingChoice,
+    YoungLabelGate,
+)
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -41,10 +44,18 @@ BLEND_ERROR_WEIGHT = 40.0
 BUDGET_THRESHOLD_ERRORS = 1.0
 # Rows of ``MLHAT._rule_decisions`` after the rules': the nearest neighbour's label set, the
 # tree's label set decoded without and with the naive-Bayes evidence (RULE_TREE is one of them),
-# the young labels the most similar instance would add to the tree's decisions (sparse input).
-ROW_NEAREST_SET, ROW_TREE_PLAIN, ROW_TREE_EVIDENCE, ROW_YOUNG_ADDITIONS = (
-    N_RULES, N_RULES + 1, N_RULES + 2, N_RULES + 3
-)
+# the young labels the most similar instance would add to the tree's decisions (sparse input),
+# and on dense input the tree's label set before and after the whole-label-set rescoring
+# (``MLHAT._set_decode``; RULE_TREE is one of them).
+(ROW_NEAREST_SET, ROW_TREE_PLAIN, ROW_TREE_EVIDENCE, ROW_YOUNG_ADDITIONS, ROW_TREE_OWN,
+ ROW_TREE_SETS) = range(N_RULES, N_RULES + 6)
+N_ROWS = N_RULES + 6
+# Weight of the label-set naive Bayes' log posterior added to the leaf model's joint
+# log-probability of each candidate label set (dense input; docs/multilabel.md).
+SET_BAYES_WEIGHT = 0.3
+# The label sets of highest label-set naive-Bayes posterior rescored per instance (the chain's
+# joint log-probability is the cost).
+SET_BAYES_CANDIDATES = 16
 
 # Leaf weight below which the naive-Bayes evidence is not added (its Gaussians are too young).
 EVIDENCE_MIN_WEIGHT = 30.0
@@ -333,6 +344,8 @@ class MLHAT(base.MultiLabelClassifier):
         self._selector = None
         self._joint = None
         self._decoding = None
+        self._set_bayes = None
+        self._set_choice = None
         self._young_gate = None
         self._window = None
         self._last_rules = None
@@ -469,6 +482,9 @@ class MLHAT(base.MultiLabelClassifier):
         if self._blend_thresholds is not None:
             self._blend_thresholds.add_labels(n_new)
         self._selector.add_labels(n_new)
+        if self._set_bayes is not None:
+            self._set_bayes.add_labels(n_new)
+            self._set_choice.add_labels(n_new)
         if self._window is not None:
             self._window.add_labels(n_new)
         for node in _tree.iter_nodes(self._root):
@@ -498,6 +514,9 @@ class MLHAT(base.MultiLabelClassifier):
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
+            if not self._sparse_leaves and self.naive_bayes_evidence > 0:
+                self._set_bayes = LabelSetBayes(len(yv))
+                self._set_choice = SetDecodingChoice(len(yv))
             if self._young_nearest:
                 self._young_gate = YoungLabelGate()
             if self.n_neighbours > 0:
@@ -522,6 +541,9 @@ class MLHAT(base.MultiLabelClassifier):
         self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[ROW_NEAREST_SET],
                            yv)
         self._decoding.record(decisions[ROW_TREE_PLAIN], decisions[ROW_TREE_EVIDENCE], yv)
+        if self._set_bayes is not None:
+            self._set_choice.record(decisions[ROW_TREE_OWN], decisions[ROW_TREE_SETS], yv)
+            self._set_bayes.add(xv, yv)
         if self._young_gate is not None:
             self._young_gate.add(decisions[ROW_YOUNG_ADDITIONS], yv, self._window.cosine,
                                  self._selector)
@@ -720,14 +742,19 @@ class MLHAT(base.MultiLabelClassifier):
         n_labels = self._selector.choice.shape[0]
         # Four rows more than the rules: the nearest neighbour's label set (answered jointly),
         # the tree's two decodings (RULE_TREE is the one chosen) and the young labels' additions.
-        decisions = np.zeros((N_RULES + 4, n_labels))
+        decisions = np.zeros((N_ROWS, n_labels))
         nb_proba = None
         if self.naive_bayes or (self.naive_bayes_evidence > 0 and not self._sparse_leaves):
             nb_proba = self._main_leaf(self._root, xv).nb_proba(xv)
         plain, with_evidence, tree_proba, leaf = self._tree_decide(xv, xs, ctx, nb_proba)
         decisions[ROW_TREE_PLAIN] = plain
         decisions[ROW_TREE_EVIDENCE] = with_evidence
-        decisions[RULE_TREE] = with_evidence if self._decoding.use_evidence else plain
+        decisions[ROW_TREE_OWN] = with_evidence if self._decoding.use_evidence else plain
+        decisions[ROW_TREE_SETS] = decisions[ROW_TREE_OWN]
+        if self._set_bayes is not None:
+            self._set_decode(xv, xs, ctx, leaf, decisions[ROW_TREE_SETS])
+        use_sets = self._set_choice is not None and self._set_choice.use_sets
+        decisions[RULE_TREE] = decisions[ROW_TREE_SETS if use_sets else ROW_TREE_OWN]
         if self._calibrated:
             decisions[RULE_TREE_OTHER] = tree_proba > 0.5
         else:
@@ -764,6 +791,24 @@ class MLHAT(base.MultiLabelClassifier):
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
 
+    def _set_decode(self, xv, xs, ctx, leaf, row):
+        """Rescore the tree's label set (``row``, updated in place) against the label sets of
+        :class:`LabelSetBayes`: the candidate of highest leaf-model joint log-probability plus
+        ``SET_BAYES_WEIGHT`` times the label-set naive Bayes' log posterior, among the
+        ``SET_BAYES_CANDIDATES`` sets of highest posterior and the tree's own (which reads the
+        lowest stored posterior, or its own where stored). A product of experts at the
+        level of whole label sets: the leaf model's chain and a label powerset, which ranks
+        the sets of rarer labels differently."""
+        if leaf.model.n_updates == 0 or (len(leaf.labelsets) == 1 and not leaf.inherited):
+            return
+        found = self._set_bayes.candidates(xv, row, SET_BAYES_CANDIDATES, SET_BAYES_WEIGHT)
+        if found is None:
+            return
+        candidates, prior = found
+        score = leaf.model.joint_log_proba(xs, candidates, ctx)
+        score += prior
+        row[:] = candidates[int(np.argmax(score))]
+
     def _decide_arrays(self, xv, xs, ctx=None):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
         if self._root is None:
@@ -795,6 +840,9 @@ class MLHAT(base.MultiLabelClassifier):
             twin._selector.select_labels(positions)
             twin._joint = JointChoice()  # its counts were of the whole label set
             twin._decoding = DecodingChoice()
+            if twin._set_bayes is not None:  # its label sets were of the whole label set
+                twin._set_bayes = LabelSetBayes(len(positions))
+                twin._set_choice = SetDecodingChoice(len(positions))
             twin._last_rules = None
             if twin._window is not None:
                 twin._window.select_labels(positions)
