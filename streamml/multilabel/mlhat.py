@@ -249,7 +249,11 @@ class MLHAT(base.MultiLabelClassifier):
         under the leaf model plus this weight times the ratios of the labels it holds; 0: no
         such decoding). The tree's rule answers with it while it has made fewer label errors
         than the plain decoding and has not matched fewer whole label sets (a sign test at
-        half a standard deviation).
+        half a standard deviation). Above 0 it also turns on, on dense input, the rescoring
+        of the tree's label set with a naive Bayes over whole label sets (``_set_decode``):
+        the candidate of best leaf-model joint log-probability plus ``SET_BAYES_WEIGHT`` (0.3)
+        times that model's log posterior, answered while its summed per-label F1 is higher
+        and it has matched at least as many whole label sets as the tree's own.
     n_neighbours
         Neighbours of the nearest-neighbour rule (0: no such rule). It suits streams of
         near-duplicate instances whose label sets repeat.
