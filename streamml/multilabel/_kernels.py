@@ -1557,17 +1557,18 @@ def label_set_log_posterior(xv, count, mean, all_mean, inv_var, log_var_sum, k, 
     k : int
     out : float64 (>= k,), output (first ``k``)
     """
+    n_features = xv.shape[0]
+    x = np.empty(n_features)
+    for f in range(n_features):
+        x[f] = all_mean[f] if math.isnan(xv[f]) else xv[f]
     total = 0.0
     for s in range(k):
         total += count[s]
     best = -np.inf
     for s in range(k):
         acc = 0.0
-        for f in range(xv.shape[0]):
-            x = xv[f]
-            if math.isnan(x):
-                x = all_mean[f]
-            d = x - mean[s, f]
+        for f in range(n_features):
+            d = x[f] - mean[s, f]
             acc += d * d * inv_var[s, f]
         out[s] = math.log(count[s] / total) - 0.5 * (acc + log_var_sum[s])
         if out[s] > best:

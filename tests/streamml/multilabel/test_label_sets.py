@@ -210,9 +210,9 @@ def test_rescored_label_sets_win_what_no_single_label_shows(seed):
     assert model._set_choice.use_sets
 
 
-def test_no_rescoring_without_evidence_or_on_sparse_input():
+def test_no_rescoring_at_weight_zero_or_on_sparse_input():
     data = list(_xor_spread_stream(300, 0))
-    off = MLHAT(grace_period=10**6, naive_bayes_evidence=0, seed=0)
+    off = MLHAT(grace_period=10**6, label_set_evidence=0, seed=0)
     for x, y in data:
         off.predict_one(x)
         if off._last_rules is not None:
@@ -258,3 +258,9 @@ def test_label_subsets_restart_their_label_sets_and_keep_learning():
         n_labels = learner._selector.tp.shape[1]
         assert learner._set_bayes.sets.shape[1] == n_labels
         assert learner._set_choice.counts.shape == (2, 3, n_labels)
+
+
+@pytest.mark.parametrize("value", [-0.1, True, "0.3", float("nan"), float("inf")])
+def test_bad_label_set_weight_is_refused(value):
+    with pytest.raises(ValueError, match="label_set_evidence"):
+        MLHAT(label_set_evidence=value)

@@ -330,9 +330,9 @@ def test_neighbour_rule_is_chosen_where_label_sets_repeat_and_wins_subset_accura
         return hits / len(data)
 
     with_rules = MLHAT(seed=0)
-    # Without the rules nor naive Bayes in any form (the label-set naive Bayes rescoring the
-    # tree's label set on dense input also wins repeating label sets).
-    without = MLHAT(naive_bayes=False, naive_bayes_evidence=0, n_neighbours=0, seed=0)
+    # Without the rules nor the label-set naive Bayes (which, rescoring the tree's label set
+    # on dense input, also wins repeating label sets).
+    without = MLHAT(naive_bayes=False, label_set_evidence=0, n_neighbours=0, seed=0)
     acc, acc0 = subset_accuracy(with_rules), subset_accuracy(without)
     assert acc > acc0 + 0.2
     assert (with_rules._selector.choice == 3).any()  # the neighbours' rule holds labels
