@@ -613,14 +613,14 @@ class SetDecodingChoice:
             self.own_wins *= self.decay
         elif self.n >= 10 * self.every:  # early on, choose after every instance
             return
+        wins, losses = self.own_wins.tolist()
+        if wins + losses < self.min_weight or wins - losses > self.z * math.sqrt(wins + losses):
+            self.use_sets = False
+            return
         tp, fp, fn = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
         f1 = (2.0 * tp / np.maximum(2.0 * tp + fp + fn, 1e-12)).sum(axis=1)
-        wins, losses = self.own_wins.tolist()
-        margin = 0.0 if self.use_sets else self.margin * len(tp[0])
-        self.use_sets = bool(
-            wins + losses >= self.min_weight and f1[1] > f1[0] + margin
-            and wins - losses <= self.z * math.sqrt(wins + losses)
-        )
+        margin = 0.0 if self.use_sets else self.margin * tp.shape[1]
+        self.use_sets = bool(f1[1] > f1[0] + margin)
 
     def add_labels(self, n_new):
         self.counts = np.pad(self.counts, ((0, 0), (0, 0), (0, n_new)))
