@@ -417,15 +417,16 @@ class JointChoice:
             self.disagreements *= self.decay
         elif self.n >= 10 * self.every:  # early on, choose after every instance
             return
+        self.use_neighbour = False
+        exact_rules, exact_neighbour = exact.tolist()
+        if (self.weight < self.min_weight
+                or exact_neighbour - exact_rules <= self.z * math.sqrt(self.disagreements)):
+            return
         # Scalar arithmetic (two answers): the values of the array forms, without their cost.
         tp, fp, fn = self.tp.tolist(), self.fp.tolist(), self.fn.tolist()
         f1 = [2.0 * tp[a] / max(2.0 * tp[a] + fp[a] + fn[a], 1e-12) for a in (0, 1)]
-        self.use_neighbour = bool(
-            self.weight >= self.min_weight
-            and exact[1] - exact[0] > self.z * math.sqrt(self.disagreements)
-            and self.errors[1] <= self.errors[0]
-            and f1[1] >= f1[0]
-        )
+        errors_rules, errors_neighbour = self.errors.tolist()
+        self.use_neighbour = errors_neighbour <= errors_rules and f1[1] >= f1[0]
 
 
 class DecodingChoice:

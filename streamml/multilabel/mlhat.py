@@ -455,12 +455,14 @@ class MLHAT(base.MultiLabelClassifier):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
         if self._last_rules is not None:
             # The last answer, given before these labels existed, did not predict them.
-            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf, blend) = self._last_rules
+            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf, blend, per_label) = (
+                self._last_rules)
             pad = np.zeros(n_new)
             self._last_rules = (n_seen, xv, ctx, (
                 np.pad(decisions, ((0, 0), (0, n_new))), np.concatenate([tree_proba, pad]),
                 None if nb_proba is None else np.concatenate([nb_proba, pad]), leaf,
                 None if blend is None else np.concatenate([blend, pad]),
+                np.concatenate([per_label, pad]),
             ))
         if self._root is None:
             return
@@ -505,7 +507,8 @@ class MLHAT(base.MultiLabelClassifier):
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
                 )
             self._root = self._new_leaf(0, len(yv), len(xv))
-        decisions, tree_proba, nb_proba, leaf, blend = self._rule_decisions(xv, xs, ctx)
+        decisions, tree_proba, nb_proba, leaf, blend, per_label = self._rule_decisions(
+            xv, xs, ctx)
         self._n_seen += 1
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
@@ -519,8 +522,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._nb_thresholds.record(nb_proba, yv)
         if blend is not None:
             self._blend_thresholds.record(blend, yv)
-        self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[ROW_NEAREST_SET],
-                           yv)
+        self._joint.record(per_label, decisions[ROW_NEAREST_SET], yv)
         self._decoding.record(decisions[ROW_TREE_PLAIN], decisions[ROW_TREE_EVIDENCE], yv)
         if self._young_gate is not None:
             self._young_gate.add(decisions[ROW_YOUNG_ADDITIONS], yv, self._window.cosine,
@@ -708,9 +710,11 @@ class MLHAT(base.MultiLabelClassifier):
         return plain, with_evidence, proba, best
 
     def _rule_decisions(self, xv, xs, ctx=None):
-        """The decisions of every rule (``N_RULES`` x labels), the tree's and naive Bayes'
-        probabilities. The last instance's answer is kept: ``learn_one`` right after
-        ``predict_one`` on the same instance does not compute it twice."""
+        """The decisions of every rule (``N_RULES`` x labels, and the rows after them), the
+        tree's and naive Bayes' probabilities, the leaf, the blend's probabilities and the
+        per-label answer (each label's chosen rule). The last instance's answer is kept:
+        ``learn_one`` right after ``predict_one`` on the same instance does not compute it
+        twice (the choices only change as ``learn_one`` counts it)."""
         key = (self._n_seen, xv, ctx)
         last = self._last_rules
         if last is not None and last[0] == self._n_seen and _same_vector(last[1], xv) and (
@@ -731,9 +735,9 @@ class MLHAT(base.MultiLabelClassifier):
         if self._calibrated:
             decisions[RULE_TREE_OTHER] = tree_proba > 0.5
         else:
-            decisions[RULE_TREE_OTHER] = self._thresholds.decide(tree_proba)
+            self._thresholds.decide(tree_proba, out=decisions[RULE_TREE_OTHER])
         if self.naive_bayes:
-            decisions[RULE_NAIVE_BAYES] = self._nb_thresholds.decide(nb_proba)
+            self._nb_thresholds.decide(nb_proba, out=decisions[RULE_NAIVE_BAYES])
         else:
             nb_proba = None
         if self._window is not None:
@@ -748,7 +752,7 @@ class MLHAT(base.MultiLabelClassifier):
             w = self._window
             blend = (tree_proba + NEAREST_BLEND * w.cosine * w.cosine_labels) / (
                 1.0 + NEAREST_BLEND)
-            decisions[RULE_BLEND] = self._blend_thresholds.decide(blend)
+            self._blend_thresholds.decide(blend, out=decisions[RULE_BLEND])
         else:
             decisions[RULE_BLEND] = tree
         if self._young_nearest:
@@ -760,7 +764,8 @@ class MLHAT(base.MultiLabelClassifier):
             )
             if n_added and self._young_gate.open(self._window.cosine):
                 np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
-        out = (decisions, tree_proba, nb_proba, leaf, blend)
+        out = (decisions, tree_proba, nb_proba, leaf, blend,
+               self._selector.decide(decisions[:N_RULES]))
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
 
@@ -768,10 +773,10 @@ class MLHAT(base.MultiLabelClassifier):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
         if self._root is None:
             return np.zeros(len(self._labels))
-        decisions, tree_proba = self._rule_decisions(xv, xs, ctx)[:2]
+        decisions, tree_proba, _, _, _, per_label = self._rule_decisions(xv, xs, ctx)
         if self._joint.use_neighbour:
             return decisions[ROW_NEAREST_SET].copy()
-        out = self._selector.decide(decisions[:N_RULES])
+        out = per_label.copy()
         # Labels the Hamming budget leaves out: the tree's probability at their threshold of
         # best F1 among those with no more errors than leaving them out.
         selector = self._selector
