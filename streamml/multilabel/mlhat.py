@@ -7,7 +7,8 @@ from river import base
 
 from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import DecodingChoice, JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
+from ._rules import (HAMMING_BUDGET, DecodingChoice, JointChoice, NeighbourWindow, RuleSelector,
+                     YoungLabelGate)
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -117,7 +118,7 @@ def _learning_vectors(features, labels, x, y, sparse, predicted):
 
 def _check_positive(name, value, integer=False, upper=None):
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:  # NaN too
         what = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     if upper is not None and value >= upper:
@@ -156,7 +157,8 @@ class MLHAT(base.MultiLabelClassifier):
     together make more than 0.95 times the errors of predicting nothing, every label with 5
     positives or more takes the option (a rule, or "never") of best ``F1 - c x errors``, one
     rate ``c`` for all labels, the least at which the errors fit that budget (the errors go
-    where they buy the most F1), so the Hamming loss stays below the empty prediction's; two
+    where they buy the most F1), so the Hamming loss stays below the empty prediction's
+    (``hamming_budget`` sets the 0.95); two
     rules are options of that stage only: the leaf model's probability at the label's budget
     threshold (below) and, on sparse input, that probability blended with the labels of the
     most similar stored instance times their cosine similarity, at learned thresholds. The nearest neighbour's whole label set replaces the per-label
@@ -245,6 +247,12 @@ class MLHAT(base.MultiLabelClassifier):
     neighbour_window
         Recent instances the nearest-neighbour rule searches (its memory: this many rows of
         the features seen, dense, or of an instance's non-zeros, sparse).
+    hamming_budget
+        The label errors the chosen rules may make together, as a fraction of the errors of
+        predicting no label (prequential, decayed counts; ``inf``: no budget). Below 1, the
+        default, the Hamming loss stays below the empty prediction's. Above 1 it buys F1 of
+        rare labels with Hamming loss, on streams where the budget binds (many rare labels:
+        birds, cal500, the text sets); elsewhere it changes nothing.
     seed
         Seed of the online-bagging weights.
 
@@ -295,6 +303,7 @@ class MLHAT(base.MultiLabelClassifier):
         naive_bayes_evidence: float = 0.05,
         n_neighbours: int = 4,
         neighbour_window: int = 1000,
+        hamming_budget: float = HAMMING_BUDGET,
         seed: int | None = None,
     ):
         self.grace_period = grace_period
@@ -318,6 +327,7 @@ class MLHAT(base.MultiLabelClassifier):
         self.naive_bayes_evidence = naive_bayes_evidence
         self.n_neighbours = n_neighbours
         self.neighbour_window = neighbour_window
+        self.hamming_budget = hamming_budget
         self.seed = seed
         self._validate_params()
         self._reset()
@@ -347,7 +357,7 @@ class MLHAT(base.MultiLabelClassifier):
         for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
                      "drift_window", "neighbour_window"):
             _check_positive(name, getattr(self, name), integer=True)
-        for name in ("learning_rate",):
+        for name in ("learning_rate", "hamming_budget"):
             _check_positive(name, getattr(self, name))
         g = self.gradient_decay
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
@@ -496,7 +506,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._selector = RuleSelector(
                 N_RULES, len(yv),
                 young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
-                fallback_only_from=RULE_BUDGET,
+                fallback_only_from=RULE_BUDGET, hamming_budget=float(self.hamming_budget),
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
