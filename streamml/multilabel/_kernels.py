@@ -1490,36 +1490,6 @@ def _lagrange_errors(tp, fp, fn, positives, min_positives, lam):
 
 # ------------------------------------------------------------------ label-set naive Bayes
 @njit(cache=True, error_model="numpy")
-def label_set_add(xv, s, count, mean, m2, all_mean, all_m2, n_all):
-    """Learn one instance into ``_rules.LabelSetBayes``: the running mean and sum of squared
-    deviations of every feature over all instances (``n_all`` counts the instances before this
-    one) and over the instances of label set ``s``. A missing value (NaN) reads as the
-    feature's running mean over all instances before this one.
-
-    Parameters
-    ----------
-    xv : float64 (n_features,), input
-    s : int
-    count : float64 (max_sets,), updated in place (row ``s``)
-    mean, m2 : float64 (max_sets, n_features), updated in place (row ``s``)
-    all_mean, all_m2 : float64 (n_features,), updated in place
-    n_all : float
-    """
-    count[s] += 1.0
-    c = count[s]
-    for f in range(xv.shape[0]):
-        x = xv[f]
-        if math.isnan(x):
-            x = all_mean[f]
-        d = x - all_mean[f]
-        all_mean[f] += d / (n_all + 1.0)
-        all_m2[f] += d * (x - all_mean[f])
-        d = x - mean[s, f]
-        mean[s, f] += d / c
-        m2[s, f] += d * (x - mean[s, f])
-
-
-@njit(cache=True, error_model="numpy")
 def label_set_variances(count, m2, all_m2, n_all, first, last, inv_var, log_var_sum):
     """The Gaussian variances of label sets ``first`` to ``last - 1`` of
     ``_rules.LabelSetBayes``: ``v_sf = (m2_sf + v_f) / count_s`` with ``v_f = all_m2_f /
@@ -1544,81 +1514,135 @@ def label_set_variances(count, m2, all_m2, n_all, first, last, inv_var, log_var_
 
 
 @njit(cache=True, error_model="numpy")
-def label_set_log_posterior(xv, count, mean, all_mean, inv_var, log_var_sum, k, out):
-    """Log posterior of each of the first ``k`` label sets of ``_rules.LabelSetBayes`` given
-    ``xv``, normalized over them: ``log(count_s / n) - 0.5 (sum_f (x_f - mean_sf)^2 / v_sf +
-    sum_f log v_sf)`` (variances from ``label_set_variances``); a missing value (NaN) reads
-    as the feature's running mean.
+def label_set_add(xv, y, sets, k, count, log_count, mean, m2, all_mean, all_m2, n_all,
+                  refresh_all, inv_var, log_var_sum):
+    """Learn one instance into ``_rules.LabelSetBayes``; returns the number of label sets
+    stored after it.
+
+    The instance's label set ``y`` is looked up among the first ``k`` rows of ``sets``; a new
+    one is stored in the next row while there is one, else in place of the first set seen only
+    once (``count <= 1``), else not at all. The running mean and sum of squared deviations of
+    every feature are updated over all instances (``n_all`` counts those before this one) and
+    over the instances of its set (with the set's count and its logarithm); then the variances
+    of its set, or of every stored set with ``refresh_all`` (``label_set_variances``, from the
+    second instance on). A missing value (NaN) reads as the feature's running mean over all
+    instances before this one.
 
     Parameters
     ----------
     xv : float64 (n_features,), input
-    count, mean, all_mean, inv_var, log_var_sum : input
+    y : float64 (n_labels,), input, values 0 / 1
+    sets : float64 (max_sets, n_labels), updated in place
     k : int
-    out : float64 (>= k,), output (first ``k``)
-    """
-    n_features = xv.shape[0]
-    x = np.empty(n_features)
-    for f in range(n_features):
-        x[f] = all_mean[f] if math.isnan(xv[f]) else xv[f]
-    total = 0.0
-    for s in range(k):
-        total += count[s]
-    best = -np.inf
-    for s in range(k):
-        acc = 0.0
-        for f in range(n_features):
-            d = x[f] - mean[s, f]
-            acc += d * d * inv_var[s, f]
-        out[s] = math.log(count[s] / total) - 0.5 * (acc + log_var_sum[s])
-        if out[s] > best:
-            best = out[s]
-    norm = 0.0
-    for s in range(k):
-        norm += math.exp(out[s] - best)
-    norm = best + math.log(norm)
-    for s in range(k):
-        out[s] -= norm
-
-
-@njit(cache=True)
-def label_set_candidates(xv, count, mean, all_mean, inv_var, log_var_sum, k, sets, own, m,
-                         weight, log_post, rows, prior):
-    """The label sets the tree's own set is rescored against (``MLHAT._set_decode``): the
-    ``m`` of highest label-set naive-Bayes posterior (``label_set_log_posterior``, written to
-    ``log_post``), then ``own``, in ``rows``; ``prior`` gets ``weight`` times their log
-    posteriors (``own``: its own where stored, else the lowest). Returns the number of rows.
-
-    Parameters
-    ----------
-    xv : float64 (n_features,), input
-    count, mean, all_mean, inv_var, log_var_sum : input (see ``label_set_log_posterior``)
-    k : int (>= 1)
-    sets : float64 (max_sets, n_labels), input, values 0 / 1
-    own : float64 (n_labels,), input, values 0 / 1
-    m : int
-    weight : float
-    log_post : float64 (max_sets,), output (first ``k``)
-    rows : float64 (>= m + 1, n_labels), output
-    prior : float64 (>= m + 1,), output
+    count, log_count : float64 (max_sets,), updated in place
+    mean, m2 : float64 (max_sets, n_features), updated in place
+    all_mean, all_m2 : float64 (n_features,), updated in place
+    n_all : float
+    refresh_all : bool
+    inv_var, log_var_sum : see ``label_set_variances``, updated in place
 
     Returns
     -------
     int
     """
-    label_set_log_posterior(xv, count, mean, all_mean, inv_var, log_var_sum, k, log_post)
-    lowest = np.inf
-    own_post = np.inf
-    for s in range(k):
-        if log_post[s] < lowest:
-            lowest = log_post[s]
+    n_labels = y.shape[0]
+    s = -1
+    for r in range(k):
         same = True
-        for j in range(own.shape[0]):
-            if (sets[s, j] > 0.5) != (own[j] > 0.5):
+        for j in range(n_labels):
+            if (sets[r, j] > 0.5) != (y[j] > 0.5):
                 same = False
                 break
         if same:
-            own_post = log_post[s]
+            s = r
+            break
+    if s < 0:
+        if k < sets.shape[0]:
+            s = k
+            k += 1
+        else:
+            for r in range(k):
+                if count[r] <= 1.0:
+                    s = r
+                    break
+        if s >= 0:
+            for j in range(n_labels):
+                sets[s, j] = 1.0 if y[j] > 0.5 else 0.0
+            count[s] = 0.0
+            for f in range(mean.shape[1]):
+                mean[s, f] = 0.0
+                m2[s, f] = 0.0
+    if s >= 0:
+        count[s] += 1.0
+        log_count[s] = math.log(count[s])
+    for f in range(xv.shape[0]):
+        x = xv[f]
+        if math.isnan(x):
+            x = all_mean[f]
+        d = x - all_mean[f]
+        all_mean[f] += d / (n_all + 1.0)
+        all_m2[f] += d * (x - all_mean[f])
+        if s >= 0:
+            d = x - mean[s, f]
+            mean[s, f] += d / count[s]
+            m2[s, f] += d * (x - mean[s, f])
+    if n_all + 1.0 >= 2.0:
+        if refresh_all:
+            label_set_variances(count, m2, all_m2, n_all + 1.0, 0, k, inv_var, log_var_sum)
+        elif s >= 0:
+            label_set_variances(count, m2, all_m2, n_all + 1.0, s, s + 1, inv_var, log_var_sum)
+    return k
+
+
+@njit(cache=True, error_model="numpy")
+def label_set_decode(xv, xs, log_count, mean, all_mean, inv_var, log_var_sum, k, sets, m,
+                     weight, coef, intercept, chain, use_chain, log_post, rows, prior, score,
+                     row):
+    """Rescore label set ``row`` (0/1, updated in place) with ``_rules.LabelSetBayes``
+    (``MLHAT._set_decode``): per stored set ``s < k`` its log posterior given ``xv`` up to a
+    constant, ``log count_s - 0.5 sum_f ((x_f - mean_sf)^2 / v_sf + log v_sf)`` (variances
+    from ``label_set_variances``; a missing value reads as the feature's running mean, written
+    to ``log_post``); the ``m`` sets of highest posterior, then ``row`` itself (its own
+    posterior where stored, else the lowest), in ``rows``; ``row`` becomes the first of them of
+    highest joint log-probability under the leaf's chain (``chain_joint_log_proba`` of ``xs``,
+    in ``score``) plus ``weight`` times its log posterior (in ``prior``).
+
+    Parameters
+    ----------
+    xv, xs : float64 (n_features,), input (raw and standardized features)
+    log_count, mean, all_mean, inv_var, log_var_sum : input (see ``label_set_add``)
+    k : int (>= 1)
+    sets : float64 (max_sets, n_labels), input, values 0 / 1
+    m : int
+    weight : float
+    coef, intercept, chain, use_chain : the leaf model's chain (see ``chain_logits``), input
+    log_post : float64 (>= k,), output
+    rows : float64 (>= m + 1, n_labels), output
+    prior, score : float64 (>= m + 1,), output
+    row : float64 (n_labels,), updated in place
+    """
+    n_features = xv.shape[0]
+    x = np.empty(n_features)
+    for f in range(n_features):
+        x[f] = all_mean[f] if math.isnan(xv[f]) else xv[f]
+    lowest = np.inf
+    own_post = np.inf
+    for s in range(k):
+        acc = 0.0
+        for f in range(n_features):
+            d = x[f] - mean[s, f]
+            acc += d * d * inv_var[s, f]
+        lp = log_count[s] - 0.5 * (acc + log_var_sum[s])
+        log_post[s] = lp
+        if lp < lowest:
+            lowest = lp
+        same = True
+        for j in range(row.shape[0]):
+            if (sets[s, j] > 0.5) != (row[j] > 0.5):
+                same = False
+                break
+        if same:
+            own_post = lp
     if own_post == np.inf:
         own_post = lowest
     n = min(m, k)
@@ -1631,9 +1655,15 @@ def label_set_candidates(xv, count, mean, all_mean, inv_var, log_var_sum, k, set
         taken[best] = True
         rows[i] = sets[best]
         prior[i] = weight * log_post[best]
-    rows[n] = own
+    rows[n] = row
     prior[n] = weight * own_post
-    return n + 1
+    chain_joint_log_proba(xs, coef, intercept, chain, use_chain, rows[:n + 1], score[:n + 1])
+    best = 0
+    for i in range(1, n + 1):
+        if score[i] + prior[i] > score[best] + prior[best]:
+            best = i
+    for j in range(row.shape[0]):
+        row[j] = rows[best, j]
 
 
 @njit(cache=True)
@@ -1749,13 +1779,11 @@ def warm_up():
     joint_record(proba, proba.copy(), proba.copy(), dist, dist.copy(), dist.copy(), dist.copy(),
                  dist.copy())
     # Label-set naive Bayes (dense input).
-    lsc = np.zeros(2)
+    lsc = np.ones(2)
     lsm = np.zeros((2, 3))
-    label_set_add(np.zeros(3), 0, lsc, lsm, lsm.copy(), np.zeros(3), np.zeros(3), 0.0)
-    label_set_variances(np.ones(2), lsm, np.ones(3), 2.0, 0, 2, lsm.copy(), np.zeros(2))
-    label_set_log_posterior(np.zeros(3), np.ones(2), lsm, np.zeros(3), lsm.copy(), np.zeros(2),
-                            2, np.zeros(2))
-    label_set_candidates(np.zeros(3), np.ones(2), lsm, np.zeros(3), lsm.copy(), np.zeros(2), 2,
-                         np.zeros((2, 2)), half, 1, 0.3, np.zeros(2), np.zeros((2, 2)),
-                         np.zeros(2))
+    label_set_add(np.zeros(3), half, np.zeros((2, 2)), 0, lsc, np.zeros(2), lsm, lsm.copy(),
+                  np.zeros(3), np.zeros(3), 1.0, True, lsm.copy(), np.zeros(2))
+    label_set_decode(np.zeros(3), np.zeros(3), np.zeros(2), lsm, np.zeros(3), lsm.copy(),
+                     np.zeros(2), 2, np.zeros((2, 2)), 1, 0.3, coef, inter, chain, True,
+                     np.zeros(2), np.zeros((2, 2)), np.zeros(2), np.zeros(2), half.copy())
     set_choice_record(half, half, half, np.zeros((2, 3, 2)), np.zeros(2))

@@ -478,15 +478,15 @@ class LabelSetBayes:
 
     Per stored label set: the number of instances that carried exactly it and, per feature,
     the running mean and sum of squared deviations of their raw values (a missing value reads
-    as the feature's running mean over all instances). :meth:`log_posterior` gives, for every
-    stored set, its log posterior given the features, normalized over the stored sets: the
-    prior is the sets' frequencies, each feature's density a Gaussian whose variance is the
-    set's own shrunk toward the feature's variance over all instances by one instance's weight
-    (``(m2_s + var) / n_s``: a set seen once reads the overall variance;
-    ``_kernels.label_set_log_posterior``). The variances of a set are refreshed when it
-    learns, and those of every set every ``refresh_every`` instances (the overall variances
-    move slowly; the logarithms are the cost). At most ``max_sets`` sets are kept: a new set,
-    once full, replaces the first stored set seen only once, if any (else it is not learnt).
+    as the feature's running mean over all instances). A set's log posterior given the
+    features is its frequency's logarithm plus, per feature, a Gaussian log-density whose
+    variance is the set's own shrunk toward the feature's variance over all instances by one
+    instance's weight (``(m2_s + var) / n_s``: a set seen once reads the overall variance).
+    :meth:`decode` rescores a label set with it (``_kernels.label_set_decode``). The variances
+    of a set are refreshed when it learns, those of every set every ``refresh_every``
+    instances (the overall variances move slowly; the logarithms are the cost). At most
+    ``max_sets`` sets are kept: a new set, once full, replaces the first stored set seen only
+    once, if any (else only the overall statistics learn it).
     """
 
     def __init__(self, n_labels, max_sets=128, refresh_every=50):
@@ -494,99 +494,62 @@ class LabelSetBayes:
         self.refresh_every = refresh_every
         self.sets = np.zeros((max_sets, n_labels))
         self.count = np.zeros(max_sets)
+        self.log_count = np.zeros(max_sets)
         self.mean = np.zeros((max_sets, 0))
         self.m2 = np.zeros((max_sets, 0))
+        self.inv_var = np.zeros((max_sets, 0))
+        self.log_var_sum = np.zeros(max_sets)
         self.all_mean = np.zeros(0)
         self.all_m2 = np.zeros(0)
         self.n = 0  # instances learnt
         self.k = 0  # label sets stored
-        self._index = {}
-        self._out = np.zeros(max_sets)
-        self._rows = self._prior = None
-        self.inv_var = np.zeros((max_sets, 0))
-        self.log_var_sum = np.zeros(max_sets)
+        self.log_post = np.zeros(max_sets)
+        self._rows = self._prior = self._score = None
 
     def _fit_features(self, n_features):
         grow = n_features - len(self.all_mean)
         if grow > 0:
             self.all_mean = np.concatenate([self.all_mean, np.zeros(grow)])
             self.all_m2 = np.concatenate([self.all_m2, np.zeros(grow)])
-            self.mean = np.pad(self.mean, ((0, 0), (0, grow)))
-            self.m2 = np.pad(self.m2, ((0, 0), (0, grow)))
-            self.inv_var = np.pad(self.inv_var, ((0, 0), (0, grow)))
-            self._refresh(0, self.k)
+            for name in ("mean", "m2", "inv_var"):
+                setattr(self, name, np.pad(getattr(self, name), ((0, 0), (0, grow))))
+            if self.n >= 2:
+                _kernels.label_set_variances(self.count, self.m2, self.all_m2, float(self.n), 0,
+                                             self.k, self.inv_var, self.log_var_sum)
 
     def add(self, xv, y):
-        """Learn one instance: raw features ``xv`` (NaN = missing), 0/1 labels ``y``."""
+        """Learn one instance: raw features ``xv`` (NaN = missing), 0/1 labels ``y``
+        (``_kernels.label_set_add``)."""
         self._fit_features(len(xv))
-        key = (y > 0.5).tobytes()
-        s = self._index.get(key)
-        if s is None:
-            if self.k < self.max_sets:
-                s = self.k
-                self.k += 1
-            else:
-                ones = np.flatnonzero(self.count <= 1.0)
-                if len(ones) == 0:
-                    s = -1
-                else:
-                    s = int(ones[0])
-                    del self._index[(self.sets[s] > 0.5).tobytes()]
-            if s >= 0:
-                self.sets[s] = y > 0.5
-                self.count[s] = 0.0
-                self.mean[s] = 0.0
-                self.m2[s] = 0.0
-                self._index[key] = s
-        if s < 0:  # full of sets seen more than once: only the overall statistics learn
-            s = self.max_sets
-            count = np.zeros(1)
-            mean = np.zeros((1, len(self.all_mean)))
-            _kernels.label_set_add(xv, 0, count, mean, mean.copy(), self.all_mean, self.all_m2,
-                                   float(self.n))
-        else:
-            _kernels.label_set_add(xv, s, self.count, self.mean, self.m2, self.all_mean,
-                                   self.all_m2, float(self.n))
+        refresh_all = (self.n + 1) % self.refresh_every == 0 or self.n < self.refresh_every
+        self.k = _kernels.label_set_add(
+            xv, y, self.sets, self.k, self.count, self.log_count, self.mean, self.m2,
+            self.all_mean, self.all_m2, float(self.n), refresh_all, self.inv_var,
+            self.log_var_sum,
+        )
         self.n += 1
-        if self.n % self.refresh_every == 0 or self.n <= self.refresh_every:
-            self._refresh(0, self.k)
-        elif s < self.max_sets:
-            self._refresh(s, s + 1)
 
-    def _refresh(self, first, last):
-        if self.n >= 2 and last > first:
-            _kernels.label_set_variances(self.count, self.m2, self.all_m2, float(self.n), first,
-                                         last, self.inv_var, self.log_var_sum)
-
-    def log_posterior(self, xv):
-        """(stored label sets ``(k, n_labels)`` 0/1, their normalized log posteriors ``(k,)``)."""
+    def decode(self, xv, xs, row, m, weight, model, ctx=None):
+        """Rescore the label set ``row`` (0/1, updated in place) against the ``m`` stored sets
+        of highest posterior given ``xv``: the best of them and ``row`` under ``model``'s
+        (a leaf's ``ChainModel``) joint log-probability of the standardized ``xs`` plus
+        ``weight`` times the log posterior. Nothing while fewer than 2 instances were learnt."""
         if self.k == 0 or self.n < 2:
-            return self.sets[:0], self._out[:0]
-        self._fit_features(len(xv))
-        _kernels.label_set_log_posterior(xv, self.count, self.mean, self.all_mean, self.inv_var,
-                                         self.log_var_sum, self.k, self._out)
-        return self.sets[:self.k], self._out[:self.k]
-
-    def candidates(self, xv, own, m, weight):
-        """(label sets, ``weight`` x their log posteriors): the ``m`` sets of highest posterior
-        given ``xv``, then ``own`` (its posterior where stored, else the lowest stored);
-        ``None`` while nothing is stored (``_kernels.label_set_candidates``)."""
-        if self.k == 0 or self.n < 2:
-            return None
+            return
         self._fit_features(len(xv))
         if self._rows is None or self._rows.shape != (m + 1, self.sets.shape[1]):
             self._rows = np.empty((m + 1, self.sets.shape[1]))
             self._prior = np.empty(m + 1)
-        n = _kernels.label_set_candidates(
-            xv, self.count, self.mean, self.all_mean, self.inv_var, self.log_var_sum, self.k,
-            self.sets, own, m, weight, self._out, self._rows, self._prior,
+            self._score = np.empty(m + 1)
+        _kernels.label_set_decode(
+            xv, xs, self.log_count, self.mean, self.all_mean, self.inv_var, self.log_var_sum,
+            self.k, self.sets, m, weight, model.coef, model._intercept(ctx), model.chain,
+            model.use_chain, self.log_post, self._rows, self._prior, self._score, row,
         )
-        return self._rows[:n], self._prior[:n]
 
     def add_labels(self, n_new):
         """New labels: absent from every stored set."""
         self.sets = np.pad(self.sets, ((0, 0), (0, n_new)))
-        self._index = {(row > 0.5).tobytes(): s for s, row in enumerate(self.sets[:self.k])}
 
 
 class SetDecodingChoice:
@@ -598,7 +561,8 @@ class SetDecodingChoice:
     one of the two matched the true label set, the wins of each. The rescored set is used
     while its summed per-label F1 (macro-F1 times the labels) is higher and the tree's own
     wins minus its losses do not exceed ``z`` times the root of their number (a sign test:
-    no whole label sets lost beyond chance). Starts unused.
+    no whole label sets lost beyond chance), over at least ``min_weight`` instances where
+    exactly one matched; switching to it takes ``margin`` F1 per label more. Starts unused.
     """
 
     def __init__(self, n_labels, half_life=1000, z=0.0, every=10, min_weight=10.0, margin=0.01):

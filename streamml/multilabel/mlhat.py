@@ -54,7 +54,7 @@ N_ROWS = N_RULES + 6
 # those of highest posterior rescored per instance (the chain's joint log-probability and the
 # posterior over the kept sets are the cost; docs/multilabel.md).
 SET_BAYES_MAX_SETS = 128
-SET_BAYES_CANDIDATES = 16
+SET_BAYES_CANDIDATES = 8
 
 # Leaf weight below which the naive-Bayes evidence is not added (its Gaussians are too young).
 EVIDENCE_MIN_WEIGHT = 30.0
@@ -831,14 +831,8 @@ class MLHAT(base.MultiLabelClassifier):
         the sets of rarer labels differently."""
         if leaf.model.n_updates == 0 or (len(leaf.labelsets) == 1 and not leaf.inherited):
             return
-        found = self._set_bayes.candidates(xv, row, SET_BAYES_CANDIDATES,
-                                           float(self.label_set_evidence))
-        if found is None:
-            return
-        candidates, prior = found
-        score = leaf.model.joint_log_proba(xs, candidates, ctx)
-        score += prior
-        row[:] = candidates[int(np.argmax(score))]
+        self._set_bayes.decode(xv, xs, row, SET_BAYES_CANDIDATES,
+                               float(self.label_set_evidence), leaf.model, ctx)
 
     def _decide_arrays(self, xv, xs, ctx=None):
         """0/1 label vector: per label, the decision of the rule chosen for it."""

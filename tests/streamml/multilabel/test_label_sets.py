@@ -8,6 +8,7 @@ import pytest
 
 from streamml.multilabel import IHOMER, MLHAT, _kernels, mlhat
 from streamml.multilabel._rules import LabelSetBayes, SetDecodingChoice
+from streamml.multilabel._tree import ChainModel
 
 
 def _naive_posterior(x, groups, total_mean, total_var):
@@ -31,59 +32,78 @@ def _naive_posterior(x, groups, total_mean, total_var):
 @pytest.mark.parametrize("seed", range(3))
 def test_label_set_kernels_match_their_numpy_twins(seed):
     rng = np.random.default_rng(seed)
-    n_features, max_sets = 5, 4
-    count = np.zeros(max_sets)
+    n_features, n_labels, max_sets = 5, 3, 4
+    sets = np.zeros((max_sets, n_labels))
+    count, log_count = np.zeros(max_sets), np.zeros(max_sets)
     mean = np.zeros((max_sets, n_features))
     m2 = np.zeros((max_sets, n_features))
+    inv_var, log_var_sum = np.zeros((max_sets, n_features)), np.zeros(max_sets)
     all_mean, all_m2 = np.zeros(n_features), np.zeros(n_features)
-    filled = []
-    groups = {s: [] for s in range(3)}
+    choices = [np.array(v, dtype=float) for v in ([1, 0, 0], [0, 1, 0], [1, 1, 0])]
+    filled, groups, k = [], {}, 0
     for i in range(60):
         x = rng.normal(rng.integers(0, 3), 1.0, n_features)
         if i % 7 == 3:
             x[1] = np.nan  # missing: reads as the running mean of all instances before
-        expected_x = np.where(np.isnan(x), all_mean, x)
-        s = int(rng.integers(0, 3))
-        _kernels.label_set_add(x, s, count, mean, m2, all_mean, all_m2, float(i))
-        filled.append(expected_x)
-        groups[s].append(expected_x)
+        filled.append(np.where(np.isnan(x), all_mean, x))
+        y = choices[int(rng.integers(0, 3))]
+        groups.setdefault(tuple(y), []).append(filled[-1])
+        k = _kernels.label_set_add(x, y, sets, k, count, log_count, mean, m2, all_mean, all_m2,
+                                   float(i), i % 10 == 9, inv_var, log_var_sum)
+    assert k == 3
     rows = np.array(filled)
     np.testing.assert_allclose(all_mean, rows.mean(axis=0), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(all_m2, ((rows - rows.mean(axis=0)) ** 2).sum(axis=0),
                                rtol=1e-10)
-    for s in range(3):
-        g = np.array(groups[s])
-        assert count[s] == len(g)
+    stored = [tuple(row) for row in sets[:k]]
+    for s, key in enumerate(stored):
+        g = np.array(groups[key])
+        assert count[s] == len(g) and log_count[s] == pytest.approx(np.log(len(g)))
         np.testing.assert_allclose(mean[s], g.mean(axis=0), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(m2[s], ((g - g.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-9)
-    inv_var = np.zeros((max_sets, n_features))
-    log_var_sum = np.zeros(max_sets)
-    _kernels.label_set_variances(count, m2, all_m2, 60.0, 0, 3, inv_var, log_var_sum)
+    # Variances: the last instance refreshed every set (i = 59).
     total_var = all_m2 / 59.0 + 1e-9
-    var = (m2[:3] + total_var) / count[:3, None]
-    np.testing.assert_allclose(inv_var[:3], 1.0 / var, rtol=1e-12)
-    np.testing.assert_allclose(log_var_sum[:3], np.log(var).sum(axis=1), rtol=1e-12)
-    assert (inv_var[3] == 0).all()  # rows outside [first, last) untouched
+    var = (m2[:k] + total_var) / count[:k, None]
+    np.testing.assert_allclose(inv_var[:k], 1.0 / var, rtol=1e-12)
+    np.testing.assert_allclose(log_var_sum[:k], np.log(var).sum(axis=1), rtol=1e-12)
+    out_inv, out_log = np.zeros((max_sets, n_features)), np.zeros(max_sets)
+    _kernels.label_set_variances(count, m2, all_m2, 60.0, 1, 2, out_inv, out_log)
+    np.testing.assert_allclose(out_inv[1], 1.0 / var[1], rtol=1e-12)
+    assert (out_inv[[0, 2, 3]] == 0).all()  # rows outside [first, last) untouched
+    # Decoding: with a chain that scores every candidate alike, the set of highest posterior
+    # wins; the log posteriors are the naive ones up to a constant.
     x = rng.normal(1.0, 1.0, n_features)
     x[2] = np.nan
-    out = np.zeros(max_sets)
-    _kernels.label_set_log_posterior(x, count, mean, all_mean, inv_var, log_var_sum, 3, out)
-    expected = _naive_posterior(x, [groups[s] for s in range(3)], all_mean, total_var)
-    np.testing.assert_allclose(out[:3], expected, rtol=1e-9, atol=1e-9)
-    # Candidates: the m sets of highest posterior (best first), then the own set with its
-    # own posterior where it is stored, else the lowest.
-    sets = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
-    rows_out, prior = np.zeros((3, 2)), np.zeros(3)
-    log_post = np.zeros(max_sets)
-    for own, own_post in ((sets[1], expected[1]), (np.array([0.0, 0.0]), expected.min())):
-        n = _kernels.label_set_candidates(x, count, mean, all_mean, inv_var, log_var_sum, 3,
-                                          sets, own, 2, 0.3, log_post, rows_out, prior)
-        assert n == 3
+    expected = _naive_posterior(x, [groups[key] for key in stored], all_mean, total_var)
+    chain = ChainModel(1, n_labels, n_features, True)
+    log_post, cand, prior, score = np.zeros(max_sets), np.zeros((3, 3)), np.zeros(3), np.zeros(3)
+    for own, own_post in ((sets[1].copy(), expected[1]), (np.zeros(3), expected.min())):
+        row = own.copy()
+        _kernels.label_set_decode(x, x, log_count, mean, all_mean, inv_var, log_var_sum, k, sets,
+                                  2, 0.3, chain.coef, chain.intercept, chain.chain, True,
+                                  log_post, cand, prior, score, row)
+        shift = log_post[:k] - expected
+        np.testing.assert_allclose(shift, shift[0], atol=1e-9)
         order = np.argsort(-expected)[:2]
-        np.testing.assert_array_equal(rows_out[:2], sets[order])
-        np.testing.assert_allclose(prior[:2], 0.3 * expected[order], rtol=1e-9)
-        np.testing.assert_array_equal(rows_out[2], own)
-        assert prior[2] == pytest.approx(0.3 * own_post, rel=1e-9)
+        np.testing.assert_array_equal(cand[:2], sets[order])
+        np.testing.assert_array_equal(cand[2], own)
+        assert prior[2] - prior[0] == pytest.approx(0.3 * (own_post - expected[order[0]]))
+        np.testing.assert_array_equal(row, sets[order[0]])
+    # Any chain: the row becomes the candidate of best joint log-probability plus prior.
+    chain.intercept[0] = rng.normal(0, 3, n_labels)
+    chain.chain[0] = rng.normal(0, 2, (n_labels, n_labels))
+    chain.coef[0] = rng.normal(0, 1, (n_labels, n_features))
+    xs = rng.normal(0, 1, n_features)
+    for own in (np.zeros(3), np.ones(3), sets[2].copy()):
+        row = own.copy()
+        cand, prior, score = np.zeros((4, 3)), np.zeros(4), np.zeros(4)
+        _kernels.label_set_decode(x, xs, log_count, mean, all_mean, inv_var, log_var_sum, k,
+                                  sets, 3, 0.3, chain.coef, chain.intercept, chain.chain, True,
+                                  log_post, cand, prior, score, row)
+        np.testing.assert_array_equal(cand[3], own)
+        joint = chain.joint_log_proba(xs, cand)
+        np.testing.assert_allclose(score, joint, rtol=1e-12)
+        np.testing.assert_array_equal(row, cand[int(np.argmax(joint + prior))])
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -119,17 +139,22 @@ def test_label_set_bayes_posterior_is_gaussian_naive_bayes_over_label_sets():
         bayes.add(x, np.array(key, dtype=float))
         groups[key].append(x)
         seen.append(x)
-    sets, log_post = bayes.log_posterior(np.array([1.8, 2.1, 1.5]))
-    order = [tuple(int(v) for v in row) for row in sets]
+    query = np.array([1.8, 2.1, 1.5])
+    row = np.array([0.0, 1.0])
+    bayes.decode(query, query, row, 3, 0.3, ChainModel(1, 2, 3, True))
+    order = [tuple(int(v) for v in r) for r in bayes.sets[:bayes.k]]
     seen = np.array(seen)
-    total_var = seen.var(axis=0, ddof=1) + 1e-9
-    expected = _naive_posterior(np.array([1.8, 2.1, 1.5]), [groups[k] for k in order],
-                                seen.mean(axis=0), total_var)
-    np.testing.assert_allclose(log_post, expected, rtol=1e-9, atol=1e-9)
-    assert order[int(np.argmax(log_post))] == (1, 0)
+    expected = _naive_posterior(query, [groups[key] for key in order], seen.mean(axis=0),
+                                seen.var(axis=0, ddof=1) + 1e-9)
+    shift = bayes.log_post[:bayes.k] - expected
+    np.testing.assert_allclose(shift, shift[0], atol=1e-9)
+    assert row.tolist() == [1.0, 0.0]  # a chain indifferent to the labels: the likeliest set
     # A new label is absent from every stored set; features appearing later read as means.
     bayes.add_labels(1)
-    assert bayes.log_posterior(np.array([1.8, 2.1, 1.5, 7.0]))[0].shape == (3, 3)
+    row = np.zeros(3)
+    bayes.decode(np.array([1.8, 2.1, 1.5, 7.0]), np.zeros(4), row, 3, 0.3,
+                 ChainModel(1, 3, 4, True))
+    assert row.tolist() == [1.0, 0.0, 0.0]
     assert (bayes.sets[:3, 2] == 0).all()
 
 
