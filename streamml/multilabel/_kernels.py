@@ -1594,7 +1594,7 @@ def label_set_add(xv, y, sets, k, count, log_count, mean, m2, all_mean, all_m2, 
     return k
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def label_set_decode(xv, xs, log_count, mean, all_mean, inv_var, log_var_sum, k, sets, m,
                      weight, coef, intercept, chain, use_chain, log_post, rows, prior, score,
                      row):

@@ -489,8 +489,9 @@ class LabelSetBayes:
     once, if any (else only the overall statistics learn it).
     """
 
-    def __init__(self, n_labels, max_sets=128, refresh_every=50):
+    def __init__(self, n_labels, max_sets=128, candidates=8, refresh_every=200):
         self.max_sets = max_sets
+        self.candidates = candidates
         self.refresh_every = refresh_every
         self.sets = np.zeros((max_sets, n_labels))
         self.count = np.zeros(max_sets)
@@ -504,7 +505,9 @@ class LabelSetBayes:
         self.n = 0  # instances learnt
         self.k = 0  # label sets stored
         self.log_post = np.zeros(max_sets)
-        self._rows = self._prior = self._score = None
+        self._rows = np.zeros((candidates + 1, n_labels))
+        self._prior = np.zeros(candidates + 1)
+        self._score = np.zeros(candidates + 1)
 
     def _fit_features(self, n_features):
         grow = n_features - len(self.all_mean)
@@ -529,27 +532,27 @@ class LabelSetBayes:
         )
         self.n += 1
 
-    def decode(self, xv, xs, row, m, weight, model, ctx=None):
-        """Rescore the label set ``row`` (0/1, updated in place) against the ``m`` stored sets
-        of highest posterior given ``xv``: the best of them and ``row`` under ``model``'s
-        (a leaf's ``ChainModel``) joint log-probability of the standardized ``xs`` plus
-        ``weight`` times the log posterior. Nothing while fewer than 2 instances were learnt."""
-        if self.k == 0 or self.n < 2:
+    def decode(self, xv, xs, row, weight, model, ctx=None):
+        """Rescore the label set ``row`` (0/1, updated in place) against the ``candidates``
+        stored sets of highest posterior given ``xv``: the best of them and ``row`` under
+        ``model``'s (a leaf's ``ChainModel``) joint log-probability of the standardized ``xs``
+        plus ``weight`` times the log posterior. Nothing while fewer than 2 instances were
+        learnt."""
+        if self.n < 2:
             return
-        self._fit_features(len(xv))
-        if self._rows is None or self._rows.shape != (m + 1, self.sets.shape[1]):
-            self._rows = np.empty((m + 1, self.sets.shape[1]))
-            self._prior = np.empty(m + 1)
-            self._score = np.empty(m + 1)
+        if len(xv) > len(self.all_mean):
+            self._fit_features(len(xv))
         _kernels.label_set_decode(
             xv, xs, self.log_count, self.mean, self.all_mean, self.inv_var, self.log_var_sum,
-            self.k, self.sets, m, weight, model.coef, model._intercept(ctx), model.chain,
+            self.k, self.sets, self.candidates, weight, model.coef,
+            model.intercept if ctx is None else model._intercept(ctx), model.chain,
             model.use_chain, self.log_post, self._rows, self._prior, self._score, row,
         )
 
     def add_labels(self, n_new):
         """New labels: absent from every stored set."""
         self.sets = np.pad(self.sets, ((0, 0), (0, n_new)))
+        self._rows = np.zeros((self.candidates + 1, self.sets.shape[1]))
 
 
 class SetDecodingChoice:

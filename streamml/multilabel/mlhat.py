@@ -542,7 +542,8 @@ class MLHAT(base.MultiLabelClassifier):
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
             if not self._sparse_leaves and self.label_set_evidence > 0:
-                self._set_bayes = LabelSetBayes(len(yv), max_sets=SET_BAYES_MAX_SETS)
+                self._set_bayes = LabelSetBayes(len(yv), max_sets=SET_BAYES_MAX_SETS,
+                                                candidates=SET_BAYES_CANDIDATES)
                 self._set_choice = SetDecodingChoice(len(yv))
             if self._young_nearest:
                 self._young_gate = YoungLabelGate()
@@ -831,8 +832,7 @@ class MLHAT(base.MultiLabelClassifier):
         the sets of rarer labels differently."""
         if leaf.model.n_updates == 0 or (len(leaf.labelsets) == 1 and not leaf.inherited):
             return
-        self._set_bayes.decode(xv, xs, row, SET_BAYES_CANDIDATES,
-                               float(self.label_set_evidence), leaf.model, ctx)
+        self._set_bayes.decode(xv, xs, row, float(self.label_set_evidence), leaf.model, ctx)
 
     def _decide_arrays(self, xv, xs, ctx=None):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
@@ -866,7 +866,8 @@ class MLHAT(base.MultiLabelClassifier):
             twin._joint = JointChoice()  # its counts were of the whole label set
             twin._decoding = DecodingChoice()
             if twin._set_bayes is not None:  # its label sets were of the whole label set
-                twin._set_bayes = LabelSetBayes(len(positions))
+                twin._set_bayes = LabelSetBayes(len(positions), max_sets=SET_BAYES_MAX_SETS,
+                                                candidates=SET_BAYES_CANDIDATES)
                 twin._set_choice = SetDecodingChoice(len(positions))
             twin._last_rules = None
             if twin._window is not None:

@@ -130,7 +130,7 @@ def test_set_choice_record_kernel_matches_its_numpy_twin(seed):
 def test_label_set_bayes_posterior_is_gaussian_naive_bayes_over_label_sets():
     rng = np.random.default_rng(0)
     centres = {(1, 0): 2.0, (0, 1): -2.0, (1, 1): 0.0}
-    bayes = LabelSetBayes(2, refresh_every=1)
+    bayes = LabelSetBayes(2, candidates=3, refresh_every=1)
     groups = {key: [] for key in centres}
     seen = []
     for _ in range(90):
@@ -141,7 +141,7 @@ def test_label_set_bayes_posterior_is_gaussian_naive_bayes_over_label_sets():
         seen.append(x)
     query = np.array([1.8, 2.1, 1.5])
     row = np.array([0.0, 1.0])
-    bayes.decode(query, query, row, 3, 0.3, ChainModel(1, 2, 3, True))
+    bayes.decode(query, query, row, 0.3, ChainModel(1, 2, 3, True))
     order = [tuple(int(v) for v in r) for r in bayes.sets[:bayes.k]]
     seen = np.array(seen)
     expected = _naive_posterior(query, [groups[key] for key in order], seen.mean(axis=0),
@@ -152,7 +152,7 @@ def test_label_set_bayes_posterior_is_gaussian_naive_bayes_over_label_sets():
     # A new label is absent from every stored set; features appearing later read as means.
     bayes.add_labels(1)
     row = np.zeros(3)
-    bayes.decode(np.array([1.8, 2.1, 1.5, 7.0]), np.zeros(4), row, 3, 0.3,
+    bayes.decode(np.array([1.8, 2.1, 1.5, 7.0]), np.zeros(4), row, 0.3,
                  ChainModel(1, 3, 4, True))
     assert row.tolist() == [1.0, 0.0, 0.0]
     assert (bayes.sets[:3, 2] == 0).all()
