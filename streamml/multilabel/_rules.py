@@ -489,7 +489,7 @@ class LabelSetBayes:
     once, if any (else only the overall statistics learn it).
     """
 
-    def __init__(self, n_labels, max_sets=128, candidates=8, refresh_every=200):
+    def __init__(self, n_labels, max_sets=128, candidates=8, refresh_every=50):
         self.max_sets = max_sets
         self.candidates = candidates
         self.refresh_every = refresh_every
