@@ -1671,13 +1671,18 @@ def set_choice_record(own, rescored, labels, counts, own_wins):
     """Count one instance for ``_rules.SetDecodingChoice``: per answer (the tree's own label set
     and the rescored one, 0/1) and label its true positives, false positives and false
     negatives, and, where exactly one of the two matched the true label set, the own answer's
-    win or loss.
+    win or loss. Returns the rescored answer's summed per-label F1 ``2 tp / (2 tp + fp + fn)``
+    (0 where a label has no count) less the own answer's, over the counts after this one.
 
     Parameters
     ----------
     own, rescored, labels : float64 (n_labels,), input, values 0 / 1
     counts : float64 (2, 3, n_labels), updated in place
     own_wins : float64 (2,), updated in place (wins, losses)
+
+    Returns
+    -------
+    float
     """
     own_match = True
     set_match = True
@@ -1700,6 +1705,14 @@ def set_choice_record(own, rescored, labels, counts, own_wins):
         own_wins[0] += 1.0
     elif set_match and not own_match:
         own_wins[1] += 1.0
+    gain = 0.0
+    for j in range(labels.shape[0]):
+        for k in range(2):
+            tp = counts[k, 0, j]
+            d = 2.0 * tp + counts[k, 1, j] + counts[k, 2, j]
+            if d > 0.0:
+                gain += (2.0 * tp / d) if k == 1 else -(2.0 * tp / d)
+    return gain
 
 
 

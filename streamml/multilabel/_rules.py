@@ -581,7 +581,8 @@ class SetDecodingChoice:
 
     def record(self, own, rescored, y):
         """Count one instance's answers (0/1 vectors, given before learning) against ``y``."""
-        _kernels.set_choice_record(own, rescored, y, self.counts, self.own_wins)
+        # F1 is unchanged by the decay (it scales every count alike).
+        gain = _kernels.set_choice_record(own, rescored, y, self.counts, self.own_wins)
         self.n += 1
         if self.n % self.every == 0:
             self.counts *= self.decay
@@ -592,10 +593,8 @@ class SetDecodingChoice:
         if wins + losses < self.min_weight or wins - losses > self.z * math.sqrt(wins + losses):
             self.use_sets = False
             return
-        tp, fp, fn = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
-        f1 = (2.0 * tp / np.maximum(2.0 * tp + fp + fn, 1e-12)).sum(axis=1)
-        margin = 0.0 if self.use_sets else self.margin * tp.shape[1]
-        self.use_sets = bool(f1[1] > f1[0] + margin)
+        margin = 0.0 if self.use_sets else self.margin * self.counts.shape[2]
+        self.use_sets = gain > margin
 
     def add_labels(self, n_new):
         self.counts = np.pad(self.counts, ((0, 0), (0, 0), (0, n_new)))

@@ -259,8 +259,8 @@ class MLHAT(base.MultiLabelClassifier):
         rescoring). The tree's rule answers with it while its summed per-label F1 is higher
         (by 0.01 per label to switch to it) and it has matched at least as many whole label
         sets as the tree's own, over at least 10 instances where exactly one of the two
-        matched. It costs speed on dense input (about a fifth to a quarter of the instances
-        per second).
+        matched. It costs speed on dense input (about a sixth of the instances per second on
+        the small dense benchmark sets).
     n_neighbours
         Neighbours of the nearest-neighbour rule (0: no such rule). It suits streams of
         near-duplicate instances whose label sets repeat.

@@ -115,11 +115,15 @@ def test_set_choice_record_kernel_matches_its_numpy_twin(seed):
         y = (rng.random(4) < 0.4).astype(float)
         own = np.where(rng.random(4) < 0.2, 1 - y, y)
         other = np.where(rng.random(4) < 0.2, 1 - y, y)
-        _kernels.set_choice_record(own, other, y, counts, wins)
+        gain = _kernels.set_choice_record(own, other, y, counts, wins)
         for k, answer in enumerate((own > 0.5, other > 0.5)):
             expected_counts[k, 0] += answer & (y > 0.5)
             expected_counts[k, 1] += answer & (y < 0.5)
             expected_counts[k, 2] += ~answer & (y > 0.5)
+        tp, fp, fn = expected_counts[:, 0], expected_counts[:, 1], expected_counts[:, 2]
+        denom = 2 * tp + fp + fn
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).sum(axis=1)
+        assert gain == pytest.approx(f1[1] - f1[0], abs=1e-12)
         own_match, other_match = (own == y).all(), (other == y).all()
         if own_match != other_match:
             expected_wins[0 if own_match else 1] += 1
