@@ -72,9 +72,12 @@ class LabelThresholds:
     def __len__(self):
         return len(self.thresholds)
 
-    def decide(self, proba):
-        """0/1 decisions of the probabilities ``proba`` (one per label)."""
-        return (proba >= self.thresholds[: len(proba)]).astype(np.float64)
+    def decide(self, proba, out=None):
+        """0/1 decisions (float64) of the probabilities ``proba`` (one per label), into
+        ``out`` when given."""
+        if out is None:
+            out = np.empty(len(proba))
+        return np.greater_equal(proba, self.thresholds[: len(proba)], out=out, casting="unsafe")
 
     def record(self, proba, labels):
         """Count one instance's probabilities (given before learning it) and true labels."""

@@ -30,6 +30,7 @@ from . import _kernels
 NEVER = -1
 # The chosen rules together may make at most this fraction of the errors of never predicting
 # any label (prequential, decayed counts): the Hamming loss stays below the empty prediction's.
+# MLHAT's default ``hamming_budget``.
 HAMMING_BUDGET = 0.95
 # The answers actually given may err on at most this fraction of the positives (decayed
 # counts); while they err more, HAMMING_BUDGET shrinks in proportion. The choices' counts are
@@ -244,7 +245,8 @@ class YoungLabelGate:
     "predict above F / 2"; 0.35 trades some micro-F1 for the F1 of labels that had none);
     closed (``inf``) while that sum is not positive, and while the current choices make more
     errors than ``HAMMING_BUDGET`` times the positives (each addition is more often wrong
-    than right, so it would raise the Hamming loss where it has no room left).
+    than right, so it would raise the Hamming loss where it has no room left): ``HAMMING_BUDGET``
+    here is the selector's ``hamming_budget``.
     """
 
     def __init__(self, n_bins=20, half_life=1000, every=10, micro_weight=0.35):
@@ -278,7 +280,7 @@ class YoungLabelGate:
             gain = np.cumsum((self.hits - kappa * self.misses)[::-1])[::-1]
             best = int(np.argmax(gain))
             self.threshold = best / self.n_bins if gain[best] > 0.0 else np.inf
-            if errors > HAMMING_BUDGET * positives:
+            if errors > selector.hamming_budget * positives:
                 self.threshold = np.inf
 
     def open(self, cosine):
@@ -309,6 +311,9 @@ class RuleSelector:
     fallback_only_from
         The rules from this one on are taken only when the Hamming budget makes labels fall
         back (-1: none).
+    hamming_budget
+        The chosen rules together may make at most this fraction of the errors of never
+        predicting any label (``inf``: no budget).
     scored_never
         Whether the Hamming budget may leave out ("never") a label with ``min_positives``
         positives; if not, its cheapest option is a rule (MLHAT: its budget-threshold rule),
@@ -321,7 +326,7 @@ class RuleSelector:
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
                  every=10, micro_trade=True, young_rule=0, fallback_only_from=-1,
-                 scored_never=True):
+                 hamming_budget=HAMMING_BUDGET, scored_never=True):
         self.tp = np.zeros((n_rules, n_labels))
         self.fp = np.zeros((n_rules, n_labels))
         self.fn = np.zeros((n_rules, n_labels))
@@ -335,6 +340,7 @@ class RuleSelector:
         self.micro_trade = micro_trade
         self.young_rule = young_rule
         self.fallback_only_from = fallback_only_from
+        self.hamming_budget = hamming_budget
         self.scored_never = scored_never
         self.answer_errors = 0.0
         self.n = 0
@@ -353,12 +359,12 @@ class RuleSelector:
             self._choose()
 
     def budget_fraction(self):
-        """``HAMMING_BUDGET``, shrunk in proportion while the answers given (decayed) erred on
+        """``hamming_budget``, shrunk in proportion while the answers given (decayed) erred on
         more than ``ANSWER_BUDGET`` of the positives."""
         positives = self.positives.sum()
         if positives < ANSWER_MIN_POSITIVES or self.answer_errors <= ANSWER_BUDGET * positives:
-            return HAMMING_BUDGET
-        return HAMMING_BUDGET * ANSWER_BUDGET * positives / self.answer_errors
+            return self.hamming_budget
+        return self.hamming_budget * ANSWER_BUDGET * positives / self.answer_errors
 
     def _choose(self):
         _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,
@@ -450,15 +456,16 @@ class JointChoice:
             self.disagreements *= self.decay
         elif self.n >= 10 * self.every:  # early on, choose after every instance
             return
+        self.use_neighbour = False
+        exact_rules, exact_neighbour = exact.tolist()
+        if (self.weight < self.min_weight
+                or exact_neighbour - exact_rules <= self.z * math.sqrt(self.disagreements)):
+            return
         # Scalar arithmetic (two answers): the values of the array forms, without their cost.
         tp, fp, fn = self.tp.tolist(), self.fp.tolist(), self.fn.tolist()
         f1 = [2.0 * tp[a] / max(2.0 * tp[a] + fp[a] + fn[a], 1e-12) for a in (0, 1)]
-        self.use_neighbour = bool(
-            self.weight >= self.min_weight
-            and exact[1] - exact[0] > self.z * math.sqrt(self.disagreements)
-            and self.errors[1] <= self.errors[0]
-            and f1[1] >= f1[0]
-        )
+        errors_rules, errors_neighbour = self.errors.tolist()
+        self.use_neighbour = errors_neighbour <= errors_rules and f1[1] >= f1[0]
 
 
 class DecodingChoice:

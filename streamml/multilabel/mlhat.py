@@ -7,7 +7,8 @@ from river import base
 
 from . import _kernels, _sparse, _tree
 from ._calibration import LabelThresholds
-from ._rules import DecodingChoice, JointChoice, NeighbourWindow, RuleSelector, YoungLabelGate
+from ._rules import (HAMMING_BUDGET, DecodingChoice, JointChoice, NeighbourWindow, RuleSelector,
+                     YoungLabelGate)
 from ._spaces import (FeatureSpace, LabelDecisions, LabelProbabilities, LabelSpace, SparseVector,
                       auto_representation)
 
@@ -119,7 +120,7 @@ def _learning_vectors(features, labels, x, y, sparse, predicted):
 
 def _check_positive(name, value, integer=False, upper=None):
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:  # NaN too
         what = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     if upper is not None and value >= upper:
@@ -158,10 +159,11 @@ class MLHAT(base.MultiLabelClassifier):
     together make more than 0.95 times the errors of predicting nothing, every label with 5
     positives or more takes the rule of best ``F1 - c x errors``, one rate ``c`` for all
     labels, the least at which the errors fit that budget (the errors go where they buy the
-    most F1), so the Hamming loss stays below the empty prediction's; two rules are options of
-    that stage only: the leaf model's probability at the label's budget threshold (below) and,
-    on sparse input, that probability blended with the labels of the most similar stored
-    instance times their cosine similarity, at learned thresholds. The budget shrinks in
+    most F1), so the Hamming loss stays below the empty prediction's (``hamming_budget`` sets
+    the 0.95); two rules are options of that stage only: the leaf model's probability at the
+    label's budget threshold (below) and, on sparse input, that probability blended with the
+    labels of the most similar stored instance times their cosine similarity, at learned
+    thresholds. The budget shrinks in
     proportion while the answers given erred on more than 0.98 of the positives (the rules
     chosen on their counts err more afterwards than the counts said). The nearest neighbour's
     whole label set replaces the per-label
@@ -252,6 +254,12 @@ class MLHAT(base.MultiLabelClassifier):
     neighbour_window
         Recent instances the nearest-neighbour rule searches (its memory: this many rows of
         the features seen, dense, or of an instance's non-zeros, sparse).
+    hamming_budget
+        The label errors the chosen rules may make together, as a fraction of the errors of
+        predicting no label (prequential, decayed counts; ``inf``: no budget). Below 1, the
+        default, the Hamming loss stays below the empty prediction's. Above 1 it buys F1 of
+        rare labels with Hamming loss, on streams where the budget binds (many rare labels:
+        birds, cal500, the text sets); elsewhere it changes nothing.
     seed
         Seed of the online-bagging weights.
 
@@ -302,6 +310,7 @@ class MLHAT(base.MultiLabelClassifier):
         naive_bayes_evidence: float = 0.05,
         n_neighbours: int = 4,
         neighbour_window: int = 1000,
+        hamming_budget: float = HAMMING_BUDGET,
         seed: int | None = None,
     ):
         self.grace_period = grace_period
@@ -325,6 +334,7 @@ class MLHAT(base.MultiLabelClassifier):
         self.naive_bayes_evidence = naive_bayes_evidence
         self.n_neighbours = n_neighbours
         self.neighbour_window = neighbour_window
+        self.hamming_budget = hamming_budget
         self.seed = seed
         self._validate_params()
         self._reset()
@@ -354,7 +364,7 @@ class MLHAT(base.MultiLabelClassifier):
         for name in ("grace_period", "n_split_points", "max_depth", "max_leaves", "n_models",
                      "drift_window", "neighbour_window"):
             _check_positive(name, getattr(self, name), integer=True)
-        for name in ("learning_rate",):
+        for name in ("learning_rate", "hamming_budget"):
             _check_positive(name, getattr(self, name))
         g = self.gradient_decay
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
@@ -462,12 +472,14 @@ class MLHAT(base.MultiLabelClassifier):
         """Grow every leaf by ``n_new`` labels (labels appearing mid-stream)."""
         if self._last_rules is not None:
             # The last answer, given before these labels existed, did not predict them.
-            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf, blend) = self._last_rules
+            n_seen, xv, ctx, (decisions, tree_proba, nb_proba, leaf, blend, per_label) = (
+                self._last_rules)
             pad = np.zeros(n_new)
             self._last_rules = (n_seen, xv, ctx, (
                 np.pad(decisions, ((0, 0), (0, n_new))), np.concatenate([tree_proba, pad]),
                 None if nb_proba is None else np.concatenate([nb_proba, pad]), leaf,
                 None if blend is None else np.concatenate([blend, pad]),
+                np.concatenate([per_label, pad]),
             ))
         if self._root is None:
             return
@@ -501,7 +513,8 @@ class MLHAT(base.MultiLabelClassifier):
             self._selector = RuleSelector(
                 N_RULES, len(yv),
                 young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
-                fallback_only_from=RULE_BUDGET, scored_never=False,
+                fallback_only_from=RULE_BUDGET, hamming_budget=float(self.hamming_budget),
+                scored_never=False,
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
@@ -512,7 +525,8 @@ class MLHAT(base.MultiLabelClassifier):
                     self.neighbour_window, self.n_neighbours, self._sparse_leaves, len(yv)
                 )
             self._root = self._new_leaf(0, len(yv), len(xv))
-        decisions, tree_proba, nb_proba, leaf, blend = self._rule_decisions(xv, xs, ctx)
+        decisions, tree_proba, nb_proba, leaf, blend, per_label = self._rule_decisions(
+            xv, xs, ctx)
         self._n_seen += 1
         if self.n_models > 1:
             member_weights = self._rng.poisson(1.0, self.n_models).astype(np.float64)
@@ -526,8 +540,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._nb_thresholds.record(nb_proba, yv)
         if blend is not None:
             self._blend_thresholds.record(blend, yv)
-        self._joint.record(self._selector.decide(decisions[:N_RULES]), decisions[ROW_NEAREST_SET],
-                           yv)
+        self._joint.record(per_label, decisions[ROW_NEAREST_SET], yv)
         self._decoding.record(decisions[ROW_TREE_PLAIN], decisions[ROW_TREE_EVIDENCE], yv)
         if self._young_gate is not None:
             self._young_gate.add(decisions[ROW_YOUNG_ADDITIONS], yv, self._window.cosine,
@@ -715,9 +728,11 @@ class MLHAT(base.MultiLabelClassifier):
         return plain, with_evidence, proba, best
 
     def _rule_decisions(self, xv, xs, ctx=None):
-        """The decisions of every rule (``N_RULES`` x labels), the tree's and naive Bayes'
-        probabilities. The last instance's answer is kept: ``learn_one`` right after
-        ``predict_one`` on the same instance does not compute it twice."""
+        """The decisions of every rule (``N_RULES`` x labels, and the rows after them), the
+        tree's and naive Bayes' probabilities, the leaf, the blend's probabilities and the
+        per-label answer (each label's chosen rule). The last instance's answer is kept:
+        ``learn_one`` right after ``predict_one`` on the same instance does not compute it
+        twice (the choices only change as ``learn_one`` counts it)."""
         key = (self._n_seen, xv, ctx)
         last = self._last_rules
         if last is not None and last[0] == self._n_seen and _same_vector(last[1], xv) and (
@@ -738,9 +753,9 @@ class MLHAT(base.MultiLabelClassifier):
         if self._calibrated:
             decisions[RULE_TREE_OTHER] = tree_proba > 0.5
         else:
-            decisions[RULE_TREE_OTHER] = self._thresholds.decide(tree_proba)
+            self._thresholds.decide(tree_proba, out=decisions[RULE_TREE_OTHER])
         if self.naive_bayes:
-            decisions[RULE_NAIVE_BAYES] = self._nb_thresholds.decide(nb_proba)
+            self._nb_thresholds.decide(nb_proba, out=decisions[RULE_NAIVE_BAYES])
         else:
             nb_proba = None
         if self._window is not None:
@@ -755,7 +770,7 @@ class MLHAT(base.MultiLabelClassifier):
             w = self._window
             blend = (tree_proba + NEAREST_BLEND * w.cosine * w.cosine_labels) / (
                 1.0 + NEAREST_BLEND)
-            decisions[RULE_BLEND] = self._blend_thresholds.decide(blend)
+            self._blend_thresholds.decide(blend, out=decisions[RULE_BLEND])
         else:
             decisions[RULE_BLEND] = tree
         if self._young_nearest:
@@ -767,7 +782,8 @@ class MLHAT(base.MultiLabelClassifier):
             )
             if n_added and self._young_gate.open(self._window.cosine):
                 np.maximum(tree, added, out=decisions[RULE_TREE_OR_NEAREST])
-        out = (decisions, tree_proba, nb_proba, leaf, blend)
+        out = (decisions, tree_proba, nb_proba, leaf, blend,
+               self._selector.decide(decisions[:N_RULES]))
         self._last_rules = (key[0], _copy_vector(xv), _copy_vector(ctx), out)
         return out
 
@@ -775,10 +791,10 @@ class MLHAT(base.MultiLabelClassifier):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
         if self._root is None:
             return np.zeros(len(self._labels))
-        decisions = self._rule_decisions(xv, xs, ctx)[0]
+        decisions, _, _, _, _, per_label = self._rule_decisions(xv, xs, ctx)
         if self._joint.use_neighbour:
             return decisions[ROW_NEAREST_SET].copy()
-        return self._selector.decide(decisions[:N_RULES])
+        return per_label.copy()
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:

@@ -1,6 +1,7 @@
 """MLHAT: learning, split statistics against a naive computation, drift, bad input."""
 
 import copy
+import itertools
 import math
 import pickle
 
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 from river import datasets
 
-from streamml.multilabel import MLHAT
+from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _tree
+from streamml.multilabel._rules import NEVER
 
 
 def _subset_accuracy(model, stream):
@@ -138,7 +140,8 @@ def test_bad_features_are_refused_or_handled():
 
 @pytest.mark.parametrize(
     ("param", "value"), [("grace_period", 0), ("delta", 2.0), ("learning_rate", -1.0),
-                         ("n_models", 1.5), ("gradient_decay", 0.0), ("seed", "a")]
+                         ("n_models", 1.5), ("gradient_decay", 0.0), ("seed", "a"),
+                         ("hamming_budget", 0.0), ("hamming_budget", float("nan"))]
 )
 def test_bad_parameters_name_the_argument(param, value):
     with pytest.raises(ValueError, match=param):
@@ -174,3 +177,26 @@ def test_memory_is_bounded_by_max_leaves():
         model.learn_one({"a": x[0], "b": x[1], "c": x[2]},
                         {"p": bool(x[0] > 0), "q": bool(x[1] * x[2] > 0)})
     assert 2 <= model.n_leaves <= 7  # one split may land when the cap is reached
+
+
+def test_hamming_budget_trades_label_errors_for_predicted_labels():
+    # On yeast's first 800 instances the default budget (0.95 of the errors of predicting no
+    # label) does not bind; half of them does: labels are left out (their budget-threshold
+    # rule, or "never" while young), and the stream sees fewer predicted labels and fewer
+    # label errors.
+    data = list(itertools.islice(datasets.Yeast(), 800))
+    runs = {}
+    for budget in (0.5, 0.95):
+        model = MLHAT(seed=0, hamming_budget=budget)
+        n_predicted = n_wrong = 0
+        for x, y in data:
+            y_pred = model.predict_one(x)
+            n_predicted += sum(y_pred.values())
+            n_wrong += sum(y_pred[label] != truth for label, truth in y.items())
+            model.learn_one(x, y)
+        assert model._selector.hamming_budget == budget
+        left_out = np.isin(model._selector.choice, (NEVER, mlhat.RULE_BUDGET))
+        runs[budget] = (n_predicted, n_wrong, int(left_out.sum()))
+    assert runs[0.5][0] < 0.9 * runs[0.95][0]
+    assert runs[0.5][1] < runs[0.95][1]
+    assert runs[0.5][2] > 0 == runs[0.95][2]

@@ -11,8 +11,8 @@ from river import datasets
 
 from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels, _rules
-from streamml.multilabel._rules import (NEVER, JointChoice, NeighbourWindow, RuleSelector,
-                                        YoungLabelGate)
+from streamml.multilabel._rules import (HAMMING_BUDGET, NEVER, JointChoice, NeighbourWindow,
+                                        RuleSelector, YoungLabelGate)
 from streamml.multilabel._spaces import SparseVector
 
 
@@ -917,7 +917,10 @@ def _naive_gate_threshold(hits, misses, micro_f1, micro_weight, n_bins):
 
 
 class _Counts:
-    """A rule selector's current counts, as :meth:`RuleSelector.current_counts` gives them."""
+    """A rule selector's current counts, as :meth:`RuleSelector.current_counts` gives them,
+    and its Hamming budget."""
+
+    hamming_budget = HAMMING_BUDGET
 
     def __init__(self, *counts):
         self.counts = counts
