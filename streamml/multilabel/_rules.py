@@ -33,7 +33,8 @@ NEVER = -1
 # MLHAT's default ``hamming_budget``.
 HAMMING_BUDGET = 0.95
 # The answers actually given may err on at most this fraction of the positives (decayed
-# counts); while they err more, HAMMING_BUDGET shrinks in proportion. The choices' counts are
+# counts) at the default budget, in proportion to ``hamming_budget`` otherwise; while they err
+# more, the budget shrinks in proportion. The choices' counts are
 # hindsight: the rules chosen because they erred little err more afterwards (bibtex's first
 # 2,000 instances: the choices' counts at 0.95 of never's errors, the answers at 1.00-1.05).
 # Tried 0.97 / 0.98 / 0.99 on bibtex-2000, birds and cal500 (docs/multilabel.md).
@@ -321,7 +322,7 @@ class RuleSelector:
 
     The budget (``budget_fraction``) holds on the choices' counts; the answers actually given
     (``answer_errors``: the labels the chosen rules got wrong, decayed like the counts) bound
-    it through ``ANSWER_BUDGET``.
+    it through ``ANSWER_BUDGET`` (see ``budget_fraction``).
     """
 
     def __init__(self, n_rules, n_labels, half_life=1000, min_positives=5.0, margin=0.01,
@@ -360,11 +361,15 @@ class RuleSelector:
 
     def budget_fraction(self):
         """``hamming_budget``, shrunk in proportion while the answers given (decayed) erred on
-        more than ``ANSWER_BUDGET`` of the positives."""
+        more than their bound, ``ANSWER_BUDGET / HAMMING_BUDGET`` times ``hamming_budget``, of
+        the positives."""
         positives = self.positives.sum()
-        if positives < ANSWER_MIN_POSITIVES or self.answer_errors <= ANSWER_BUDGET * positives:
+        if positives < ANSWER_MIN_POSITIVES:
             return self.hamming_budget
-        return self.hamming_budget * ANSWER_BUDGET * positives / self.answer_errors
+        bound = self.hamming_budget * ANSWER_BUDGET / HAMMING_BUDGET * positives
+        if self.answer_errors <= bound:
+            return self.hamming_budget
+        return self.hamming_budget * bound / self.answer_errors
 
     def _choose(self):
         _kernels.rule_choose(self.tp, self.fp, self.fn, self.exact, self.positives, self.margin,

@@ -318,16 +318,22 @@ def test_rule_record_returns_the_errors_of_the_answer_given():
         assert wrong == (answer != labels).sum()
 
 
-def test_budget_fraction_shrinks_while_the_answers_err_more_than_their_bound():
-    selector = RuleSelector(2, 3)
+@pytest.mark.parametrize("budget", [_rules.HAMMING_BUDGET, 0.5, 1.2])
+def test_budget_fraction_shrinks_while_the_answers_err_more_than_their_bound(budget):
+    # The answers' bound is ANSWER_BUDGET at the default budget, in proportion otherwise.
+    selector = RuleSelector(2, 3, hamming_budget=budget)
+    bound = _rules.ANSWER_BUDGET / _rules.HAMMING_BUDGET * budget
     selector.positives[:] = [10.0, 20.0, 30.0]
-    selector.answer_errors = _rules.ANSWER_BUDGET * 60.0
-    assert selector.budget_fraction() == _rules.HAMMING_BUDGET
-    selector.answer_errors = 66.0  # 1.1 x the positives
-    assert selector.budget_fraction() == pytest.approx(
-        _rules.HAMMING_BUDGET * _rules.ANSWER_BUDGET / 1.1)
+    selector.answer_errors = 0.999 * bound * 60.0
+    assert selector.budget_fraction() == budget
+    selector.answer_errors = 1.1 * bound * 60.0
+    assert selector.budget_fraction() == pytest.approx(budget / 1.1)
     selector.positives[:] = _rules.ANSWER_MIN_POSITIVES / 4  # too few positives yet
-    assert selector.budget_fraction() == _rules.HAMMING_BUDGET
+    assert selector.budget_fraction() == budget
+    unbounded = RuleSelector(2, 3, hamming_budget=np.inf)
+    unbounded.positives[:] = 30.0
+    unbounded.answer_errors = 1e6
+    assert unbounded.budget_fraction() == np.inf
 
 
 def _lucky_rules_answer_errors(seed, n=4000, n_labels=30, n_rules=5, rate=0.05):
