@@ -163,13 +163,12 @@ class MLHAT(base.MultiLabelClassifier):
     the 0.95); two rules are options of that stage only: the leaf model's probability at the
     label's budget threshold (below) and, on sparse input, that probability blended with the
     labels of the most similar stored instance times their cosine similarity, at learned
-    thresholds. The budget shrinks in
-    proportion while the answers given erred on more than 0.98 of the positives (the rules
-    chosen on their counts err more afterwards than the counts said). The nearest neighbour's
-    whole label set replaces the per-label
-    answer while it has matched the true label sets significantly more often (a sign test on the
-    instances where exactly one of the two matched), with no more label errors and no lower
-    micro-F1.
+    thresholds. The budget shrinks in proportion while the answers given erred on more than
+    0.98 of the positives (at the default budget, else in proportion to it; the rules chosen
+    on their counts err more afterwards than the counts said). The nearest neighbour's whole
+    label set replaces the per-label answer while it has matched the true label sets
+    significantly more often (a sign test on the instances where exactly one of the two
+    matched), with no more label errors and no lower micro-F1.
 
     On sparse input (text) a fifth rule decides the young labels, those with fewer than 5
     positives, which no learned threshold reaches yet: the tree's decision, or the label of
