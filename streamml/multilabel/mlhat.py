@@ -403,7 +403,8 @@ class MLHAT(base.MultiLabelClassifier):
     def _unit_test_params(cls):
         yield {"seed": 42}
         yield {"grace_period": 20, "tau": 0.5, "n_models": 3, "seed": 1}
-        yield {"sparse": True, "grace_period": 20, "tau": 0.5, "n_models": 2, "seed": 2}
+        yield {"sparse": True, "grace_period": 20, "tau": 0.5, "n_models": 2, "seed": 2,
+               "hamming_budget": 2.0}
 
     # ------------------------------------------------------------------ public river API
     @property
