@@ -438,7 +438,8 @@ def main(argv=None):
                         help="JSON-lines file collecting every run (default: a temporary file)")
     parser.add_argument("--write", action="store_true",
                         help="write the tables gathered from the cache to RESULTS.md")
-    parser.add_argument("--no-tables", action="store_true")
+    parser.add_argument("--no-tables", action="store_true",
+                        help="run no set at all (only --memory)")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: gather the tables from --cache (with --write: write)")
     parser.add_argument("--hamming-budget", nargs="+", type=float, default=[],

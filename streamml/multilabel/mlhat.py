@@ -32,6 +32,8 @@ AUTO_WINDOW = 32
 # its own learned thresholds of error weight ``BLEND_ERROR_WEIGHT`` (it ranks a label's
 # positives better). The rules from RULE_BUDGET on are taken only when the Hamming budget makes
 # labels fall back (chosen freely they cost flags and medical subset accuracy; docs/multilabel.md).
+# There RULE_BUDGET is what leaving a label out means (``RuleSelector(scored_never=False)``):
+# its counts, not "never"'s, are what the budget sees.
 (RULE_TREE, RULE_TREE_OTHER, RULE_NAIVE_BAYES, RULE_NEIGHBOURS, RULE_TREE_OR_NEAREST,
  RULE_BUDGET, RULE_BLEND) = range(7)
 N_RULES = 7
@@ -164,16 +166,18 @@ class MLHAT(base.MultiLabelClassifier):
     gained outweigh its false positives at the rate that keeps micro-F1 (``F / (2 - F)`` false
     positives per true positive, ``F`` the current micro-F1); and while the chosen rules
     together make more than 0.95 times the errors of predicting nothing, every label with 5
-    positives or more takes the option (a rule, or "never") of best ``F1 - c x errors``, one
-    rate ``c`` for all labels, the least at which the errors fit that budget (the errors go
-    where they buy the most F1), so the Hamming loss stays below the empty prediction's
-    (``hamming_budget`` sets the 0.95); two
-    rules are options of that stage only: the leaf model's probability at the label's budget
-    threshold (below) and, on sparse input, that probability blended with the labels of the
-    most similar stored instance times their cosine similarity, at learned thresholds. The nearest neighbour's whole label set replaces the per-label
-    answer while it has matched the true label sets significantly more often (a sign test on the
-    instances where exactly one of the two matched), with no more label errors and no lower
-    micro-F1.
+    positives or more takes the rule of best ``F1 - c x errors``, one rate ``c`` for all
+    labels, the least at which the errors fit that budget (the errors go where they buy the
+    most F1), so the Hamming loss stays below the empty prediction's (``hamming_budget`` sets
+    the 0.95); two rules are options of that stage only: the leaf model's probability at the
+    label's budget threshold (below) and, on sparse input, that probability blended with the
+    labels of the most similar stored instance times their cosine similarity, at learned
+    thresholds. The budget shrinks in proportion while the answers given erred on more than
+    0.98 of the positives (at the default budget, else in proportion to it; the rules chosen
+    on their counts err more afterwards than the counts said). The nearest neighbour's whole
+    label set replaces the per-label answer while it has matched the true label sets
+    significantly more often (a sign test on the instances where exactly one of the two
+    matched), with no more label errors and no lower micro-F1.
 
     On sparse input (text) a fifth rule decides the young labels, those with fewer than 5
     positives, which no learned threshold reaches yet: the tree's decision, or the label of
@@ -183,7 +187,9 @@ class MLHAT(base.MultiLabelClassifier):
     micro-F1 exchange rate of false positives; closed while the Hamming budget is spent). On
     dense input young labels follow the tree. A label the Hamming budget leaves out reads the
     leaf model's probability at a second learned threshold, the one of best F1 among those
-    that made no more errors than leaving it out (none: it stays out).
+    that made no more errors than leaving it out (none: it stays out): the budget-threshold
+    rule, which is what "left out" means for a label with 5 positives or more, so the budget
+    counts the errors of what is predicted.
 
     Parameters
     ----------
@@ -538,6 +544,7 @@ class MLHAT(base.MultiLabelClassifier):
                 N_RULES, len(yv),
                 young_rule=RULE_TREE_OR_NEAREST if self._young_nearest else RULE_TREE,
                 fallback_only_from=RULE_BUDGET, hamming_budget=float(self.hamming_budget),
+                scored_never=False,
             )
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
@@ -838,16 +845,10 @@ class MLHAT(base.MultiLabelClassifier):
         """0/1 label vector: per label, the decision of the rule chosen for it."""
         if self._root is None:
             return np.zeros(len(self._labels))
-        decisions, tree_proba, _, _, _, per_label = self._rule_decisions(xv, xs, ctx)
+        decisions, _, _, _, _, per_label = self._rule_decisions(xv, xs, ctx)
         if self._joint.use_neighbour:
             return decisions[ROW_NEAREST_SET].copy()
-        out = per_label.copy()
-        # Labels the Hamming budget leaves out: the tree's probability at their threshold of
-        # best F1 among those with no more errors than leaving them out.
-        selector = self._selector
-        _kernels.never_fallback(selector.choice, selector.positives, selector.min_positives,
-                                tree_proba, self._thresholds.fallback, out)
-        return out
+        return per_label.copy()
 
     def _proba_arrays(self, xv, xs, ctx=None):
         if self._root is None:

@@ -10,7 +10,7 @@ import pytest
 from river import datasets
 
 from streamml.multilabel import MLHAT, mlhat
-from streamml.multilabel import _kernels
+from streamml.multilabel import _kernels, _rules
 from streamml.multilabel._rules import (HAMMING_BUDGET, NEVER, JointChoice, NeighbourWindow,
                                         RuleSelector, YoungLabelGate)
 from streamml.multilabel._spaces import SparseVector
@@ -305,6 +305,68 @@ def test_selector_keeps_the_hamming_loss_below_the_empty_prediction():
     assert (selector.choice[1:] == NEVER).all()
 
 
+def test_rule_record_returns_the_errors_of_the_answer_given():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        decisions = (rng.random((4, 12)) < 0.3).astype(float)
+        labels = (rng.random(12) < 0.3).astype(float)
+        choice = rng.integers(-1, 4, 12)
+        answer = np.where(choice < 0, 0.0, decisions[np.maximum(choice, 0), np.arange(12)])
+        counts = [np.zeros((4, 12)) for _ in range(4)]
+        wrong = _kernels.rule_record(decisions, labels, choice, counts[0], counts[1], counts[2],
+                                     np.zeros(12), counts[3])
+        assert wrong == (answer != labels).sum()
+
+
+@pytest.mark.parametrize("budget", [_rules.HAMMING_BUDGET, 0.5, 1.2])
+def test_budget_fraction_shrinks_while_the_answers_err_more_than_their_bound(budget):
+    # The answers' bound is ANSWER_BUDGET at the default budget, in proportion otherwise.
+    selector = RuleSelector(2, 3, hamming_budget=budget)
+    bound = _rules.ANSWER_BUDGET / _rules.HAMMING_BUDGET * budget
+    selector.positives[:] = [10.0, 20.0, 30.0]
+    selector.answer_errors = 0.999 * bound * 60.0
+    assert selector.budget_fraction() == budget
+    selector.answer_errors = 1.1 * bound * 60.0
+    assert selector.budget_fraction() == pytest.approx(budget / 1.1)
+    selector.positives[:] = _rules.ANSWER_MIN_POSITIVES / 4  # too few positives yet
+    assert selector.budget_fraction() == budget
+    unbounded = RuleSelector(2, 3, hamming_budget=np.inf)
+    unbounded.positives[:] = 30.0
+    unbounded.answer_errors = 1e6
+    assert unbounded.budget_fraction() == np.inf
+
+
+def _lucky_rules_answer_errors(seed, n=4000, n_labels=30, n_rules=5, rate=0.05):
+    """Errors of the selector's answers per positive (after the first 1,000 instances) where
+    on half the labels every rule errs 1.15 times as often as never predicting the label: the
+    rule whose counts look best there was lucky, and errs more afterwards than they said."""
+    rng = np.random.default_rng(seed)
+    ratio = np.full((n_rules, n_labels), 1.15)
+    ratio[0, : n_labels // 2] = 0.9
+    flip = ratio * rate  # a rule's errors on a label: about flip / rate of its positives
+    selector = RuleSelector(n_rules, n_labels)
+    errors = positives = 0.0
+    for i in range(n):
+        y = (rng.random(n_labels) < rate).astype(float)
+        decisions = np.abs(y[None] - (rng.random((n_rules, n_labels)) < flip))
+        if i >= 1000:
+            errors += (selector.decide(decisions) != y).sum()
+            positives += y.sum()
+        selector.record(decisions, y)
+    return errors / positives
+
+
+def test_answer_budget_lowers_the_errors_of_rules_chosen_on_lucky_counts(monkeypatch):
+    bounded = [_lucky_rules_answer_errors(seed) for seed in range(2)]
+    monkeypatch.setattr(_rules, "ANSWER_BUDGET", np.inf)
+    counts_only = [_lucky_rules_answer_errors(seed) for seed in range(2)]
+    # The choices' counts alone let the answers err more than never predicting (1.027 and
+    # 1.008 here); bounded by the answers' own errors: 1.006 and 1.002.
+    assert max(counts_only) > 1.0
+    for b, c in zip(bounded, counts_only):
+        assert b < c
+
+
 def _prototype_stream(n, seed, n_features=20, n_prototypes=60, n_labels=8):
     """Near-duplicates of a few binary prototypes, each with its own arbitrary label set (a
     label is present for an unstructured set of prototypes: no linear rule holds)."""
@@ -365,7 +427,7 @@ def test_bad_rule_parameters_are_refused():
 
 
 def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, budget_fraction,
-                  micro_trade=False, young_rule=0, fallback_only_from=-1):
+                  micro_trade=False, young_rule=0, fallback_only_from=-1, scored_never=True):
     """NumPy twin of ``_kernels.rule_choose``, written from its docstring."""
     errors = fp + fn
     f1 = 2.0 * tp / np.maximum(2.0 * tp + errors, 1e-12)
@@ -414,6 +476,8 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
 
         def pick(lam):
             value = options_f1 - lam * options_err
+            if not scored_never:
+                value[-1] = -np.inf  # "never" is no option of the scored labels
             best = value.max(axis=0)
             tied = value >= best[None] - 1e-12
             picked = np.where(tied, options_err, np.inf).argmin(axis=0)  # ties: fewer errors
@@ -437,12 +501,13 @@ def _naive_choose(tp, fp, fn, exact, positives, choice, margin, min_positives, b
     return choice
 
 
+@pytest.mark.parametrize("scored_never", [True, False])
 @pytest.mark.parametrize("fallback_only_from", [-1, 2, 3])
 @pytest.mark.parametrize("young_rule", [0, 3])
 @pytest.mark.parametrize("micro_trade", [False, True])
 @pytest.mark.parametrize("seed", range(10))
 def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule,
-                                                   fallback_only_from):
+                                                   fallback_only_from, scored_never):
     rng = np.random.default_rng(seed)
     n_rules, n_labels = 4, 15
     positives = rng.uniform(0, 20, n_labels)
@@ -452,11 +517,13 @@ def test_rule_choice_kernel_matches_its_numpy_twin(seed, micro_trade, young_rule
     exact = rng.uniform(0, 30, (n_rules, n_labels))
     choice = rng.integers(-1, n_rules, n_labels)
     expected = _naive_choose(tp, fp, fn, exact, positives, choice.copy(), 0.01, 5.0, 0.95,
-                             micro_trade, young_rule, fallback_only_from)
+                             micro_trade, young_rule, fallback_only_from, scored_never)
     got = choice.copy()
     _kernels.rule_choose(tp, fp, fn, exact, positives, 0.01, 5.0, 0.95, micro_trade, young_rule,
-                         got, fallback_only_from)
+                         got, fallback_only_from, scored_never)
     assert got.tolist() == expected.tolist()
+    if not scored_never:
+        assert (got[positives >= 5.0] >= 0).all()
 
 
 def test_fallback_only_rule_is_taken_only_when_the_budget_makes_labels_fall_back():

@@ -11,6 +11,7 @@ from river import datasets, evaluate, metrics
 from streamml.multilabel import MLHAT, mlhat
 from streamml.multilabel import _kernels
 from streamml.multilabel._calibration import LabelThresholds
+from streamml.multilabel._rules import RuleSelector
 from streamml.multilabel._spaces import FeatureSpace
 
 
@@ -417,21 +418,11 @@ def test_budget_threshold_kernel_matches_a_naive_search(seed):
         assert errors <= 0.95 * pos[j].sum() + 1e-9
 
 
-def test_never_fallback_kernel_matches_numpy():
-    rng = np.random.default_rng(0)
-    choice = rng.integers(-1, 3, 50)
-    positives = rng.uniform(0, 10, 50)
-    proba = rng.random(50)
-    thresholds = np.where(rng.random(50) < 0.2, 1.5, rng.random(50))
-    out = rng.integers(0, 2, 50).astype(float)
-    expected = np.where((choice < 0) & (positives >= 5.0), proba >= thresholds, out)
-    _kernels.never_fallback(choice, positives, 5.0, proba, thresholds, out)
-    np.testing.assert_array_equal(out, expected)
-
-
 @pytest.mark.parametrize("kind", ["sparse", "dense"])
-def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(kind):
-    # On either input: sparse words (calibrated decisions) or yeast's dense features.
+def test_labels_the_budget_leaves_out_read_the_tree_at_their_budget_threshold(kind):
+    # On either input: sparse words (calibrated decisions) or yeast's dense features. MLHAT
+    # leaves no label with enough positives out ("never"): over the budget its cheapest option
+    # is the budget-threshold rule, and that is what it predicts and what the budget counts.
     if kind == "sparse":
         data = list(_text_stream(600, 7, n_labels=20))
     else:
@@ -442,20 +433,24 @@ def test_labels_left_out_by_the_budget_read_the_tree_at_their_budget_threshold(k
     assert model._thresholds.fallback_fraction == mlhat.BUDGET_THRESHOLD_ERRORS
     assert (model._thresholds.fallback < 1.0).any()
     selector = model._selector
+    assert not selector.scored_never
     old = selector.choice.copy()
-    never = (np.arange(len(old)) % 3 == 0) & (selector.positives >= selector.min_positives)
-    selector.choice[never] = -1
+    scored = selector.positives >= selector.min_positives
+    left_out = (np.arange(len(old)) % 3 == 0) & scored
+    selector.choice[left_out] = mlhat.RULE_BUDGET
     checked = 0
     for x, y in data[500:]:
         xv, xs = model._vectors(x)
         decisions, tree_proba = model._rule_decisions(xv, xs)[:2]
         got = model._decide_arrays(xv, xs)
-        plain = selector.decide(decisions[: mlhat.N_RULES])
-        expected = np.where(never, tree_proba >= model._thresholds.fallback, plain)
+        expected = np.where(left_out, tree_proba >= model._thresholds.fallback,
+                            selector.decide(decisions[: mlhat.N_RULES]))
         np.testing.assert_array_equal(got, expected)
-        checked += int((expected[never] > 0).sum())
+        checked += int((expected[left_out] > 0).sum())
     assert checked > 0  # some left-out labels were predicted at their budget threshold
     selector.choice[:] = old
+    selector._choose()
+    assert (selector.choice[scored] >= 0).all()
 
 
 def _strong_and_weak_word_stream(n, seed, n_words=2000, n_labels=40, rate=0.03):
@@ -493,13 +488,47 @@ def _prequential_scores(data):
     return errors.sum() / truth.size, f1.mean(), truth.mean()
 
 
+def test_the_hamming_budget_counts_what_mlhat_predicts():
+    # A stream where the budget leaves labels out: what MLHAT predicts is, label by label, the
+    # decision of the rule its selector chose (the one whose counts the budget reads; before,
+    # labels left out as "never" were predicted at their budget thresholds uncounted), and
+    # the selector's count of the answers' errors is the errors of those answers.
+    data = list(_strong_and_weak_word_stream(800, 1))
+    model = MLHAT(sparse=True, seed=0)
+    model.learn_one(*data[0])
+    selector = model._selector
+    expected_errors = selector.answer_errors
+    mismatches = budget_rule = 0
+    for x, y in data[1:]:
+        predicted = model.predict_one(x)
+        decisions = model._last_rules[3][0]
+        answer = selector.decide(decisions[: mlhat.N_RULES]) > 0.5
+        names = model._labels.names
+        if not model._joint.use_neighbour:
+            mismatches += sum(predicted[k] != a for k, a in zip(names, answer))
+        scored = selector.positives >= selector.min_positives
+        budget_rule += int((selector.choice[scored] == mlhat.RULE_BUDGET).sum())
+        model.learn_one(x, y)
+        expected_errors += sum(y[k] != a for k, a in zip(names, answer))
+        if selector.n % selector.every == 0:
+            expected_errors *= selector.decay
+    assert mismatches == 0
+    assert budget_rule > 0  # labels the budget left out read their budget thresholds
+    assert selector.answer_errors == pytest.approx(expected_errors)
+
+
+def _selector_leaving_labels_out(*args, **kwargs):
+    return RuleSelector(*args, **{**kwargs, "scored_never": True})
+
+
 def test_budget_thresholds_recover_labels_the_budget_leaves_out(monkeypatch):
     # The leaf models' thresholds also take in the shared word, so the tree's rule errs more
     # than never predicting a label and the Hamming budget leaves labels out; read at their
     # budget threshold they are predicted on their own word.
     data = list(_strong_and_weak_word_stream(2000, 0))
     hamming, macro, empty = _prequential_scores(data)
-    monkeypatch.setattr(_kernels, "never_fallback", lambda *args: None)
+    # Before: the budget left such labels out ("never").
+    monkeypatch.setattr(mlhat, "RuleSelector", _selector_leaving_labels_out)
     hamming_before, macro_before, _ = _prequential_scores(data)
     assert macro >= macro_before + 0.005  # 0.183 against 0.173 here
     assert hamming <= hamming_before + 1e-4
