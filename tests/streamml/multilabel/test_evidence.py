@@ -2,8 +2,6 @@
 kernels against naive NumPy twins, the leaf's two decodings, the prequential choice between
 them, and what it buys on a stream the leaf models cannot see but naive Bayes can."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -159,19 +157,11 @@ def _variance_stream(n, seed, n_labels=4, n_features=12):
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_evidence_decoding_wins_label_sets_the_leaf_model_cannot_see(seed):
+def test_evidence_decoding_wins_label_sets_the_leaf_model_cannot_see(seed,
+                                                                     decoding_rows_scores):
     model = MLHAT(grace_period=10**6, seed=0)  # one leaf: the decoding alone differs
-    errors, exact = np.zeros(2), np.zeros(2)
-    for i, (x, y) in enumerate(_variance_stream(1200, seed)):
-        model.predict_one(x)
-        if i >= 300:
-            decisions = model._last_rules[3][0]
-            truth = np.array([y[label] for label in model.labels], dtype=float)
-            for k, row in enumerate((mlhat.ROW_TREE_PLAIN, mlhat.ROW_TREE_EVIDENCE)):
-                wrong = np.count_nonzero((decisions[row] > 0.5) != (truth > 0.5))
-                errors[k] += wrong
-                exact[k] += wrong == 0
-        model.learn_one(x, y)
+    errors, exact = decoding_rows_scores(model, _variance_stream(1200, seed),
+                                         (mlhat.ROW_TREE_PLAIN, mlhat.ROW_TREE_EVIDENCE))
     assert errors[1] < 0.9 * errors[0]
     assert exact[1] > 1.2 * exact[0]
     assert model._decoding.use_evidence

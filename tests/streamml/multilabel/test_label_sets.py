@@ -219,21 +219,17 @@ def _xor_spread_stream(n, seed, n_features=8):
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_rescored_label_sets_win_what_no_single_label_shows(seed):
+def test_rescored_label_sets_win_what_no_single_label_shows(seed, decoding_rows_scores):
     model = MLHAT(grace_period=10**6, seed=0)  # one leaf: the decoding alone differs
-    errors, exact = np.zeros(2), np.zeros(2)
-    for i, (x, y) in enumerate(_xor_spread_stream(1000, seed)):
-        model.predict_one(x)
-        if i >= 300:
-            decisions = model._last_rules[3][0]
-            truth = np.array([y[label] for label in model.labels], dtype=float)
-            for k, row in enumerate((mlhat.ROW_TREE_OWN, mlhat.ROW_TREE_SETS)):
-                wrong = np.count_nonzero((decisions[row] > 0.5) != (truth > 0.5))
-                errors[k] += wrong
-                exact[k] += wrong == 0
-            used = mlhat.ROW_TREE_SETS if model._set_choice.use_sets else mlhat.ROW_TREE_OWN
-            assert (decisions[mlhat.RULE_TREE] == decisions[used]).all()
-        model.learn_one(x, y)
+
+    def tree_rule_is_the_used_row(model, decisions):
+        used = mlhat.ROW_TREE_SETS if model._set_choice.use_sets else mlhat.ROW_TREE_OWN
+        assert (decisions[mlhat.RULE_TREE] == decisions[used]).all()
+
+    errors, exact = decoding_rows_scores(
+        model, _xor_spread_stream(1000, seed), (mlhat.ROW_TREE_OWN, mlhat.ROW_TREE_SETS),
+        check=tree_rule_is_the_used_row,
+    )
     assert errors[1] < 0.95 * errors[0]
     assert exact[1] > 1.4 * exact[0]
     assert model._set_choice.use_sets

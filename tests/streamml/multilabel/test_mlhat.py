@@ -65,7 +65,6 @@ def naive_gain(xs, Y, t):
         return e.sum()
 
     left = xs <= t
-    n = len(xs)
     return h(Y) - left.mean() * h(Y[left]) - (1 - left.mean()) * h(Y[~left])
 
 
