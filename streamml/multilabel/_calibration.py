@@ -72,12 +72,13 @@ class LabelThresholds:
     def __len__(self):
         return len(self.thresholds)
 
-    def decide(self, proba, out=None):
-        """0/1 decisions (float64) of the probabilities ``proba`` (one per label), into
-        ``out`` when given."""
+    def decide(self, proba, out=None, fallback=False):
+        """0/1 decisions (float64) of the probabilities ``proba`` (one per label) at the
+        thresholds, or at the ``fallback`` ones, into ``out`` when given."""
         if out is None:
             out = np.empty(len(proba))
-        return np.greater_equal(proba, self.thresholds[: len(proba)], out=out, casting="unsafe")
+        thresholds = self.fallback if fallback else self.thresholds
+        return np.greater_equal(proba, thresholds[: len(proba)], out=out, casting="unsafe")
 
     def record(self, proba, labels):
         """Count one instance's probabilities (given before learning it) and true labels."""

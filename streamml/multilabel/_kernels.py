@@ -1515,6 +1515,20 @@ def label_set_variances(count, m2, all_m2, n_all, first, last, inv_var, log_var_
         log_var_sum[s] = acc
 
 
+@njit(cache=True)
+def _set_index(sets, k, y):
+    """Row of the 0/1 label set ``y`` among the first ``k`` rows of ``sets`` (-1: none)."""
+    for r in range(k):
+        same = True
+        for j in range(y.shape[0]):
+            if (sets[r, j] > 0.5) != (y[j] > 0.5):
+                same = False
+                break
+        if same:
+            return r
+    return -1
+
+
 @njit(cache=True, error_model="numpy")
 def label_set_add(xv, y, sets, k, count, log_count, mean, m2, all_mean, all_m2, n_all,
                   refresh_all, inv_var, log_var_sum):
@@ -1548,16 +1562,7 @@ def label_set_add(xv, y, sets, k, count, log_count, mean, m2, all_mean, all_m2, 
     int
     """
     n_labels = y.shape[0]
-    s = -1
-    for r in range(k):
-        same = True
-        for j in range(n_labels):
-            if (sets[r, j] > 0.5) != (y[j] > 0.5):
-                same = False
-                break
-        if same:
-            s = r
-            break
+    s = _set_index(sets, k, y)
     if s < 0:
         if k < sets.shape[0]:
             s = k
@@ -1628,7 +1633,6 @@ def label_set_decode(xv, xs, log_count, mean, all_mean, inv_var, log_var_sum, k,
     for f in range(n_features):
         x[f] = all_mean[f] if math.isnan(xv[f]) else xv[f]
     lowest = np.inf
-    own_post = np.inf
     for s in range(k):
         acc = 0.0
         for f in range(n_features):
@@ -1638,15 +1642,8 @@ def label_set_decode(xv, xs, log_count, mean, all_mean, inv_var, log_var_sum, k,
         log_post[s] = lp
         if lp < lowest:
             lowest = lp
-        same = True
-        for j in range(row.shape[0]):
-            if (sets[s, j] > 0.5) != (row[j] > 0.5):
-                same = False
-                break
-        if same:
-            own_post = lp
-    if own_post == np.inf:
-        own_post = lowest
+    own = _set_index(sets, k, row)
+    own_post = log_post[own] if own >= 0 else lowest
     n = min(m, k)
     taken = np.zeros(k, dtype=np.bool_)
     for i in range(n):

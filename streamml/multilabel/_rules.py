@@ -582,7 +582,7 @@ class LabelSetBayes:
         _kernels.label_set_decode(
             xv, xs, self.log_count, self.mean, self.all_mean, self.inv_var, self.log_var_sum,
             self.k, self.sets, self.candidates, weight, model.coef,
-            model.intercept if ctx is None else model._intercept(ctx), model.chain,
+            model._intercept(ctx), model.chain,
             model.use_chain, self.log_post, self._rows, self._prior, self._score, row,
         )
 

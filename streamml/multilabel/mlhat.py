@@ -132,6 +132,12 @@ def _learning_vectors(features, labels, x, y, sparse, predicted):
     return xv, xs, positives, new
 
 
+def _set_decoding(n_labels):
+    """A fresh label-set naive Bayes and the choice of its rescored label set."""
+    return (LabelSetBayes(n_labels, max_sets=SET_BAYES_MAX_SETS,
+                          candidates=SET_BAYES_CANDIDATES), SetDecodingChoice(n_labels))
+
+
 def _check_positive(name, value, integer=False, upper=None):
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:  # NaN too
@@ -418,12 +424,10 @@ class MLHAT(base.MultiLabelClassifier):
             )
         if not isinstance(self.naive_bayes, bool):
             raise ValueError(f"naive_bayes must be True or False, got {self.naive_bayes!r}")
-        w = self.naive_bayes_evidence
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < np.inf:
-            raise ValueError(f"naive_bayes_evidence must be a number >= 0, got {w!r}")
-        w = self.label_set_evidence
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < np.inf:
-            raise ValueError(f"label_set_evidence must be a number >= 0, got {w!r}")
+        for name in ("naive_bayes_evidence", "label_set_evidence"):
+            w = getattr(self, name)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < np.inf:
+                raise ValueError(f"{name} must be a number >= 0, got {w!r}")
         if (isinstance(self.n_neighbours, bool) or not isinstance(self.n_neighbours, int)
                 or self.n_neighbours < 0):
             raise ValueError(
@@ -555,9 +559,7 @@ class MLHAT(base.MultiLabelClassifier):
             self._joint = JointChoice()
             self._decoding = DecodingChoice()
             if not self._sparse_leaves and self.label_set_evidence > 0:
-                self._set_bayes = LabelSetBayes(len(yv), max_sets=SET_BAYES_MAX_SETS,
-                                                candidates=SET_BAYES_CANDIDATES)
-                self._set_choice = SetDecodingChoice(len(yv))
+                self._set_bayes, self._set_choice = _set_decoding(len(yv))
             if self._young_nearest:
                 self._young_gate = YoungLabelGate()
             if self.n_neighbours > 0:
@@ -783,8 +785,7 @@ class MLHAT(base.MultiLabelClassifier):
         ):
             return last[3]
         n_labels = self._selector.choice.shape[0]
-        # Four rows more than the rules: the nearest neighbour's label set (answered jointly),
-        # the tree's two decodings (RULE_TREE is the one chosen) and the young labels' additions.
+        # The rules' rows, then ROW_NEAREST_SET ... ROW_TREE_SETS (see their definition).
         decisions = np.zeros((N_ROWS, n_labels))
         nb_proba = None
         if self.naive_bayes or (self.naive_bayes_evidence > 0 and not self._sparse_leaves):
@@ -813,8 +814,7 @@ class MLHAT(base.MultiLabelClassifier):
             decisions[ROW_NEAREST_SET] = self._window.nearest_labels
         tree = decisions[RULE_TREE]
         decisions[RULE_TREE_OR_NEAREST] = tree
-        np.greater_equal(tree_proba, self._thresholds.fallback[:n_labels],
-                         out=decisions[RULE_BUDGET], casting="unsafe")
+        self._thresholds.decide(tree_proba, out=decisions[RULE_BUDGET], fallback=True)
         blend = None
         if self._young_nearest:
             w = self._window
@@ -875,9 +875,7 @@ class MLHAT(base.MultiLabelClassifier):
             twin._joint = JointChoice()  # its counts were of the whole label set
             twin._decoding = DecodingChoice()
             if twin._set_bayes is not None:  # its label sets were of the whole label set
-                twin._set_bayes = LabelSetBayes(len(positions), max_sets=SET_BAYES_MAX_SETS,
-                                                candidates=SET_BAYES_CANDIDATES)
-                twin._set_choice = SetDecodingChoice(len(positions))
+                twin._set_bayes, twin._set_choice = _set_decoding(len(positions))
             twin._last_rules = None
             if twin._window is not None:
                 twin._window.select_labels(positions)
